@@ -1,0 +1,11 @@
+"""Cloud Function `events`: POST /coatro/v1/pop/events."""
+
+import functions_framework
+
+from shared.events_api import accept_events
+from shared.http import serve
+
+
+@functions_framework.http
+def events(request):
+    return serve(request, ["POST"], accept_events)

@@ -1,0 +1,113 @@
+"""Create what the cloud gets from Terraform, in the emulators: topics, subscriptions, bucket, a key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from google.api_core import exceptions
+
+from shared import auth, clients
+from shared.settings import get_settings
+
+EVENTS_TAIL_SUBSCRIPTION = "pop-events-tail"
+CHUNKS_DEAD_TOPIC = "pop-chunks-dead"
+WORKER_SUBSCRIPTION = "pop-chunks-worker"
+DEAD_LETTER_SUBSCRIPTION = "pop-chunks-dead-letter"
+MAX_DELIVERY_ATTEMPTS = 5
+
+
+def _subscriber():
+    from google.cloud import pubsub_v1
+
+    return pubsub_v1.SubscriberClient()
+
+
+def _sub_path(name: str) -> str:
+    return f"projects/{get_settings().project_id}/subscriptions/{name}"
+
+
+def ensure_topic(name: str) -> None:
+    try:
+        clients.publisher().create_topic(name=clients.topic_path(name))
+    except exceptions.AlreadyExists:
+        pass
+
+
+def ensure_subscription(name: str, topic: str, **config) -> None:
+    with _subscriber() as subscriber:
+        try:
+            subscriber.create_subscription(
+                request={"name": _sub_path(name), "topic": clients.topic_path(topic), **config}
+            )
+        except exceptions.AlreadyExists:
+            pass
+
+
+def resources(stack) -> None:
+    settings = get_settings()
+    for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC):
+        ensure_topic(topic)
+    ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
+    try:
+        clients.storage().create_bucket(settings.uploads_bucket)
+    except exceptions.Conflict:
+        pass
+
+
+def push_subscriptions(stack) -> None:
+    """The worker and dead-letter handler are fed by push, as in the cloud."""
+    settings = get_settings()
+    ports = stack.function_ports
+    if "worker" in ports:
+        ensure_subscription(
+            WORKER_SUBSCRIPTION,
+            settings.chunks_topic,
+            push_config={"push_endpoint": f"http://127.0.0.1:{ports['worker']}/"},
+            ack_deadline_seconds=600,
+            dead_letter_policy={
+                "dead_letter_topic": clients.topic_path(CHUNKS_DEAD_TOPIC),
+                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+            },
+            retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
+        )
+    if "dead_letter" in ports:
+        ensure_subscription(
+            DEAD_LETTER_SUBSCRIPTION,
+            CHUNKS_DEAD_TOPIC,
+            push_config={"push_endpoint": f"http://127.0.0.1:{ports['dead_letter']}/"},
+            ack_deadline_seconds=60,
+        )
+
+
+def dev_key(api_key: str, tenant_id: str) -> None:
+    auth.create_key(tenant_id, label="local development", api_key=api_key)
+
+
+def signing_key(path: Path) -> None:
+    """A throwaway service-account key for signing upload URLs locally; generated, never committed."""
+    if path.exists():
+        return
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    project = get_settings().project_id
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": project,
+                "private_key_id": "local",
+                "private_key": pem,
+                "client_email": f"local-signer@{project}.iam.gserviceaccount.com",
+                "client_id": "0",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    path.chmod(0o600)

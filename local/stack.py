@@ -1,0 +1,283 @@
+"""The local stack: real emulators, every function in its own functions-framework process, a gateway.
+
+`python -m local.stack` (what `make dev` runs) brings it all up and stops every process it started
+on Ctrl-C. The test suite starts the same Stack on free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+OPENAPI = ROOT / "infra" / "openapi.yaml"
+
+DEV_TENANT = "dev-tenant"
+DEFAULT_DEV_KEY = "your-api-key"
+
+INSTALL_HINT = """\
+The local stack needs the Google Cloud emulators:
+  Firestore and Pub/Sub: install the gcloud CLI and its emulator components, e.g.
+    gcloud components install cloud-firestore-emulator pubsub-emulator beta
+    (or on Debian: apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator)
+  Cloud Storage: pip install gcp-storage-emulator   (part of requirements-dev.txt)
+and Java 17 or newer on PATH."""
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_names() -> list[str]:
+    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
+
+
+@dataclass
+class Ports:
+    gateway: int = 8080
+    firestore: int = 8681
+    pubsub: int = 8685
+    storage: int = 9023
+    first_function: int = 8101
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(free_port(), free_port(), free_port(), free_port(), 0)
+
+
+@dataclass
+class Stack:
+    ports: Ports = field(default_factory=Ports)
+    project: str = "coatro-local"
+    api_key: str = DEFAULT_DEV_KEY
+    workdir: Path | None = None
+    quiet: bool = True  # function and gateway output go to log files instead of the terminal
+    settings_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    function_ports: dict[str, int] = field(default_factory=dict)
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def storage_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.storage}"
+
+    def env(self) -> dict[str, str]:
+        """The environment that points the Google client libraries and our settings at this stack."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}",
+            "STORAGE_EMULATOR_HOST": self.storage_url,
+            "COATRO_STORAGE_PUBLIC_URL": self.storage_url,
+            "COATRO_SIGNING_KEY_FILE": str(self._dir() / "signing-key.json"),
+            **self.settings_env,
+        }
+
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="coatro-stack-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "logs").mkdir(exist_ok=True)
+        return self.workdir
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start_emulators(self) -> None:
+        self._dir()
+        if not shutil.which("gcloud"):
+            raise StackError("gcloud was not found on PATH.\n" + INSTALL_HINT)
+        storage_bin = Path(sys.executable).parent / "gcp-storage-emulator"
+        if not storage_bin.exists():
+            raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT)
+        self._spawn(
+            "firestore",
+            ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports.firestore}", "--quiet"],
+            console=False,
+        )
+        self._spawn(
+            "pubsub",
+            [
+                "gcloud", "beta", "emulators", "pubsub", "start",
+                f"--host-port=127.0.0.1:{self.ports.pubsub}", f"--project={self.project}", "--quiet",
+            ],
+            console=False,
+        )
+        self._spawn(
+            "storage",
+            [str(storage_bin), "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
+            console=False,
+        )
+        self._wait_http("firestore", f"http://127.0.0.1:{self.ports.firestore}/", timeout=90)
+        self._wait_http("pubsub", f"http://127.0.0.1:{self.ports.pubsub}/", timeout=90)
+        self._wait_http("storage", f"{self.storage_url}/storage/v1/b", timeout=60)
+        os.environ.update(self.env())
+        from local import provision
+
+        provision.signing_key(Path(self.env()["COATRO_SIGNING_KEY_FILE"]))
+
+    def start_services(self) -> None:
+        """Provision topics, bucket and dev key, then start every function and the gateway."""
+        from local import provision
+
+        provision.resources(self)
+        provision.dev_key(self.api_key, DEV_TENANT)
+        port = self.ports.first_function
+        for name in function_names():
+            self.function_ports[name] = port or free_port()
+            port = port + 1 if port else 0
+        provision.push_subscriptions(self)
+        for name, fport in self.function_ports.items():
+            self._spawn(
+                f"fn-{name}",
+                [
+                    str(Path(sys.executable).parent / "functions-framework"),
+                    f"--target={name}", f"--source={FUNCTIONS_DIR / name / 'main.py'}",
+                    "--host=127.0.0.1", f"--port={fport}",
+                ],
+            )
+        backends = {f"{name}_url": f"http://127.0.0.1:{p}" for name, p in self.function_ports.items()}
+        self._spawn(
+            "gateway",
+            [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends)],
+        )
+        if (ROOT / "local" / "storage_bridge.py").exists() and "splitter" in self.function_ports:
+            self._spawn(
+                "storage-bridge",
+                [
+                    sys.executable, "-m", "local.storage_bridge",
+                    "--splitter", f"http://127.0.0.1:{self.function_ports['splitter']}",
+                ],
+            )
+        for name, fport in self.function_ports.items():
+            self._wait_port(f"fn-{name}", fport)
+        self._wait_port("gateway", self.ports.gateway)
+
+    def start(self) -> "Stack":
+        try:
+            self.start_emulators()
+            self.start_services()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        # Each child leads its own process group: signalling the group also ends the emulators' Java children.
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group may outlive its leader
+            except ProcessLookupError:
+                pass
+        self.procs.clear()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], console: bool | None = None) -> None:
+        console = (not self.quiet) if console is None else console
+        log = None if console else open(self._dir() / "logs" / f"{name}.log", "ab")
+        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        try:
+            self.procs[name] = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise StackError(f"could not start {name}: {exc}\n{INSTALL_HINT}") from None
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self._dir() / "logs" / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def _check_alive(self, name: str) -> None:
+        proc = self.procs[name]
+        if proc.poll() is not None:
+            hint = INSTALL_HINT if name in ("firestore", "pubsub", "storage") else ""
+            raise StackError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}\n{hint}")
+
+    def _wait_http(self, name: str, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise StackError(f"{name} did not become ready within {timeout}s:\n{self.log_tail(name)}\n{INSTALL_HINT}")
+
+    def _wait_port(self, name: str, port: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise StackError(f"{name} did not listen on {port} within {timeout}s:\n{self.log_tail(name)}")
+
+
+def main() -> None:
+    api_key = os.environ.get("COATRO_DEV_API_KEY", DEFAULT_DEV_KEY)
+    stack = Stack(api_key=api_key, workdir=ROOT / ".local-stack", quiet=False)
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        print(
+            f"\nCoatro local stack ready in {time.monotonic() - started:.0f}s\n"
+            f"  API:        {stack.gateway_url}\n"
+            f"  API key:    {stack.api_key}   (tenant {DEV_TENANT}; set COATRO_DEV_API_KEY to change)\n"
+            f"  storage:    {stack.storage_url}\n"
+            f"  functions:  {', '.join(f'{n}:{p}' for n, p in stack.function_ports.items())}\n"
+            f"  logs:       {stack.workdir / 'logs'}\n"
+            f"  see events: make tail\n"
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
+        while True:
+            for name in stack.procs:
+                stack._check_alive(name)
+            time.sleep(1)
+    except StackError as exc:
+        print(f"\nlocal stack failed: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping the local stack...", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

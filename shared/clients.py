@@ -1,0 +1,46 @@
+"""Google Cloud clients, created lazily and once per process.
+
+Nothing connects at import time. Tests reset the cache with `reset()` after changing settings.
+The emulator environment variables (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST,
+STORAGE_EMULATOR_HOST) are honoured by the client libraries themselves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.settings import get_settings
+
+
+@lru_cache
+def firestore():
+    from google.cloud import firestore as fs
+
+    return fs.Client(project=get_settings().project_id)
+
+
+@lru_cache
+def publisher():
+    from google.cloud import pubsub_v1
+
+    # Large batches: a 1,000-event request becomes a handful of publish calls, not a thousand.
+    batch = pubsub_v1.types.BatchSettings(max_messages=1000, max_bytes=9 * 1024 * 1024, max_latency=0.01)
+    return pubsub_v1.PublisherClient(batch_settings=batch)
+
+
+@lru_cache
+def storage():
+    from google.cloud import storage as gcs
+
+    return gcs.Client(project=get_settings().project_id)
+
+
+def topic_path(topic: str) -> str:
+    return f"projects/{get_settings().project_id}/topics/{topic}"
+
+
+def reset() -> None:
+    """Forget settings and clients (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    for factory in (firestore, publisher, storage):
+        factory.cache_clear()

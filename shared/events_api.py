@@ -1,0 +1,68 @@
+"""`POST /coatro/v1/pop/events`: validate a batch of canonical events and publish each one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Request, Response
+from pydantic import ValidationError
+
+from shared import auth
+from shared.http import json_response, read_json
+from shared.models import EventsAccepted, PopEvent, field_errors, pop_event_list, utc_now
+from shared.problems import too_large, unavailable, validation_failed
+from shared.publishing import PublishFailed, publish_events
+from shared.settings import get_settings
+
+
+def parse_batch(body: Any) -> list[PopEvent]:
+    """The events of a request body, or a Problem listing every invalid event by index and field."""
+    settings = get_settings()
+    if not isinstance(body, dict):
+        raise validation_failed(
+            "The body must be a JSON object with an events array.",
+            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
+        )
+    problems = [
+        {"index": None, "field": key, "message": "Unknown field; the body holds only events"}
+        for key in body
+        if key != "events"
+    ]
+    events = body.get("events")
+    if "events" not in body:
+        problems.append({"index": None, "field": "events", "message": "Field required"})
+    elif not isinstance(events, list):
+        problems.append({"index": None, "field": "events", "message": "Input should be an array of events"})
+    elif not events:
+        problems.append({"index": None, "field": "events", "message": "Input should hold at least one event"})
+    if not isinstance(events, list) or not events:
+        raise validation_failed("The request body is not a valid batch of events.", problems)
+    if len(events) > settings.max_events_per_request:
+        raise too_large(
+            f"A request holds at most {settings.max_events_per_request} events; this one has {len(events)}."
+        )
+    try:
+        batch = pop_event_list.validate_python(events)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        bad = len({e["index"] for e in errors})
+        raise validation_failed(
+            f"{bad} of {len(events)} events are invalid; nothing was accepted.", problems + errors
+        ) from None
+    if problems:
+        raise validation_failed("The request body is not a valid batch of events.", problems)
+    return batch
+
+
+def accept_events(request: Request) -> Response:
+    tenant_id = auth.tenant_for_key(request.headers.get("X-API-Key"))
+    events = parse_batch(read_json(request))
+    try:
+        publish_events(tenant_id, events, source="api")
+    except PublishFailed:
+        # Some events may have gone out; a retry republishes them with the same eventIds.
+        raise unavailable(
+            "The events could not be stored; none were accepted. Retry the same request.",
+            get_settings().retry_after_seconds,
+        ) from None
+    return json_response(202, EventsAccepted(acceptedAt=utc_now(), eventCount=len(events)))

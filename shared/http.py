@@ -1,0 +1,90 @@
+"""What every HTTP function shares: reading a bounded JSON body, and answering with JSON or problem+json."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any, Callable
+
+from flask import Request, Response
+from pydantic import BaseModel
+
+from shared import logs
+from shared.problems import Problem, bad_request, method_not_allowed, too_large, unsupported_media_type
+from shared.settings import get_settings
+
+JSON_TYPES = ("application/json",)
+_READ_BLOCK = 64 * 1024
+
+
+def json_response(status: int, body: BaseModel | dict, headers: dict[str, str] | None = None) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
+
+
+def problem_response(problem: Problem) -> Response:
+    return Response(
+        json.dumps(problem.body()), status=problem.status, headers=problem.headers, mimetype="application/problem+json"
+    )
+
+
+def serve(request: Request, methods: list[str], handler: Callable[[Request], Response]) -> Response:
+    """Run a handler, turning Problems into problem+json and anything unexpected into a logged 500."""
+    try:
+        if request.method not in methods:
+            raise method_not_allowed(methods)
+        return handler(request)
+    except Problem as problem:
+        return problem_response(problem)
+    except Exception as exc:  # the caller gets a clean 500; the log gets the cause
+        logs.error("unhandled error", path=request.path, error=repr(exc))
+        return problem_response(
+            Problem(500, "internal", "Internal server error", "Something went wrong on our side; retry later.")
+        )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(request: Request, max_bytes: int | None = None) -> Any:
+    """The request's JSON body, checked for type, encoding and size (limits apply after gunzip)."""
+    limit = max_bytes or get_settings().max_body_bytes
+    if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
+        raise unsupported_media_type("Content-Type must be application/json.")
+    encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise unsupported_media_type("Content-Encoding must be gzip or absent.")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(f"The request body is larger than {limit} bytes.")
+    raw = _read_bounded(request.stream, limit)
+    data = _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}", slug="malformed-json") from None
+
+
+def _read_bounded(stream, limit: int) -> bytes:
+    chunks, size = [], 0
+    while block := stream.read(_READ_BLOCK):
+        size += len(block)
+        if size > limit:
+            raise too_large(f"The request body is larger than {limit} bytes.")
+        chunks.append(block)
+    return b"".join(chunks)
+
+
+def _gunzip_bounded(raw: bytes, limit: int) -> bytes:
+    # Decompress at most limit+1 bytes: a gzip bomb costs us limit bytes of memory, then a 413.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise bad_request("The request body is not valid gzip.", slug="malformed-gzip") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise too_large(f"The request body is larger than {limit} bytes once decompressed.")
+    return out

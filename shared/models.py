@@ -1,0 +1,114 @@
+"""The canonical POP event of the public contract, and the message published for each one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic_core import PydanticCustomError
+
+MAX_ID_LENGTH = 128
+MAX_DURATION_MS = 24 * 3600 * 1000  # a play longer than a day is a unit mistake, not an ad
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+Impressions = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _utc_timestamp(value: str) -> str:
+    """Accept ISO 8601 with a timezone; store it as RFC 3339 UTC so equal instants compare equal."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise PydanticCustomError(
+            "timestamp",
+            "Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z",
+        )
+    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[str, AfterValidator(_utc_timestamp)]
+
+
+class _Strict(BaseModel):
+    # Strict: "30000" is not an integer and true is not a number. Unknown fields are rejected
+    # rather than dropped, so a misspelt field is reported instead of silently lost.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class AgeBuckets(_Strict):
+    total: Impressions | None = None
+    male: Impressions | None = None
+    female: Impressions | None = None
+
+
+class ImpressionData(_Strict):
+    ageBuckets: AgeBuckets | None = None
+
+
+class PopEvent(_Strict):
+    eventId: Identifier | None = None
+    screenId: Identifier | None = None
+    siteId: Identifier | None = None
+    campaignId: Identifier | None = None
+    creativeId: Identifier | None = None
+    playedAt: Timestamp | None = None
+    durationMs: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = None
+    impressions: ImpressionData | None = None
+    context: dict[str, Any] | None = None
+    device: dict[str, Any] | None = None
+
+
+class PopEventMessage(PopEvent):
+    """The data of one `pop-events` message: the canonical event plus where it came from."""
+
+    eventId: str
+    tenantId: str
+    source: Literal["api", "bulk"]
+    ingestedAt: str
+    jobId: str | None = None
+    row: int | None = None
+
+
+class EventsAccepted(BaseModel):
+    message: str = "Events accepted"
+    acceptedAt: str
+    eventCount: int
+
+
+pop_event = TypeAdapter(PopEvent)
+pop_event_list = TypeAdapter(list[PopEvent])
+
+_FRIENDLY = {
+    "extra_forbidden": "Unknown field; custom data belongs in context or device",
+    "model_type": "Input should be a JSON object",
+    "model_attributes_type": "Input should be a JSON object",
+    "dict_type": "Input should be a JSON object",
+}
+
+
+def field_errors(exc, index_offset: int = 0) -> list[dict[str, Any]]:
+    """Turn a pydantic ValidationError on a list of events into `{index, field, message}` items.
+
+    The location's first element is the event's index; the rest is a dotted field path.
+    """
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = list(err["loc"])
+        index = loc.pop(0) if loc and isinstance(loc[0], int) else None
+        # Drop pydantic's internal union/function tags so the path is what the caller wrote.
+        path = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+        out.append(
+            {
+                "index": None if index is None else index + index_offset,
+                "field": ".".join(path) or None,
+                "message": _FRIENDLY.get(err["type"], err["msg"]),
+            }
+        )
+    return out
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

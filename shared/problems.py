@@ -1,0 +1,70 @@
+"""RFC 9457 problem details: every error an HTTP function returns is one of these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROBLEM_BASE = "https://coatro.dev/problems/"
+
+
+@dataclass
+class Problem(Exception):
+    status: int
+    slug: str
+    title: str
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        return doc
+
+
+def unauthorized() -> Problem:
+    # One body for missing, unknown and revoked keys: the answer never says which.
+    return Problem(401, "unauthorized", "Unauthorized", "A valid X-API-Key header is required.")
+
+
+def method_not_allowed(allowed: list[str]) -> Problem:
+    return Problem(
+        405,
+        "method-not-allowed",
+        "Method not allowed",
+        f"This endpoint accepts {', '.join(allowed)}.",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "not-found", "Not found", detail)
+
+
+def bad_request(detail: str, errors: list[dict[str, Any]] | None = None, slug: str = "bad-request") -> Problem:
+    return Problem(400, slug, "Bad request", detail, errors)
+
+
+def validation_failed(detail: str, errors: list[dict[str, Any]]) -> Problem:
+    return Problem(400, "validation-failed", "Validation failed", detail, errors)
+
+
+def too_large(detail: str) -> Problem:
+    return Problem(413, "payload-too-large", "Payload too large", detail)
+
+
+def unsupported_media_type(detail: str) -> Problem:
+    return Problem(415, "unsupported-media-type", "Unsupported media type", detail)
+
+
+def unavailable(detail: str, retry_after: int) -> Problem:
+    return Problem(
+        503, "unavailable", "Service unavailable", detail, headers={"Retry-After": str(retry_after)}
+    )

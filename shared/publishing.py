@@ -1,0 +1,73 @@
+"""Publishing accepted events to `pop-events`: one message per event, all confirmed or an error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent import futures
+from typing import Iterable, Literal
+
+from shared import clients, logs
+from shared.models import PopEvent, PopEventMessage, utc_now
+from shared.settings import get_settings
+
+
+class PublishFailed(Exception):
+    """Some messages were not confirmed; the caller must not claim the events were accepted."""
+
+
+def derived_event_id(tenant_id: str, event: PopEvent) -> str:
+    """A deterministic id for an event sent without one: the same event retried gets the same id."""
+    content = json.dumps(event.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return "evt-" + hashlib.sha256(f"{tenant_id}\n{content}".encode()).hexdigest()[:32]
+
+
+def to_message(
+    tenant_id: str,
+    event: PopEvent,
+    source: Literal["api", "bulk"],
+    ingested_at: str,
+    job_id: str | None = None,
+    row: int | None = None,
+) -> PopEventMessage:
+    fields = event.model_dump(exclude_none=True)
+    fields.setdefault("eventId", derived_event_id(tenant_id, event))
+    return PopEventMessage.model_validate(
+        {**fields, "tenantId": tenant_id, "source": source, "ingestedAt": ingested_at, "jobId": job_id, "row": row}
+    )
+
+
+def publish(messages: Iterable[PopEventMessage], topic: str | None = None) -> int:
+    """Publish every message and wait until Pub/Sub has confirmed each; raise PublishFailed otherwise."""
+    settings = get_settings()
+    client = clients.publisher()
+    path = clients.topic_path(topic or settings.events_topic)
+    pending = []
+    for message in messages:
+        data = json.dumps(message.model_dump(exclude_none=True), separators=(",", ":")).encode()
+        pending.append(
+            client.publish(path, data, tenantId=message.tenantId, eventId=message.eventId, source=message.source)
+        )
+    done, not_done = futures.wait(pending, timeout=settings.publish_timeout_seconds)
+    failed = len(not_done) + sum(1 for f in done if f.exception() is not None)
+    if failed:
+        first = next((f.exception() for f in done if f.exception() is not None), "timed out")
+        logs.error("publish failed", topic=path, failed=failed, total=len(pending), cause=str(first))
+        raise PublishFailed(f"{failed} of {len(pending)} messages were not confirmed")
+    return len(pending)
+
+
+def publish_events(
+    tenant_id: str,
+    events: list[PopEvent],
+    source: Literal["api", "bulk"],
+    job_id: str | None = None,
+    rows: list[int] | None = None,
+) -> list[str]:
+    """Publish canonical events for a tenant; returns their eventIds in order."""
+    now = utc_now()
+    messages = [
+        to_message(tenant_id, e, source, now, job_id, rows[i] if rows else None) for i, e in enumerate(events)
+    ]
+    publish(messages)
+    return [m.eventId for m in messages]

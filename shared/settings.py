@@ -1,0 +1,50 @@
+"""The one settings object. Every environment variable the code reads is declared here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COATRO_", extra="ignore")
+
+    project_id: str = Field(
+        "coatro-local",
+        validation_alias="GOOGLE_CLOUD_PROJECT",
+        description="Google Cloud project that holds the topics, bucket and database.",
+    )
+    events_topic: str = Field("pop-events", description="Topic every accepted event is published to.")
+    chunks_topic: str = Field("pop-chunks", description="Topic of bulk chunk work items.")
+    uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
+
+    api_key_cache_seconds: float = Field(
+        60.0, ge=0, description="How long a key lookup is cached; a revoked key works at most this long."
+    )
+    max_events_per_request: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Request body limit, after gunzip.")
+    publish_timeout_seconds: float = Field(30.0, gt=0)
+    retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503.")
+
+    # Bulk ingestion.
+    chunk_rows: int = Field(5_000, ge=1, description="Rows per chunk work item.")
+    max_file_bytes: int = Field(5 * 1024**3, ge=1, description="Largest file a job accepts.")
+    max_row_bytes: int = Field(1024 * 1024, ge=1, description="Largest single row; longer rows are row errors.")
+    max_stored_errors: int = Field(10_000, ge=0, description="Per-row errors kept per job; counts stay exact.")
+    max_metadata_bytes: int = Field(16 * 1024, ge=0)
+    signing_service_account: str | None = Field(
+        None, description="Account that signs upload URLs through IAM signBlob (cloud)."
+    )
+    signing_key_file: str | None = Field(
+        None, description="Local stack only: a private key generated at start-up to sign upload URLs."
+    )
+    storage_public_url: str | None = Field(
+        None, description="Local stack only: the storage emulator's address as callers reach it."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

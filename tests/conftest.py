@@ -1,0 +1,101 @@
+"""Fixtures shared by every tier.
+
+The emulators and the local stack are started once per session on free ports (they never touch real
+Google Cloud). If an emulator is missing the session fails with the install hint; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from local.stack import Ports, Stack, StackError
+from shared import auth, clients
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    saved = dict(os.environ)
+    stack = Stack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("stack"))
+    try:
+        stack.start()
+    except StackError as exc:
+        pytest.fail(f"could not start the local stack for the tests:\n{exc}", pytrace=False)
+    clients.reset()
+    yield stack
+    stack.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    clients.reset()
+
+
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Each test may change settings through the environment; put it back and forget cached clients."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    clients.reset()
+    auth.clear_cache()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def tenant(stack):
+    """A fresh tenant with its own API key: (tenant_id, api_key)."""
+    tenant_id = unique("tenant")
+    return tenant_id, auth.create_key(tenant_id, label="test")
+
+
+class EventsSink:
+    """A pull subscription on pop-events made for one test; reads back what a tenant published."""
+
+    def __init__(self, topic: str):
+        from google.cloud import pubsub_v1
+
+        self.subscriber = pubsub_v1.SubscriberClient()
+        project = os.environ["GOOGLE_CLOUD_PROJECT"]
+        self.path = self.subscriber.subscription_path(project, unique("sink"))
+        self.subscriber.create_subscription(
+            request={"name": self.path, "topic": f"projects/{project}/topics/{topic}", "ack_deadline_seconds": 60}
+        )
+
+    def pull(self, tenant_id: str | None = None, until=None, timeout: float = 20.0) -> list[dict]:
+        """Messages (attributes + data) until `until(messages)` holds or nothing more arrives."""
+        out, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 1000}, timeout=5)
+            received = response.received_messages
+            if received:
+                self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": [m.ack_id for m in received]})
+            for m in received:
+                msg = {"attributes": dict(m.message.attributes), "data": json.loads(m.message.data)}
+                if tenant_id is None or msg["attributes"].get("tenantId") == tenant_id:
+                    out.append(msg)
+            if until is not None and until(out):
+                return out
+            if until is None and not received:
+                return out
+        return out
+
+    def close(self):
+        self.subscriber.delete_subscription(request={"subscription": self.path})
+        self.subscriber.close()
+
+
+@pytest.fixture
+def events_sink(stack):
+    sink = EventsSink(os.environ.get("COATRO_EVENTS_TOPIC", "pop-events"))
+    yield sink
+    sink.close()

@@ -1,0 +1,45 @@
+"""Administer Coatro: API keys (and, with the bulk path, schema versions).
+
+  python -m tools.admin create-key TENANT [--label TEXT]   prints the new key once
+  python -m tools.admin revoke-key KEY_OR_SHA256
+
+Reads the same settings as the functions: GOOGLE_CLOUD_PROJECT, and FIRESTORE_EMULATOR_HOST locally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from shared import auth
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coatro-admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-key", help="create an API key for a tenant and print it once")
+    create.add_argument("tenant")
+    create.add_argument("--label", default="")
+    revoke = commands.add_parser("revoke-key", help="revoke a key, given the key or its SHA-256 hash")
+    revoke.add_argument("key")
+    args = parser.parse_args(argv)
+
+    if args.command == "create-key":
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.tenant):
+            parser.error("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
+        key = auth.create_key(args.tenant, label=args.label)
+        print(key)
+        print(f"key for tenant {args.tenant} (hash {auth.key_hash(key)}); it is not stored and will not be shown again",
+              file=sys.stderr)
+        return 0
+    digest = args.key if re.fullmatch(r"[0-9a-f]{64}", args.key) else auth.key_hash(args.key)
+    if not auth.revoke_key_hash(digest):
+        print("no such key", file=sys.stderr)
+        return 1
+    print(f"revoked key {digest}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
