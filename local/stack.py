@@ -247,11 +247,27 @@ class Stack:
         raise StackError(f"{name} did not listen on {port} within {timeout}s:\n{self.log_tail(name)}")
 
 
-def main() -> None:
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    defaults = Ports()
+    parser = argparse.ArgumentParser(description="Run the Coatro local stack (Ctrl-C stops it).")
+    parser.add_argument("--gateway-port", type=int, default=defaults.gateway)
+    parser.add_argument("--firestore-port", type=int, default=defaults.firestore)
+    parser.add_argument("--pubsub-port", type=int, default=defaults.pubsub)
+    parser.add_argument("--storage-port", type=int, default=defaults.storage)
+    parser.add_argument("--functions-port", type=int, default=defaults.first_function, help="first of one per function")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".local-stack")
+    args = parser.parse_args(argv)
+    ports = Ports(args.gateway_port, args.firestore_port, args.pubsub_port, args.storage_port, args.functions_port)
     api_key = os.environ.get("COATRO_DEV_API_KEY", DEFAULT_DEV_KEY)
-    stack = Stack(api_key=api_key, workdir=ROOT / ".local-stack", quiet=False)
+    stack = Stack(ports=ports, api_key=api_key, workdir=args.workdir, quiet=False)
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
     try:
         stack.start()
         print(

@@ -1,0 +1,126 @@
+"""Benchmark of POST /coatro/v1/pop/events through the local gateway, with its two ceilings.
+
+  python -m bench.events [--batches 60] [--batch-size 1000] [--concurrency 4]
+
+Starts its own local stack on free ports, then in one run measures:
+  1. parse + validate the same batches in-process (the function's CPU ceiling);
+  2. publish the same events straight to the Pub/Sub emulator (the storage ceiling);
+  3. the batches sent over HTTP through the gateway and the events function (what a caller sees).
+Prints events/s for each, p50/p99 request latency for 3, and 3 as a ratio of 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import requests
+
+from local.stack import Ports, Stack
+from shared import auth, clients
+from shared.events_api import parse_batch
+from shared.publishing import to_message
+
+
+def make_batches(count: int, size: int) -> list[bytes]:
+    run = uuid.uuid4().hex[:8]
+    return [
+        json.dumps(
+            {
+                "events": [
+                    {
+                        "eventId": f"bench-{run}-{b}-{i}",
+                        "screenId": f"screen-{i % 500:04d}",
+                        "siteId": f"site-{i % 50:03d}",
+                        "campaignId": f"campaign-{i % 20}",
+                        "creativeId": f"creative-{i % 100}",
+                        "playedAt": "2025-01-27T10:00:00Z",
+                        "durationMs": 15000 + i % 30000,
+                        "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
+                        "context": {"weather": "sunny"},
+                        "device": {"model": "player-x"},
+                    }
+                    for i in range(size)
+                ]
+            }
+        ).encode()
+        for b in range(count)
+    ]
+
+
+def ceiling_validate(batches: list[bytes]) -> float:
+    started = time.perf_counter()
+    n = sum(len(parse_batch(json.loads(body))) for body in batches)
+    return n / (time.perf_counter() - started)
+
+
+def ceiling_publish(batches: list[bytes], tenant: str, concurrency: int) -> float:
+    from shared.publishing import publish
+
+    messages = [[to_message(tenant, e, "api", "now") for e in parse_batch(json.loads(b))] for b in batches]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        wait([pool.submit(publish, batch) for batch in messages])
+    return sum(map(len, messages)) / (time.perf_counter() - started)
+
+
+def through_gateway(url: str, key: str, batches: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    local = threading.local()
+
+    def send(body: bytes) -> None:
+        session = local.__dict__.setdefault("session", requests.Session())
+        t0 = time.perf_counter()
+        r = session.post(url, data=body, headers={"X-API-Key": key, "Content-Type": "application/json"}, timeout=120)
+        latencies.append(time.perf_counter() - t0)
+        if r.status_code != 202:
+            raise RuntimeError(f"{r.status_code}: {r.text[:300]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for f in [pool.submit(send, b) for b in batches]:
+            f.result()
+    elapsed = time.perf_counter() - started
+    return len(batches) * len(json.loads(batches[0])["events"]) / elapsed, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    stack = Stack(ports=Ports.free())
+    print("starting a local stack on free ports...", flush=True)
+    stack.start()
+    try:
+        clients.reset()
+        tenant = f"bench-{uuid.uuid4().hex[:6]}"
+        key = auth.create_key(tenant, label="benchmark")
+        batches = make_batches(args.batches, args.batch_size)
+        events = args.batches * args.batch_size
+        url = stack.gateway_url + "/coatro/v1/pop/events"
+        through_gateway(url, key, batches[:2], 2)  # warm up connections and the function's clients
+
+        validate_rate = ceiling_validate(batches)
+        publish_rate = ceiling_publish(batches, tenant, args.concurrency)
+        gateway_rate, latencies = through_gateway(url, key, batches, args.concurrency)
+        q = statistics.quantiles(latencies, n=100)
+        print(f"\n{events} events in {args.batches} batches of {args.batch_size}, {args.concurrency} concurrent senders")
+        print(f"  ceiling: parse + validate in-process   {validate_rate:>10,.0f} events/s")
+        print(f"  ceiling: publish straight to emulator  {publish_rate:>10,.0f} events/s")
+        print(f"  through gateway + events function      {gateway_rate:>10,.0f} events/s")
+        print(f"  request latency (1,000-event batch)    p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms")
+        print(f"  gateway rate / direct publish rate     {gateway_rate / publish_rate:>10.0%}  (target >= 70%)")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

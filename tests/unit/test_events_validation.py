@@ -1,0 +1,100 @@
+"""Pure logic of the events path: batch parsing, error listing, ids, bounded body reading."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+from werkzeug.test import EnvironBuilder
+from flask import Request
+
+from shared.events_api import parse_batch
+from shared.http import read_json
+from shared.models import PopEvent, pop_event
+from shared.problems import Problem
+from shared.publishing import derived_event_id, to_message
+
+
+def test_valid_batch_is_normalized():
+    [event] = parse_batch({"events": [{"playedAt": "2025-01-27T12:00:00+02:00", "durationMs": 0}]})
+    assert event.playedAt == "2025-01-27T10:00:00.000Z"
+    assert event.durationMs == 0
+
+
+@pytest.mark.parametrize(
+    "played_at", ["2025-01-27", "2025-01-27T10:00:00", "yesterday", "1706349600", "2025-13-01T00:00:00Z"]
+)
+def test_played_at_needs_iso_8601_with_timezone(played_at):
+    with pytest.raises(Problem) as info:
+        parse_batch({"events": [{"playedAt": played_at}]})
+    [error] = info.value.errors
+    assert error["index"] == 0 and error["field"] == "playedAt"
+    assert "timezone" in error["message"]
+
+
+def test_errors_list_every_event_with_index_and_dotted_field():
+    with pytest.raises(Problem) as info:
+        parse_batch({"events": [{}, {"durationMs": -5}, {}, {"impressions": {"ageBuckets": {"total": "x"}}}]})
+    assert [(e["index"], e["field"]) for e in info.value.errors] == [
+        (1, "durationMs"),
+        (3, "impressions.ageBuckets.total"),
+    ]
+    assert info.value.status == 400
+
+
+def test_unknown_fields_are_rejected_not_dropped():
+    with pytest.raises(Problem) as info:
+        parse_batch({"events": [{"screenID": "s-1"}], "extra": 1})
+    assert {e["field"] for e in info.value.errors} == {"extra", "screenID"}
+
+
+def test_context_and_device_take_any_object():
+    [event] = parse_batch({"events": [{"context": {"weather": {"temp": 3}}, "device": {"os": "android"}}]})
+    assert event.context == {"weather": {"temp": 3}}
+
+
+def test_derived_event_id_is_deterministic_per_tenant_and_content():
+    a = pop_event.validate_python({"screenId": "s", "playedAt": "2025-01-27T10:00:00Z"})
+    same_instant = pop_event.validate_python({"screenId": "s", "playedAt": "2025-01-27T11:00:00+01:00"})
+    other = pop_event.validate_python({"screenId": "t", "playedAt": "2025-01-27T10:00:00Z"})
+    assert derived_event_id("t1", a) == derived_event_id("t1", same_instant)
+    assert derived_event_id("t1", a) != derived_event_id("t2", a)
+    assert derived_event_id("t1", a) != derived_event_id("t1", other)
+
+
+def test_message_keeps_a_sent_event_id_and_adds_provenance():
+    message = to_message("t1", PopEvent(eventId="evt-1"), "api", "2025-01-27T10:00:00.000Z")
+    assert message.eventId == "evt-1" and message.tenantId == "t1" and message.source == "api"
+    assert "jobId" not in message.model_dump(exclude_none=True)
+
+
+def _request(data: bytes, **headers) -> Request:
+    headers.setdefault("Content-Type", "application/json")
+    return Request(EnvironBuilder(method="POST", data=data, headers=headers).get_environ())
+
+
+def test_read_json_stops_inflating_a_gzip_bomb_at_the_limit(monkeypatch):
+    bomb = gzip.compress(b" " * (50 * 1024 * 1024))
+    with pytest.raises(Problem) as info:
+        read_json(_request(bomb, **{"Content-Encoding": "gzip"}), max_bytes=1024 * 1024)
+    assert info.value.status == 413
+
+
+def test_read_json_limit_applies_to_body_without_content_length():
+    # A chunked upload: no Content-Length, the server marks the input as terminated.
+    request = _request(b"")
+    request.environ["wsgi.input_terminated"] = True
+    request.environ["wsgi.input"] = io.BytesIO(b"[" + b"1," * 1000 + b"1]")
+    request.environ.pop("CONTENT_LENGTH", None)
+    with pytest.raises(Problem) as info:
+        read_json(request, max_bytes=100)
+    assert info.value.status == 413
+
+
+def test_read_json_accepts_json_with_charset_and_rejects_constants():
+    assert read_json(_request(b'{"a": 1}', **{"Content-Type": "application/json; charset=utf-8"})) == {"a": 1}
+    with pytest.raises(Problem) as info:
+        read_json(_request(json.dumps({"a": float("nan")}).encode()))
+    assert info.value.status == 400

@@ -1,0 +1,27 @@
+"""The local gateway routes by the OpenAPI document that API Gateway uses."""
+
+from local.gateway import load_routes
+
+
+def _backend_for(routes, method, path):
+    for pattern, methods in routes:
+        if pattern.match(path):
+            return methods.get(method, "405")
+    return "404"
+
+
+def test_routes_follow_the_openapi_document():
+    backends = {"events_url": "E", "upload_url_url": "U", "ingest_url": "I", "job_status_url": "J"}
+    routes = load_routes(backends)
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/events") == "E"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/events") == "405"
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/bulk/upload-url") == "U"
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/bulk/ingest") == "I"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/dynamic/bulk/jobs/job-1") == "J"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/dynamic/bulk/jobs/job-1/errors") == "J"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/dynamic/bulk/jobs/a/b/c") == "404"
+
+
+def test_operation_without_a_running_backend_is_marked():
+    routes = load_routes({"events_url": "E"})
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/bulk/ingest") is None
