@@ -57,6 +57,7 @@ FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": 
 
 BLOCK_SIZE = 1 << 20
 _UTF8_BOM = b"\xef\xbb\xbf"
+_CR = ord("\r")
 _OTHER_BOMS = {
     b"\x00\x00\xfe\xff": "UTF-32",
     b"\xff\xfe\x00\x00": "UTF-32",
@@ -193,6 +194,7 @@ def _lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes
     skipping = False
     skip_nonblank = False
     skip_quotes = 0
+    skip_cr = False
     for block in _blocks(stream, limit):
         if skipping:
             j = block.find(b"\n")
@@ -200,10 +202,12 @@ def _lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes
             skip_nonblank = skip_nonblank or bool(piece.strip())
             skip_quotes += piece.count(b'"')
             carry_len += len(piece)
+            if piece:
+                skip_cr = piece[-1] == _CR
             if j < 0:
                 continue
             end = pos + carry_len + 1
-            yield line_no, pos, end, None, (carry_len, skip_nonblank, skip_quotes & 1)
+            yield line_no, pos, end, None, (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr)
             line_no += 1
             pos = end
             skipping = False
@@ -220,7 +224,8 @@ def _lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes
             n = len(line)
             end = pos + n + 1
             if n > max_row_bytes:
-                yield line_no, pos, end, None, (n, bool(line.strip()), line.count(b'"') & 1)
+                size = n - (line[-1] == _CR)
+                yield line_no, pos, end, None, (size, bool(line.strip()), line.count(b'"') & 1, n - size)
             else:
                 yield line_no, pos, end, line, None
             line_no += 1
@@ -232,9 +237,10 @@ def _lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes
                 skipping = True
                 skip_nonblank = any(p.strip() for p in carry)
                 skip_quotes = sum(p.count(b'"') for p in carry)
+                skip_cr = carry[-1][-1] == _CR
                 carry = []
     if skipping:
-        yield line_no, pos, pos + carry_len, None, (carry_len, skip_nonblank, skip_quotes & 1)
+        yield line_no, pos, pos + carry_len, None, (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr)
     elif carry:
         line = b"".join(carry)
         yield line_no, pos, pos + len(line), line, None
@@ -259,9 +265,11 @@ def _csv_records(stream, start, limit, first_row, max_row_bytes):
     for line_no, s, e, data, info in _lines(stream, start, limit, first_row, max_row_bytes):
         last_end = e
         if data is None:
-            n, nonblank, q = info
+            n, nonblank, q, cr = info
+            n += cr
         else:
             n = len(data)
+            cr = data[-1:] == b"\r"
             q = data.count(b'"') & 1 if b'"' in data else 0
             nonblank = True
         if pieces is None:
@@ -285,13 +293,13 @@ def _csv_records(stream, start, limit, first_row, max_row_bytes):
             pieces.append(data)
         if not odd:
             if oversize:
-                yield rec_line, rec_start, e, size, _OVERSIZE
+                yield rec_line, rec_start, e, size - cr, _OVERSIZE
             else:
                 yield rec_line, rec_start, e, b"\n".join(pieces), _OK
             pieces = None
     if pieces is not None:  # the file ends inside a quoted field
         if oversize:
-            yield rec_line, rec_start, last_end, size, _OVERSIZE
+            yield rec_line, rec_start, last_end, size - cr, _OVERSIZE
         else:
             yield rec_line, rec_start, last_end, b"\n".join(pieces), _OK
 

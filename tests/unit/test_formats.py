@@ -1,0 +1,440 @@
+"""Framing and parsing of bulk files: shared/formats.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import tracemalloc
+
+import pytest
+
+from shared import formats
+from shared.formats import FORMATS, ChunkSpec, FileInvalid, FilePlan, RowError, iter_rows, plan_file
+
+MB = 1 << 20
+
+
+class Tracked(io.BytesIO):
+    """A seekable stream that remembers the furthest byte read (to check chunk bounds)."""
+
+    def __init__(self, data: bytes, max_read: int | None = None):
+        super().__init__(data)
+        self.furthest = 0
+        self.max_read = max_read  # short reads, like a network stream
+
+    def read(self, n=-1):
+        if self.max_read is not None and (n is None or n < 0 or n > self.max_read):
+            n = self.max_read
+        out = super().read(n)
+        self.furthest = max(self.furthest, self.tell())
+        return out
+
+
+class Synthetic:
+    """A seekable stream made of segments: bytes, or (one_byte, count) runs that are never held whole."""
+
+    def __init__(self, *segments):
+        self.segments = [(s, 1) if isinstance(s, bytes) else s for s in segments]
+        self.size = sum(len(unit) * count for unit, count in self.segments)
+        self.pos = 0
+
+    def seek(self, pos):
+        self.pos = pos
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = self.size - self.pos
+        out = []
+        start = 0
+        for unit, count in self.segments:
+            length = len(unit) * count
+            if start <= self.pos < start + length and n > 0:
+                offset = self.pos - start
+                take = min(n, length - offset)
+                out.append(unit[offset : offset + take] if count == 1 else unit * take)
+                self.pos += take
+                n -= take
+            start += length
+        return b"".join(out)
+
+
+def plan(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB) -> FilePlan:
+    return plan_file(io.BytesIO(data), fmt, chunk_rows, max_row_bytes)
+
+
+def read_all(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB, max_read=None):
+    """Plan, then read every chunk through iter_rows; also check the chunk contracts."""
+    p = plan(data, fmt, chunk_rows, max_row_bytes)
+    rows = []
+    for chunk in p.chunks:
+        stream = Tracked(data, max_read)
+        stream.seek(chunk.start)
+        got = list(iter_rows(stream, fmt, chunk, max_row_bytes, p.header))
+        assert len(got) == chunk.row_count
+        assert got[0][0] == chunk.first_row
+        assert stream.furthest <= chunk.end, "iter_rows read past the chunk's end"
+        assert chunk.row_count <= chunk_rows
+        rows.extend(got)
+    assert sum(c.row_count for c in p.chunks) + len(p.errors) == p.total_rows
+    return p, rows
+
+
+def records(rows):
+    return [(row, rec) for row, rec, err in rows if err is None]
+
+
+def errors(rows):
+    return [(row, err) for row, rec, err in rows if err is not None]
+
+
+# ------------------------------------------------------------------------------------------
+# Generic
+
+
+def test_content_types():
+    assert FORMATS == {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
+@pytest.mark.parametrize("data", [b"", b"\n\n  \r\n", b"\xef\xbb\xbf"])
+def test_empty_file_has_no_rows(fmt, data):
+    p = plan(data, fmt)
+    assert (p.total_rows, p.chunks, p.errors) == (0, [], [])
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
+def test_binary_file_is_invalid(fmt):
+    data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 10
+    with pytest.raises(FileInvalid, match="binary"):
+        plan(data, fmt)
+
+
+def test_utf16_file_is_invalid():
+    data = '{"screenId": "a"}\n'.encode("utf-16")
+    with pytest.raises(FileInvalid, match="UTF-16"):
+        plan(data, "ndjson")
+
+
+def test_unknown_format_is_a_programming_error():
+    with pytest.raises(ValueError):
+        plan(b"x", "xml")
+
+
+def test_plan_round_trips_through_plain_data():
+    data = b'[{"a": 1}, {"b": 2}, {"c": 3}, {"d": "tr'
+    p = plan(data, "json", chunk_rows=2)
+    assert p.errors == [RowError(4, "Row is truncated: the file ends inside this element")]
+    again = FilePlan.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert again == p
+    assert ChunkSpec.from_dict(p.chunks[0].to_dict()) == p.chunks[0]
+    csv_plan = plan(b"a,b\n1,2\n", "csv")
+    assert FilePlan.from_dict(json.loads(json.dumps(csv_plan.to_dict()))) == csv_plan
+
+
+# ------------------------------------------------------------------------------------------
+# NDJSON
+
+
+def test_ndjson_row_numbers_are_line_numbers_with_blank_lines_crlf_and_bom():
+    data = b'\xef\xbb\xbf{"a": 1}\r\n\r\n   \n{"a": 2}\r\n\n{"a": 3}'
+    p, rows = read_all(data, "ndjson", chunk_rows=2)
+    assert records(rows) == [(1, {"a": 1}), (4, {"a": 2}), (6, {"a": 3})]
+    assert p.total_rows == 3
+    assert p.chunks[0].start == 3  # after the BOM: offsets are the object's bytes
+    assert [(c.first_row, c.row_count) for c in p.chunks] == [(1, 2), (6, 1)]
+    assert data[p.chunks[1].start : p.chunks[1].end] == b'{"a": 3}'
+
+
+def test_ndjson_row_errors_are_readable():
+    data = (
+        b'{"a": 1 "b": 2}\n'
+        b"[1, 2]\n"
+        b'"text"\n'
+        b'{"a": NaN}\n'
+        b'{"a": -Infinity}\n'
+        b'{"a": "caf\xe9"}\n'
+        b"not json\n"
+        b'{"ok": true}\n'
+    )
+    _, rows = read_all(data, "ndjson")
+    assert errors(rows) == [
+        (1, "Row is not valid JSON: Expecting ',' delimiter at column 9"),
+        (2, "Row should be a JSON object, not an array"),
+        (3, "Row should be a JSON object, not a string"),
+        (4, "Row is not valid JSON: NaN is not allowed"),
+        (5, "Row is not valid JSON: -Infinity is not allowed"),
+        (6, "Row is not valid UTF-8 (byte 0xe9 at byte 11 of the row)"),
+        (7, "Row is not valid JSON: Expecting value at column 1"),
+    ]
+    assert records(rows) == [(8, {"ok": True})]
+
+
+def test_ndjson_truncated_last_line_is_a_row_error():
+    data = b'{"a": 1}\n{"a": 2}\n{"a": 3, "b'
+    p, rows = read_all(data, "ndjson")
+    assert p.total_rows == 3
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+    assert errors(rows)[0][0] == 3
+    assert errors(rows)[0][1].startswith("Row is not valid JSON: Unterminated string")
+
+
+def test_ndjson_last_line_without_newline_is_a_row():
+    _, rows = read_all(b'{"a": 1}\n{"a": 2}', "ndjson")
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+
+
+def test_declared_ndjson_but_json_array_is_invalid():
+    with pytest.raises(FileInvalid, match="looks like a JSON array"):
+        plan(b'\n[{"a": 1},\n{"a": 2}]\n', "ndjson")
+
+
+def test_ndjson_row_over_the_limit_is_skipped_and_reported():
+    data = b'{"a": 1}\n{"big": "' + b"x" * 100 + b'"}\n{"a": 3}\n'
+    _, rows = read_all(data, "ndjson", max_row_bytes=50)
+    assert errors(rows) == [(2, "Row is 111 bytes; the limit is 50 bytes")]
+    assert records(rows) == [(1, {"a": 1}), (3, {"a": 3})]
+
+
+# ------------------------------------------------------------------------------------------
+# JSON
+
+
+def test_json_array_positions_from_one():
+    data = b'\xef\xbb\xbf [\n  {"a": 1},\n  {"a": "x\\"],{"},\n  {"a": {"b": [1, {"c": "]"}]}}\n]\n'
+    p, rows = read_all(data, "json", chunk_rows=2)
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 'x"],{'}), (3, {"a": {"b": [1, {"c": "]"}]}})]
+    assert [(c.first_row, c.row_count) for c in p.chunks] == [(1, 2), (3, 1)]
+    assert data[p.chunks[1].start : p.chunks[1].end].strip() == b'{"a": {"b": [1, {"c": "]"}]}}'
+
+
+def test_json_events_object_like_the_events_endpoint():
+    data = json.dumps(
+        {"meta": {"note": "a ] tricky } value", "list": [1, [2]]}, "events": [{"a": 1}, {"a": 2}], "after": 1}
+    ).encode()
+    p, rows = read_all(data, "json")
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+    assert p.total_rows == 2
+
+
+def test_json_element_errors():
+    data = b'[{"a": 1}, [1], "s", 7, null, {"a": NaN}, {"a": 1,}, {"a": "\xff"}]'
+    _, rows = read_all(data, "json")
+    assert errors(rows) == [
+        (2, "Row should be a JSON object, not an array"),
+        (3, "Row should be a JSON object, not a string"),
+        (4, "Row should be a JSON object, not a number"),
+        (5, "Row should be a JSON object, not null"),
+        (6, "Row is not valid JSON: NaN is not allowed"),
+        (7, "Row is not valid JSON: Expecting property name enclosed in double quotes at column 9"),
+        (8, "Row is not valid UTF-8 (byte 0xff at byte 8 of the row)"),
+    ]
+
+
+def test_json_multiline_element_error_says_where():
+    data = b'[\n{\n  "a": 1\n  "b": 2\n}\n]'
+    _, rows = read_all(data, "json")
+    assert errors(rows) == [(1, "Row is not valid JSON: Expecting ',' delimiter at line 3, column 3 of the element")]
+
+
+def test_json_empty_elements_are_known_errors_and_trailing_comma_is_tolerated():
+    data = b'[{"a": 1},, {"a": 3}, {"a": 4},]'
+    p, rows = read_all(data, "json", chunk_rows=1)
+    assert p.errors == [RowError(2, "Row is empty: there is nothing between two commas")]
+    assert records(rows) == [(1, {"a": 1}), (3, {"a": 3}), (4, {"a": 4})]
+    assert p.total_rows == 4
+    _, rows = read_all(data, "json", chunk_rows=10)
+    assert [r[0] for r in rows] == [1, 3, 4]
+
+
+def test_json_truncated_array_keeps_complete_elements():
+    data = b'[{"a": 1}, {"a": 2}, {"a": "cut here'
+    p, rows = read_all(data, "json")
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+    assert p.errors == [RowError(3, "Row is truncated: the file ends inside this element")]
+    assert p.total_rows == 3
+    # Ends after a complete element, before "]": every element is a row.
+    p, rows = read_all(b'[{"a": 1}, {"a": 2}\n', "json")
+    assert (p.total_rows, p.errors, len(records(rows))) == (2, [], 2)
+
+
+@pytest.mark.parametrize("data", [b'[{"a": "cut', b"[", b'{"events": [{"a": {"b": 1}'])
+def test_json_with_nothing_complete_is_invalid(data):
+    with pytest.raises(FileInvalid, match="truncated"):
+        plan(data, "json")
+
+
+def test_json_empty_array_has_no_rows():
+    assert plan(b"[ ]", "json").total_rows == 0
+    assert plan(b'{"events": []}', "json").total_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"eventId,screenId\n1,2\n", "declared json but starts with 'eventId,screenId"),
+        (b'{"screenId": "a"}\n{"screenId": "b"}\n', 'no "events" array .*use format ndjson'),
+        (b'{"data": [{"a": 1}]}', 'no "events" array'),
+        (b'{"events": {"a": 1}}', '"events" in the JSON object should be an array'),
+        (b'{"meta": {"a": [1, 2', "truncated"),
+    ],
+)
+def test_json_that_cannot_be_framed_is_invalid(data, message):
+    with pytest.raises(FileInvalid, match=message):
+        plan(data, "json")
+
+
+# ------------------------------------------------------------------------------------------
+# CSV
+
+
+def test_csv_rows_are_line_numbers_of_the_record_first_line():
+    data = (
+        b"\xef\xbb\xbfscreenId,note,durationMs\r\n"
+        b"s1,plain,1\r\n"
+        b's2,"two\r\nlines",2\r\n'
+        b"\r\n"
+        b's3,"three\nlines, with ""quotes""\n!",3\n'
+        b"s4,,4"
+    )
+    p, rows = read_all(data, "csv", chunk_rows=2)
+    assert p.header == ["screenId", "note", "durationMs"]
+    assert records(rows) == [
+        (2, {"screenId": "s1", "note": "plain", "durationMs": "1"}),
+        (3, {"screenId": "s2", "note": "two\r\nlines", "durationMs": "2"}),
+        (6, {"screenId": "s3", "note": 'three\nlines, with "quotes"\n!', "durationMs": "3"}),
+        (9, {"screenId": "s4", "durationMs": "4"}),  # empty cells are omitted
+    ]
+    assert [(c.first_row, c.row_count) for c in p.chunks] == [(2, 2), (6, 2)]
+    assert p.total_rows == 4
+
+
+def test_csv_value_count_must_match_the_header():
+    data = b"a,b,c,d,e,f\n1,2,3,4,5,6,7\n1,2\n1,2,3,4,5,6\n"
+    _, rows = read_all(data, "csv")
+    assert errors(rows) == [
+        (2, "Row has 7 values; the header has 6 columns"),
+        (3, "Row has 2 values; the header has 6 columns"),
+    ]
+    assert [r for r, _ in records(rows)] == [4]
+
+
+def test_csv_non_utf8_row():
+    _, rows = read_all(b"a,b\n1,caf\xe9\n2,ok\n", "csv")
+    assert errors(rows) == [(2, "Row is not valid UTF-8 (byte 0xe9 at byte 6 of the row)")]
+    assert records(rows) == [(3, {"a": "2", "b": "ok"})]
+
+
+def test_csv_unterminated_quote_at_the_end_is_one_row():
+    data = b'a,b\n1,2\n3,"never closed\n4,5\n'
+    p, rows = read_all(data, "csv")
+    assert p.total_rows == 2
+    assert records(rows)[0] == (2, {"a": "1", "b": "2"})
+    assert rows[1][0] == 3
+
+
+def test_csv_header_only_has_no_rows():
+    p = plan(b"a,b,c\r\n", "csv")
+    assert (p.total_rows, p.header) == (0, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"screenId": "a"}\n{"screenId": "b"}\n', "declared csv but looks like NDJSON"),
+        (b'[{"screenId": "a"}]', "declared csv but looks like JSON"),
+        (b',,\n1,2,3\n', "empty header"),
+        (b'a,,c\n1,2,3\n', "empty column name \\(column 2\\)"),
+        (b"a,b,a\n1,2,3\n", "names column 'a' twice"),
+        (b"a,\xff\n1,2\n", "header row is not valid UTF-8"),
+    ],
+)
+def test_csv_that_cannot_be_framed_is_invalid(data, message):
+    with pytest.raises(FileInvalid, match=message):
+        plan(data, "csv")
+
+
+def test_csv_huge_field_is_parsed_up_to_the_row_limit():
+    big = "y" * 300_000  # above the csv module's default field limit
+    data = f"a,b\n1,{big}\n".encode()
+    _, rows = read_all(data, "csv")
+    assert records(rows) == [(2, {"a": "1", "b": big})]
+
+
+# ------------------------------------------------------------------------------------------
+# Chunks agree with a whole-file parse, whatever the block size and read sizes
+
+
+def _sample(fmt: str, rng: random.Random, n: int) -> bytes:
+    lines = []
+    if fmt == "csv":
+        lines.append("\ufeffid,text,num")
+    for i in range(n):
+        kind = rng.random()
+        if fmt == "csv":
+            text = rng.choice(["plain", '"quoted, comma"', '"multi\nline"', '"q ""x"""', "", '"a\r\nb"'])
+            line = f"{i},{text},{rng.randint(0, 9)}" if kind > 0.1 else f"{i},only-two"
+        else:
+            obj = {"i": i, "s": rng.choice(["x", 'q"', "]}", "\\", "é", "[{,"]), "n": {"d": [1, {"e": "}"}]}}
+            line = json.dumps(obj, ensure_ascii=rng.random() > 0.5)
+            if kind < 0.05:
+                line = line.replace(":", "", 1)  # broken, brackets still balanced
+        lines.append(line)
+        if fmt != "json" and rng.random() < 0.1:
+            lines.append(rng.choice(["", "  ", "\r"]))
+    if fmt == "json":
+        sep = rng.choice([",", ",\n", " ,\r\n  "])
+        return ("[" + sep.join(lines[:]) + "]").encode()
+    eol = rng.choice(["\n", "\r\n"])
+    return eol.join(lines).encode()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
+@pytest.mark.parametrize("block", [3, 17, 4096])
+def test_chunked_reads_equal_a_whole_file_parse(fmt, block, monkeypatch):
+    rng = random.Random(f"{fmt}-{block}")
+    data = _sample(fmt, rng, 120)
+    whole_plan, whole = read_all(data, fmt, chunk_rows=10**9)
+    monkeypatch.setattr(formats, "BLOCK_SIZE", block)
+    for chunk_rows in (1, 2, 7, 50):
+        p, rows = read_all(data, fmt, chunk_rows=chunk_rows, max_read=block // 2 + 1)
+        assert rows == whole
+        assert p.total_rows == whole_plan.total_rows
+        assert p.errors == whole_plan.errors
+        assert p.header == whole_plan.header
+    assert len(whole) >= 100
+    assert any(err for _, _, err in whole) or fmt == "csv"
+
+
+# ------------------------------------------------------------------------------------------
+# A 50 MB row: skipped without being held in memory
+
+
+FIFTY_MB = 50 * MB
+
+
+@pytest.mark.parametrize(
+    ("fmt", "before", "big", "after", "big_row"),
+    [
+        ("ndjson", b'{"a": 1}\n', [b'{"big": "', (b"x", FIFTY_MB - 11), b'"}'], b'\n{"a": 3}\n', 2),
+        ("json", b'[{"a": 1},\n', [b'{"big": "', (b"x", FIFTY_MB - 11), b'"}'], b',\n{"a": 3}]', 2),
+        ("csv", b"a,big\r\n1,2\r\n", [b'1,"multi\r\nline ', (b"x", FIFTY_MB - 16), b'"'], b"\r\n3,4\r\n", 3),
+    ],
+)
+def test_fifty_megabyte_row_is_a_row_error_with_bounded_memory(fmt, before, big, after, big_row):
+    stream = Synthetic(before, *big, after)
+    assert stream.size - len(before) - len(after) == FIFTY_MB
+    tracemalloc.start()
+    try:
+        p = plan_file(stream, fmt, 1000, MB)
+        got = []
+        for chunk in p.chunks:
+            stream.seek(chunk.start)
+            got.extend(iter_rows(stream, fmt, chunk, MB, p.header))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert p.total_rows == 3
+    assert [(r, err) for r, rec, err in got if err] == [(big_row, f"Row is {FIFTY_MB} bytes; the limit is {MB} bytes")]
+    assert len([rec for _, rec, _ in got if rec]) == 2
+    assert peak < 8 * MB, f"peak {peak / MB:.1f} MiB"
