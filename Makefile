@@ -8,10 +8,11 @@ TENANT ?=
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -e ./client
 	touch $@
 
 dev: venv  ## the local stack on http://localhost:8080 (Ctrl-C stops it)
@@ -32,3 +33,35 @@ bench-events: venv  ## events endpoint throughput through the local gateway, wit
 
 clean:
 	rm -rf $(VENV) .local-stack .pytest_cache
+
+# ---- Cloud deployment (infra/, cloudbuild.yaml; see infra/DEPLOY.md)
+CHECKOV_VENV ?= .venv-checkov
+PROJECT_ID ?=
+REGION ?= europe-west1
+TF_STATE_BUCKET ?=
+TF_STATE_PREFIX ?= coatro
+
+.PHONY: checkov package infra-check deploy
+
+checkov: $(CHECKOV_VENV)/.installed
+
+# checkov's pins clash with the app's, so it has a venv of its own.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+test: checkov  # tests/infra runs checkov on infra/
+
+package: venv  ## one zip per function (main.py + shared/ + requirements.txt), named by content hash
+	$(PY) scripts/package_functions.py
+
+infra-check: venv checkov  ## only the offline Terraform checks (fmt, checkov, structure)
+	$(PY) -m pytest tests/infra $(PYTEST_ARGS)
+
+deploy: package  ## deploy to Google Cloud: make deploy PROJECT_ID=my-project TF_STATE_BUCKET=my-tf-state
+	@test -n "$(PROJECT_ID)" -a -n "$(TF_STATE_BUCKET)" || { echo "usage: make deploy PROJECT_ID=... TF_STATE_BUCKET=... [REGION=...]" >&2; exit 2; }
+	terraform -chdir=infra init -input=false -backend-config="bucket=$(TF_STATE_BUCKET)" -backend-config="prefix=$(TF_STATE_PREFIX)"
+	terraform -chdir=infra plan -input=false -var="project_id=$(PROJECT_ID)" -var="region=$(REGION)" -out=tfplan
+	terraform -chdir=infra apply -input=false tfplan

@@ -1,0 +1,57 @@
+# The functions use the project's (default) database (shared/clients.py). If it already exists, import it:
+#   terraform import google_firestore_database.main "projects/<project>/databases/(default)"
+resource "google_firestore_database" "main" {
+  project                           = var.project_id
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  # Firestore TTL deletes a document but not its subcollections, so a job's chunk results
+  # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it.
+  ttl_collections = toset(["files", "jobs", "chunks"])
+}
+
+resource "google_firestore_field" "expire_at" {
+  for_each = local.ttl_collections
+
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = each.value
+  field      = "expireAt"
+
+  ttl_config {}
+
+  # A TTL timestamp is never queried; indexing a monotonically increasing field only adds hotspots.
+  index_config {}
+}
+
+# Values read with their document and never filtered on. A chunk result keeps up to thousands of
+# per-row errors: indexed, each would be an index entry (and could hit the per-document limit).
+resource "google_firestore_field" "chunk_errors_unindexed" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "chunks"
+  field      = "errors"
+
+  index_config {}
+}
+
+resource "google_firestore_field" "file_plan_unindexed" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "files"
+  field      = "plan" # the chunk plan as compact JSON
+
+  index_config {}
+}
+
+# The queries in shared/ (schemas by tenantId, a job's chunks summed by aggregation, a job's chunks
+# with errors in document order) are served by Firestore's automatic single-field indexes. A query
+# that filters on one field and orders by another would need a google_firestore_index here.

@@ -1,0 +1,238 @@
+# One service account per function, each granted only what its code does, on the resource it does
+# it to. The one exception is Firestore, which has no per-collection IAM: function accounts get a
+# Firestore role on the project, bound by an IAM condition to this stack's database. tests/infra
+# enforces that no function account holds any other project-level role.
+
+resource "google_service_account" "function" {
+  for_each = local.functions
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-${replace(each.key, "_", "-")}"
+  display_name = "Coatro function ${each.key}"
+  description  = "Runtime identity of the ${each.key} Cloud Function."
+}
+
+locals {
+  # Firestore: viewers only look up API keys and jobs; the others write files, jobs and chunk results.
+  firestore_roles = {
+    dead_letter = "roles/datastore.user"
+    events      = "roles/datastore.viewer"
+    ingest      = "roles/datastore.user"
+    job_status  = "roles/datastore.viewer"
+    splitter    = "roles/datastore.user"
+    upload_url  = "roles/datastore.user"
+    worker      = "roles/datastore.user"
+  }
+
+  topics = {
+    chunks = google_pubsub_topic.chunks.id
+    events = google_pubsub_topic.events.id
+  }
+
+  # function -> topic it publishes to
+  topic_publishers = {
+    "events:events"   = { function = "events", topic = "events" }
+    "ingest:chunks"   = { function = "ingest", topic = "chunks" }   # fan-out when the plan was ready first
+    "splitter:chunks" = { function = "splitter", topic = "chunks" } # fan-out when the job existed first
+    "worker:events"   = { function = "worker", topic = "events" }
+  }
+
+  # function -> role on the uploads bucket
+  upload_bucket_roles = {
+    # A V4 signed URL acts with the signer's permissions: the client's PUT is a create by upload_url's account.
+    "upload_url" = "roles/storage.objectCreator"
+    "ingest"     = "roles/storage.objectViewer" # checks that the object arrived
+    "splitter"   = "roles/storage.objectViewer" # streams the file once to plan chunks
+    "worker"     = "roles/storage.objectViewer" # reads its chunk's byte range
+  }
+
+  # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
+  invokers = {
+    "gateway:events"     = { function = "events", account = "gateway" }
+    "gateway:ingest"     = { function = "ingest", account = "gateway" }
+    "gateway:job_status" = { function = "job_status", account = "gateway" }
+    "gateway:upload_url" = { function = "upload_url", account = "gateway" }
+    "push:dead_letter"   = { function = "dead_letter", account = "push" }
+    "push:worker"        = { function = "worker", account = "push" }
+    "eventarc:splitter"  = { function = "splitter", account = "splitter_trigger" }
+  }
+  invoker_accounts = {
+    gateway          = google_service_account.gateway.email
+    push             = google_service_account.push.email
+    splitter_trigger = google_service_account.splitter_trigger.email
+  }
+
+  pubsub_agent   = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  firestore_name = "projects/${var.project_id}/databases/${google_firestore_database.main.name}"
+}
+
+resource "google_project_iam_member" "function_firestore" {
+  for_each = local.firestore_roles
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
+
+  condition {
+    title       = "coatro-firestore-only"
+    description = "Only this stack's Firestore database."
+    expression  = "resource.name == \"${local.firestore_name}\""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "function_publishes" {
+  for_each = local.topic_publishers
+
+  project = var.project_id
+  topic   = local.topics[each.value.topic]
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+resource "google_storage_bucket_iam_member" "function_uploads" {
+  for_each = local.upload_bucket_roles
+
+  bucket = google_storage_bucket.uploads.name
+  role   = each.value
+  member = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+# upload_url signs URLs with signBlob as itself; the grant is on its own account, so it can sign as
+# nothing else.
+resource "google_service_account_iam_member" "upload_url_signs_as_itself" {
+  service_account_id = google_service_account.function["upload_url"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function["upload_url"].email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.invokers
+
+  project  = var.project_id
+  location = var.region
+  name     = local.function_services[each.value.function]
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${local.invoker_accounts[each.value.account]}"
+}
+
+# ---- Accounts that run no code: they only carry requests to the functions.
+
+resource "google_service_account" "gateway" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-gateway"
+  display_name = "Coatro API Gateway backend"
+  description  = "API Gateway calls the HTTP functions as this account."
+}
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-push"
+  display_name = "Coatro Pub/Sub push"
+  description  = "Identity in the OIDC tokens of the worker and dead_letter push subscriptions."
+}
+
+resource "google_service_account" "splitter_trigger" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-eventarc"
+  display_name = "Coatro splitter trigger"
+  description  = "Eventarc delivers upload finalize events to splitter as this account."
+}
+
+resource "google_service_account" "builder" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-builder"
+  display_name = "Coatro function builds"
+  description  = "Cloud Build builds the function images as this account (instead of the default compute account)."
+}
+
+# Eventarc grants exist only at project level. This account receives events and can invoke only
+# splitter; it is not the function's runtime account, so splitter's code never holds this role.
+resource "google_project_iam_member" "splitter_trigger_receives_events" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.splitter_trigger.email}"
+}
+
+# Cloud Storage events reach Eventarc through Pub/Sub topics the storage service agent creates and
+# publishes to; Eventarc requires this project-level grant for storage triggers.
+data "google_storage_project_service_account" "gcs" {
+  project = var.project_id
+}
+
+resource "google_project_iam_member" "gcs_agent_publishes" {
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+# Build logs: there is no narrower resource to grant log writing on.
+resource "google_project_iam_member" "builder_writes_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.builder.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "builder_pushes_images" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.builder.email}"
+}
+
+resource "google_storage_bucket_iam_member" "builder_reads_sources" {
+  bucket = google_storage_bucket.sources.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.builder.email}"
+}
+
+# ---- The Pub/Sub service agent: OIDC tokens for push, dead-lettering, BigQuery writes.
+
+resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
+  for_each = {
+    chunks_dead   = google_pubsub_topic.chunks_dead.id
+    chunks_parked = google_pubsub_topic.chunks_parked.id
+    events_dead   = google_pubsub_topic.events_dead.id
+  }
+
+  project = var.project_id
+  topic   = each.value
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_agent
+}
+
+# To forward a message to a dead-letter topic, the agent must also be able to acknowledge it on the source.
+resource "google_pubsub_subscription_iam_member" "pubsub_acks_dead_letters" {
+  for_each = {
+    dead_letter     = google_pubsub_subscription.dead_letter.id
+    events_bigquery = google_pubsub_subscription.events_bigquery.id
+    worker          = google_pubsub_subscription.worker.id
+  }
+
+  project      = var.project_id
+  subscription = each.value
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+}
+
+resource "google_bigquery_table_iam_member" "pubsub_writes_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_table.events.dataset_id
+  table_id   = google_bigquery_table.events.table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = local.pubsub_agent
+}
+
+resource "google_bigquery_table_iam_member" "pubsub_reads_events_metadata" {
+  project    = var.project_id
+  dataset_id = google_bigquery_table.events.dataset_id
+  table_id   = google_bigquery_table.events.table_id
+  role       = "roles/bigquery.metadataViewer"
+  member     = local.pubsub_agent
+}

@@ -1,0 +1,48 @@
+output "bundle_bucket" {
+  description = "Bucket holding the function source bundles, one object per content hash."
+  value       = google_storage_bucket.sources.name
+}
+
+output "events_table" {
+  description = "BigQuery table the pop-events subscription writes to (duplicates included)."
+  value       = "${google_bigquery_table.events.project}.${google_bigquery_table.events.dataset_id}.${google_bigquery_table.events.table_id}"
+}
+
+output "events_view" {
+  description = "BigQuery view of the events, one row per (tenantId, eventId). Query this one."
+  value       = "${google_bigquery_table.events_view.project}.${google_bigquery_table.events_view.dataset_id}.${google_bigquery_table.events_view.table_id}"
+}
+
+output "functions" {
+  description = "Cloud Function name of each functions/<name> entry point."
+  value = {
+    dead_letter = google_cloudfunctions2_function.dead_letter.name
+    events      = google_cloudfunctions2_function.events.name
+    ingest      = google_cloudfunctions2_function.ingest.name
+    job_status  = google_cloudfunctions2_function.job_status.name
+    splitter    = google_cloudfunctions2_function.splitter.name
+    upload_url  = google_cloudfunctions2_function.upload_url.name
+    worker      = google_cloudfunctions2_function.worker.name
+  }
+}
+
+output "gateway_url" {
+  description = "Base URL of the API; the contract's paths go after it (https://<host>/coatro/v1/pop/events)."
+  value       = "https://${google_api_gateway_gateway.coatro.default_hostname}"
+}
+
+output "topics" {
+  description = "Pub/Sub topic names."
+  value = {
+    chunks        = google_pubsub_topic.chunks.name
+    chunks_dead   = google_pubsub_topic.chunks_dead.name
+    chunks_parked = google_pubsub_topic.chunks_parked.name
+    events        = google_pubsub_topic.events.name
+    events_dead   = google_pubsub_topic.events_dead.name
+  }
+}
+
+output "uploads_bucket" {
+  description = "Bucket that receives bulk uploads through signed URLs."
+  value       = google_storage_bucket.uploads.name
+}

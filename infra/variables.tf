@@ -1,0 +1,148 @@
+variable "bundle_manifest" {
+  description = "Path of the manifest written by scripts/package_functions.py (function bundles named by content hash)."
+  type        = string
+  default     = "../build/functions/manifest.json"
+
+  validation {
+    condition     = endswith(var.bundle_manifest, "manifest.json")
+    error_message = "bundle_manifest must point at the manifest.json written by scripts/package_functions.py."
+  }
+}
+
+variable "chunk_rows" {
+  description = "Rows per bulk chunk work item (COATRO_CHUNK_ROWS). Smaller chunks retry cheaper; larger ones mean fewer messages."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.chunk_rows >= 100 && var.chunk_rows <= 100000 && floor(var.chunk_rows) == var.chunk_rows
+    error_message = "chunk_rows must be a whole number between 100 and 100000."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the Firestore database and the BigQuery table from `terraform destroy`. Turn off only for throwaway projects."
+  type        = bool
+  default     = true
+}
+
+variable "event_retention_days" {
+  description = "Days a partition of the BigQuery events table is kept (by playedAt); 0 keeps events forever."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.event_retention_days >= 0 && floor(var.event_retention_days) == var.event_retention_days
+    error_message = "event_retention_days must be a whole number, 0 or more."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region such as europe-west1 or a multi-region such as eur3). Cannot change after creation."
+  type        = string
+  default     = "eur3"
+
+  validation {
+    condition     = can(regex("^(nam5|eur3|[a-z]+-[a-z]+[0-9]+)$", var.firestore_location))
+    error_message = "firestore_location must be a region (e.g. europe-west1) or nam5 / eur3."
+  }
+}
+
+variable "max_file_bytes" {
+  description = "Largest bulk file a job accepts (COATRO_MAX_FILE_BYTES)."
+  type        = number
+  default     = 5368709120
+
+  validation {
+    condition     = var.max_file_bytes >= 1024 && var.max_file_bytes <= 5497558138880
+    error_message = "max_file_bytes must be between 1 KiB and 5 TiB (the largest Cloud Storage object)."
+  }
+}
+
+variable "max_instances" {
+  description = "Upper bound on instances per function: caps cost and protects Firestore and Pub/Sub quotas from a burst."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.max_instances >= 1 && var.max_instances <= 1000 && floor(var.max_instances) == var.max_instances
+    error_message = "max_instances must be a whole number between 1 and 1000."
+  }
+}
+
+variable "min_instances" {
+  description = "Instances kept warm for each HTTP function (0 = scale to zero; 1 removes most cold starts for callers)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.min_instances >= 0 && var.min_instances <= 10 && floor(var.min_instances) == var.min_instances
+    error_message = "min_instances must be a whole number between 0 and 10."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every named resource that must be unique (buckets, service accounts, functions, gateway)."
+  type        = string
+  default     = "coatro"
+
+  validation {
+    # service account ids are at most 30 characters: prefix + "-" + the longest suffix ("-dead-letter") must fit in 30.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,13}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-15 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid Google Cloud project id."
+  }
+}
+
+variable "record_retention_days" {
+  description = "Days file and job records are kept in Firestore before TTL deletes them (COATRO_RETENTION_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.record_retention_days >= 1 && var.record_retention_days <= 3650 && floor(var.record_retention_days) == var.record_retention_days
+    error_message = "record_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the uploads bucket, the Eventarc trigger and the API gateway (API Gateway supports only some regions)."
+  type        = string
+  default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1."
+  }
+}
+
+variable "upload_cors_origins" {
+  description = "Origins allowed to PUT files to signed upload URLs from a browser. The signed URL is what authorizes the upload."
+  type        = list(string)
+  default     = ["*"]
+
+  validation {
+    condition     = length(var.upload_cors_origins) > 0
+    error_message = "upload_cors_origins needs at least one origin (use [\"*\"] to allow any)."
+  }
+}
+
+variable "upload_retention_days" {
+  description = "Days an uploaded bulk file is kept before the bucket deletes it (jobs must finish well within this)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.upload_retention_days >= 1 && var.upload_retention_days <= 365 && floor(var.upload_retention_days) == var.upload_retention_days
+    error_message = "upload_retention_days must be a whole number between 1 and 365."
+  }
+}

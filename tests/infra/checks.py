@@ -1,0 +1,470 @@
+"""Offline checks of infra/. Each takes the parsed Terraform (and what else it compares against) and
+returns a list of problems, empty when all is well, so a test can feed it a deliberately broken copy
+and see the problem reported (tests/infra/test_checks_catch_breakage.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from tests.infra.hcl import Infra, block, for_each_map, instances, resolve_locals
+
+RUNTIME = "python311"
+FUNCTION = "google_cloudfunctions2_function"
+
+# The public contract: (path, method) -> the function that serves it.
+CONTRACT_ROUTES = {
+    ("/coatro/v1/pop/events", "post"): "events",
+    ("/coatro/v1/pop/dynamic/bulk/upload-url", "post"): "upload_url",
+    ("/coatro/v1/pop/dynamic/bulk/ingest", "post"): "ingest",
+    ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}", "get"): "job_status",
+    ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}/errors", "get"): "job_status",
+}
+
+# How each function of the design is triggered (DESIGN.md, "Shape").
+EXPECTED_TRIGGERS = {
+    "dead_letter": "push",
+    "events": "http",
+    "ingest": "http",
+    "job_status": "http",
+    "splitter": "storage",
+    "upload_url": "http",
+    "worker": "push",
+}
+
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+
+# Project-level grants that are allowed, by who receives them (a reference in `member`) and role.
+# None of them is to a function's runtime account.
+ALLOWED_PROJECT_GRANTS = {
+    # Eventarc roles exist only at project level; this account runs no code and may invoke only splitter.
+    ("google_service_account.splitter_trigger", "roles/eventarc.eventReceiver"),
+    # Eventarc storage triggers require the Cloud Storage service agent to publish to the topics it creates.
+    ("data.google_storage_project_service_account.gcs", "roles/pubsub.publisher"),
+    # Function image builds write their logs; log writing has no narrower resource.
+    ("google_service_account.builder", "roles/logging.logWriter"),
+}
+# Firestore has no IAM below the project. A function account may hold these, and only with a
+# condition that names exactly this stack's database (equality, not a prefix).
+FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
+FIRESTORE_CONDITION = re.compile(
+    r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
+)
+PROJECT_IAM_TYPES = ("google_project_iam_member", "google_project_iam_binding", "google_project_iam_policy")
+AUTHORITATIVE_IAM_TYPES = (
+    "google_project_iam_binding",
+    "google_project_iam_policy",
+    "google_organization_iam_member",
+    "google_organization_iam_binding",
+    "google_folder_iam_member",
+    "google_folder_iam_binding",
+)
+BUCKET_ACL_TYPES = (
+    "google_storage_bucket_acl",
+    "google_storage_bucket_access_control",
+    "google_storage_default_object_acl",
+    "google_storage_default_object_access_control",
+    "google_storage_object_acl",
+    "google_storage_object_access_control",
+)
+
+
+def _function_account(text: str) -> set[str]:
+    return set(re.findall(r'google_service_account\.function\["(\w+)"\]', text))
+
+
+def _refs(text: Any, prefix: str) -> set[str]:
+    """Names of `<prefix>.<name>` referenced in a string."""
+    if not isinstance(text, str):
+        return set()
+    return set(re.findall(re.escape(prefix) + r"\.(\w+)", text))
+
+
+def _local(infra: Infra, value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", value)
+        if match:
+            return infra.locals.get(match.group(1))
+    return value
+
+
+# ---- functions
+
+
+def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
+    """Every functions/<name> has a 2nd gen function with entry point <name>, python311, its own
+    bundle and account, and the trigger the design gives it; and nothing is declared that has no code."""
+    problems = []
+    dirs = set(function_dirs)
+    resources = infra.of_type(FUNCTION)
+    declared = infra.locals.get("functions") or {}
+    for name in sorted(dirs - set(resources)):
+        problems.append(f"functions/{name} has no {FUNCTION}.{name} in infra/")
+    for name in sorted(set(resources) - dirs):
+        problems.append(f"{FUNCTION}.{name} has no functions/{name}/main.py to deploy")
+    if set(declared) != set(resources):
+        problems.append(f"local.functions {sorted(declared)} != {FUNCTION} resources {sorted(resources)}")
+    for rtype in ("google_service_account", "google_storage_bucket_object"):
+        owner = "function" if rtype == "google_service_account" else "bundle"
+        body = infra.of_type(rtype).get(owner)
+        if body is None or for_each_map(infra, body.get("for_each")) != declared:
+            problems.append(f"{rtype}.{owner} must have for_each = local.functions (one per function)")
+
+    push_targets = _push_subscription_targets(infra)
+    for name, body in sorted(resources.items()):
+        where = f"{FUNCTION}.{name}"
+        build = block(body, "build_config") or {}
+        service = block(body, "service_config") or {}
+        if build.get("entry_point") != name:
+            problems.append(f"{where}: entry_point is {build.get('entry_point')!r}, not {name!r}")
+        if _local(infra, build.get("runtime")) != RUNTIME:
+            problems.append(f"{where}: runtime is {_local(infra, build.get('runtime'))!r}, not {RUNTIME!r}")
+        source = block(block(build, "source") or {}, "storage_source") or {}
+        if f'google_storage_bucket_object.bundle["{name}"]' not in str(source.get("object")):
+            problems.append(f"{where}: source is not its own bundle (google_storage_bucket_object.bundle[\"{name}\"])")
+        if _function_account(str(service.get("service_account_email"))) != {name}:
+            problems.append(f"{where}: does not run as its own account google_service_account.function[\"{name}\"]")
+
+        trigger = (declared.get(name) or {}).get("trigger")
+        expected = EXPECTED_TRIGGERS.get(name, trigger)
+        if trigger != expected:
+            problems.append(f"{where}: local.functions says trigger {trigger!r}, the design says {expected!r}")
+        event = block(body, "event_trigger")
+        if expected in ("http", "push") and event is not None:
+            problems.append(f"{where}: an {expected} function must not have an event_trigger")
+        if expected == "http" and service.get("ingress_settings") not in ("ALLOW_ALL", "ALLOW_INTERNAL_AND_GCLB"):
+            problems.append(f"{where}: API Gateway cannot reach it with ingress {service.get('ingress_settings')!r}")
+        if expected in ("storage", "push") and service.get("ingress_settings") != "ALLOW_INTERNAL_ONLY":
+            problems.append(f"{where}: an event-driven function should accept internal traffic only")
+        if expected == "storage":
+            problems += _storage_trigger_problems(where, event)
+        if expected == "push" and push_targets.get(name, 0) != 1:
+            problems.append(f"{where}: needs exactly one push subscription delivering to it, found {push_targets.get(name, 0)}")
+        if expected not in ("http", "storage", "push"):
+            problems.append(f"{where}: unknown trigger {expected!r}")
+    return problems
+
+
+def _storage_trigger_problems(where: str, event: dict | None) -> list[str]:
+    if event is None:
+        return [f"{where}: needs an Eventarc event_trigger on the uploads bucket"]
+    problems = []
+    if event.get("event_type") != "google.cloud.storage.object.v1.finalized":
+        problems.append(f"{where}: event_type is {event.get('event_type')!r}, not object finalized")
+    if event.get("retry_policy") != "RETRY_POLICY_RETRY":
+        problems.append(f"{where}: retries are not enabled (retry_policy = RETRY_POLICY_RETRY)")
+    filters = event.get("event_filters") or []
+    if not any(f.get("attribute") == "bucket" and "google_storage_bucket.uploads." in str(f.get("value")) for f in filters):
+        problems.append(f"{where}: event_filters do not select the uploads bucket")
+    if "google_service_account.function" in str(event.get("service_account_email")):
+        problems.append(f"{where}: the trigger must not use a function's runtime account (it needs a project-level role)")
+    return problems
+
+
+def _push_subscription_targets(infra: Infra) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, body in infra.of_type("google_pubsub_subscription").items():
+        push = block(body, "push_config")
+        if push:
+            for target in _refs(push.get("push_endpoint"), FUNCTION):
+                counts[target] = counts.get(target, 0) + 1
+    return counts
+
+
+# ---- the gateway and its OpenAPI document
+
+
+def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
+    """Every contract path is in the document and routes to its function's URL variable, and Terraform
+    renders each variable with that function's URL."""
+    problems = []
+    paths = spec.get("paths") or {}
+    for (path, method), function in sorted(CONTRACT_ROUTES.items()):
+        operation = (paths.get(path) or {}).get(method)
+        if operation is None:
+            problems.append(f"openapi.yaml: {method.upper()} {path} is missing")
+            continue
+        address = (operation.get("x-google-backend") or {}).get("address")
+        if address != "${" + function + "_url}":
+            problems.append(f"openapi.yaml: {method.upper()} {path} routes to {address!r}, not ${{{function}_url}}")
+
+    rendered = str(infra.locals.get("openapi", ""))
+    if "templatefile(" not in rendered or "openapi.yaml" not in rendered:
+        problems.append("local.openapi does not render infra/openapi.yaml with templatefile()")
+    bound = dict(re.findall(r"(\w+_url)\s*=\s*google_cloudfunctions2_function\.(\w+)\.service_config\[0\]\.uri", rendered))
+    used = set(re.findall(r"\$\{(\w+)\}", spec_text))
+    for variable in sorted(used - set(bound)):
+        problems.append(f"openapi.yaml uses ${{{variable}}} but local.openapi does not set it")
+    triggers = {n: (d or {}).get("trigger") for n, d in (infra.locals.get("functions") or {}).items()}
+    for variable, function in sorted(bound.items()):
+        if variable != f"{function}_url":
+            problems.append(f"local.openapi sets {variable} to the URL of {function}")
+        if triggers.get(function) != "http":
+            problems.append(f"local.openapi routes to {function}, which is not an HTTP function")
+
+    api_config = infra.of_type("google_api_gateway_api_config").get("coatro") or {}
+    if "sha256(local.openapi)" not in str(api_config.get("api_config_id")):
+        problems.append("the API config id is not derived from the rendered spec's hash")
+    if (block(api_config, "lifecycle") or {}).get("create_before_destroy") is not True:
+        problems.append("the API config needs lifecycle { create_before_destroy = true }")
+    return problems
+
+
+def invoker_problems(infra: Infra) -> list[str]:
+    """The gateway may invoke exactly the HTTP functions; every function has an invoker; nobody public."""
+    problems = []
+    triggers = {n: (d or {}).get("trigger") for n, d in (infra.locals.get("functions") or {}).items()}
+    invoked: dict[str, set[str]] = {}
+    for rtype in ("google_cloud_run_v2_service_iam_member", "google_cloud_run_service_iam_member"):
+        for name, body in infra.of_type(rtype).items():
+            for key, inst in instances(infra, body):
+                member = resolve_locals(infra, str(inst.get("member")))
+                account = _member_account(infra, inst)
+                function = _invoked_function(infra, inst)
+                if function is None:
+                    problems.append(f"{rtype}.{name}[{key}]: cannot tell which function it grants on")
+                    continue
+                invoked.setdefault(function, set()).add(account or member)
+    gateway_targets = {f for f, accounts in invoked.items() if "gateway" in accounts}
+    http = {n for n, t in triggers.items() if t == "http"}
+    for function in sorted(gateway_targets - http):
+        problems.append(f"the gateway's account may invoke {function}, which is not an HTTP function")
+    for function in sorted(http - gateway_targets):
+        problems.append(f"the gateway's account may not invoke the HTTP function {function}")
+    for function in sorted(set(triggers) - set(invoked)):
+        problems.append(f"nothing may invoke {function}")
+    for function, accounts in sorted(invoked.items()):
+        if any(a in PUBLIC_MEMBERS or "function" in a for a in accounts):
+            problems.append(f"{function} is invokable by {sorted(accounts)}: only gateway/trigger/push accounts may be")
+    return problems
+
+
+def _member_account(infra: Infra, inst: dict) -> str | None:
+    member = str(inst.get("member"))
+    match = re.search(r"local\.invoker_accounts\[\"(\w+)\"\]", member)
+    if match:
+        return match.group(1)
+    refs = _refs(member, "google_service_account")
+    return next(iter(refs)) if len(refs) == 1 else member
+
+
+def _invoked_function(infra: Infra, inst: dict) -> str | None:
+    for attribute in ("name", "service"):
+        text = str(inst.get(attribute, ""))
+        match = re.search(r'local\.function_services\["(\w+)"\]', text)
+        if match:
+            return match.group(1)
+        refs = _refs(text, FUNCTION)
+        if len(refs) == 1:
+            return next(iter(refs))
+    return None
+
+
+# ---- IAM at project level
+
+
+def project_role_problems(infra: Infra) -> list[str]:
+    """No function account holds a project-level role, except a Firestore role conditioned on this
+    stack's database (Firestore has no finer IAM); any other project-level grant is on the allowlist."""
+    problems = []
+    for rtype in AUTHORITATIVE_IAM_TYPES:
+        for name in infra.of_type(rtype):
+            problems.append(f"{rtype}.{name}: authoritative or above-project IAM is not allowed (it can remove others' grants)")
+    for rtype in PROJECT_IAM_TYPES:
+        for name, body in infra.of_type(rtype).items():
+            for key, inst in instances(infra, body):
+                where = f"{rtype}.{name}" + (f"[{key}]" if key else "")
+                role = inst.get("role")
+                members = inst.get("members") or [inst.get("member")]
+                for member in members:
+                    member = resolve_locals(infra, str(member))
+                    functions = _function_account(member)
+                    if "google_service_account.function[" in member and not functions:
+                        functions = {"?"}  # for_each that could not be expanded: treat as a function account
+                    if functions:
+                        problems += _function_grant_problems(infra, where, role, inst)
+                        continue
+                    grantee = _grantee(member)
+                    if (grantee, role) not in ALLOWED_PROJECT_GRANTS:
+                        problems.append(f"{where}: project-level {role} for {member} is not on the allowlist")
+    return problems
+
+
+def _function_grant_problems(infra: Infra, where: str, role: Any, inst: dict) -> list[str]:
+    if role not in FIRESTORE_ROLES:
+        return [f"{where}: a function account holds project-level role {role!r}"]
+    condition = block(inst, "condition")
+    expression = resolve_locals(infra, str((condition or {}).get("expression", "")))
+    if not FIRESTORE_CONDITION.fullmatch(expression.strip()):
+        return [f"{where}: project-level {role} for a function account must be conditioned on exactly this Firestore database"]
+    return []
+
+
+def _grantee(member: str) -> str:
+    for prefix in ("data.google_storage_project_service_account", "google_service_account"):
+        refs = _refs(member, prefix)
+        if refs:
+            return f"{prefix}.{sorted(refs)[0]}"
+    return member
+
+
+# ---- Pub/Sub
+
+
+def subscription_problems(infra: Infra) -> list[str]:
+    """Every subscription that delivers somewhere (push, BigQuery, Cloud Storage) has a dead-letter
+    policy to another topic, retry backoff, and the Pub/Sub agent's grants to dead-letter."""
+    problems = []
+    agent_publishes = _agent_grants(infra, "google_pubsub_topic_iam_member", "topic", "google_pubsub_topic")
+    agent_subscribes = _agent_grants(infra, "google_pubsub_subscription_iam_member", "subscription", "google_pubsub_subscription")
+    for name, body in sorted(infra.of_type("google_pubsub_subscription").items()):
+        where = f"google_pubsub_subscription.{name}"
+        delivers = any(block(body, b) for b in ("push_config", "bigquery_config", "cloud_storage_config"))
+        if not delivers:
+            continue
+        push = block(body, "push_config")
+        if push and not block(push, "oidc_token"):
+            problems.append(f"{where}: push without an OIDC token cannot call a private function")
+        dead = block(body, "dead_letter_policy")
+        if not dead or not dead.get("dead_letter_topic"):
+            problems.append(f"{where}: no dead-letter policy")
+        else:
+            target = _refs(dead.get("dead_letter_topic"), "google_pubsub_topic")
+            if not target or target == _refs(body.get("topic"), "google_pubsub_topic"):
+                problems.append(f"{where}: dead-letters to its own topic or to no managed topic")
+            attempts = dead.get("max_delivery_attempts")
+            if not isinstance(attempts, int) or not 5 <= attempts <= 100:
+                problems.append(f"{where}: max_delivery_attempts must be 5-100, is {attempts!r}")
+            for topic in target - agent_publishes:
+                problems.append(f"{where}: the Pub/Sub service agent may not publish to dead-letter topic {topic}")
+            if name not in agent_subscribes:
+                problems.append(f"{where}: the Pub/Sub service agent needs roles/pubsub.subscriber on it to dead-letter")
+        retry = block(body, "retry_policy")
+        if not retry or not retry.get("minimum_backoff") or not retry.get("maximum_backoff"):
+            problems.append(f"{where}: no retry backoff (retry_policy)")
+    return problems
+
+
+def _agent_grants(infra: Infra, rtype: str, attribute: str, target_type: str) -> set[str]:
+    agent = str(infra.locals.get("pubsub_agent", ""))
+    granted = set()
+    for body in infra.of_type(rtype).values():
+        for _, inst in instances(infra, body):
+            member = resolve_locals(infra, str(inst.get("member")))
+            role = "roles/pubsub.publisher" if target_type == "google_pubsub_topic" else "roles/pubsub.subscriber"
+            if "gcp-sa-pubsub" in member and member == agent and inst.get("role") == role:
+                granted |= _refs(inst.get(attribute), target_type)
+    return granted
+
+
+def dead_letter_wiring_problems(infra: Infra) -> list[str]:
+    """The worker's chunks that die go to the topic the dead_letter function is pushed from."""
+    subs = infra.of_type("google_pubsub_subscription")
+    worker = subs.get("worker") or {}
+    dead_letter = subs.get("dead_letter") or {}
+    worker_dead = _refs((block(worker, "dead_letter_policy") or {}).get("dead_letter_topic"), "google_pubsub_topic")
+    handler_topic = _refs(dead_letter.get("topic"), "google_pubsub_topic")
+    problems = []
+    if not _refs((block(worker, "push_config") or {}).get("push_endpoint"), FUNCTION) == {"worker"}:
+        problems.append("google_pubsub_subscription.worker does not push to the worker function")
+    if not _refs((block(dead_letter, "push_config") or {}).get("push_endpoint"), FUNCTION) == {"dead_letter"}:
+        problems.append("google_pubsub_subscription.dead_letter does not push to the dead_letter function")
+    if not worker_dead or worker_dead != handler_topic:
+        problems.append(f"worker dead-letters to {sorted(worker_dead)} but dead_letter reads {sorted(handler_topic)}")
+    return problems
+
+
+# ---- storage
+
+
+def bucket_problems(infra: Infra) -> list[str]:
+    """No bucket can be public: uniform access, public access prevention enforced, no ACL resources,
+    no public IAM members. The uploads bucket also expires old uploads and allows browser PUTs."""
+    problems = []
+    for rtype in BUCKET_ACL_TYPES:
+        for name in infra.of_type(rtype):
+            problems.append(f"{rtype}.{name}: object/bucket ACLs are not used (uniform bucket-level access)")
+    for name, body in sorted(infra.of_type("google_storage_bucket").items()):
+        where = f"google_storage_bucket.{name}"
+        if body.get("uniform_bucket_level_access") is not True:
+            problems.append(f"{where}: uniform_bucket_level_access must be true")
+        if body.get("public_access_prevention") != "enforced":
+            problems.append(f"{where}: public_access_prevention must be \"enforced\"")
+    for rtype in ("google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy"):
+        for name, body in infra.of_type(rtype).items():
+            text = str(body)
+            for public in PUBLIC_MEMBERS:
+                if public in text:
+                    problems.append(f"{rtype}.{name}: grants to {public}")
+    uploads = infra.of_type("google_storage_bucket").get("uploads")
+    if uploads is None:
+        problems.append("no google_storage_bucket.uploads")
+    else:
+        rules = uploads.get("lifecycle_rule") or []
+        if not any((block(r, "action") or {}).get("type") == "Delete" and (block(r, "condition") or {}).get("age") for r in rules):
+            problems.append("google_storage_bucket.uploads: no lifecycle rule deleting old uploads")
+        cors = block(uploads, "cors") or {}
+        if "PUT" not in (cors.get("method") or []):
+            problems.append("google_storage_bucket.uploads: CORS does not allow browser PUT uploads")
+    return problems
+
+
+# ---- function settings
+
+
+def environment_problems(infra: Infra, setting_names: set[str]) -> list[str]:
+    """Every environment variable given to a function is one shared/settings.py reads (a typo there
+    would silently fall back to the local default), and upload_url signs as its own account."""
+    problems = []
+    common = infra.locals.get("function_env") or {}
+    for name, body in sorted(infra.of_type(FUNCTION).items()):
+        env = (block(body, "service_config") or {}).get("environment_variables")
+        names = set(common) if env == "${local.function_env}" else set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", str(env))) | (
+            set(common) if "local.function_env" in str(env) else set()
+        )
+        for variable in sorted(names - setting_names - {"LOG_EXECUTION_ID"}):
+            problems.append(f"{FUNCTION}.{name}: {variable} is not a setting shared/settings.py reads")
+        for variable in ("GOOGLE_CLOUD_PROJECT", "COATRO_EVENTS_TOPIC", "COATRO_CHUNKS_TOPIC", "COATRO_UPLOADS_BUCKET"):
+            if variable not in names:
+                problems.append(f"{FUNCTION}.{name}: {variable} is not set")
+        if name == "upload_url":
+            if not re.search(r'COATRO_SIGNING_SERVICE_ACCOUNT\s*=\s*google_service_account\.function\["upload_url"\]\.email', str(env)):
+                problems.append(f"{FUNCTION}.upload_url: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
+    signer = infra.of_type("google_service_account_iam_member").get("upload_url_signs_as_itself") or {}
+    if not (
+        signer.get("role") == "roles/iam.serviceAccountTokenCreator"
+        and _function_account(str(signer.get("service_account_id"))) == {"upload_url"}
+        and _function_account(str(signer.get("member"))) == {"upload_url"}
+    ):
+        problems.append("upload_url cannot sign blobs as itself (serviceAccountTokenCreator on its own account)")
+    return problems
+
+
+# ---- conventions
+
+
+def convention_problems(infra: Infra) -> list[str]:
+    """Providers pinned, GCS backend set at init, variables and outputs sorted and documented."""
+    problems = []
+    terraform = infra.terraform[0] if infra.terraform else {}
+    providers = block(terraform, "required_providers") or {}
+    for provider in ("google", "google-beta"):
+        version = (providers.get(provider) or {}).get("version")
+        if not version or not re.search(r"\d+\.\d+", version) or version.strip().startswith(">="):
+            problems.append(f"provider {provider} is not pinned to a major version (got {version!r})")
+    backend = block(terraform, "backend") or {}
+    if backend != {"gcs": {}}:
+        problems.append(f"backend must be an empty gcs block configured at init time, got {backend!r}")
+    if infra.variable_order != sorted(infra.variable_order):
+        problems.append("variables.tf: variables are not in alphabetical order")
+    if infra.output_order != sorted(infra.output_order):
+        problems.append("outputs.tf: outputs are not in alphabetical order")
+    for name, body in infra.variables.items():
+        for attribute in ("type", "description"):
+            if not body.get(attribute):
+                problems.append(f"variable {name} has no {attribute}")
+    for name, body in infra.outputs.items():
+        if not body.get("description"):
+            problems.append(f"output {name} has no description")
+    return problems

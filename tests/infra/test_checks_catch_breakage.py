@@ -1,0 +1,227 @@
+"""Each check fails on a deliberately broken copy of the Terraform, and says what is wrong."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import yaml
+
+from tests.infra import checks
+from tests.infra.conftest import INFRA, function_dirs, run_checkov, terraform_binary
+from tests.infra.hcl import block
+from tests.infra.test_terraform import checkov_problems, setting_names
+
+
+def reported(problems: list[str], *fragments: str) -> bool:
+    return any(all(f in p for f in fragments) for p in problems)
+
+
+# ---- functions
+
+
+def test_a_function_directory_without_a_function_resource_is_reported(infra):
+    problems = checks.function_problems(infra, function_dirs() | {"reporting"})
+    assert reported(problems, "functions/reporting has no google_cloudfunctions2_function.reporting")
+
+
+def test_a_function_resource_without_code_is_reported(broken):
+    broken.resources[checks.FUNCTION]["orphan"] = broken.resources[checks.FUNCTION]["events"]
+    problems = checks.function_problems(broken, function_dirs())
+    assert reported(problems, "google_cloudfunctions2_function.orphan has no functions/orphan/main.py")
+
+
+def test_a_wrong_entry_point_runtime_or_account_is_reported(broken):
+    events = broken.resources[checks.FUNCTION]["events"]
+    block(events, "build_config")["entry_point"] = "handler"
+    block(events, "build_config")["runtime"] = "python39"
+    block(events, "service_config")["service_account_email"] = '${google_service_account.function["worker"].email}'
+    problems = checks.function_problems(broken, set(broken.resources[checks.FUNCTION]))
+    assert reported(problems, "events", "entry_point is 'handler'")
+    assert reported(problems, "events", "runtime is 'python39'")
+    assert reported(problems, "events", "does not run as its own account")
+
+
+def test_a_splitter_without_retry_or_on_another_bucket_is_reported(broken):
+    trigger = block(broken.resources[checks.FUNCTION]["splitter"], "event_trigger")
+    trigger["retry_policy"] = "RETRY_POLICY_DO_NOT_RETRY"
+    trigger["event_filters"][0]["value"] = "${google_storage_bucket.sources.name}"
+    problems = checks.function_problems(broken, set(broken.resources[checks.FUNCTION]))
+    assert reported(problems, "splitter", "retries are not enabled")
+    assert reported(problems, "splitter", "do not select the uploads bucket")
+
+
+def test_a_push_function_with_no_subscription_is_reported(broken):
+    del broken.resources["google_pubsub_subscription"]["worker"]
+    problems = checks.function_problems(broken, set(broken.resources[checks.FUNCTION]))
+    assert reported(problems, "worker", "exactly one push subscription")
+
+
+# ---- gateway
+
+
+def test_a_contract_path_missing_or_routed_elsewhere_is_reported(openapi, openapi_text, infra):
+    spec = yaml.safe_load(openapi_text)
+    del spec["paths"]["/coatro/v1/pop/dynamic/bulk/ingest"]
+    spec["paths"]["/coatro/v1/pop/events"]["post"]["x-google-backend"]["address"] = "${job_status_url}"
+    problems = checks.openapi_problems(spec, openapi_text, infra)
+    assert reported(problems, "POST /coatro/v1/pop/dynamic/bulk/ingest is missing")
+    assert reported(problems, "POST /coatro/v1/pop/events routes to '${job_status_url}'")
+
+
+def test_a_url_variable_bound_to_the_wrong_function_is_reported(openapi, openapi_text, broken):
+    broken.locals["openapi"] = broken.locals["openapi"].replace(
+        "ingest_url = google_cloudfunctions2_function.ingest", "ingest_url = google_cloudfunctions2_function.worker"
+    )
+    problems = checks.openapi_problems(openapi, openapi_text, broken)
+    assert reported(problems, "sets ingest_url to the URL of worker")
+    assert reported(problems, "routes to worker, which is not an HTTP function")
+
+
+def test_the_gateway_invoking_an_event_function_is_reported(broken):
+    broken.locals["invokers"]["gateway:worker"] = {"function": "worker", "account": "gateway"}
+    del broken.locals["invokers"]["gateway:job_status"]
+    problems = checks.invoker_problems(broken)
+    assert reported(problems, "may invoke worker, which is not an HTTP function")
+    assert reported(problems, "may not invoke the HTTP function job_status")
+
+
+# ---- project-level IAM
+
+
+def test_a_project_wide_role_for_a_function_account_is_reported(broken):
+    broken.resources["google_project_iam_member"]["worker_editor"] = {
+        "project": "${var.project_id}",
+        "role": "roles/pubsub.publisher",
+        "member": 'serviceAccount:${google_service_account.function["worker"].email}',
+    }
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "worker_editor", "a function account holds project-level role 'roles/pubsub.publisher'")
+
+
+def test_a_firestore_role_without_the_database_condition_is_reported(broken):
+    grant = broken.resources["google_project_iam_member"]["function_firestore"]
+    del grant["condition"]
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "function_firestore[events]", "must be conditioned on exactly this Firestore database")
+
+
+def test_a_firestore_condition_by_prefix_is_reported(broken):
+    grant = broken.resources["google_project_iam_member"]["function_firestore"]
+    grant["condition"][0]["expression"] = 'resource.name.startsWith("projects/${var.project_id}")'
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "function_firestore[worker]", "conditioned on exactly this Firestore database")
+
+
+def test_a_firestore_admin_role_for_a_function_is_reported(broken):
+    broken.locals["firestore_roles"]["job_status"] = "roles/datastore.owner"
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "function_firestore[job_status]", "roles/datastore.owner")
+
+
+def test_an_unlisted_project_grant_to_another_account_is_reported(broken):
+    broken.resources["google_project_iam_member"]["gateway_viewer"] = {
+        "role": "roles/viewer", "member": "serviceAccount:${google_service_account.gateway.email}",
+    }
+    broken.resources["google_project_iam_binding"] = {"all": {"role": "roles/run.invoker", "members": ["allUsers"]}}
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "gateway_viewer", "roles/viewer", "not on the allowlist")
+    assert reported(problems, "google_project_iam_binding.all", "authoritative")
+
+
+# ---- Pub/Sub
+
+
+def test_a_push_subscription_without_a_dead_letter_policy_is_reported(broken):
+    del broken.resources["google_pubsub_subscription"]["worker"]["dead_letter_policy"]
+    problems = checks.subscription_problems(broken)
+    assert reported(problems, "google_pubsub_subscription.worker: no dead-letter policy")
+    assert reported(checks.dead_letter_wiring_problems(broken), "worker dead-letters to []")
+
+
+def test_a_subscription_without_backoff_or_agent_grants_is_reported(broken):
+    subscription = broken.resources["google_pubsub_subscription"]["dead_letter"]
+    del subscription["retry_policy"]
+    del broken.resources["google_pubsub_subscription_iam_member"]["pubsub_acks_dead_letters"]["for_each"]["dead_letter"]
+    broken.resources["google_pubsub_topic_iam_member"]["pubsub_dead_letters"]["for_each"].pop("chunks_parked")
+    problems = checks.subscription_problems(broken)
+    assert reported(problems, "dead_letter: no retry backoff")
+    assert reported(problems, "dead_letter: the Pub/Sub service agent needs roles/pubsub.subscriber")
+    assert reported(problems, "may not publish to dead-letter topic chunks_parked")
+
+
+def test_a_new_push_subscription_without_dead_lettering_is_reported(broken):
+    broken.resources["google_pubsub_subscription"]["audit"] = {
+        "topic": "${google_pubsub_topic.events.id}",
+        "push_config": [{"push_endpoint": "https://example.com", "oidc_token": [{"service_account_email": "x"}]}],
+    }
+    assert reported(checks.subscription_problems(broken), "google_pubsub_subscription.audit: no dead-letter policy")
+
+
+# ---- storage
+
+
+def test_a_public_bucket_is_reported(broken):
+    broken.resources["google_storage_bucket"]["uploads"]["public_access_prevention"] = "inherited"
+    broken.resources["google_storage_bucket"]["sources"]["uniform_bucket_level_access"] = False
+    broken.resources["google_storage_bucket_iam_member"]["everyone"] = {
+        "bucket": "${google_storage_bucket.uploads.name}", "role": "roles/storage.objectViewer", "member": "allUsers",
+    }
+    broken.resources["google_storage_default_object_acl"] = {"uploads": {"role_entity": ["READER:allUsers"]}}
+    problems = checks.bucket_problems(broken)
+    assert reported(problems, "uploads: public_access_prevention must be")
+    assert reported(problems, "sources: uniform_bucket_level_access must be true")
+    assert reported(problems, "everyone: grants to allUsers")
+    assert reported(problems, "google_storage_default_object_acl.uploads")
+
+
+def test_uploads_without_expiry_is_reported(broken):
+    broken.resources["google_storage_bucket"]["uploads"]["lifecycle_rule"] = []
+    assert reported(checks.bucket_problems(broken), "no lifecycle rule deleting old uploads")
+
+
+# ---- settings and conventions
+
+
+def test_a_misspelt_setting_and_a_foreign_signer_are_reported(broken):
+    broken.locals["function_env"]["COATRO_CHUNK_ROW"] = broken.locals["function_env"].pop("COATRO_CHUNK_ROWS")
+    config = block(broken.resources[checks.FUNCTION]["upload_url"], "service_config")
+    config["environment_variables"] = config["environment_variables"].replace(
+        'function["upload_url"].email', 'function["events"].email'
+    )
+    problems = checks.environment_problems(broken, setting_names())
+    assert reported(problems, "COATRO_CHUNK_ROW is not a setting")
+    assert reported(problems, "upload_url: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
+
+
+def test_unpinned_providers_and_unsorted_variables_are_reported(broken):
+    block(broken.terraform[0], "required_providers")["google"]["version"] = ">= 5.0"
+    broken.variable_order.reverse()
+    problems = checks.convention_problems(broken)
+    assert reported(problems, "provider google is not pinned")
+    assert reported(problems, "variables are not in alphabetical order")
+
+
+# ---- the tools: terraform fmt and checkov on a broken copy of infra/
+
+
+def test_terraform_fmt_reports_a_badly_formatted_file(tmp_path):
+    (tmp_path / "bad.tf").write_text('resource "google_pubsub_topic" "x" {\nname="x"\n    project = "p"\n}\n')
+    result = subprocess.run([terraform_binary(), "fmt", "-check", "-list=true", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "bad.tf" in result.stdout
+
+
+def test_checkov_reports_a_public_bucket_and_an_unjustified_skip(tmp_path):
+    copy = tmp_path / "infra"
+    shutil.copytree(INFRA, copy)
+    storage = copy / "storage.tf"
+    storage.write_text(storage.read_text().replace('public_access_prevention    = "enforced"', 'public_access_prevention    = "inherited"', 1))
+    functions = copy / "functions.tf"
+    text = functions.read_text()
+    start = text.index("# checkov:skip=CKV_GCP_84:")
+    functions.write_text(text[:start] + "# checkov:skip=CKV_GCP_84" + text[text.index("\n", start):])
+    problems = checkov_problems(run_checkov(copy))
+    assert reported(problems, "CKV_GCP_114 failed on google_storage_bucket.uploads")
+    assert reported(problems, "CKV_GCP_84 is skipped on google_artifact_registry_repository.functions without a reason")
