@@ -106,9 +106,10 @@ class Stack:
         self._dir()
         if not shutil.which("gcloud"):
             raise StackError("gcloud was not found on PATH.\n" + INSTALL_HINT)
-        storage_bin = Path(sys.executable).parent / "gcp-storage-emulator"
-        if not storage_bin.exists():
-            raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT)
+        try:
+            import gcp_storage_emulator  # noqa: F401
+        except ImportError:
+            raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT) from None
         self._spawn(
             "firestore",
             ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports.firestore}", "--quiet"],
@@ -124,7 +125,7 @@ class Stack:
         )
         self._spawn(
             "storage",
-            [str(storage_bin), "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
+            [sys.executable, "-m", "local.storage_emulator", "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
             console=False,
         )
         self._wait_http("firestore", f"http://127.0.0.1:{self.ports.firestore}/", timeout=90)
@@ -205,7 +206,10 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], console: bool | None = None) -> None:
         console = (not self.quiet) if console is None else console
         log = None if console else open(self._dir() / "logs" / f"{name}.log", "ab")
-        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        # Own XDG_RUNTIME_DIR: gunicorn's control socket lives there, one per function process.
+        runtime = self._dir() / "run" / name
+        runtime.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(runtime)}
         try:
             self.procs[name] = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None,

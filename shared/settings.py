@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(5 * 1024**3, ge=1, description="Largest file a job accepts.")
     max_row_bytes: int = Field(1024 * 1024, ge=1, description="Largest single row; longer rows are row errors.")
     max_stored_errors: int = Field(10_000, ge=0, description="Per-row errors kept per job; counts stay exact.")
+    retention_days: int = Field(30, ge=1, description="File and job records expire (Firestore TTL) after this.")
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
     signing_service_account: str | None = Field(
         None, description="Account that signs upload URLs through IAM signBlob (cloud)."

@@ -1,0 +1,148 @@
+"""Models of the bulk path: API bodies, Firestore documents and `pop-chunks` messages."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FileFormat = Literal["ndjson", "json", "csv"]
+FileStatus = Literal["awaiting_upload", "uploaded", "ready", "invalid"]
+JobState = Literal["queued", "processing", "completed", "partially_completed", "failed"]
+FINAL_STATES = ("completed", "partially_completed", "failed")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class UploadUrlRequest(_Request):
+    fileName: str = Field(min_length=1, max_length=255)
+    format: FileFormat
+    expiresInSeconds: int = Field(3600, ge=1, le=86400)
+
+    @field_validator("fileName")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class UploadUrlResponse(BaseModel):
+    uploadUrl: str
+    fileId: str
+    contentType: str
+    uploadInstructions: str
+
+
+class IngestRequest(_Request):
+    fileId: str = Field(min_length=1, max_length=128)
+    schemaVersion: str = Field(min_length=1, max_length=32)
+    metadata: dict[str, Any] | None = None
+
+
+class IngestResponse(BaseModel):
+    jobId: str
+    message: str
+
+
+class RowErrorOut(BaseModel):
+    row: int
+    error: str
+
+
+class JobStatus(BaseModel):
+    jobId: str
+    status: JobState
+    totalRows: int | None
+    processedRows: int
+    errorRows: int
+    errors: list[RowErrorOut]
+    startedAt: str | None
+    completedAt: str | None
+    fileId: str
+    schemaVersion: str
+    createdAt: str
+    failureReason: str | None = None
+
+
+class JobErrorsPage(BaseModel):
+    jobId: str
+    errors: list[RowErrorOut]
+    nextPageToken: str | None
+    totalErrors: int
+
+
+class FileRecord(BaseModel):
+    """`files/{fileId}`."""
+
+    fileId: str
+    tenantId: str
+    fileName: str
+    format: FileFormat
+    objectName: str
+    status: FileStatus = "awaiting_upload"
+    createdAt: str
+    expireAt: Any = None  # Firestore TTL (a datetime)
+    uploadExpiresAt: str
+    jobId: str | None = None
+    generation: int | None = None
+    size: int | None = None
+    crc32c: str | None = None
+    totalRows: int | None = None
+    plan: str | None = None  # FilePlan as compact JSON (bounded: see splitting.MAX_PLAN_CHUNKS)
+    invalidReason: str | None = None
+
+
+class JobRecord(BaseModel):
+    """`jobs/{jobId}`. Counters are final values, written once when the job ends."""
+
+    jobId: str
+    tenantId: str
+    fileId: str
+    schemaVersion: str
+    metadata: dict[str, Any] | None = None
+    status: JobState = "queued"
+    createdAt: str
+    expireAt: Any = None
+    startedAt: str | None = None
+    completedAt: str | None = None
+    totalRows: int | None = None
+    expectedChunks: int | None = None  # chunk results that end the job (chunks, plus one for plan-level errors)
+    fanOut: Literal["claimed", "done"] | None = None
+    fanOutClaimedAt: datetime | None = None
+    processedRows: int | None = None
+    errorRows: int | None = None
+    failureReason: str | None = None
+
+
+class ChunkResult(BaseModel):
+    """`jobs/{jobId}/chunks/{index}`: written once, in one write; the commit point of a chunk."""
+
+    index: int
+    processedRows: int
+    errorRows: int
+    hasErrors: bool
+    errors: list[RowErrorOut]
+    recordedAt: str
+    deadLettered: bool = False
+
+
+class ChunkMessage(BaseModel):
+    """The data of one `pop-chunks` message: everything a worker needs to process one chunk."""
+
+    jobId: str
+    tenantId: str
+    fileId: str
+    objectName: str
+    generation: int
+    format: FileFormat
+    schemaVersion: str
+    header: list[str] | None = None
+    chunk: dict[str, int]  # ChunkSpec as a dict
+    storedErrorsPerChunk: int
