@@ -1,0 +1,3 @@
+from coatro_cli.cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""HTTP to the Coatro API: one session, problem+json errors, retries with backoff for transient failures."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from coatro_cli import __version__
+
+EVENTS_PATH = "/coatro/v1/pop/events"
+UPLOAD_URL_PATH = "/coatro/v1/pop/dynamic/bulk/upload-url"
+INGEST_PATH = "/coatro/v1/pop/dynamic/bulk/ingest"
+JOBS_PATH = "/coatro/v1/pop/dynamic/bulk/jobs"
+
+# Worth another try: the request was throttled, or a gateway/server could not handle it right now.
+# Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
+# so repeating a request never duplicates data. 400/401/404/413/415 mean the request itself is wrong.
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; a server's Retry-After wins over the computed delay."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        rng = rng or random
+        if retry_after is not None:
+            wait = min(max(retry_after, 0.0), self.max_retry_after)
+            # A little jitter on top, so clients told the same Retry-After don't return in lockstep.
+            return wait + rng.uniform(0, min(wait * 0.1, 1.0))
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        # "Equal jitter": the delay still grows every attempt, and callers are spread out.
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class ApiError(Exception):
+    """The API (or the storage URL) answered with an error status."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: list[Any] | None = None,
+        problem_type: str | None = None,
+        retry_after: float | None = None,
+        url: str = "",
+    ):
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.problem_type = problem_type
+        self.retry_after = retry_after
+        self.url = url
+
+    @classmethod
+    def from_response(cls, resp: requests.Response) -> "ApiError":
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and ("title" in body or "detail" in body):
+            errors = body.get("errors")
+            return cls(
+                resp.status_code,
+                str(body.get("title") or resp.reason or "Error"),
+                str(body.get("detail") or ""),
+                errors if isinstance(errors, list) else None,
+                body.get("type"),
+                retry_after,
+                resp.url,
+            )
+        # Not a problem document (a proxy's HTML page, the storage service's XML): show its start.
+        text = " ".join((resp.text or "").split())
+        return cls(resp.status_code, resp.reason or "Error", text[:500], None, None, retry_after, resp.url)
+
+    def lines(self, describe_error: Callable[[Any], str] | None = None) -> list[str]:
+        """A human explanation: status, title, detail, then each listed error."""
+        head = f"{self.status} {self.title}"
+        if self.detail:
+            head += f": {self.detail}"
+        out = [head]
+        describe = describe_error or describe_error_item
+        out += [f"  {describe(e)}" for e in self.errors]
+        if self.status == 401:
+            out.append("  check the API key (--api-key, COATRO_API_KEY or api_key in the config file)")
+        return out
+
+
+def describe_error_item(item: Any) -> str:
+    """One entry of a problem's `errors` list, whatever its shape."""
+    if isinstance(item, dict):
+        if "row" in item:
+            return f"row {item['row']}: {item.get('error', item.get('message', ''))}"
+        if "message" in item:
+            where = []
+            if item.get("index") is not None:
+                where.append(f"event {item['index']}")
+            if item.get("field"):
+                where.append(str(item["field"]))
+            return ": ".join(where + [str(item["message"])])
+        return json.dumps(item, ensure_ascii=False)
+    return str(item)
+
+
+class NetworkError(Exception):
+    """The server could not be reached (refused, DNS, timeout, connection dropped), after retries."""
+
+    def __init__(self, url: str, cause: BaseException):
+        self.origin = origin(url)
+        self.reason = short_reason(cause)
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        host = urlsplit(self.origin).hostname or ""
+        hint = ": is the local stack running? make dev" if host in LOCAL_HOSTS else ""
+        return f"cannot reach {self.origin}{hint} ({self.reason})"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for pattern in (r"\[Errno -?\d+\] ([^'\")]+)", r"(Read timed out)", r"(Connection aborted)", r"(timed out)"):
+        if m := re.search(pattern, text):
+            return m.group(1).strip()
+    return type(exc).__name__
+
+
+@dataclass
+class ApiClient:
+    base_url: str
+    api_key: str | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (10.0, 300.0)
+    notify: Callable[[str], None] = lambda message: None
+    sleep: Callable[[float], None] = time.sleep
+    requests_made: int = 0
+    retries: int = 0
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"coatro-cli/{__version__}"
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | Callable[[], Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        send_key: bool = True,
+        retry: bool = True,
+        on_retry: Callable[[], None] | None = None,
+    ) -> requests.Response:
+        """Send one request, retrying transient failures; raise ApiError or NetworkError otherwise.
+
+        `body` may be a callable that builds a fresh body for each attempt (a file being streamed).
+        `send_key=False` keeps the API key away from URLs that are not the API (signed upload URLs).
+        """
+        url = self.url(path)
+        headers = dict(headers or {})
+        if send_key and self.api_key:
+            headers["X-API-Key"] = self.api_key
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        attempts = self.policy.max_attempts if retry else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            data = body() if callable(body) else body
+            try:
+                resp = self.session.request(method, url, data=data, headers=headers, params=params, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                if attempt >= attempts:
+                    raise NetworkError(url, exc) from None
+                self._pause(attempt, attempts, None, f"cannot reach {origin(url)} ({short_reason(exc)})", on_retry)
+                continue
+            finally:
+                close = getattr(data, "close", None)
+                if close:
+                    close()
+            if resp.status_code < 400:
+                return resp
+            error = ApiError.from_response(resp)
+            if resp.status_code in RETRYABLE_STATUS and attempt < attempts:
+                self._pause(attempt, attempts, error.retry_after, f"{error.status} {error.title}", on_retry)
+                continue
+            raise error
+
+    def _pause(
+        self, attempt: int, attempts: int, retry_after: float | None, why: str, on_retry: Callable[[], None] | None
+    ) -> None:
+        wait = self.policy.delay(attempt, retry_after)
+        self.retries += 1
+        self.notify(f"{why}; retrying in {wait:.1f}s (attempt {attempt + 1} of {attempts})")
+        self.sleep(wait)
+        if on_retry:
+            on_retry()
+
+    # -- the API's operations -------------------------------------------------------------
+    def post_events(self, gzipped_body: bytes) -> dict[str, Any]:
+        resp = self.request(
+            "POST",
+            EVENTS_PATH,
+            body=gzipped_body,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        return _json(resp)
+
+    def upload_url(self, file_name: str, file_format: str, expires_in: int | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"fileName": file_name, "format": file_format}
+        if expires_in is not None:
+            payload["expiresInSeconds"] = expires_in
+        return _json(self.request("POST", UPLOAD_URL_PATH, json_body=payload))
+
+    def ingest(self, file_id: str, schema_version: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"fileId": file_id, "schemaVersion": schema_version}
+        if metadata:
+            payload["metadata"] = metadata
+        return _json(self.request("POST", INGEST_PATH, json_body=payload))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return _json(self.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}"))
+
+    def job_errors_page(self, job_id: str, page_size: int = 1000, page_token: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"pageSize": page_size}
+        if page_token:
+            params["pageToken"] = page_token
+        return _json(self.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}/errors", params=params))
+
+
+def _json(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        raise ApiError(resp.status_code, "Unexpected response", f"not JSON: {resp.text[:200]!r}", url=resp.url) from None
+    if not isinstance(body, dict):
+        raise ApiError(resp.status_code, "Unexpected response", f"expected a JSON object, got {body!r:.200}", url=resp.url)
+    return body

@@ -1,0 +1,168 @@
+"""Bulk ingestion: upload a file to its signed URL, start the job, follow it, export its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
+
+from coatro_cli.api import ApiClient, ApiError
+
+FORMATS = ("ndjson", "json", "csv")
+EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".csv": "csv"}
+FINAL_STATUSES = ("completed", "partially_completed", "failed")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+EXIT_FAILED = 4
+EXIT_FOR_STATUS = {"completed": EXIT_OK, "partially_completed": EXIT_PARTIAL, "failed": EXIT_FAILED}
+
+_UPLOAD_BLOCK = 1024 * 1024
+
+
+class FormatError(ValueError):
+    pass
+
+
+def infer_format(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    known = ", ".join(EXTENSIONS)
+    raise FormatError(
+        f"cannot tell the format of {Path(path).name} from its extension (known: {known}); "
+        "pass --format ndjson, json or csv"
+    )
+
+
+def parse_metadata(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"metadata must be key=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+class FileBody:
+    """A file streamed as a request body in blocks, reporting each block sent (never read whole)."""
+
+    def __init__(self, path: Path, on_bytes: Callable[[int], None]):
+        self.path = path
+        self.size = path.stat().st_size
+        self.on_bytes = on_bytes
+        self.file = path.open("rb")
+
+    def __len__(self) -> int:  # lets requests send a Content-Length instead of chunked encoding
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.file.read(_UPLOAD_BLOCK):
+            self.on_bytes(len(block))
+            yield block
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def put_file(client: ApiClient, upload_url: str, content_type: str, path: Path, bar) -> None:
+    """PUT the file to its signed URL, restarting the bar if a transient failure makes us resend."""
+
+    def body() -> FileBody:
+        bar.reset(total=path.stat().st_size)
+        return FileBody(path, bar.update)
+
+    client.request("PUT", upload_url, body=body, headers={"Content-Type": content_type}, send_key=False)
+    bar.refresh()
+
+
+def follow_job(
+    client: ApiClient,
+    job_id: str,
+    bar,
+    poll_interval: float,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Poll the job until it is final, moving the bar with its row counts. Raises TimeoutError."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = client.job(job_id)
+        total = job.get("totalRows")
+        done = (job.get("processedRows") or 0) + (job.get("errorRows") or 0)
+        if isinstance(total, int) and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.set_postfix_str(f"{job.get('status')}, {job.get('errorRows') or 0} errors", refresh=False)
+        bar.refresh()
+        if job.get("status") in FINAL_STATUSES:
+            return job
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job_id} is still {job.get('status')} after {timeout:g}s")
+        sleep(poll_interval)
+
+
+def job_lines(job: dict[str, Any], max_errors: int = 10) -> list[str]:
+    """A job for people: status, counts, times, the first errors."""
+    width = 10
+    out = [f"{'job':<{width}} {job.get('jobId')}", f"{'status':<{width}} {job.get('status')}"]
+    if job.get("fileId"):
+        schema = f" (schema {job['schemaVersion']})" if job.get("schemaVersion") else ""
+        out.append(f"{'file':<{width}} {job['fileId']}{schema}")
+    total = job.get("totalRows")
+    out.append(
+        f"{'rows':<{width}} {'unknown yet' if total is None else total} total, "
+        f"{job.get('processedRows') or 0} processed, {job.get('errorRows') or 0} with errors"
+    )
+    for key in ("createdAt", "startedAt", "completedAt"):
+        if job.get(key):
+            out.append(f"{key.removesuffix('At'):<{width}} {job[key]}")
+    if job.get("failureReason"):
+        out.append(f"{'failure':<{width}} {job['failureReason']}")
+    errors = job.get("errors") or []
+    if errors:
+        count = job.get("errorRows") or len(errors)
+        shown = errors[:max_errors]
+        out.append(f"errors (first {len(shown)} of {count}):")
+        out += [f"  row {e.get('row')}: {e.get('error')}" if isinstance(e, dict) else f"  {e}" for e in shown]
+        if count > len(shown):
+            out.append(f"  all of them: coatro errors {job.get('jobId')} --format csv")
+    return out
+
+
+def iter_errors(client: ApiClient, job_id: str, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every per-row error of a job, following nextPageToken."""
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    while True:
+        page = client.job_errors_page(job_id, page_size, token)
+        yield from page.get("errors") or []
+        token = page.get("nextPageToken")
+        if not token:
+            return
+        if token in seen_tokens:  # a server bug must not become an endless loop
+            raise ApiError(200, "Unexpected response", f"the errors of {job_id} repeat page token {token!r}")
+        seen_tokens.add(token)
+
+
+def write_errors(errors: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
+    """Write errors as CSV (row,error) or a JSON array, streaming; returns how many."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["row", "error"])
+        for e in errors:
+            writer.writerow([e.get("row"), e.get("error")])
+            count += 1
+        return count
+    out.write("[")
+    for e in errors:
+        out.write(("," if count else "") + "\n  " + json.dumps(e, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count

@@ -1,0 +1,232 @@
+"""The `coatro` command."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from coatro_cli import __version__, bulk, progress
+from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy
+from coatro_cli.config import DEFAULT_URL, ConfigError, resolve
+from coatro_cli.events import API_MAX_BODY_BYTES, API_MAX_EVENTS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_EVENTS
+from coatro_cli.send import Sender
+
+CONFIG_HELP = f"""Configuration, highest precedence first: the --url / --api-key flags, the environment
+variables COATRO_URL / COATRO_API_KEY, the config file ($COATRO_CONFIG, else
+~/.config/coatro/config.toml, with keys url and api_key), then the default URL {DEFAULT_URL}.
+"""
+
+EXIT_CODES_HELP = """Exit codes: 0 success (for upload --wait: job completed); 1 error (API, network,
+input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed);
+4 job failed."""
+
+
+class CliError(click.ClickException):
+    """A message for the user, printed as `error: ...`, exit code 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def reports_errors(command):
+    """Turn the client's exceptions into messages instead of tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ApiError as exc:
+            raise CliError("\n".join(exc.lines())) from None
+        except NetworkError as exc:
+            raise CliError(exc.message()) from None
+        except (ConfigError, bulk.FormatError) as exc:
+            raise CliError(str(exc)) from None
+
+    return wrapper
+
+
+def connection_options(command):
+    """--url, --api-key and --retries, accepted before or after the subcommand name."""
+    command = click.option("--retries", type=click.IntRange(0, 20), default=None,
+                           help="Retries for a throttled (429), unavailable (502/503/504) or unreachable "
+                                "server, with exponential backoff; Retry-After is honoured. Default 5.")(command)
+    command = click.option("--api-key", metavar="KEY", help="API key (else COATRO_API_KEY or the config file).")(command)
+    command = click.option("--url", metavar="URL", help=f"API base URL (else COATRO_URL, the config file, {DEFAULT_URL}).")(command)
+    return command
+
+
+def make_client(ctx: click.Context, url: str | None, api_key: str | None, retries: int | None) -> ApiClient:
+    top = ctx.find_root().params
+    config = resolve(url or top.get("url"), api_key or top.get("api_key"))
+    if not config.url.startswith(("http://", "https://")):
+        raise ConfigError(f"the URL {config.url!r} (from {config.url_source}) must start with http:// or https://")
+    retries = retries if retries is not None else top.get("retries")
+    policy = RetryPolicy() if retries is None else RetryPolicy(max_attempts=retries + 1)
+    return ApiClient(config.url, config.require_api_key(), policy=policy, notify=progress.say)
+
+
+@click.group(help=f"Coatro proof-of-play client: send events, upload bulk files, follow jobs.\n\n{CONFIG_HELP}\n{EXIT_CODES_HELP}",
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@connection_options
+@click.version_option(__version__, prog_name="coatro")
+def main(url, api_key, retries):
+    pass
+
+
+@main.command(help=f"""Send POP events from FILE (or - for stdin) to POST /coatro/v1/pop/events.
+
+The input is NDJSON (one event per line), a JSON array of events, or {{"events": [...]}}; the kind
+is recognised from the content. Events are streamed in gzip-compressed batches within the API's
+limits (at most {API_MAX_EVENTS} events and {API_MAX_BODY_BYTES // (1024 * 1024)} MiB per request).
+The server rejects a batch with an invalid event as a whole: each error is printed as
+FILE:LINE: field: message, and nothing in that batch counts as accepted unless --skip-invalid
+resends the rest.
+
+Exit code 0 only if every event was accepted, else 1.""")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--batch-size", type=click.IntRange(1, API_MAX_EVENTS), default=DEFAULT_BATCH_EVENTS, show_default=True,
+              help="Most events per request.")
+@click.option("--max-batch-bytes", type=click.IntRange(1024, API_MAX_BODY_BYTES), default=DEFAULT_BATCH_BYTES,
+              show_default=True, help="Most bytes per request body (before gzip).")
+@click.option("--skip-invalid", is_flag=True, help="When a batch is rejected, resend it without the invalid events.")
+@click.option("--progress/--no-progress", "progress_", default=True, help="Show an events counter on stderr.")
+@connection_options
+@click.pass_context
+@reports_errors
+def send(ctx, file, batch_size, max_batch_bytes, skip_invalid, progress_, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    name = "<stdin>" if file == "-" else file
+    try:
+        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict") if file == "-"
+                  else open(file, encoding="utf-8-sig", errors="strict"))
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror}") from None
+    counter = progress.bar("send", unit=" events", enabled=progress_)
+    sender = Sender(client, name, progress.say, skip_invalid=skip_invalid, on_events=counter.update)
+    try:
+        with stream:
+            summary = sender.send(stream, batch_size, max_batch_bytes)
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start} of a block)") from None
+    finally:
+        counter.close()
+    progress.say(summary.text())
+    ctx.exit(0 if summary.ok else 1)
+
+
+@main.command(help=f"""Upload FILE for bulk ingestion and start its job; print the job id on stdout.
+
+Requests a signed upload URL, PUTs the file (streamed, with a progress bar in bytes on stderr),
+then starts the ingest. With --wait, follows the job with a progress bar in rows until it ends.
+
+The format is taken from the extension (.ndjson/.jsonl, .json, .csv) unless --format is given.
+
+{EXIT_CODES_HELP}""")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "file_format", type=click.Choice(bulk.FORMATS), help="File format (default: from the extension).")
+@click.option("--schema-version", required=True, help='Schema version of the rows, e.g. "1.0".')
+@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Job metadata; repeat for more pairs.")
+@click.option("--expires", type=click.IntRange(1, 86400), metavar="SECONDS",
+              help="Validity of the upload URL (server default 3600).")
+@click.option("--wait", is_flag=True, help="Follow the job until it ends; the exit code tells how it ended.")
+@click.option("--poll-interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True, metavar="SECONDS",
+              help="With --wait: time between status checks.")
+@click.option("--timeout", type=click.FloatRange(0, None), metavar="SECONDS",
+              help="With --wait: give up waiting after this long (exit 1; the job goes on).")
+@click.option("--progress/--no-progress", "progress_", default=True, help="Show progress bars on stderr.")
+@connection_options
+@click.pass_context
+@reports_errors
+def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll_interval, timeout, progress_,
+           url, api_key, retries):
+    try:
+        file_format = file_format or bulk.infer_format(file)
+    except bulk.FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    try:
+        meta = bulk.parse_metadata(metadata)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metadata") from None
+    client = make_client(ctx, url, api_key, retries)
+
+    target = client.upload_url(file.name, file_format, expires)
+    for key in ("uploadUrl", "fileId"):
+        if not target.get(key):
+            raise CliError(f"the upload-url answer has no {key}: {json.dumps(target)[:300]}")
+    content_type = target.get("contentType") or "application/octet-stream"
+    with progress.bar("upload", total=file.stat().st_size, unit="B", byte_units=True, enabled=progress_) as bar:
+        bulk.put_file(client, target["uploadUrl"], content_type, file, bar)
+    job = client.ingest(target["fileId"], schema_version, meta)
+    job_id = job.get("jobId")
+    if not job_id:
+        raise CliError(f"the ingest answer has no jobId: {json.dumps(job)[:300]}")
+    click.echo(job_id)
+    progress.say(f"uploaded {file.name} as {target['fileId']}; job {job_id} started")
+    if not wait:
+        progress.say(f"follow it with: coatro job {job_id}")
+        return
+    try:
+        with progress.bar("ingest", unit=" rows", enabled=progress_) as bar:
+            final = bulk.follow_job(client, job_id, bar, poll_interval, timeout)
+    except TimeoutError as exc:
+        raise CliError(f"{exc}; it goes on without us: coatro job {job_id}") from None
+    except KeyboardInterrupt:
+        progress.say(f"\nstopped waiting; the job goes on: coatro job {job_id}")
+        ctx.exit(bulk.EXIT_ERROR)
+    progress.say("\n".join(bulk.job_lines(final)))
+    ctx.exit(bulk.EXIT_FOR_STATUS.get(final.get("status"), bulk.EXIT_ERROR))
+
+
+@main.command(help="""Show a bulk job: status, row counts, times and its first errors.
+
+Exit code 0 when the status was read, whatever it is.""")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer as is.")
+@connection_options
+@click.pass_context
+@reports_errors
+def job(ctx, job_id, as_json, url, api_key, retries):
+    answer = make_client(ctx, url, api_key, retries).job(job_id)
+    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else "\n".join(bulk.job_lines(answer)))
+
+
+@main.command(help="""Every per-row error of a bulk job (all pages), as CSV (row,error) or a JSON array.
+
+Written to stdout unless --output is given.""")
+@click.argument("job_id")
+@click.option("--format", "out_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to this file.")
+@click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True, hidden=True)
+@connection_options
+@click.pass_context
+@reports_errors
+def errors(ctx, job_id, out_format, output, page_size, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    rows = bulk.iter_errors(client, job_id, page_size)
+    if output is None:
+        bulk.write_errors(rows, sys.stdout, out_format)
+        return
+    partial = output.with_name(output.name + ".partial")
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        count = bulk.write_errors(rows, out, out_format)
+    partial.replace(output)  # a failed export never leaves a truncated file under the real name
+    progress.say(f"{count} errors written to {output}")
+
+
+@main.command(name="config", help="Show the effective URL and API key, and where each comes from.")
+@connection_options
+@click.pass_context
+@reports_errors
+def show_config(ctx, url, api_key, retries):
+    top = ctx.find_root().params
+    config = resolve(url or top.get("url"), api_key or top.get("api_key"))
+    key = config.api_key
+    masked = "(none)" if not key else (key[:4] + "…" + key[-2:] if len(key) > 8 else "****")
+    click.echo(f"url      {config.url}   [{config.url_source}]")
+    click.echo(f"api key  {masked}   [{config.api_key_source or 'not set'}]")
+    click.echo(f"config   {config.config_path}{'' if config.config_path.exists() else ' (not present)'}")

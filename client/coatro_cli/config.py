@@ -1,0 +1,94 @@
+"""Where the client's URL and API key come from.
+
+Precedence, highest first: command-line flags, the environment (`COATRO_URL`, `COATRO_API_KEY`),
+the config file (`$COATRO_CONFIG`, else `~/.config/coatro/config.toml`; keys `url`, `api_key`),
+then the default URL. There is no default key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_URL = "http://localhost:8080"
+FILE_KEYS = ("url", "api_key")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used (unreadable file, no API key)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    url: str
+    api_key: str | None
+    url_source: str
+    api_key_source: str | None
+    config_path: Path
+
+    def require_api_key(self) -> str:
+        if not self.api_key:
+            raise ConfigError(
+                "no API key. Pass --api-key, set COATRO_API_KEY, or add api_key = \"...\" to "
+                f"{self.config_path}.\n"
+                "For the local stack (make dev) the key is printed at start-up (default: your-api-key); "
+                "make key TENANT=<name> creates another."
+            )
+        return self.api_key
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("COATRO_CONFIG"):
+        return Path(env["COATRO_CONFIG"]).expanduser()
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    return base / "coatro" / "config.toml"
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """The file's known keys; a missing file is an empty config, a broken one an error."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc}") from None
+    out = {}
+    for key in FILE_KEYS:
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ConfigError(f"{path}: {key} must be a string")
+            out[key] = data[key]
+    return out
+
+
+def resolve(
+    url: str | None = None, api_key: str | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """The effective configuration for the given flag values (None = flag not given)."""
+    env = os.environ if env is None else env
+    path = config_path(env)
+    from_file = read_config_file(path)
+
+    def pick(flag: str | None, env_name: str, file_key: str) -> tuple[str | None, str | None]:
+        if flag:
+            return flag, "flag"
+        if env.get(env_name):
+            return env[env_name], f"environment ({env_name})"
+        if from_file.get(file_key):
+            return from_file[file_key], f"config file ({path})"
+        return None, None
+
+    chosen_url, url_source = pick(url, "COATRO_URL", "url")
+    chosen_key, key_source = pick(api_key, "COATRO_API_KEY", "api_key")
+    return Config(
+        url=(chosen_url or DEFAULT_URL).rstrip("/"),
+        api_key=chosen_key,
+        url_source=url_source or "default",
+        api_key_source=key_source,
+        config_path=path,
+    )

@@ -1,0 +1,138 @@
+"""The `coatro` command against the local stack (emulators, functions, gateway) as real processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.client.conftest import sample_event, write_ndjson
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def api(stack, tenant):
+    """--url/--api-key for a fresh tenant, given through the environment like a user would."""
+    _, key = tenant
+    return {"COATRO_URL": stack.gateway_url, "COATRO_API_KEY": key}
+
+
+def test_installed_console_script_runs():
+    script = Path(sys.executable).parent / "coatro"
+    assert script.exists(), "pip install -e ./client (make venv) installs the coatro command"
+    import subprocess
+
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "coatro" in out.stdout
+
+
+def test_send_publishes_every_event(coatro, api, tenant, events_sink, tmp_path):
+    tenant_id, _ = tenant
+    events = [sample_event(i, eventId=f"cli-{tenant_id}-{i}") for i in range(25)]
+    data = write_ndjson(tmp_path / "pop.ndjson", events)
+    result = coatro("send", data, "--batch-size", "10", env=api)
+    assert result.code == 0, result.stderr
+    assert "25 events read, 25 accepted, 0 not accepted; 3 requests" in result.stderr
+    got = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 25)
+    assert sorted(m["attributes"]["eventId"] for m in got) == sorted(e["eventId"] for e in events)
+
+
+def test_send_maps_server_validation_errors_to_lines(coatro, api, tmp_path):
+    events = [sample_event(i) for i in range(5)]
+    events[2]["durationMs"] = "abc"
+    data = write_ndjson(tmp_path / "pop.ndjson", events)
+    result = coatro("send", data, env=api)
+    assert result.code == 1
+    assert f"{data}:3: durationMs:" in result.stderr
+    assert "400 Validation failed" in result.stderr
+    assert "5 events read, 0 accepted, 5 not accepted" in result.stderr
+
+
+def test_send_with_a_bad_key_is_401_without_retry(coatro, stack, tmp_path):
+    data = write_ndjson(tmp_path / "pop.ndjson", [sample_event(1)])
+    result = coatro("send", data, "--url", stack.gateway_url, "--api-key", "not-a-key")
+    assert result.code == 1
+    assert "401 Unauthorized" in result.stderr and "retrying" not in result.stderr
+
+
+def test_contract_example_file_is_accepted(coatro, api):
+    contract = Path(__file__).resolve().parents[1] / "data" / "contract_event.json"
+    result = coatro("send", contract, env=api)
+    assert result.code == 0, result.stderr
+    assert "1 event read, 1 accepted" in result.stderr
+
+
+# -- bulk: these need the upload_url / ingest / job_status functions of the bulk issue ----------
+
+
+def rows(n: int, bad: set[int] = frozenset()) -> list[dict]:
+    """n canonical rows; the 1-based rows in `bad` carry durationMs "abc"."""
+    return [sample_event(i, durationMs="abc") if i in bad else sample_event(i) for i in range(1, n + 1)]
+
+
+def test_upload_wait_completes_with_both_progress_bars(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "sample.ndjson", rows(10))
+    result = coatro("upload", data, "--schema-version", "1.0", "--wait", "--poll-interval", "0.3",
+                    "--metadata", "source=test", timeout=180, env=api)
+    assert result.code == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert job_id and "\n" not in job_id  # stdout is just the job id, for scripts
+    assert "upload: 100%" in result.stderr  # bytes
+    assert "ingest: 100%" in result.stderr and "10/10" in result.stderr  # rows
+    assert "completed" in result.stderr
+
+    shown = coatro("job", job_id, "--json", env=api)
+    assert shown.code == 0, shown.stderr
+    job = json.loads(shown.stdout)
+    assert job["status"] == "completed"
+    assert (job["totalRows"], job["processedRows"], job["errorRows"]) == (10, 10, 0)
+
+
+def test_upload_with_bad_rows_is_partial_and_errors_lists_them(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "bad-rows.jsonl", rows(10, bad={4, 7}))
+    result = coatro("upload", data, "--schema-version", "1.0", "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    assert result.code == 3, result.stderr
+    job_id = result.stdout.strip()
+    assert "partially_completed" in result.stderr
+
+    as_json = coatro("errors", job_id, "--format", "json", env=api)
+    assert as_json.code == 0, as_json.stderr
+    listed = json.loads(as_json.stdout)
+    assert [e["row"] for e in listed] == [4, 7]
+    assert all(e["error"] for e in listed)
+
+    out = tmp_path / "errors.csv"
+    as_csv = coatro("errors", job_id, "--output", out, "--page-size", "1", env=api)  # one error per page
+    assert as_csv.code == 0, as_csv.stderr
+    table = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["row"] for r in table] == ["4", "7"]
+    assert "2 errors written to" in as_csv.stderr
+
+    human = coatro("job", job_id, env=api)
+    assert "partially_completed" in human.stdout and "row 4:" in human.stdout and "row 7:" in human.stdout
+
+
+def test_upload_without_wait_prints_the_job_id(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "sample.ndjson", rows(3))
+    result = coatro("upload", data, "--schema-version", "1.0", env=api)
+    assert result.code == 0, result.stderr
+    job_id = result.stdout.strip()
+    assert f"coatro job {job_id}" in result.stderr
+
+
+def test_unknown_job_is_a_clear_404(coatro, api):
+    result = coatro("job", "job-does-not-exist", env=api)
+    assert result.code == 1
+    assert "error: 404" in result.stderr
+
+
+def test_unknown_schema_version_is_a_clear_400(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "sample.ndjson", rows(2))
+    result = coatro("upload", data, "--schema-version", "99.99", env=api)
+    assert result.code == 1
+    assert "error: 400" in result.stderr
