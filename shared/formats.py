@@ -471,7 +471,6 @@ def _json_find_array(cur: _Cursor, max_row_bytes: int) -> None:
             'a JSON file should be an array of events or {"events": [...]}'
         )
     cur.pos += 1
-    members = 0
     while True:
         c = _skip_ws(cur)
         if c is None:
@@ -509,7 +508,6 @@ def _json_find_array(cur: _Cursor, max_row_bytes: int) -> None:
             return
         if c is None:
             raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
-        members += 1
         if _scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == _TRUNCATED:
             raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
 
@@ -669,7 +667,7 @@ def _utf8_error(exc: UnicodeDecodeError) -> str:
     return f"Row is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start + 1} of the row)"
 
 
-def _parse_json(data: bytes, multiline: bool) -> tuple[dict | None, str | None]:
+def _parse_json(data: bytes) -> tuple[dict | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -704,7 +702,12 @@ def _parse_csv(data: bytes, header: list[str]) -> tuple[dict | None, str | None]
 def iter_rows(
     stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None
 ) -> Iterator[tuple[int, dict | None, str | None]]:
-    """Yield (row, record, error) for each of the chunk's records; read only [start, end)."""
+    """Yield (row, record, error) for each of the chunk's records; read only [start, end).
+
+    Exactly chunk.row_count tuples, numbered as plan_file numbered them. If the range holds fewer
+    records than planned (the object was replaced after it was split) FileInvalid is raised after
+    the rows that were found.
+    """
     _check_format(fmt)
     if fmt == "csv":
         if not header:
@@ -721,7 +724,7 @@ def iter_rows(
             if fmt == "csv":
                 record, error = _parse_csv(payload, header)
             else:
-                record, error = _parse_json(payload, fmt == "json")
+                record, error = _parse_json(payload)
             yield row, record, error
         elif kind == _OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"

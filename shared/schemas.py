@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.models import PopEvent, field_errors, pop_event
 
@@ -71,7 +71,8 @@ class MappingError(ValueError):
 
 
 class SchemaMapping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Frozen: compiled lookups are cached per mapping object, so a mapping never changes after use.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: str
     fields: dict[str, str] = Field(default_factory=dict)
@@ -79,8 +80,6 @@ class SchemaMapping(BaseModel):
     constants: dict[str, Any] = Field(default_factory=dict)
     numeric_strings: bool | None = None  # None: on for CSV, off for JSON / NDJSON
     unmapped: Literal["context", "reject"] = "context"
-
-    _compiled: dict = PrivateAttr(default_factory=dict)
 
     @field_validator("version")
     @classmethod
@@ -119,11 +118,20 @@ class SchemaMapping(BaseModel):
         return self
 
     def compiled(self, fmt: str) -> "_Compiled":
-        numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
-        comp = self._compiled.get(numeric)
-        if comp is None:
-            comp = self._compiled[numeric] = _Compiled(self, numeric)
+        """The precomputed lookups for this mapping and format (cached; pydantic attribute access is
+        slow enough to matter per row, hence the module-level cache keyed by identity)."""
+        key = (id(self), fmt)
+        comp = _COMPILED.get(key)
+        if comp is None or comp.mapping is not self:
+            numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
+            comp = _Compiled(self, numeric)
+            if len(_COMPILED) > 1024:
+                _COMPILED.clear()
+            _COMPILED[key] = comp
         return comp
+
+
+_COMPILED: dict[tuple[int, str], "_Compiled"] = {}
 
 
 # --------------------------------------------------------------------------------------------
