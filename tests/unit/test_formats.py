@@ -438,3 +438,11 @@ def test_fifty_megabyte_row_is_a_row_error_with_bounded_memory(fmt, before, big,
     assert [(r, err) for r, rec, err in got if err] == [(big_row, f"Row is {FIFTY_MB} bytes; the limit is {MB} bytes")]
     assert len([rec for _, rec, _ in got if rec]) == 2
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MiB"
+
+
+def test_iter_rows_on_an_object_that_changed_after_planning_fails_clearly():
+    data = b'{"a": 1}\n{"a": 2}\n{"a": 3}\n'
+    p = plan(data, "ndjson")
+    shorter = io.BytesIO(b'{"a": 1}\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n')
+    with pytest.raises(FileInvalid, match="changed after it was split"):
+        list(iter_rows(shorter, "ndjson", p.chunks[0], MB, None))
