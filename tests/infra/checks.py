@@ -468,3 +468,32 @@ def convention_problems(infra: Infra) -> list[str]:
         if not body.get("description"):
             problems.append(f"output {name} has no description")
     return problems
+
+
+# ---- the code side of each function
+
+
+def entry_point_problems(functions_root, infra: Infra) -> list[str]:
+    """functions/<name>/main.py defines `<name>` with the functions-framework signature its trigger
+    delivers: @functions_framework.http for HTTP, @functions_framework.cloud_event for storage and
+    push (functions-framework turns a raw Pub/Sub push envelope into a CloudEvent)."""
+    import ast
+    from pathlib import Path
+
+    problems = []
+    declared = infra.locals.get("functions") or {}
+    for main in sorted(Path(functions_root).glob("*/main.py")):
+        name = main.parent.name
+        trigger = (declared.get(name) or {}).get("trigger")
+        if trigger is None:
+            continue  # function_problems reports an undeclared directory
+        wanted = "http" if trigger == "http" else "cloud_event"
+        tree = ast.parse(main.read_text(), filename=str(main))
+        entry = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+        if entry is None:
+            problems.append(f"functions/{name}/main.py has no top-level def {name}() (the entry point)")
+            continue
+        decorators = {ast.unparse(d) for d in entry.decorator_list}
+        if f"functions_framework.{wanted}" not in decorators:
+            problems.append(f"functions/{name}/main.py: {name}() is not @functions_framework.{wanted} ({trigger} trigger)")
+    return problems

@@ -225,3 +225,13 @@ def test_checkov_reports_a_public_bucket_and_an_unjustified_skip(tmp_path):
     problems = checkov_problems(run_checkov(copy))
     assert reported(problems, "CKV_GCP_114 failed on google_storage_bucket.uploads")
     assert reported(problems, "CKV_GCP_84 is skipped on google_artifact_registry_repository.functions without a reason")
+
+
+def test_an_entry_point_with_the_wrong_signature_or_name_is_reported(tmp_path, infra):
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "worker" / "main.py").write_text("import functions_framework\n\n@functions_framework.http\ndef worker(request):\n    pass\n")
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "main.py").write_text("import functions_framework\n\n@functions_framework.http\ndef handler(request):\n    pass\n")
+    problems = checks.entry_point_problems(tmp_path, infra)
+    assert reported(problems, "worker() is not @functions_framework.cloud_event")
+    assert reported(problems, "functions/events/main.py has no top-level def events()")

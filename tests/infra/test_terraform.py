@@ -6,7 +6,7 @@ import subprocess
 
 from shared.settings import Settings
 from tests.infra import checks
-from tests.infra.conftest import INFRA, function_dirs, terraform_binary
+from tests.infra.conftest import INFRA, ROOT, function_dirs, terraform_binary
 
 
 def setting_names() -> set[str]:
@@ -78,3 +78,7 @@ def checkov_problems(report: dict) -> list[str]:
 
 def test_checkov_passes_with_only_justified_skips(checkov_report):
     assert checkov_problems(checkov_report) == []
+
+
+def test_each_entry_point_has_the_signature_of_its_trigger(infra):
+    assert checks.entry_point_problems(ROOT / "functions", infra) == []
