@@ -7,6 +7,7 @@ without carriage-return debris.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from tqdm import tqdm
@@ -30,8 +31,19 @@ class _LineLog:
         self.stream.flush()
 
 
+def _terminal_size() -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 0, 0
+    return size.columns, size.lines
+
+
 def bar(desc: str, total: int | None = None, unit: str = "it", byte_units: bool = False, enabled: bool = True) -> tqdm:
     interactive = sys.stderr.isatty()
+    # Some pseudo-terminals (CI runners, `script`) report a 0x0 size; tqdm would then draw nothing.
+    columns, lines = _terminal_size()
+    sized = interactive and columns > 0 and lines > 0
     return tqdm(
         desc=desc,
         total=total,
@@ -42,8 +54,9 @@ def bar(desc: str, total: int | None = None, unit: str = "it", byte_units: bool 
         disable=not enabled,
         mininterval=0.1 if interactive else 2.0,
         ascii=not interactive,
-        dynamic_ncols=interactive,
-        ncols=None if interactive else 100,
+        dynamic_ncols=sized,
+        ncols=None if sized else 100,
+        nrows=None if sized else 24,
         leave=True,
     )
 
