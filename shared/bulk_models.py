@@ -131,6 +131,7 @@ class ChunkResult(BaseModel):
     errors: list[RowErrorOut]
     recordedAt: str
     deadLettered: bool = False
+    expireAt: Any = None  # Firestore TTL, like its job's
 
 
 class ChunkMessage(BaseModel):

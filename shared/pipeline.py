@@ -29,7 +29,8 @@ UPLOAD_PREFIX = "uploads/"
 MAX_PLAN_CHUNKS = 10_000  # keeps the plan well inside one Firestore document
 MIN_ROW_BYTES = 3  # "{}\n": the smallest row, so a file of N bytes has at most N/3 rows
 PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
-FAN_OUT_RETRY_AFTER = timedelta(minutes=2)  # a claimed fan-out not done by then is published again
+FAN_OUT_RETRY_AFTER = timedelta(minutes=2)
+REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"  # a claimed fan-out not done by then is published again
 
 
 def file_ref(file_id: str):
@@ -238,7 +239,7 @@ def process_chunk(message: ChunkMessage) -> None:
     if mapping is None or blob is None or blob.generation != message.generation:
         reason = (
             f"schema version {message.schemaVersion} no longer exists" if mapping is None
-            else "the file was replaced or deleted after it was planned; upload it again and start a new ingest"
+            else REPLACED
         )
         _record_chunk(message.jobId, spec.index, 0, [RowErrorOut(row=spec.first_row, error=reason)],
                       message.storedErrorsPerChunk, error_rows=spec.row_count)
@@ -246,19 +247,25 @@ def process_chunk(message: ChunkMessage) -> None:
         return
 
     processed, errors, batch, rows = 0, [], [], []
-    with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
-        stream.seek(spec.start)
-        for row, record, error in formats.iter_rows(stream, message.format, spec, settings.max_row_bytes, message.header):
-            if error is None:
-                event, error = row_to_event(record, mapping, message.format)
-            if error is not None:
-                errors.append(RowErrorOut(row=row, error=error))
-                continue
-            batch.append(event)
-            rows.append(row)
-            if len(batch) >= PUBLISH_BATCH:
-                processed += _publish_rows(message, batch, rows)
-                batch, rows = [], []
+    try:
+        with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
+            stream.seek(spec.start)
+            for row, record, error in formats.iter_rows(stream, message.format, spec, settings.max_row_bytes, message.header):
+                if error is None:
+                    event, error = row_to_event(record, mapping, message.format)
+                if error is not None:
+                    errors.append(RowErrorOut(row=row, error=error))
+                    continue
+                batch.append(event)
+                rows.append(row)
+                if len(batch) >= PUBLISH_BATCH:
+                    processed += _publish_rows(message, batch, rows)
+                    batch, rows = [], []
+    except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
+        _record_chunk(message.jobId, spec.index, 0, [RowErrorOut(row=spec.first_row, error=f"{REPLACED}: {exc}")],
+                      message.storedErrorsPerChunk, error_rows=spec.row_count)
+        finish_if_done(message.jobId)
+        return
     processed += _publish_rows(message, batch, rows)
     _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk)
     finish_if_done(message.jobId)
@@ -286,6 +293,7 @@ def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowError
     result = ChunkResult(
         index=index, processedRows=processed, errorRows=len(errors) if error_rows is None else error_rows,
         hasErrors=bool(errors), errors=errors[:keep], recordedAt=utc_now(), deadLettered=dead_lettered,
+        expireAt=expire_at(),
     )
     try:
         chunk_ref(job_id, index).create(result.model_dump())

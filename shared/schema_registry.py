@@ -35,5 +35,7 @@ def register(tenant_id: str, mapping: SchemaMapping) -> bool:
 
 
 def available(tenant_id: str) -> list[str]:
-    own = clients.firestore().collection(SCHEMAS).where("tenantId", "==", tenant_id).select([]).stream()
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    own = clients.firestore().collection(SCHEMAS).where(filter=FieldFilter("tenantId", "==", tenant_id)).select([]).stream()
     return sorted(BUILTIN) + sorted(s.id.split(":", 1)[1] for s in own)

@@ -1,7 +1,9 @@
-"""Administer Coatro: API keys (and, with the bulk path, schema versions).
+"""Administer Coatro: API keys and tenant schema versions.
 
   python -m tools.admin create-key TENANT [--label TEXT]   prints the new key once
   python -m tools.admin revoke-key KEY_OR_SHA256
+  python -m tools.admin register-schema TENANT MAPPING.json   a bulk schemaVersion (see README)
+  python -m tools.admin list-schemas TENANT
 
 Reads the same settings as the functions: GOOGLE_CLOUD_PROJECT, and FIRESTORE_EMULATOR_HOST locally.
 """
@@ -9,10 +11,15 @@ Reads the same settings as the functions: GOOGLE_CLOUD_PROJECT, and FIRESTORE_EM
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+from pathlib import Path
 
-from shared import auth
+from pydantic import ValidationError
+
+from shared import auth, schema_registry
+from shared.schemas import load_mapping, mapping_problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +30,29 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--label", default="")
     revoke = commands.add_parser("revoke-key", help="revoke a key, given the key or its SHA-256 hash")
     revoke.add_argument("key")
+    register = commands.add_parser("register-schema", help="register a tenant's schema version from a JSON mapping")
+    register.add_argument("tenant")
+    register.add_argument("mapping", type=Path)
+    listing = commands.add_parser("list-schemas", help="schema versions a tenant can ingest with")
+    listing.add_argument("tenant")
     args = parser.parse_args(argv)
+
+    if args.command == "register-schema":
+        try:
+            mapping = load_mapping(json.loads(args.mapping.read_text()))
+        except (OSError, ValueError) as exc:
+            problems = mapping_problems(exc) if isinstance(exc, ValidationError) else [str(exc)]
+            print("invalid mapping:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 1
+        if not schema_registry.register(args.tenant, mapping):
+            print(f"schema version {mapping.version} already exists for {args.tenant} (versions are immutable)",
+                  file=sys.stderr)
+            return 1
+        print(f"registered schema version {mapping.version} for tenant {args.tenant}", file=sys.stderr)
+        return 0
+    if args.command == "list-schemas":
+        print("\n".join(schema_registry.available(args.tenant)))
+        return 0
 
     if args.command == "create-key":
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.tenant):

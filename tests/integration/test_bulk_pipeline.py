@@ -1,0 +1,440 @@
+"""The bulk pipeline against the emulators, driven step by step so redeliveries and crashes can be staged.
+
+Each test gets its own bucket and chunks topic, so the local stack's bridge and worker never see its
+files: the test itself plays Eventarc (calls the splitter) and Pub/Sub (delivers chunk messages).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import functions_framework
+import pytest
+import requests
+from google.cloud import pubsub_v1
+
+from shared import clients, pipeline
+from shared.bulk_models import ChunkMessage
+from shared.publishing import PublishFailed
+from tests import bulk_files
+from tests.conftest import ROOT, unique
+
+BULK = "/coatro/v1/pop/dynamic/bulk"
+
+
+def _client(name: str):
+    return functions_framework.create_app(target=name, source=str(ROOT / f"functions/{name}/main.py")).test_client()
+
+
+class Bulk:
+    """Drives one tenant's files through the pipeline in-process."""
+
+    def __init__(self, tenant_id: str, key: str, chunk_rows: int):
+        self.tenant_id, self.headers = tenant_id, {"X-API-Key": key}
+        os.environ["COATRO_UPLOADS_BUCKET"] = unique("uploads")
+        os.environ["COATRO_CHUNKS_TOPIC"] = unique("chunks")
+        os.environ["COATRO_CHUNK_ROWS"] = str(chunk_rows)
+        clients.reset()
+        clients.storage().create_bucket(os.environ["COATRO_UPLOADS_BUCKET"])
+        clients.publisher().create_topic(name=clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"]))
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.chunks_sub = self.subscriber.subscription_path(os.environ["GOOGLE_CLOUD_PROJECT"], unique("chunks-sub"))
+        self.subscriber.create_subscription(
+            request={"name": self.chunks_sub, "topic": clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"])}
+        )
+        self.upload_url, self.ingest_fn, self.status_fn = _client("upload_url"), _client("ingest"), _client("job_status")
+
+    def request_upload(self, fmt: str, **body):
+        return self.upload_url.post(f"{BULK}/upload-url", json={"fileName": f"f.{fmt}", "format": fmt, **body},
+                                    headers=self.headers)
+
+    def put(self, upload: dict, content: bytes) -> None:
+        response = requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=120)
+        assert response.status_code == 200
+
+    def upload(self, fmt: str, content: bytes, split: bool = True) -> str:
+        response = self.request_upload(fmt)
+        assert response.status_code == 200, response.get_json()
+        upload = response.get_json()
+        self.put(upload, content)
+        if split:
+            self.split(upload["fileId"])
+        self.last_upload = upload
+        return upload["fileId"]
+
+    def split(self, file_id: str) -> None:
+        """What the finalize event does (as Eventarc would deliver it)."""
+        name = f"uploads/{self.tenant_id}/{file_id}"
+        blob = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
+        pipeline.split_upload(blob.bucket.name, name, blob.generation, blob.size, blob.crc32c)
+
+    def ingest(self, file_id: str, version: str = "1.0", **extra):
+        return self.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version, **extra},
+                                   headers=self.headers)
+
+    def start(self, fmt: str, content: bytes, version: str = "1.0") -> str:
+        response = self.ingest(self.upload(fmt, content), version)
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["jobId"]
+
+    def chunk_messages(self) -> list[ChunkMessage]:
+        out = []
+        while True:
+            response = self.subscriber.pull(request={"subscription": self.chunks_sub, "max_messages": 1000}, timeout=5)
+            if not response.received_messages:
+                return sorted(out, key=lambda m: m.chunk["index"])
+            self.subscriber.acknowledge(request={"subscription": self.chunks_sub,
+                                                 "ack_ids": [m.ack_id for m in response.received_messages]})
+            out += [ChunkMessage.model_validate_json(m.message.data) for m in response.received_messages]
+
+    def run_all(self) -> list[ChunkMessage]:
+        messages = self.chunk_messages()
+        for message in messages:
+            pipeline.process_chunk(message)
+        return messages
+
+    def status(self, job_id: str) -> dict:
+        response = self.status_fn.get(f"{BULK}/jobs/{job_id}", headers=self.headers)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def all_errors(self, job_id: str, page_size: int) -> list[dict]:
+        errors, token = [], None
+        while True:
+            query = f"pageSize={page_size}" + (f"&pageToken={token}" if token else "")
+            page = self.status_fn.get(f"{BULK}/jobs/{job_id}/errors?{query}", headers=self.headers).get_json()
+            errors += page["errors"]
+            token = page["nextPageToken"]
+            if not token:
+                return errors
+
+
+@pytest.fixture
+def bulk(stack, tenant):
+    return Bulk(*tenant, chunk_rows=25)
+
+
+def assert_counts(status: dict, state: str, total: int, processed: int, errors: int) -> None:
+    assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == (
+        state, total, processed, errors,
+    ), status
+
+
+# -- job semantics ----------------------------------------------------------------------------------
+
+
+def test_job_is_queued_until_a_worker_starts_then_completes(bulk, events_sink):
+    job_id = bulk.start("ndjson", bulk_files.ndjson(100, unique("q")))
+    status = bulk.status(job_id)
+    assert status["status"] == "queued" and status["totalRows"] == 100 and status["startedAt"] is None
+    messages = bulk.chunk_messages()
+    assert len(messages) == 4
+    pipeline.process_chunk(messages[0])
+    status = bulk.status(job_id)
+    assert status["status"] == "processing" and status["processedRows"] == 25 and status["startedAt"]
+    for message in messages[1:]:
+        pipeline.process_chunk(message)
+    status = bulk.status(job_id)
+    assert_counts(status, "completed", 100, 100, 0)
+    assert status["completedAt"]
+    assert len(events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 100)) == 100
+
+
+def test_ingest_twice_returns_the_same_job_and_fans_out_once(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(60, unique("twice")))
+    first, second = bulk.ingest(file_id), bulk.ingest(file_id)
+    assert first.status_code == second.status_code == 202
+    assert first.get_json()["jobId"] == second.get_json()["jobId"]
+    assert second.get_json()["message"] == "Job already exists for this file"
+    assert len(bulk.chunk_messages()) == 3
+
+
+def test_ingest_before_the_splitter_ran_waits_for_the_plan(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(30, unique("early")), split=False)
+    response = bulk.ingest(file_id)  # uploaded, but the finalize event has not arrived yet
+    assert response.status_code == 202
+    job_id = response.get_json()["jobId"]
+    assert bulk.chunk_messages() == [] and bulk.status(job_id)["totalRows"] is None
+    bulk.split(file_id)
+    bulk.run_all()
+    assert_counts(bulk.status(job_id), "completed", 30, 30, 0)
+
+
+def test_empty_file_completes_with_zero_rows(bulk):
+    job_id = bulk.start("ndjson", b"")
+    assert bulk.chunk_messages() == []
+    status = bulk.status(job_id)
+    assert_counts(status, "completed", 0, 0, 0)
+
+
+def test_errors_are_paginated_in_row_order_with_exact_counts(bulk):
+    bad = {i: {"durationMs": "x"} for i in range(3, 100, 4)}  # 25 bad rows over 4 chunks
+    job_id = bulk.start("ndjson", bulk_files.ndjson(100, unique("pages"), bad))
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 100, 75, 25)
+    everything = bulk.all_errors(job_id, page_size=7)
+    assert [e["row"] for e in everything] == [i + 1 for i in sorted(bad)]
+    assert all(e["error"] == "durationMs: Input should be a valid integer" for e in everything)
+    response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageSize=0", headers=bulk.headers)
+    assert response.status_code == 400
+    response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageToken=garbage", headers=bulk.headers)
+    assert response.status_code == 400
+
+
+def test_stored_errors_are_capped_but_the_count_stays_exact(bulk):
+    os.environ["COATRO_MAX_STORED_ERRORS"] = "8"
+    clients.reset()
+    bad = {i: {"durationMs": -1} for i in range(100)}
+    job_id = bulk.start("ndjson", bulk_files.ndjson(100, unique("cap"), bad))
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "failed", 100, 0, 100)
+    stored = bulk.all_errors(job_id, page_size=1000)
+    assert 0 < len(stored) <= 8
+
+
+def test_registered_snake_case_schema_maps_a_csv_export(bulk, events_sink):
+    from shared import schema_registry
+    from shared.schemas import EXAMPLES
+
+    assert schema_registry.register(bulk.tenant_id, EXAMPLES["snake-epoch-ms-1"])
+    assert not schema_registry.register(bulk.tenant_id, EXAMPLES["snake-epoch-ms-1"])  # immutable
+    content = (ROOT / "tests/data/snake_case_export.csv").read_bytes()
+    job_id = bulk.start("csv", content, version="snake-epoch-ms-1")
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert status["status"] in ("completed", "partially_completed") and status["errorRows"] == 0, status
+    got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= status["totalRows"])
+    first = next(m["data"] for m in got if m["attributes"]["eventId"] == "p-0001")
+    assert first["playedAt"] == "2025-01-27T10:00:00.000Z"
+    assert first["context"]["venueType"] == "transit, rail" and first["durationMs"] == 30000
+
+
+# -- reliability ------------------------------------------------------------------------------------
+
+
+def test_chunk_delivered_twice_leaves_counts_and_events_unchanged(bulk, events_sink):
+    job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("dup")))
+    messages = bulk.run_all()
+    for message in messages:  # at-least-once: every chunk arrives again
+        pipeline.process_chunk(message)
+    assert_counts(bulk.status(job_id), "completed", 50, 50, 0)
+    got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 50)
+    assert len(got) == 50
+
+
+def test_finalize_event_delivered_twice_fans_out_once(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(75, unique("fin")))
+    bulk.split(file_id)  # duplicate before ingest
+    job_id = bulk.ingest(file_id).get_json()["jobId"]
+    bulk.split(file_id)  # duplicate after the fan-out
+    assert len(bulk.chunk_messages()) == 3
+    assert bulk.status(job_id)["totalRows"] == 75
+
+
+def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, monkeypatch):
+    tag = unique("crash")
+    job_id = bulk.start("ndjson", bulk_files.ndjson(25, tag))
+    [message] = bulk.chunk_messages()
+    monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 10)
+    real_publish, calls = pipeline.publish_events, []
+
+    def dies_after_first_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise PublishFailed("the instance died")  # 10 events are already out
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "publish_events", dies_after_first_batch)
+    with pytest.raises(PublishFailed):
+        pipeline.process_chunk(message)
+    assert bulk.status(job_id)["processedRows"] == 0  # nothing recorded before the commit point
+    monkeypatch.setattr(pipeline, "publish_events", real_publish)
+    pipeline.process_chunk(message)  # Pub/Sub redelivers
+    assert_counts(bulk.status(job_id), "completed", 25, 25, 0)
+    got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 35)
+    assert {m["attributes"]["eventId"] for m in got} == {f"{tag}-{i}" for i in range(25)}
+    assert len(got) == 35  # the first 10 twice, with the same eventIds: consumers dedupe
+
+
+def test_chunk_that_always_fails_is_dead_lettered_and_the_job_ends(bulk):
+    job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("dlq")))
+    first, second = bulk.chunk_messages()
+    pipeline.process_chunk(first)
+    os.environ["COATRO_EVENTS_TOPIC"] = unique("missing-topic")  # every publish of the 2nd chunk fails
+    clients.reset()
+    for _ in range(5):
+        with pytest.raises(PublishFailed):
+            pipeline.process_chunk(second)
+    assert bulk.status(job_id)["status"] == "processing"
+    pipeline.dead_letter_chunk(second)  # what pop-chunks-dead delivers after 5 attempts
+    pipeline.dead_letter_chunk(second)  # ... possibly twice
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 50, 25, 25)
+    assert status["errors"][0]["row"] == 26 and "could not be processed" in status["errors"][0]["error"]
+
+
+def test_worker_subscription_dead_letters_after_five_attempts(stack):
+    with pubsub_v1.SubscriberClient() as subscriber:
+        sub = subscriber.get_subscription(
+            subscription=subscriber.subscription_path(stack.project, "pop-chunks-worker")
+        )
+    assert sub.dead_letter_policy.dead_letter_topic.endswith("/topics/pop-chunks-dead")
+    assert sub.dead_letter_policy.max_delivery_attempts == 5
+    assert sub.push_config.push_endpoint.endswith(f":{stack.function_ports['worker']}/")
+
+
+def test_object_overwritten_after_ingest_fails_the_job_clearly(bulk):
+    job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("over")))
+    bulk.put(bulk.last_upload, bulk_files.ndjson(80, unique("other")))  # the URL is still valid
+    bulk.split(bulk.last_upload["fileId"])  # the new generation's finalize event: ignored
+    messages = bulk.run_all()
+    assert len(messages) == 2
+    status = bulk.status(job_id)
+    assert_counts(status, "failed", 50, 0, 50)
+    assert "replaced" in status["errors"][0]["error"]
+
+
+def test_object_overwritten_before_ingest_is_planned_again(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(10, unique("v1")))
+    bulk.put(bulk.last_upload, bulk_files.ndjson(30, unique("v2")))
+    bulk.split(file_id)
+    job_id = bulk.ingest(file_id).get_json()["jobId"]
+    bulk.run_all()
+    assert_counts(bulk.status(job_id), "completed", 30, 30, 0)
+
+
+# -- bad inputs -------------------------------------------------------------------------------------
+
+
+def test_ingest_before_upload_is_400(bulk):
+    file_id = bulk.request_upload("ndjson").get_json()["fileId"]
+    response = bulk.ingest(file_id)
+    assert response.status_code == 400
+    assert response.get_json()["type"].endswith("/file-not-uploaded")
+
+
+def test_another_tenants_file_is_unknown(bulk):
+    from shared import auth
+
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(3, unique("mine")))
+    other = auth.create_key(unique("other-tenant"))
+    theirs = bulk.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"},
+                                 headers={"X-API-Key": other})
+    missing = bulk.ingest("file-dynamic-20250101-doesnotexist")
+    assert theirs.status_code == missing.status_code == 400
+    assert theirs.get_json()["type"] == missing.get_json()["type"] == "https://coatro.dev/problems/unknown-file"
+
+
+def test_another_tenants_job_is_404(bulk):
+    from shared import auth
+
+    job_id = bulk.start("ndjson", bulk_files.ndjson(3, unique("j")))
+    other = auth.create_key(unique("other-tenant"))
+    theirs = bulk.status_fn.get(f"{BULK}/jobs/{job_id}", headers={"X-API-Key": other})
+    missing = bulk.status_fn.get(f"{BULK}/jobs/job-nope", headers=bulk.headers)
+    assert theirs.status_code == missing.status_code == 404
+    assert bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors", headers={"X-API-Key": other}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "fmt, content, reason",
+    [
+        ("csv", bulk_files.ndjson(5, "x"), "NDJSON"),
+        ("ndjson", bytes(range(256)) * 100, "binary"),
+        ("json", b"screenId,playedAt\ns1,2025\n", "JSON"),
+    ],
+)
+def test_unframeable_file_is_invalid_at_ingest(bulk, fmt, content, reason):
+    file_id = bulk.upload(fmt, content)
+    response = bulk.ingest(file_id)
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert problem["type"].endswith("/invalid-file") and reason.lower() in problem["detail"].lower(), problem
+
+
+def test_file_found_invalid_after_ingest_fails_the_job(bulk):
+    file_id = bulk.upload("csv", bulk_files.ndjson(5, "x"), split=False)
+    job_id = bulk.ingest(file_id).get_json()["jobId"]
+    bulk.split(file_id)
+    status = bulk.status(job_id)
+    assert status["status"] == "failed" and "ndjson" in status["failureReason"].lower()
+    assert status["completedAt"]
+
+
+def test_file_over_the_size_limit_is_invalid(bulk):
+    os.environ["COATRO_MAX_FILE_BYTES"] = "1000"
+    clients.reset()
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(20, "big"))
+    response = bulk.ingest(file_id)
+    assert response.status_code == 400 and "limit is 1000 bytes" in response.get_json()["detail"]
+
+
+def test_bad_rows_are_row_errors_with_line_numbers(bulk):
+    rows = [
+        json.dumps(bulk_files.event_row(0, "r")).encode(),
+        b'{"screenId": "caf\xe9"}',  # latin-1, not UTF-8
+        json.dumps(bulk_files.event_row(2, "r")).encode(),
+        b"",  # blank line: skipped, but counted as a line
+        b'{"screenId": "s", "durationMs": 5, "impressions": {"ageBu',  # truncated last line
+    ]
+    job_id = bulk.start("ndjson", b"\n".join(rows))
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 4, 2, 2)
+    assert [e["row"] for e in status["errors"]] == [2, 5]
+    assert "UTF-8" in status["errors"][0]["error"] and "JSON" in status["errors"][1]["error"]
+
+
+def test_a_50_mb_single_line_is_one_row_error(bulk):
+    huge = b'{"context": {"blob": "' + b"x" * (50 * 1024 * 1024) + b'"}}'
+    content = json.dumps(bulk_files.event_row(0, "h")).encode() + b"\n" + huge + b"\n" + json.dumps(bulk_files.event_row(2, "h")).encode() + b"\n"
+    job_id = bulk.start("ndjson", content)
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 3, 2, 1)
+    assert status["errors"][0]["row"] == 2 and "limit is 1048576 bytes" in status["errors"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"fileName": "f", "format": "xml"}, "format"),
+        ({"fileName": "f", "format": "csv", "expiresInSeconds": 0}, "expiresInSeconds"),
+        ({"fileName": "f", "format": "csv", "expiresInSeconds": 86401}, "expiresInSeconds"),
+        ({"fileName": "", "format": "csv"}, "fileName"),
+        ({"fileName": "a\nb", "format": "csv"}, "fileName"),
+        ({"format": "csv"}, "fileName"),
+        ({"fileName": "f", "format": "csv", "bucket": "mine"}, "bucket"),
+    ],
+)
+def test_upload_url_rejects_bad_requests(bulk, body, field):
+    response = bulk.upload_url.post(f"{BULK}/upload-url", json=body, headers=bulk.headers)
+    assert response.status_code == 400
+    assert [e["field"] for e in response.get_json()["errors"]] == [field]
+
+
+def test_upload_url_needs_json_and_a_key(bulk):
+    response = bulk.upload_url.post(f"{BULK}/upload-url", data="fileName=f", headers={**bulk.headers, "Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert bulk.upload_url.post(f"{BULK}/upload-url", json={"fileName": "f", "format": "csv"}).status_code == 401
+
+
+def test_upload_url_is_bound_to_a_server_chosen_object_and_content_type(bulk):
+    upload = bulk.request_upload("csv", fileName="../../etc/passwd", expiresInSeconds=120).get_json()
+    assert f"/uploads/{bulk.tenant_id}/{upload['fileId']}?" in upload["uploadUrl"]
+    assert "passwd" not in upload["uploadUrl"]
+    assert upload["contentType"] == "text/csv"
+    assert "X-Goog-Expires=120" in upload["uploadUrl"] and "content-type" in upload["uploadUrl"]
+
+
+def test_ingest_rejects_unknown_schema_and_oversized_metadata(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(2, "m"))
+    response = bulk.ingest(file_id, version="9.9")
+    assert response.status_code == 400 and "9.9" in response.get_json()["detail"]
+    response = bulk.ingest(file_id, metadata={"x": "y" * 20_000})
+    assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "metadata"
+    response = bulk.ingest_fn.post(f"{BULK}/ingest", json={"schemaVersion": "1.0"}, headers=bulk.headers)
+    assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "fileId"
