@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test tail key bench-events venv clean
+.PHONY: dev test tail key bench-events bench-bulk venv clean
 
 venv: $(VENV)/.installed
 
@@ -31,10 +31,13 @@ test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 bench-events: venv  ## events endpoint throughput through the local gateway, with its two ceilings
 	$(PY) -m bench.events
 
+bench-bulk: venv  ## a 1,000,000-row NDJSON file through the local stack: rows/s, peak RSS, ceilings
+	$(PY) -m bench.bulk
+
 clean:
 	rm -rf $(VENV) .local-stack .pytest_cache
 
-# ---- Cloud deployment (infra/, cloudbuild.yaml; see infra/DEPLOY.md)
+# ---- Cloud deployment (infra/, cloudbuild.yaml; see README.md, "Deploy")
 CHECKOV_VENV ?= .venv-checkov
 PROJECT_ID ?=
 REGION ?= europe-west1

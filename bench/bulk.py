@@ -1,0 +1,149 @@
+"""Benchmark of the bulk path on the local stack, with its ceilings and the memory of its functions.
+
+  python -m bench.bulk [--rows 1000000] [--small-rows 100000]
+
+Starts a local stack on free ports, generates NDJSON files, and runs each through the contract's
+workflow over HTTP (upload-url, PUT, ingest, poll the job until it ends). Prints, in one run:
+  - for the small file, then the large one: wall time from ingest to `completed`, rows/s, and the
+    peak RSS (VmHWM) of the splitter's and the worker's processes so far — if memory is bounded,
+    the large file does not raise it;
+  - ceiling 1: rows/s of framing + mapping + validation alone, in one process;
+  - ceiling 2: the Pub/Sub emulator's raw publish rate for messages of the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from local.stack import Ports, Stack
+from shared import auth, clients, formats
+from shared.publishing import to_message
+from shared.schemas import BUILTIN, row_to_event
+
+BULK = "/coatro/v1/pop/dynamic/bulk"
+
+
+def generate(path: Path, rows: int, tag: str) -> None:
+    with path.open("w") as out:
+        for i in range(rows):
+            out.write(json.dumps({
+                "eventId": f"{tag}-{i}", "screenId": f"screen-{i % 997:04d}", "siteId": f"site-{i % 97:03d}",
+                "campaignId": f"campaign-{i % 31}", "creativeId": f"creative-{i % 101}",
+                "playedAt": "2025-01-27T10:00:00Z", "durationMs": 15000 + i % 30000,
+                "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
+                "context": {"weather": "sunny"},
+            }) + "\n")
+
+
+def peak_rss_mib(stack: Stack, name: str) -> float:
+    """Sum of VmHWM over the function's processes (the functions-framework master and its worker)."""
+    group = stack.procs[f"fn-{name}"].pid
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getpgid(int(pid)) != group:
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except (OSError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+def run_file(stack: Stack, key: str, path: Path) -> tuple[float, dict]:
+    headers = {"X-API-Key": key}
+    upload = requests.post(f"{stack.gateway_url}{BULK}/upload-url", json={"fileName": path.name, "format": "ndjson"},
+                           headers=headers, timeout=30).json()
+    with path.open("rb") as body:
+        requests.put(upload["uploadUrl"], data=body, headers={"Content-Type": upload["contentType"]}, timeout=600).raise_for_status()
+    started = time.monotonic()
+    job = requests.post(f"{stack.gateway_url}{BULK}/ingest", json={"fileId": upload["fileId"], "schemaVersion": "1.0"},
+                        headers=headers, timeout=30).json()
+    while True:
+        status = requests.get(f"{stack.gateway_url}{BULK}/jobs/{job['jobId']}", headers=headers, timeout=30).json()
+        if status["status"] in ("completed", "partially_completed", "failed"):
+            return time.monotonic() - started, status
+        time.sleep(0.5)
+
+
+def ceiling_parse_validate(path: Path, rows: int) -> float:
+    with path.open("rb") as stream:
+        plan = formats.plan_file(stream, "ndjson", rows, 1024 * 1024)
+    started, n = time.perf_counter(), 0
+    with path.open("rb") as stream:
+        for chunk in plan.chunks:
+            stream.seek(chunk.start)
+            for _, record, error in formats.iter_rows(stream, "ndjson", chunk, 1024 * 1024, None):
+                event, error = row_to_event(record, BUILTIN["1.0"], "ndjson")
+                n += error is None
+    return n / (time.perf_counter() - started)
+
+
+def ceiling_publish(path: Path, count: int) -> float:
+    from shared.publishing import publish
+
+    mapping = BUILTIN["1.0"]
+    with path.open("rb") as f:
+        lines = [next(f) for _ in range(count)]
+    events = [row_to_event(json.loads(line), mapping, "ndjson")[0] for line in lines]
+    messages = [to_message("bench", e, "bulk", "now", "job", i) for i, e in enumerate(events)]
+    started = time.perf_counter()
+    for i in range(0, len(messages), 5000):
+        publish(messages[i : i + 5000])
+    return len(messages) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small-rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="coatro-bench-"))
+    stack = Stack(ports=Ports.free(), workdir=workdir / "stack")
+    print(f"generating {args.small_rows:,} and {args.rows:,} row NDJSON files...", flush=True)
+    files = []
+    for rows in (args.small_rows, args.rows):
+        path = workdir / f"pop-{rows}.ndjson"
+        generate(path, rows, uuid.uuid4().hex[:8])
+        files.append((rows, path))
+    print("starting a local stack on free ports...", flush=True)
+    stack.start()
+    try:
+        clients.reset()
+        key = auth.create_key(f"bench-{uuid.uuid4().hex[:6]}", label="benchmark")
+        results = []
+        for rows, path in files:
+            elapsed, status = run_file(stack, key, path)
+            results.append((rows, path.stat().st_size, elapsed, status, peak_rss_mib(stack, "splitter"), peak_rss_mib(stack, "worker")))
+            print(f"  {rows:,} rows: {status['status']} in {elapsed:.1f}s", flush=True)
+        parse_rate = ceiling_parse_validate(files[0][1], 5000)
+        publish_rate = ceiling_publish(files[0][1], min(100_000, files[0][0]))
+
+        print(f"\nbulk NDJSON through the local stack (chunks of {os.environ.get('COATRO_CHUNK_ROWS', '5000')} rows)")
+        print(f"  {'rows':>10} {'MB':>7} {'status':>10} {'to completed':>13} {'rows/s':>9} {'splitter RSS':>13} {'worker RSS':>11}")
+        for rows, size, elapsed, status, split_rss, work_rss in results:
+            assert status["processedRows"] == rows, status
+            print(f"  {rows:>10,} {size / 1e6:>7.0f} {status['status']:>10} {elapsed:>12.1f}s {rows / elapsed:>9,.0f}"
+                  f" {split_rss:>10.0f} MiB {work_rss:>7.0f} MiB")
+        print(f"  ceiling: frame + map + validate, one process   {parse_rate:>9,.0f} rows/s")
+        print(f"  ceiling: raw publish to the Pub/Sub emulator    {publish_rate:>9,.0f} messages/s")
+        big = results[-1]
+        print(f"  large file rows/s / raw publish rate             {big[0] / big[2] / publish_rate:>9.0%}")
+        print(f"  peak RSS growth small -> large file: splitter {big[4] - results[0][4]:+.0f} MiB, "
+              f"worker {big[5] - results[0][5]:+.0f} MiB (for {big[0] / results[0][0]:.0f}x the rows)")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
