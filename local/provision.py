@@ -44,7 +44,7 @@ def ensure_subscription(name: str, topic: str, **config) -> None:
             pass
 
 
-def resources(stack) -> None:
+def resources() -> None:
     settings = get_settings()
     for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC):
         ensure_topic(topic)

@@ -140,7 +140,7 @@ class Stack:
         """Provision topics, bucket and dev key, then start every function and the gateway."""
         from local import provision
 
-        provision.resources(self)
+        provision.resources()
         provision.dev_key(self.api_key, DEV_TENANT)
         port = self.ports.first_function
         for name in function_names():
@@ -161,7 +161,7 @@ class Stack:
             "gateway",
             [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends)],
         )
-        if (ROOT / "local" / "storage_bridge.py").exists() and "splitter" in self.function_ports:
+        if "splitter" in self.function_ports:
             self._spawn(
                 "storage-bridge",
                 [

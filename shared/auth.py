@@ -31,6 +31,7 @@ def key_hash(api_key: str) -> str:
 
 _cache: dict[str, tuple[str | None, float]] = {}
 _cache_lock = threading.Lock()
+CACHE_ENTRIES = 10_000  # bounded, so a flood of random keys cannot grow an instance's memory
 
 
 def clear_cache() -> None:
@@ -59,6 +60,8 @@ def tenant_for_key(api_key: str | None) -> str:
             record = ApiKeyRecord.model_validate(snap.to_dict())
             tenant = None if record.revokedAt else record.tenantId
         with _cache_lock:
+            if len(_cache) >= CACHE_ENTRIES:
+                _cache.clear()
             _cache[digest] = (tenant, now + get_settings().api_key_cache_seconds)
     if tenant is None:
         raise unauthorized()

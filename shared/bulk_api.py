@@ -19,12 +19,16 @@ from shared.bulk_models import (
 )
 from shared.http import json_response, read_json
 from shared.models import field_errors, utc_now
-from shared.problems import bad_request, not_found, validation_failed
+from shared.problems import bad_request, not_found, unavailable, validation_failed
+from shared.publishing import PublishFailed
 from shared.settings import get_settings
 from shared.signing import signed_put_url
 
 Body = TypeVar("Body", bound=BaseModel)
 JOB_PATH = re.compile(r"^/coatro/v1/pop/dynamic/bulk/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")
+# Ids we issue; anything else cannot exist, and never reaches Firestore as a document path.
+FILE_ID = re.compile(r"file-dynamic-\d{8}-[0-9a-f]{16}")
+JOB_ID = re.compile(r"job-dynamic-pop-\d{8}-[0-9a-f]{16}")
 STATUS_ERRORS = 100
 MAX_PAGE_SIZE = 1_000
 
@@ -77,8 +81,8 @@ def start_ingest(request: Request) -> Response:
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
-    snap = pipeline.file_ref(body.fileId).get()
-    record = FileRecord.model_validate(snap.to_dict()) if snap.exists else None
+    snap = pipeline.file_ref(body.fileId).get() if FILE_ID.fullmatch(body.fileId) else None
+    record = FileRecord.model_validate(snap.to_dict()) if snap is not None and snap.exists else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(f"No file {body.fileId!r} exists for this API key; request an upload URL first.", slug="unknown-file")
     if record.status == "invalid":
@@ -88,7 +92,12 @@ def start_ingest(request: Request) -> Response:
             f"File {body.fileId} has not been uploaded yet: PUT it to the uploadUrl, then call ingest.",
             slug="file-not-uploaded",
         )
-    job_id, created = pipeline.create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
+    try:
+        job_id, created = pipeline.create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
+    except PublishFailed:
+        raise unavailable(
+            "The job exists but its work could not be queued; retry the same request.", settings.retry_after_seconds
+        ) from None
     return json_response(202, IngestResponse(jobId=job_id, message="Job queued" if created else "Job already exists for this file"))
 
 
@@ -121,7 +130,7 @@ def job_status(request: Request) -> Response:
 
 
 def _tenant_job(tenant_id: str, job_id: str) -> JobRecord:
-    snap = pipeline.job_ref(job_id).get() if len(job_id) <= 128 else None
+    snap = pipeline.job_ref(job_id).get() if JOB_ID.fullmatch(job_id) else None
     if snap is None or not snap.exists or snap.get("tenantId") != tenant_id:
         raise not_found(f"No job {job_id!r} exists for this API key.")  # same answer for another tenant's job
     return JobRecord.model_validate(snap.to_dict())
@@ -146,8 +155,8 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
 def _decode_token(token: str) -> tuple[str, int]:
     try:
         chunk, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if not re.fullmatch(r"\d{6}", chunk):
+        if not re.fullmatch(r"\d{6}", chunk) or not re.fullmatch(r"\d{1,6}", offset):
             raise ValueError
         return chunk, int(offset)
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         raise bad_request("pageToken is not one this API returned.") from None

@@ -95,7 +95,7 @@ class FileRecord(BaseModel):
     size: int | None = None
     crc32c: str | None = None
     totalRows: int | None = None
-    plan: str | None = None  # FilePlan as compact JSON (bounded: see splitting.MAX_PLAN_CHUNKS)
+    plan: str | None = None  # FilePlan as compact JSON (bounded: see pipeline.MAX_PLAN_CHUNKS)
     invalidReason: str | None = None
 
 

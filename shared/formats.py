@@ -559,8 +559,12 @@ def _check_format(fmt: str) -> None:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int) -> FilePlan:
-    """Read `stream` once and cut it into chunks of at most `chunk_rows` records."""
+MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
+CHUNK_BYTES = 64 * 1024 * 1024  # a chunk of huge rows is cut early so one worker call stays short
+
+
+def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> FilePlan:
+    """Read `stream` once and cut it into chunks of at most `chunk_rows` records (and about `chunk_bytes`)."""
     _check_format(fmt)
     if chunk_rows < 1 or max_row_bytes < 1:
         raise ValueError("chunk_rows and max_row_bytes must be positive")
@@ -606,12 +610,14 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int) -> FilePlan
                 errors.append(RowError(row, "Row is empty: there is nothing between two commas"))
             else:
                 errors.append(RowError(row, "Row is truncated: the file ends inside this element"))
+            if len(errors) > MAX_PLAN_ERRORS:
+                raise FileInvalid(f"The JSON array has more than {MAX_PLAN_ERRORS} empty elements")
             continue
         if count == 0:
             c_start, c_first = s, row
         count += 1
         last_end = e
-        if count == chunk_rows:
+        if count == chunk_rows or last_end - c_start >= chunk_bytes:
             chunks.append(ChunkSpec(len(chunks), c_start, last_end, c_first, count))
             total += count
             count = 0

@@ -1,10 +1,12 @@
 """The bulk pipeline: split an upload, fan a job out into chunks, process chunks, end the job.
 
 Every step is safe to run twice (Eventarc and Pub/Sub deliver at least once):
-- the split of a given object generation is a pure function of its bytes; a duplicate rewrites the same plan;
-- the fan-out is claimed in a Firestore transaction, so one of `ingest` and `splitter` publishes the chunks;
+- a finalize event for a generation already planned (or older than the one recorded) changes nothing;
+- the fan-out is claimed in a Firestore transaction, so one of `ingest` and `splitter` publishes the
+  chunks; a claim whose publishing failed is released, and one left by a dead instance expires;
 - a chunk result is created once (`create` fails if it exists): that write is the chunk's commit point;
-- the job's final state is set in a transaction that only moves a job out of a non-final state.
+- every path that may have recorded the last chunk result (including a skipped redelivery) checks
+  whether the job is done; its final state is set in a transaction, once.
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import clients, formats, logs, schema_registry
 from shared.bulk_models import FINAL_STATES, ChunkMessage, ChunkResult, FileRecord, JobRecord, RowErrorOut
 from shared.models import utc_now
-from shared.publishing import PublishFailed, publish_events
+from shared.publishing import publish_and_wait, publish_events
 from shared.schemas import row_to_event
 from shared.settings import get_settings
 
 FILES, JOBS, CHUNKS = "files", "jobs", "chunks"
 UPLOAD_PREFIX = "uploads/"
-MAX_PLAN_CHUNKS = 10_000  # keeps the plan well inside one Firestore document
-MIN_ROW_BYTES = 3  # "{}\n": the smallest row, so a file of N bytes has at most N/3 rows
+MAX_PLAN_CHUNKS = 5_000  # about 90 bytes each: the plan stays well inside one Firestore document
+MIN_ROW_BYTES = 2  # "1\n" or "a\n": the smallest row, so a file of N bytes has at most N/2 rows
+MAX_ERROR_CHARS = 500  # one row's message; keeps a chunk result far below Firestore's 1 MiB
 PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
-FAN_OUT_RETRY_AFTER = timedelta(minutes=2)
-REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"  # a claimed fan-out not done by then is published again
+FAN_OUT_RETRY_AFTER = timedelta(minutes=2)  # a claimed fan-out not done by then is published again
+REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"
 
 
 def file_ref(file_id: str):
@@ -75,8 +78,13 @@ def split_upload(bucket: str, name: str, generation: int, size: int, crc32c: str
     if record is None or record.tenantId != tenant_id or record.objectName != name:
         logs.warning("ignoring an object with no file record", object=name)
         return
+    if record.generation is not None and generation < record.generation:
+        logs.info("stale finalize event for an older generation", fileId=file_id, generation=generation)
+        return
     if record.generation == generation and record.status in ("ready", "invalid"):
         logs.info("duplicate finalize event", fileId=file_id, generation=generation)
+        if record.jobId:
+            fan_out(record.jobId)  # in case the first delivery died before its fan-out finished
         return
     if record.jobId and record.status in ("ready", "invalid"):
         job = job_ref(record.jobId).get()
@@ -141,18 +149,29 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
             metadata=metadata, createdAt=utc_now(), expireAt=expire_at(),
         )
         transaction.create(job_ref(job_id), record.model_dump())
-        # In the same transaction as the file's plan write, so one of ingest and splitter sees both.
+        # Transactions on the file document serialize this with the splitter's plan write, so
+        # whichever commits second sees both the job and the plan, and fans out.
         transaction.update(file_ref(file_id), {"jobId": job_id})
         return True
 
     created = create(clients.firestore().transaction())
-    fan_out(job_id)
+    try:
+        fan_out(job_id)
+    except FanOutInProgress:
+        pass  # the splitter is publishing this job's chunks right now; its event retries if it dies
     return job_id, created
 
 
+class FanOutInProgress(Exception):
+    """Another instance claimed the fan-out moments ago; retry later to make sure it finished."""
+
+
 def fan_out(job_id: str) -> None:
-    """Publish one pop-chunks message per chunk once the job exists and its file is planned."""
-    settings = get_settings()
+    """Publish one pop-chunks message per chunk once the job exists and its file is planned.
+
+    Raises FanOutInProgress when another instance holds a fresh claim: an event handler lets that
+    fail the delivery, so its retry republishes if the claimer died (its claim then has expired).
+    """
 
     @fs.transactional
     def claim(transaction):
@@ -161,13 +180,14 @@ def fan_out(job_id: str) -> None:
         if job.status in FINAL_STATES or job.fanOut == "done":
             return None
         if record.status == "invalid":
-            transaction.update(job_ref(job_id), _final_fields("failed", 0, 0, record.invalidReason))
+            fields = _final_fields("failed", 0, 0, record.invalidReason)
+            transaction.update(job_ref(job_id), {**fields, "totalRows": 0, "startedAt": fields["completedAt"]})
             return None
         if record.status != "ready":
             return None
         # A claim not marked done by now means the claimer died while publishing: publish again.
         if job.fanOut == "claimed" and job.fanOutClaimedAt > datetime.now(timezone.utc) - FAN_OUT_RETRY_AFTER:
-            return None
+            return "in progress"
         plan = formats.FilePlan.from_dict(json.loads(record.plan))
         expected = len(plan.chunks) + (1 if plan.errors else 0)
         transaction.update(
@@ -178,6 +198,8 @@ def fan_out(job_id: str) -> None:
         return job, record, plan
 
     claimed = claim(clients.firestore().transaction())
+    if claimed == "in progress":
+        raise FanOutInProgress(job_id)
     if claimed is None:
         return
     job, record, plan = claimed
@@ -193,7 +215,11 @@ def fan_out(job_id: str) -> None:
         )
         for chunk in plan.chunks
     ]
-    _publish_chunks(messages)
+    try:
+        publish_and_wait(get_settings().chunks_topic, ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages))
+    except Exception:
+        job_ref(job_id).update({"fanOut": None})  # release the claim so a retry publishes at once
+        raise
     job_ref(job_id).update({"fanOut": "done"})
     logs.info("job fanned out", jobId=job_id, chunks=len(messages), totalRows=plan.total_rows)
     finish_if_done(job_id)
@@ -202,17 +228,6 @@ def fan_out(job_id: str) -> None:
 def stored_errors_per_chunk(chunks: int) -> int:
     # Bounded per job (max_stored_errors) and per document (a chunk result stays far below 1 MiB).
     return min(1_000, max(1, get_settings().max_stored_errors // max(1, chunks)))
-
-
-def _publish_chunks(messages: list[ChunkMessage]) -> None:
-    from concurrent import futures
-
-    client = clients.publisher()
-    topic = clients.topic_path(get_settings().chunks_topic)
-    pending = [client.publish(topic, m.model_dump_json().encode(), jobId=m.jobId) for m in messages]
-    done, not_done = futures.wait(pending, timeout=get_settings().publish_timeout_seconds)
-    if not_done or any(f.exception() for f in done):
-        raise PublishFailed("chunk messages were not all confirmed")
 
 
 # -- worker ---------------------------------------------------------------------------------------
@@ -227,12 +242,14 @@ def process_chunk(message: ChunkMessage) -> None:
     spec = formats.ChunkSpec.from_dict(message.chunk)
     if chunk_ref(message.jobId, spec.index).get().exists:
         logs.info("chunk already recorded", jobId=message.jobId, chunk=spec.index)
+        finish_if_done(message.jobId)  # the first delivery may have died right after recording it
         return
     job_snap = job_ref(message.jobId).get()
     if not job_snap.exists:
         logs.warning("chunk of an unknown job", jobId=message.jobId)
         return
-    _mark_processing(message.jobId)
+    if job_snap.get("status") == "queued":
+        _mark_processing(message.jobId)
 
     mapping = schema_registry.lookup(message.tenantId, message.schemaVersion)
     blob = clients.storage().bucket(settings.uploads_bucket).get_blob(message.objectName)
@@ -290,6 +307,9 @@ def _mark_processing(job_id: str) -> None:
 def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowErrorOut], keep: int,
                   error_rows: int | None = None, dead_lettered: bool = False) -> None:
     errors.sort(key=lambda e: e.row)
+    for e in errors[:keep]:
+        if len(e.error) > MAX_ERROR_CHARS:
+            e.error = e.error[: MAX_ERROR_CHARS - 1] + "…"
     result = ChunkResult(
         index=index, processedRows=processed, errorRows=len(errors) if error_rows is None else error_rows,
         hasErrors=bool(errors), errors=errors[:keep], recordedAt=utc_now(), deadLettered=dead_lettered,
@@ -305,6 +325,7 @@ def dead_letter_chunk(message: ChunkMessage) -> None:
     """A chunk that kept failing: count its rows as errors so the job still ends."""
     spec = formats.ChunkSpec.from_dict(message.chunk)
     if chunk_ref(message.jobId, spec.index).get().exists:
+        finish_if_done(message.jobId)
         return
     if not job_ref(message.jobId).get().exists:
         return
@@ -340,8 +361,8 @@ def _final_fields(status: str, processed: int, errors: int, reason: str | None =
 
 def finish_if_done(job_id: str) -> None:
     snap = job_ref(job_id).get()
-    expected = snap.get("expectedChunks")
-    if snap.get("status") in FINAL_STATES or expected is None or snap.get("fanOut") != "done":
+    expected = snap.get("expectedChunks")  # set when the fan-out is claimed
+    if snap.get("status") in FINAL_STATES or expected is None:
         return
     recorded, processed, errors = chunk_totals(job_id)
     if recorded < expected:

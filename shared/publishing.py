@@ -42,17 +42,23 @@ def to_message(
     )
 
 
-def publish(messages: Iterable[PopEventMessage], topic: str | None = None) -> int:
-    """Publish every message and wait until Pub/Sub has confirmed each; raise PublishFailed otherwise."""
+def publish(messages: Iterable[PopEventMessage]) -> int:
+    """Publish events to pop-events and wait until Pub/Sub has confirmed each; raise PublishFailed otherwise."""
+    return publish_and_wait(
+        get_settings().events_topic,
+        (
+            (m.model_dump_json(exclude_none=True).encode(), {"tenantId": m.tenantId, "eventId": m.eventId, "source": m.source})
+            for m in messages
+        ),
+    )
+
+
+def publish_and_wait(topic: str, items: Iterable[tuple[bytes, dict[str, str]]]) -> int:
+    """Publish (data, attributes) items to a topic; return once every one is confirmed, else raise PublishFailed."""
     settings = get_settings()
     client = clients.publisher()
-    path = clients.topic_path(topic or settings.events_topic)
-    pending = []
-    for message in messages:
-        data = message.model_dump_json(exclude_none=True).encode()
-        pending.append(
-            client.publish(path, data, tenantId=message.tenantId, eventId=message.eventId, source=message.source)
-        )
+    path = clients.topic_path(topic)
+    pending = [client.publish(path, data, **attributes) for data, attributes in items]
     done, not_done = futures.wait(pending, timeout=settings.publish_timeout_seconds)
     failed = len(not_done) + sum(1 for f in done if f.exception() is not None)
     if failed:

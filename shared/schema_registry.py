@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared import clients
-from shared.schemas import BUILTIN, SchemaMapping
+from shared.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping
 
 SCHEMAS = "schemas"
 
@@ -15,6 +15,8 @@ def _doc_id(tenant_id: str, version: str) -> str:
 def lookup(tenant_id: str, version: str) -> SchemaMapping | None:
     if version in BUILTIN:
         return BUILTIN[version]
+    if not VERSION_PATTERN.fullmatch(version):
+        return None  # cannot have been registered (and must not become a document path)
     snap = clients.firestore().collection(SCHEMAS).document(_doc_id(tenant_id, version)).get()
     return SchemaMapping.model_validate(snap.to_dict()["mapping"]) if snap.exists else None
 

@@ -48,7 +48,7 @@ IMPRESSION_FIELDS = tuple(f"impressions.ageBuckets.{b}" for b in ("total", "male
 CONTAINER_FIELDS = ("impressions", "impressions.ageBuckets", "context", "device")
 _FIXED = frozenset(SCALAR_FIELDS + IMPRESSION_FIELDS + CONTAINER_FIELDS)
 _OPEN_PREFIXES = ("context.", "device.")
-_VERSION = re.compile(r"[A-Za-z0-9._-]{1,32}")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _TS_NAMES = {"epoch_seconds": "epoch seconds", "epoch_millis": "epoch milliseconds"}
 _ROUTE_CACHE_MAX = 10_000
 
@@ -84,7 +84,7 @@ class SchemaMapping(BaseModel):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not _VERSION.fullmatch(value):
+        if not VERSION_PATTERN.fullmatch(value):
             raise ValueError("version must be 1-32 characters: letters, digits, '.', '_' or '-'")
         return value
 

@@ -68,6 +68,7 @@ def test_ten_thousand_rows_complete_with_one_event_per_row(api, tenant, events_s
     got = events_sink.pull(tenant[0], until=lambda ms: len({m["attributes"]["eventId"] for m in ms}) >= 10_000, timeout=60)
     ids = {m["attributes"]["eventId"] for m in got}
     assert ids == {f"{tag}-{i}" for i in range(10_000)}
+    assert len(got) == 10_000, "exactly one event per row"
     sample = next(m for m in got if m["attributes"]["eventId"] == f"{tag}-10")
     assert sample["attributes"]["source"] == "bulk"
     assert sample["data"]["jobId"] == job_id and sample["data"]["context"]["weather"]
@@ -103,3 +104,37 @@ def test_upload_url_put_works_with_curl_as_written(api, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert api.ingest(upload["fileId"]).status_code == 202
+
+
+def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(api, stack, tenant):
+    """Pub/Sub (the emulator) delivers a failing chunk 5 times, then to pop-chunks-dead; dead_letter ends the job."""
+    from google.cloud import firestore
+
+    from shared import clients, pipeline
+    from shared.bulk_models import ChunkMessage, JobRecord
+    from shared.models import utc_now
+
+    upload = api.upload_url("csv").json()
+    requests.put(upload["uploadUrl"], data=bulk_files.csv_file(20, unique("dlq")),
+                 headers={"Content-Type": "text/csv"}, timeout=30).raise_for_status()
+    file_id = upload["fileId"]
+    deadline = time.monotonic() + 30
+    while (snap := pipeline.file_ref(file_id).get()).get("status") != "ready":
+        assert time.monotonic() < deadline, "the splitter did not plan the file"
+        time.sleep(0.2)
+    job_id = pipeline.job_id_for(file_id)
+    pipeline.job_ref(job_id).create(JobRecord(
+        jobId=job_id, tenantId=tenant[0], fileId=file_id, schemaVersion="1.0", createdAt=utc_now(),
+        totalRows=20, expectedChunks=1, fanOut="done",
+    ).model_dump())
+    # A chunk message that can never succeed: a CSV chunk without its header makes the worker raise.
+    chunk = {"index": 0, "start": 0, "end": 10, "first_row": 2, "row_count": 20}
+    message = ChunkMessage(jobId=job_id, tenantId=tenant[0], fileId=file_id, objectName=snap.get("objectName"),
+                           generation=snap.get("generation"), format="csv", schemaVersion="1.0", header=None,
+                           chunk=chunk, storedErrorsPerChunk=100)
+    clients.publisher().publish(clients.topic_path("pop-chunks"), message.model_dump_json().encode()).result(30)
+    status = api.wait(job_id, timeout=150)
+    assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == ("failed", 20, 0, 20)
+    assert status["errors"][0]["row"] == 2 and "could not be processed" in status["errors"][0]["error"]
+    attempts = stack.log_tail("fn-worker", 100000).count("a CSV chunk needs the header")
+    assert attempts >= 5, f"the worker saw the chunk {attempts} times"

@@ -259,6 +259,52 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
     assert len(got) == 35  # the first 10 twice, with the same eventIds: consumers dedupe
 
 
+def test_worker_dying_right_after_recording_the_last_chunk_still_ends_the_job(bulk, monkeypatch):
+    job_id = bulk.start("ndjson", bulk_files.ndjson(30, unique("late")))
+    first, last = bulk.chunk_messages()
+    pipeline.process_chunk(first)
+    real_finish = pipeline.finish_if_done
+
+    def dies(job_id):
+        raise RuntimeError("the instance died after its commit point")
+
+    monkeypatch.setattr(pipeline, "finish_if_done", dies)
+    with pytest.raises(RuntimeError):
+        pipeline.process_chunk(last)
+    assert bulk.status(job_id)["status"] == "processing"
+    monkeypatch.setattr(pipeline, "finish_if_done", real_finish)
+    pipeline.process_chunk(last)  # the redelivery finds the chunk recorded, and ends the job
+    assert_counts(bulk.status(job_id), "completed", 30, 30, 0)
+
+
+def test_fan_out_that_failed_to_publish_is_redone_by_the_retried_event(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(40, unique("fanfail")))
+    topic = os.environ["COATRO_CHUNKS_TOPIC"]
+    os.environ["COATRO_CHUNKS_TOPIC"] = unique("missing-chunks")
+    clients.reset()
+    response = bulk.ingest(file_id)
+    assert response.status_code == 503 and response.headers["Retry-After"]  # the claim was released
+    job_id = pipeline.job_id_for(file_id)
+    assert bulk.status(job_id)["status"] == "queued"
+    os.environ["COATRO_CHUNKS_TOPIC"] = topic
+    clients.reset()
+    bulk.split(file_id)  # Eventarc redelivers the finalize event
+    assert len(bulk.run_all()) == 2
+    assert_counts(bulk.status(job_id), "completed", 40, 40, 0)
+
+
+def test_stale_finalize_event_of_an_older_generation_changes_nothing(bulk):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(10, unique("gen1")), split=False)
+    name = f"uploads/{bulk.tenant_id}/{file_id}"
+    old = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
+    bulk.put(bulk.last_upload, bulk_files.ndjson(20, unique("gen2")))
+    bulk.split(file_id)  # the newer generation's event arrives first
+    pipeline.split_upload(old.bucket.name, name, old.generation, old.size)  # then the older one
+    job_id = bulk.ingest(file_id).get_json()["jobId"]
+    bulk.run_all()
+    assert_counts(bulk.status(job_id), "completed", 20, 20, 0)
+
+
 def test_chunk_that_always_fails_is_dead_lettered_and_the_job_ends(bulk):
     job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("dlq")))
     first, second = bulk.chunk_messages()
