@@ -3,10 +3,10 @@
 # only principal allowed to invoke them (iam.tf).
 locals {
   openapi = templatefile("${path.module}/openapi.yaml", {
-    events_url     = google_cloudfunctions2_function.events.service_config[0].uri
-    ingest_url     = google_cloudfunctions2_function.ingest.service_config[0].uri
-    job_status_url = google_cloudfunctions2_function.job_status.service_config[0].uri
-    upload_url_url = google_cloudfunctions2_function.upload_url.service_config[0].uri
+    events_url     = google_cloudfunctions2_function.function["events"].service_config[0].uri
+    ingest_url     = google_cloudfunctions2_function.function["ingest"].service_config[0].uri
+    job_status_url = google_cloudfunctions2_function.function["job_status"].service_config[0].uri
+    upload_url_url = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
   })
 }
 

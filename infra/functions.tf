@@ -1,17 +1,89 @@
 locals {
   runtime = "python311"
 
-  # Every Cloud Function, keyed by its functions/<name> directory, which is also its entry point.
+  # Every Cloud Function, keyed by its functions/<name> directory, which is also its entry point and
+  # (with "-" for "_") the suffix of its name and runtime account. tests/infra checks this map against
+  # the directories, the design's triggers and the resources it drives.
+  #
   # trigger: http (behind API Gateway), storage (Eventarc, uploads bucket finalize) or push (a Pub/Sub
-  # push subscription in pubsub.tf). tests/infra checks this against the directories and resources.
+  # push subscription in pubsub.tf).
+  # ingress: HTTP functions allow all, because API Gateway calls from outside Google's internal
+  # network; they are still reachable only as far as IAM lets them, and the one invoker is the
+  # gateway's account (iam.tf). Event-driven functions take internal traffic only (Eventarc and
+  # Pub/Sub push from this project count as internal) and are invokable only by their trigger's
+  # account. Both kinds retry: `splitter` through its trigger's retry policy, `worker` and
+  # `dead_letter` through their subscription's redelivery with backoff and a dead-letter topic.
+  # memory, concurrency (requests per instance), timeout (seconds): sized per function.
+  # min_instances: only HTTP functions keep warm instances; max_instances: var.max_instances unless set.
+  # event_trigger: the Eventarc trigger, for storage functions only.
   functions = {
-    dead_letter = { trigger = "push", description = "Records the rows of a chunk that kept failing as failed, so its job ends." }
-    events      = { trigger = "http", description = "POST /coatro/v1/pop/events: validates a batch and publishes it to pop-events." }
-    ingest      = { trigger = "http", description = "POST /coatro/v1/pop/dynamic/bulk/ingest: creates (or returns) the job for an uploaded file." }
-    job_status  = { trigger = "http", description = "GET /coatro/v1/pop/dynamic/bulk/jobs/{jobId}[/errors]: status, counters, per-row errors." }
-    splitter    = { trigger = "storage", description = "Streams an uploaded file once and cuts it into chunks." }
-    upload_url  = { trigger = "http", description = "POST /coatro/v1/pop/dynamic/bulk/upload-url: creates the file record and a V4 signed PUT URL." }
-    worker      = { trigger = "push", description = "Maps, validates and publishes one chunk of a bulk file." }
+    dead_letter = {
+      trigger       = "push"
+      description   = "Records the rows of a chunk that kept failing as failed, so its job ends."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi"
+      concurrency   = 10
+      timeout       = 240 # below the subscription's 300 s ack deadline
+      max_instances = 10
+    }
+    events = {
+      trigger       = "http"
+      description   = "POST /coatro/v1/pop/events: validates a batch and publishes it to pop-events."
+      ingress       = "ALLOW_ALL"
+      memory        = "1Gi" # 10 MiB bodies (after gunzip) x concurrent requests
+      concurrency   = 20
+      timeout       = 60
+      min_instances = var.min_instances
+    }
+    ingest = {
+      trigger       = "http"
+      description   = "POST /coatro/v1/pop/dynamic/bulk/ingest: creates (or returns) the job for an uploaded file."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40
+      timeout       = 60
+      min_instances = var.min_instances
+    }
+    job_status = {
+      trigger       = "http"
+      description   = "GET /coatro/v1/pop/dynamic/bulk/jobs/{jobId}[/errors]: status, counters, per-row errors."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40
+      timeout       = 60
+      min_instances = var.min_instances
+    }
+    splitter = {
+      trigger     = "storage"
+      description = "Streams an uploaded file once and cuts it into chunks."
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "1Gi"
+      concurrency = 1 # one file streamed at a time per instance
+      timeout     = 540
+      event_trigger = {
+        event_type            = "google.cloud.storage.object.v1.finalized"
+        retry_policy          = "RETRY_POLICY_RETRY"
+        bucket                = google_storage_bucket.uploads.name
+        service_account_email = google_service_account.splitter_trigger.email
+      }
+    }
+    upload_url = {
+      trigger       = "http"
+      description   = "POST /coatro/v1/pop/dynamic/bulk/upload-url: creates the file record and a V4 signed PUT URL."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40
+      timeout       = 60
+      min_instances = var.min_instances
+    }
+    worker = {
+      trigger     = "push"
+      description = "Maps, validates and publishes one chunk of a bulk file."
+      ingress     = "ALLOW_INTERNAL_ONLY"
+      memory      = "1Gi"
+      concurrency = 1   # a chunk is CPU-bound mapping and validation
+      timeout     = 540 # below the subscription's 600 s ack deadline
+    }
   }
 
   # What every function reads through shared/settings.py.
@@ -26,215 +98,68 @@ locals {
     LOG_EXECUTION_ID      = "true" # ties every log line to its request in Cloud Logging
   }
 
-  # Cloud Run services behind the functions and their URLs, for IAM (iam.tf), subscriptions and the gateway.
-  function_services = {
-    dead_letter = google_cloudfunctions2_function.dead_letter.service_config[0].service
-    events      = google_cloudfunctions2_function.events.service_config[0].service
-    ingest      = google_cloudfunctions2_function.ingest.service_config[0].service
-    job_status  = google_cloudfunctions2_function.job_status.service_config[0].service
-    splitter    = google_cloudfunctions2_function.splitter.service_config[0].service
-    upload_url  = google_cloudfunctions2_function.upload_url.service_config[0].service
-    worker      = google_cloudfunctions2_function.worker.service_config[0].service
+  # What some functions read on top of function_env. Not in local.functions: that map is also the
+  # for_each of the runtime accounts (iam.tf), so naming an account in it would be a dependency cycle.
+  function_extra_env = {
+    # Upload URLs are signed through IAM signBlob as the function's own account (no key files).
+    upload_url = { COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["upload_url"].email }
   }
+
+  # Cloud Run services behind the functions, for the invoker grants (iam.tf).
+  function_services = { for name, function in google_cloudfunctions2_function.function : name => function.service_config[0].service }
 }
 
-# ---- HTTP functions. Reachable from the internet only as far as IAM lets them: the one invoker is
-# the API Gateway's account (iam.tf), so every call goes through the gateway.
+resource "google_cloudfunctions2_function" "function" {
+  for_each = local.functions
 
-resource "google_cloudfunctions2_function" "events" {
-  name        = "${var.name_prefix}-events"
+  name        = "${var.name_prefix}-${replace(each.key, "_", "-")}"
   location    = var.region
   project     = var.project_id
-  description = local.functions.events.description
+  description = each.value.description
 
   build_config {
     runtime           = local.runtime
-    entry_point       = "events"
+    entry_point       = each.key
     service_account   = google_service_account.builder.id
     docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["events"].name
+        object = google_storage_bucket_object.bundle[each.key].name
       }
     }
   }
 
   service_config {
-    # checkov:skip=CKV_GCP_124: API Gateway calls from outside Google's internal network, so ingress must allow all; only the gateway's account may invoke (iam.tf).
-    service_account_email            = google_service_account.function["events"].email
-    ingress_settings                 = "ALLOW_ALL"
+    # checkov:skip=CKV_GCP_124: The HTTP functions must allow all ingress because API Gateway calls from outside Google's internal network; only the gateway's account may invoke them (iam.tf). Event-driven ones are ALLOW_INTERNAL_ONLY (local.functions, enforced by tests/infra).
+    service_account_email            = google_service_account.function[each.key].email
+    ingress_settings                 = each.value.ingress
     all_traffic_on_latest_revision   = true
-    available_memory                 = "1Gi" # 10 MiB bodies (after gunzip) x concurrent requests
+    available_memory                 = each.value.memory
     available_cpu                    = "1"
-    max_instance_request_concurrency = 20
-    timeout_seconds                  = 60
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
-    environment_variables            = local.function_env
+    max_instance_request_concurrency = each.value.concurrency
+    timeout_seconds                  = each.value.timeout
+    min_instance_count               = try(each.value.min_instances, null)
+    max_instance_count               = try(each.value.max_instances, var.max_instances)
+    environment_variables            = merge(local.function_env, lookup(local.function_extra_env, each.key, {}))
   }
 
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_cloudfunctions2_function" "upload_url" {
-  name        = "${var.name_prefix}-upload-url"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.upload_url.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "upload_url"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["upload_url"].name
+  dynamic "event_trigger" {
+    for_each = try([each.value.event_trigger], [])
+    content {
+      trigger_region        = var.region # the bucket's region
+      event_type            = event_trigger.value.event_type
+      retry_policy          = event_trigger.value.retry_policy
+      service_account_email = event_trigger.value.service_account_email
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value.bucket
       }
     }
   }
 
-  service_config {
-    # checkov:skip=CKV_GCP_124: API Gateway calls from outside Google's internal network, so ingress must allow all; only the gateway's account may invoke (iam.tf).
-    service_account_email            = google_service_account.function["upload_url"].email
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 40
-    timeout_seconds                  = 60
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
-    environment_variables = merge(local.function_env, {
-      # Upload URLs are signed through IAM signBlob as the function's own account (no key files).
-      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["upload_url"].email
-    })
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_cloudfunctions2_function" "ingest" {
-  name        = "${var.name_prefix}-ingest"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.ingest.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "ingest"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["ingest"].name
-      }
-    }
-  }
-
-  service_config {
-    # checkov:skip=CKV_GCP_124: API Gateway calls from outside Google's internal network, so ingress must allow all; only the gateway's account may invoke (iam.tf).
-    service_account_email            = google_service_account.function["ingest"].email
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 40
-    timeout_seconds                  = 60
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
-    environment_variables            = local.function_env
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_cloudfunctions2_function" "job_status" {
-  name        = "${var.name_prefix}-job-status"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.job_status.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "job_status"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["job_status"].name
-      }
-    }
-  }
-
-  service_config {
-    # checkov:skip=CKV_GCP_124: API Gateway calls from outside Google's internal network, so ingress must allow all; only the gateway's account may invoke (iam.tf).
-    service_account_email            = google_service_account.function["job_status"].email
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 40
-    timeout_seconds                  = 60
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
-    environment_variables            = local.function_env
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
-# ---- Event-driven functions: internal ingress only (Eventarc and Pub/Sub push from this project
-# count as internal), invokable only by their trigger's account. Both retry: `splitter` through the
-# trigger's retry policy, `worker` and `dead_letter` through their subscription's redelivery with
-# backoff and a dead-letter topic (pubsub.tf).
-
-resource "google_cloudfunctions2_function" "splitter" {
-  name        = "${var.name_prefix}-splitter"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.splitter.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "splitter"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["splitter"].name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.function["splitter"].email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "1Gi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 1 # one file streamed at a time per instance
-    timeout_seconds                  = 540
-    max_instance_count               = var.max_instances
-    environment_variables            = local.function_env
-  }
-
-  event_trigger {
-    trigger_region        = var.region # the bucket's region
-    event_type            = "google.cloud.storage.object.v1.finalized"
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.splitter_trigger.email
-    event_filters {
-      attribute = "bucket"
-      value     = google_storage_bucket.uploads.name
-    }
-  }
-
+  # One list for every instance (depends_on cannot vary with each.key): the two grants are what
+  # splitter's Eventarc trigger needs before it can be created.
   depends_on = [
     google_project_service.enabled,
     google_project_iam_member.gcs_agent_publishes,
@@ -242,72 +167,34 @@ resource "google_cloudfunctions2_function" "splitter" {
   ]
 }
 
-resource "google_cloudfunctions2_function" "worker" {
-  name        = "${var.name_prefix}-worker"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.worker.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "worker"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["worker"].name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.function["worker"].email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "1Gi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 1   # a chunk is CPU-bound mapping and validation
-    timeout_seconds                  = 540 # below the subscription's 600 s ack deadline
-    max_instance_count               = var.max_instances
-    environment_variables            = local.function_env
-  }
-
-  depends_on = [google_project_service.enabled]
+# The functions were seven separate resources; these keep their state (no destroy and recreate).
+moved {
+  from = google_cloudfunctions2_function.dead_letter
+  to   = google_cloudfunctions2_function.function["dead_letter"]
 }
-
-resource "google_cloudfunctions2_function" "dead_letter" {
-  name        = "${var.name_prefix}-dead-letter"
-  location    = var.region
-  project     = var.project_id
-  description = local.functions.dead_letter.description
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "dead_letter"
-    service_account   = google_service_account.builder.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.sources.name
-        object = google_storage_bucket_object.bundle["dead_letter"].name
-      }
-    }
-  }
-
-  service_config {
-    service_account_email            = google_service_account.function["dead_letter"].email
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
-    available_cpu                    = "1"
-    max_instance_request_concurrency = 10
-    timeout_seconds                  = 240 # below the subscription's 300 s ack deadline
-    max_instance_count               = 10
-    environment_variables            = local.function_env
-  }
-
-  depends_on = [google_project_service.enabled]
+moved {
+  from = google_cloudfunctions2_function.events
+  to   = google_cloudfunctions2_function.function["events"]
+}
+moved {
+  from = google_cloudfunctions2_function.ingest
+  to   = google_cloudfunctions2_function.function["ingest"]
+}
+moved {
+  from = google_cloudfunctions2_function.job_status
+  to   = google_cloudfunctions2_function.function["job_status"]
+}
+moved {
+  from = google_cloudfunctions2_function.splitter
+  to   = google_cloudfunctions2_function.function["splitter"]
+}
+moved {
+  from = google_cloudfunctions2_function.upload_url
+  to   = google_cloudfunctions2_function.function["upload_url"]
+}
+moved {
+  from = google_cloudfunctions2_function.worker
+  to   = google_cloudfunctions2_function.function["worker"]
 }
 
 # Function images go to a repository we own (not the implicit gcf-artifacts), so the build account

@@ -15,15 +15,7 @@ output "events_view" {
 
 output "functions" {
   description = "Cloud Function name of each functions/<name> entry point."
-  value = {
-    dead_letter = google_cloudfunctions2_function.dead_letter.name
-    events      = google_cloudfunctions2_function.events.name
-    ingest      = google_cloudfunctions2_function.ingest.name
-    job_status  = google_cloudfunctions2_function.job_status.name
-    splitter    = google_cloudfunctions2_function.splitter.name
-    upload_url  = google_cloudfunctions2_function.upload_url.name
-    worker      = google_cloudfunctions2_function.worker.name
-  }
+  value       = { for name, function in google_cloudfunctions2_function.function : name => function.name }
 }
 
 output "gateway_url" {

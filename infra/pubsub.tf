@@ -58,10 +58,10 @@ resource "google_pubsub_subscription" "worker" {
   message_retention_duration = "604800s"
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.worker.service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.function["worker"].service_config[0].uri
     oidc_token {
       service_account_email = google_service_account.push.email
-      audience              = google_cloudfunctions2_function.worker.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["worker"].service_config[0].uri
     }
   }
 
@@ -89,10 +89,10 @@ resource "google_pubsub_subscription" "dead_letter" {
   message_retention_duration = "604800s"
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.dead_letter.service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri
     oidc_token {
       service_account_email = google_service_account.push.email
-      audience              = google_cloudfunctions2_function.dead_letter.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri
     }
   }
 

@@ -74,6 +74,14 @@ def _function_account(text: str) -> set[str]:
     return set(re.findall(r'google_service_account\.function\["(\w+)"\]', text))
 
 
+def _function_refs(text: Any) -> set[str]:
+    """Functions a string refers to: `google_cloudfunctions2_function.function["<name>"]` (the
+    for_each resource) or `google_cloudfunctions2_function.<name>` (a resource of its own)."""
+    if not isinstance(text, str):
+        return set()
+    return {key or name for name, key in re.findall(re.escape(FUNCTION) + r'\.(\w+)(?:\["(\w+)"\])?', text)}
+
+
 def _refs(text: Any, prefix: str) -> set[str]:
     """Names of `<prefix>.<name>` referenced in a string."""
     if not isinstance(text, str):
@@ -92,19 +100,40 @@ def _local(infra: Infra, value: Any) -> Any:
 # ---- functions
 
 
+def deployed_functions(infra: Infra) -> tuple[dict[str, tuple[str, dict]], list[str]]:
+    """{function name: (Terraform address, body of that instance)} over every instance of every
+    function resource (a for_each is expanded, dynamic blocks included), and what could not be read."""
+    deployed: dict[str, tuple[str, dict]] = {}
+    problems = []
+    for rname, body in sorted(infra.of_type(FUNCTION).items()):
+        if "for_each" in body and for_each_map(infra, body["for_each"]) is None:
+            problems.append(f"{FUNCTION}.{rname}: for_each {body['for_each']!r} cannot be checked (use local.functions)")
+            continue
+        for key, inst in instances(infra, body):
+            name = key if key is not None else rname
+            address = f'{FUNCTION}.{rname}["{key}"]' if key is not None else f"{FUNCTION}.{rname}"
+            if name in deployed:
+                problems.append(f"{address}: function {name} is already deployed by {deployed[name][0]}")
+                continue
+            if inst.get("dynamic"):
+                problems.append(f"{address}: dynamic block(s) {[next(iter(d)) for d in inst['dynamic']]} cannot be checked")
+            deployed[name] = (address, inst)
+    return deployed, problems
+
+
 def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
     """Every functions/<name> has a 2nd gen function with entry point <name>, python311, its own
-    bundle and account, and the trigger the design gives it; and nothing is declared that has no code."""
-    problems = []
+    bundle and account, and the trigger the design gives it; and nothing is declared that has no code.
+    Checked per function: each instance of the for_each resource is checked on its own."""
     dirs = set(function_dirs)
-    resources = infra.of_type(FUNCTION)
+    deployed, problems = deployed_functions(infra)
     declared = infra.locals.get("functions") or {}
-    for name in sorted(dirs - set(resources)):
-        problems.append(f"functions/{name} has no {FUNCTION}.{name} in infra/")
-    for name in sorted(set(resources) - dirs):
-        problems.append(f"{FUNCTION}.{name} has no functions/{name}/main.py to deploy")
-    if set(declared) != set(resources):
-        problems.append(f"local.functions {sorted(declared)} != {FUNCTION} resources {sorted(resources)}")
+    for name in sorted(dirs - set(deployed)):
+        problems.append(f"functions/{name} has no {FUNCTION} (add {name} to local.functions)")
+    for name in sorted(set(deployed) - dirs):
+        problems.append(f"{deployed[name][0]} has no functions/{name}/main.py to deploy")
+    if set(declared) != set(deployed):
+        problems.append(f"local.functions {sorted(declared)} != deployed functions {sorted(deployed)}")
     for rtype in ("google_service_account", "google_storage_bucket_object"):
         owner = "function" if rtype == "google_service_account" else "bundle"
         body = infra.of_type(rtype).get(owner)
@@ -112,8 +141,7 @@ def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
             problems.append(f"{rtype}.{owner} must have for_each = local.functions (one per function)")
 
     push_targets = _push_subscription_targets(infra)
-    for name, body in sorted(resources.items()):
-        where = f"{FUNCTION}.{name}"
+    for name, (where, body) in sorted(deployed.items()):
         build = block(body, "build_config") or {}
         service = block(body, "service_config") or {}
         if build.get("entry_point") != name:
@@ -121,7 +149,7 @@ def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
         if _local(infra, build.get("runtime")) != RUNTIME:
             problems.append(f"{where}: runtime is {_local(infra, build.get('runtime'))!r}, not {RUNTIME!r}")
         source = block(block(build, "source") or {}, "storage_source") or {}
-        if f'google_storage_bucket_object.bundle["{name}"]' not in str(source.get("object")):
+        if str(source.get("object")) != f'${{google_storage_bucket_object.bundle["{name}"].name}}':
             problems.append(f"{where}: source is not its own bundle (google_storage_bucket_object.bundle[\"{name}\"])")
         if _function_account(str(service.get("service_account_email"))) != {name}:
             problems.append(f"{where}: does not run as its own account google_service_account.function[\"{name}\"]")
@@ -167,7 +195,7 @@ def _push_subscription_targets(infra: Infra) -> dict[str, int]:
     for _, body in infra.of_type("google_pubsub_subscription").items():
         push = block(body, "push_config")
         if push:
-            for target in _refs(push.get("push_endpoint"), FUNCTION):
+            for target in _function_refs(push.get("push_endpoint")):
                 counts[target] = counts.get(target, 0) + 1
     return counts
 
@@ -192,7 +220,12 @@ def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
     rendered = str(infra.locals.get("openapi", ""))
     if "templatefile(" not in rendered or "openapi.yaml" not in rendered:
         problems.append("local.openapi does not render infra/openapi.yaml with templatefile()")
-    bound = dict(re.findall(r"(\w+_url)\s*=\s*google_cloudfunctions2_function\.(\w+)\.service_config\[0\]\.uri", rendered))
+    bound = {
+        variable: key or name
+        for variable, name, key in re.findall(
+            r'(\w+_url)\s*=\s*google_cloudfunctions2_function\.(\w+)(?:\["(\w+)"\])?\.service_config\[0\]\.uri', rendered
+        )
+    }
     used = set(re.findall(r"\$\{(\w+)\}", spec_text))
     for variable in sorted(used - set(bound)):
         problems.append(f"openapi.yaml uses ${{{variable}}} but local.openapi does not set it")
@@ -255,7 +288,7 @@ def _invoked_function(infra: Infra, inst: dict) -> str | None:
         match = re.search(r'local\.function_services\["(\w+)"\]', text)
         if match:
             return match.group(1)
-        refs = _refs(text, FUNCTION)
+        refs = _function_refs(text)
         if len(refs) == 1:
             return next(iter(refs))
     return None
@@ -366,9 +399,9 @@ def dead_letter_wiring_problems(infra: Infra) -> list[str]:
     worker_dead = _refs((block(worker, "dead_letter_policy") or {}).get("dead_letter_topic"), "google_pubsub_topic")
     handler_topic = _refs(dead_letter.get("topic"), "google_pubsub_topic")
     problems = []
-    if not _refs((block(worker, "push_config") or {}).get("push_endpoint"), FUNCTION) == {"worker"}:
+    if not _function_refs((block(worker, "push_config") or {}).get("push_endpoint")) == {"worker"}:
         problems.append("google_pubsub_subscription.worker does not push to the worker function")
-    if not _refs((block(dead_letter, "push_config") or {}).get("push_endpoint"), FUNCTION) == {"dead_letter"}:
+    if not _function_refs((block(dead_letter, "push_config") or {}).get("push_endpoint")) == {"dead_letter"}:
         problems.append("google_pubsub_subscription.dead_letter does not push to the dead_letter function")
     if not worker_dead or worker_dead != handler_topic:
         problems.append(f"worker dead-letters to {sorted(worker_dead)} but dead_letter reads {sorted(handler_topic)}")
@@ -413,24 +446,35 @@ def bucket_problems(infra: Infra) -> list[str]:
 # ---- function settings
 
 
+def _environment(infra: Infra, env: Any, name: str) -> dict[str, Any]:
+    """The variables a function instance gets: `local.function_env`, the entry for it in
+    `local.function_extra_env` when the expression looks it up, and `NAME = value` pairs written inline."""
+    text = str(env)
+    names: dict[str, Any] = {}
+    if "local.function_env" in text:
+        names.update(infra.locals.get("function_env") or {})
+    if "local.function_extra_env" in text:
+        names.update((infra.locals.get("function_extra_env") or {}).get(name) or {})
+    names.update(dict(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=\s*([^,}\n]+)", text)))
+    return names
+
+
 def environment_problems(infra: Infra, setting_names: set[str]) -> list[str]:
     """Every environment variable given to a function is one shared/settings.py reads (a typo there
     would silently fall back to the local default), and upload_url signs as its own account."""
     problems = []
-    common = infra.locals.get("function_env") or {}
-    for name, body in sorted(infra.of_type(FUNCTION).items()):
-        env = (block(body, "service_config") or {}).get("environment_variables")
-        names = set(common) if env == "${local.function_env}" else set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", str(env))) | (
-            set(common) if "local.function_env" in str(env) else set()
-        )
-        for variable in sorted(names - setting_names - {"LOG_EXECUTION_ID"}):
-            problems.append(f"{FUNCTION}.{name}: {variable} is not a setting shared/settings.py reads")
+    deployed, _ = deployed_functions(infra)
+    for name, (where, body) in sorted(deployed.items()):
+        env = _environment(infra, (block(body, "service_config") or {}).get("environment_variables"), name)
+        for variable in sorted(set(env) - setting_names - {"LOG_EXECUTION_ID"}):
+            problems.append(f"{where}: {variable} is not a setting shared/settings.py reads")
         for variable in ("GOOGLE_CLOUD_PROJECT", "COATRO_EVENTS_TOPIC", "COATRO_CHUNKS_TOPIC", "COATRO_UPLOADS_BUCKET"):
-            if variable not in names:
-                problems.append(f"{FUNCTION}.{name}: {variable} is not set")
+            if variable not in env:
+                problems.append(f"{where}: {variable} is not set")
         if name == "upload_url":
-            if not re.search(r'COATRO_SIGNING_SERVICE_ACCOUNT\s*=\s*google_service_account\.function\["upload_url"\]\.email', str(env)):
-                problems.append(f"{FUNCTION}.upload_url: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
+            signer = str(env.get("COATRO_SIGNING_SERVICE_ACCOUNT"))
+            if not re.fullmatch(r'(\$\{)?google_service_account\.function\["upload_url"\]\.email\}?', signer.strip()):
+                problems.append(f"{where}: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
     signer = infra.of_type("google_service_account_iam_member").get("upload_url_signs_as_itself") or {}
     if not (
         signer.get("role") == "roles/iam.serviceAccountTokenCreator"

@@ -1,8 +1,9 @@
 """The Terraform in infra/ as plain Python data, for offline checks (terraform validate needs providers).
 
 python-hcl2 parses each file; `Infra` merges them into resources/data by type and name, locals,
-variables and outputs. `instances()` expands a `for_each` over a literal map or a `local.<map>` and
-substitutes `each.key` / `each.value`, which is all the checks need: they never evaluate functions.
+variables and outputs. `instances()` expands a `for_each` over a literal map or a `local.<map>`,
+substitutes `each.key` / `each.value` and expands `dynamic` blocks whose for_each is taken from
+`each.value.<attribute>`, which is all the checks need: they never evaluate functions.
 """
 
 from __future__ import annotations
@@ -114,7 +115,63 @@ def instances(infra: Infra, body: dict) -> list[tuple[str | None, dict]]:
     mapping = for_each_map(infra, body["for_each"])
     if mapping is None:
         return [(None, body)]
-    return [(k, _substitute(body, k, v)) for k, v in mapping.items()]
+    return [(k, _expand_dynamic(_substitute(body, k, v), v)) for k, v in mapping.items()]
+
+
+def _dynamic_items(for_each: Any, value: Any) -> list | None:
+    """What a dynamic block iterates over, when its for_each names `each.value.<attribute>` (bare, as
+    `[each.value.x]`, `each.value.x[*]` or inside `try(..., [])`): a missing or null attribute is no
+    item, a map one item, a list its items. None when the expression says something else."""
+    if not isinstance(for_each, str) or not isinstance(value, dict):
+        return None
+    match = re.fullmatch(
+        r"\$\{(?:try\()?\[?each\.value\.(\w+)(?:\[\*\])?\]?(?:,\s*(?:\[\]|null|\{\})\))?\}", for_each.strip()
+    )
+    if not match:
+        return None
+    got = value.get(match.group(1))
+    if got is None:
+        return []
+    return list(got) if isinstance(got, list) else [got]
+
+
+def _substitute_iterator(obj: Any, iterator: str, item: Any) -> Any:
+    """Replace `<iterator>.value[.attribute]` in a dynamic block's content with the item's values."""
+    if isinstance(obj, dict):
+        return {k: _substitute_iterator(v, iterator, item) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute_iterator(v, iterator, item) for v in obj]
+    if not isinstance(obj, str):
+        return obj
+    if obj == "${" + iterator + ".value}":
+        return item
+    whole = re.fullmatch(r"\$\{" + re.escape(iterator) + r"\.value\.(\w+)\}", obj)
+    if whole and isinstance(item, dict):
+        return item.get(whole.group(1))
+    return obj
+
+
+def _expand_dynamic(body: dict, value: Any) -> dict:
+    """Turn `dynamic "<name>"` blocks into plain `<name>` blocks, as Terraform would for this instance.
+    A dynamic block whose items cannot be worked out is left as it is (so a check does not see it)."""
+    if not isinstance(body.get("dynamic"), list):
+        return body
+    body = dict(body)
+    kept = []
+    for entry in body.pop("dynamic"):
+        for name, spec in entry.items():
+            items = _dynamic_items(spec.get("for_each"), value)
+            if items is None:
+                kept.append({name: spec})
+                continue
+            iterator = spec.get("iterator", name)
+            content = block(spec, "content") or {}
+            expanded = [_substitute_iterator(content, iterator, item) for item in items]
+            if expanded:
+                body[name] = list(body.get(name) or []) + expanded
+    if kept:
+        body["dynamic"] = kept
+    return body
 
 
 def resolve_locals(infra: Infra, text: str) -> str:
