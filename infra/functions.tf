@@ -167,36 +167,6 @@ resource "google_cloudfunctions2_function" "function" {
   ]
 }
 
-# The functions were seven separate resources; these keep their state (no destroy and recreate).
-moved {
-  from = google_cloudfunctions2_function.dead_letter
-  to   = google_cloudfunctions2_function.function["dead_letter"]
-}
-moved {
-  from = google_cloudfunctions2_function.events
-  to   = google_cloudfunctions2_function.function["events"]
-}
-moved {
-  from = google_cloudfunctions2_function.ingest
-  to   = google_cloudfunctions2_function.function["ingest"]
-}
-moved {
-  from = google_cloudfunctions2_function.job_status
-  to   = google_cloudfunctions2_function.function["job_status"]
-}
-moved {
-  from = google_cloudfunctions2_function.splitter
-  to   = google_cloudfunctions2_function.function["splitter"]
-}
-moved {
-  from = google_cloudfunctions2_function.upload_url
-  to   = google_cloudfunctions2_function.function["upload_url"]
-}
-moved {
-  from = google_cloudfunctions2_function.worker
-  to   = google_cloudfunctions2_function.function["worker"]
-}
-
 # Function images go to a repository we own (not the implicit gcf-artifacts), so the build account
 # can be granted write access on it alone.
 resource "google_artifact_registry_repository" "functions" {
