@@ -18,7 +18,7 @@ from shared.bulk_models import (
     UploadUrlRequest, UploadUrlResponse,
 )
 from shared.http import json_response, read_json
-from shared.models import field_errors, utc_now
+from shared.models import field_errors, iso_utc, utc_now
 from shared.problems import bad_request, not_found, unavailable, validation_failed
 from shared.publishing import PublishFailed
 from shared.settings import get_settings
@@ -53,7 +53,7 @@ def create_upload_url(request: Request) -> Response:
     record = FileRecord(
         fileId=file_id, tenantId=tenant_id, fileName=body.fileName, format=body.format, objectName=object_name,
         createdAt=utc_now(), expireAt=pipeline.expire_at(),
-        uploadExpiresAt=(now + timedelta(seconds=body.expiresInSeconds)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
     pipeline.file_ref(file_id).create(record.model_dump())
     url = signed_put_url(object_name, content_type, body.expiresInSeconds)

@@ -53,6 +53,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
+from shared.models import STRICT_JSON
+
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
 BLOCK_SIZE = 1 << 20
@@ -660,12 +662,7 @@ def _parse_header(rec) -> list[str]:
 # Parsing rows
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_decode = _DECODER.decode
+_decode = STRICT_JSON.decode
 _TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 
 

@@ -10,6 +10,7 @@ from flask import Request, Response
 from pydantic import BaseModel
 
 from shared import logs
+from shared.models import STRICT_JSON
 from shared.problems import Problem, bad_request, method_not_allowed, too_large, unsupported_media_type
 from shared.settings import get_settings
 
@@ -44,10 +45,6 @@ def serve(request: Request, methods: list[str], handler: Callable[[Request], Res
         )
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def read_json(request: Request, max_bytes: int | None = None) -> Any:
     """The request's JSON body, checked for type, encoding and size (limits apply after gunzip)."""
     limit = max_bytes or get_settings().max_body_bytes
@@ -61,7 +58,7 @@ def read_json(request: Request, max_bytes: int | None = None) -> Any:
     raw = _read_bounded(request.stream, limit)
     data = _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        return STRICT_JSON.decode(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
     except (ValueError, RecursionError) as exc:

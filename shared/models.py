@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -26,7 +27,7 @@ def _utc_timestamp(value: str) -> str:
             "timestamp",
             "Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z",
         )
-    return parsed.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(parsed)
 
 
 Timestamp = Annotated[str, AfterValidator(_utc_timestamp)]
@@ -89,7 +90,7 @@ _FRIENDLY = {
 }
 
 
-def field_errors(exc, index_offset: int = 0) -> list[dict[str, Any]]:
+def field_errors(exc) -> list[dict[str, Any]]:
     """Turn a pydantic ValidationError on a list of events into `{index, field, message}` items.
 
     The location's first element is the event's index; the rest is a dotted field path.
@@ -102,7 +103,7 @@ def field_errors(exc, index_offset: int = 0) -> list[dict[str, Any]]:
         path = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
         out.append(
             {
-                "index": None if index is None else index + index_offset,
+                "index": index,
                 "field": ".".join(path) or None,
                 "message": _FRIENDLY.get(err["type"], err["msg"]),
             }
@@ -110,5 +111,19 @@ def field_errors(exc, index_offset: int = 0) -> list[dict[str, Any]]:
     return out
 
 
+def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:
+    """RFC 3339 in UTC with a `Z`, the one timestamp format the API and the events carry."""
+    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(timezone.utc))
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+# Python's json accepts NaN and Infinity, which are not JSON (RFC 8259) and could not reach
+# BigQuery; every body and every bulk row is decoded with this instead.
+STRICT_JSON = json.JSONDecoder(parse_constant=_not_json)

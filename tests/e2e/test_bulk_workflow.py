@@ -108,8 +108,6 @@ def test_upload_url_put_works_with_curl_as_written(api, tmp_path):
 
 def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(api, stack, tenant):
     """Pub/Sub (the emulator) delivers a failing chunk 5 times, then to pop-chunks-dead; dead_letter ends the job."""
-    from google.cloud import firestore
-
     from shared import clients, pipeline
     from shared.bulk_models import ChunkMessage, JobRecord
     from shared.models import utc_now

@@ -47,7 +47,7 @@ def openapi(openapi_text) -> dict:
 def terraform_binary() -> str:
     found = shutil.which(TERRAFORM)
     if not found:
-        pytest.fail(f"terraform is not on PATH (set TERRAFORM=/path/to/terraform); it is needed for `terraform fmt`", pytrace=False)
+        pytest.fail("terraform is not on PATH (set TERRAFORM=/path/to/terraform); it is needed for `terraform fmt`", pytrace=False)
     return found
 
 

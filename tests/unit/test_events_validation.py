@@ -75,7 +75,7 @@ def _request(data: bytes, **headers) -> Request:
     return Request(EnvironBuilder(method="POST", data=data, headers=headers).get_environ())
 
 
-def test_read_json_stops_inflating_a_gzip_bomb_at_the_limit(monkeypatch):
+def test_read_json_stops_inflating_a_gzip_bomb_at_the_limit():
     bomb = gzip.compress(b" " * (50 * 1024 * 1024))
     with pytest.raises(Problem) as info:
         read_json(_request(bomb, **{"Content-Encoding": "gzip"}), max_bytes=1024 * 1024)
