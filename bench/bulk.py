@@ -24,9 +24,12 @@ from pathlib import Path
 import requests
 
 from local.stack import Ports, Stack
-from shared import auth, clients, formats
-from shared.publishing import to_message
-from shared.schemas import BUILTIN, row_to_event
+from shared.auth import api_keys
+from shared.bulk import formats
+from shared.bulk.models import FINAL_STATES
+from shared.platform import clients
+from shared.events.publishing import to_message
+from shared.bulk.schemas import BUILTIN, row_to_event
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
 
@@ -70,7 +73,7 @@ def run_file(stack: Stack, key: str, path: Path) -> tuple[float, dict]:
                         headers=headers, timeout=30).json()
     while True:
         status = requests.get(f"{stack.gateway_url}{BULK}/jobs/{job['jobId']}", headers=headers, timeout=30).json()
-        if status["status"] in ("completed", "partially_completed", "failed"):
+        if status["status"] in FINAL_STATES:
             return time.monotonic() - started, status
         time.sleep(0.5)
 
@@ -89,7 +92,7 @@ def ceiling_parse_validate(path: Path, rows: int) -> float:
 
 
 def ceiling_publish(path: Path, count: int) -> float:
-    from shared.publishing import publish
+    from shared.events.publishing import publish
 
     mapping = BUILTIN["1.0"]
     with path.open("rb") as f:
@@ -120,7 +123,7 @@ def main() -> None:
     stack.start()
     try:
         clients.reset()
-        key = auth.create_key(f"bench-{uuid.uuid4().hex[:6]}", label="benchmark")
+        key = api_keys.create_key(f"bench-{uuid.uuid4().hex[:6]}", label="benchmark")
         results = []
         for rows, path in files:
             elapsed, status = run_file(stack, key, path)

@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import requests
 
 from local.stack import Ports, Stack
-from shared import auth, clients
-from shared.events_api import parse_batch
-from shared.publishing import to_message
+from shared.auth import api_keys
+from shared.platform import clients
+from shared.events.api import parse_batch
+from shared.events.publishing import to_message
 
 
 def make_batches(count: int, size: int) -> list[bytes]:
@@ -60,7 +61,7 @@ def ceiling_validate(batches: list[bytes]) -> float:
 
 
 def ceiling_publish(batches: list[bytes], tenant: str, concurrency: int) -> float:
-    from shared.publishing import publish
+    from shared.events.publishing import publish
 
     messages = [[to_message(tenant, e, "api", "now") for e in parse_batch(json.loads(b))] for b in batches]
     started = time.perf_counter()
@@ -102,7 +103,7 @@ def main() -> None:
     try:
         clients.reset()
         tenant = f"bench-{uuid.uuid4().hex[:6]}"
-        key = auth.create_key(tenant, label="benchmark")
+        key = api_keys.create_key(tenant, label="benchmark")
         batches = make_batches(args.batches, args.batch_size)
         events = args.batches * args.batch_size
         url = stack.gateway_url + "/coatro/v1/pop/events"

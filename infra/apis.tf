@@ -5,6 +5,7 @@ locals {
     "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com", # the sweeper's tick (pubsub.tf)
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

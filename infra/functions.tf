@@ -12,7 +12,8 @@ locals {
   # gateway's account (iam.tf). Event-driven functions take internal traffic only (Eventarc and
   # Pub/Sub push from this project count as internal) and are invokable only by their trigger's
   # account. Both kinds retry: `splitter` through its trigger's retry policy, `worker` and
-  # `dead_letter` through their subscription's redelivery with backoff and a dead-letter topic.
+  # `dead_letter` through their subscription's redelivery with backoff and a dead-letter topic,
+  # `sweeper` through its subscription's backoff and, past that, the next scheduled tick.
   # memory, concurrency (requests per instance), timeout (seconds): sized per function.
   # min_instances: only HTTP functions keep warm instances; max_instances: var.max_instances unless set.
   # event_trigger: the Eventarc trigger, for storage functions only.
@@ -67,6 +68,15 @@ locals {
         service_account_email = google_service_account.splitter_trigger.email
       }
     }
+    sweeper = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-sweeps (pubsub.tf)
+      description   = "On each scheduled tick, finishes bulk jobs stuck in queued (a lost fan-out, a file never planned) or in processing with every chunk recorded."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "1Gi" # may re-plan an uploaded file, as splitter does
+      concurrency   = 1
+      timeout       = 540 # below the subscription's 600 s ack deadline
+      max_instances = 1   # one sweep at a time: overlapping sweeps would only race for the same jobs
+    }
     upload_url = {
       trigger       = "http"
       description   = "POST /coatro/v1/pop/dynamic/bulk/upload-url: creates the file record and a V4 signed PUT URL."
@@ -91,6 +101,7 @@ locals {
     GOOGLE_CLOUD_PROJECT  = var.project_id
     COATRO_EVENTS_TOPIC   = google_pubsub_topic.events.name
     COATRO_CHUNKS_TOPIC   = google_pubsub_topic.chunks.name
+    COATRO_SWEEPS_TOPIC   = google_pubsub_topic.sweeps.name
     COATRO_UPLOADS_BUCKET = google_storage_bucket.uploads.name
     COATRO_CHUNK_ROWS     = tostring(var.chunk_rows)
     COATRO_MAX_FILE_BYTES = tostring(var.max_file_bytes)

@@ -20,6 +20,7 @@ locals {
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     splitter    = "roles/datastore.user"
+    sweeper     = "roles/datastore.user"
     upload_url  = "roles/datastore.user"
     worker      = "roles/datastore.user"
   }
@@ -34,6 +35,7 @@ locals {
     "events:events"   = { function = "events", topic = "events" }
     "ingest:chunks"   = { function = "ingest", topic = "chunks" }   # fan-out when the plan was ready first
     "splitter:chunks" = { function = "splitter", topic = "chunks" } # fan-out when the job existed first
+    "sweeper:chunks"  = { function = "sweeper", topic = "chunks" }  # re-runs a fan-out a dead instance left half done
     "worker:events"   = { function = "worker", topic = "events" }
   }
 
@@ -43,6 +45,7 @@ locals {
     "upload_url" = "roles/storage.objectCreator"
     "ingest"     = "roles/storage.objectViewer" # checks that the object arrived
     "splitter"   = "roles/storage.objectViewer" # streams the file once to plan chunks
+    "sweeper"    = "roles/storage.objectViewer" # re-plans a file whose planning never finished
     "worker"     = "roles/storage.objectViewer" # reads its chunk's byte range
   }
 
@@ -53,6 +56,7 @@ locals {
     "gateway:job_status" = { function = "job_status", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
+    "push:sweeper"       = { function = "sweeper", account = "push" }
     "push:worker"        = { function = "worker", account = "push" }
     "eventarc:splitter"  = { function = "splitter", account = "splitter_trigger" }
   }
@@ -128,7 +132,7 @@ resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-push"
   display_name = "Coatro Pub/Sub push"
-  description  = "Identity in the OIDC tokens of the worker and dead_letter push subscriptions."
+  description  = "Identity in the OIDC tokens of the worker, dead_letter and sweeper push subscriptions."
 }
 
 resource "google_service_account" "splitter_trigger" {

@@ -31,6 +31,7 @@ output "topics" {
     chunks_parked = google_pubsub_topic.chunks_parked.name
     events        = google_pubsub_topic.events.name
     events_dead   = google_pubsub_topic.events_dead.name
+    sweeps        = google_pubsub_topic.sweeps.name
   }
 }
 

@@ -43,11 +43,46 @@ resource "google_pubsub_topic" "events_dead" {
   depends_on = [google_project_service.enabled]
 }
 
-# Why explicit push subscriptions rather than Eventarc Pub/Sub triggers for `worker` and `dead_letter`:
-# Eventarc creates and owns its subscription, so its dead-letter policy, retry backoff and ack
-# deadline cannot be set in Terraform. Here they are ours. functions-framework turns the raw push
-# envelope into the same CloudEvent an Eventarc trigger would deliver, so the function code is the
-# same either way. The OIDC token makes Pub/Sub call the private function as the push account.
+# Ticks for `sweeper`, published by the Cloud Scheduler job below. A tick carries no data of its own:
+# each one makes the sweeper look for bulk jobs stuck in queued or processing and finish them.
+resource "google_pubsub_topic" "sweeps" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-sweeps"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Every var.sweep_schedule (each minute by default), one tick on pop-sweeps. The Cloud Scheduler
+# service agent (service-PROJECT_NUMBER@gcp-sa-cloudscheduler.iam.gserviceaccount.com) publishes it:
+# Google grants that agent roles/cloudscheduler.serviceAgent on the project when the API is enabled,
+# and that role includes pubsub.topics.publish, so this stack grants nothing for it (a grant on the
+# topic would add no access the agent lacks). See "Cloud Scheduler Service Agent" in
+# https://cloud.google.com/iam/docs/roles-permissions/cloudscheduler and
+# https://cloud.google.com/scheduler/docs/access-control. No retry_config: a tick that fails to
+# publish is made up for by the next one.
+resource "google_cloud_scheduler_job" "sweep" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-sweep"
+  description = "Publishes a tick to pop-sweeps; the sweeper finishes bulk jobs left stuck in queued or processing."
+  schedule    = var.sweep_schedule
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.sweeps.id # the full name, projects/<project>/topics/pop-sweeps
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Why explicit push subscriptions rather than Eventarc Pub/Sub triggers for `worker`, `dead_letter`
+# and `sweeper`: Eventarc creates and owns its subscription, so its dead-letter policy, retry backoff,
+# ack deadline and retention cannot be set in Terraform. Here they are ours. functions-framework
+# turns the raw push envelope into the same CloudEvent an Eventarc trigger would deliver, so the
+# function code is the same either way. The OIDC token makes Pub/Sub call the private function as
+# the push account.
 resource "google_pubsub_subscription" "worker" {
   name    = "pop-chunks-worker"
   project = var.project_id
@@ -106,6 +141,40 @@ resource "google_pubsub_subscription" "dead_letter" {
   retry_policy {
     minimum_backoff = "10s"
     maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "sweeper" {
+  name    = "pop-sweeps-sweeper"
+  project = var.project_id
+  topic   = google_pubsub_topic.sweeps.id
+
+  # Longer than the sweeper's timeout, so Pub/Sub does not redeliver a tick still being swept.
+  ack_deadline_seconds = 600
+  # The shortest Pub/Sub allows. A tick that cannot be delivered in ten minutes is worth nothing:
+  # newer ticks have arrived by then.
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["sweeper"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["sweeper"].service_config[0].uri
+    }
+  }
+
+  # No dead_letter_policy, unlike the other push subscriptions: a tick names no work of its own. If a
+  # sweep keeps failing, the next tick (a minute later) redoes the same work from Firestore, so a
+  # parked tick would hold nothing to inspect or replay; it just expires with the retention above.
+  # The sweeper runs one sweep at a time (max_instances = 1, concurrency 1): ticks that arrive while
+  # one runs are refused and retried with this backoff until they expire.
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
   }
 
   expiration_policy {

@@ -125,6 +125,19 @@ variable "region" {
   }
 }
 
+variable "sweep_schedule" {
+  description = "When Cloud Scheduler wakes the sweeper, which finishes bulk jobs left stuck (unix-cron, UTC). A stuck job waits up to one interval."
+  type        = string
+  default     = "* * * * *"
+
+  validation {
+    # Five unix-cron fields: minute hour day-of-month month day-of-week (numbers, *, ranges, steps,
+    # lists, or names such as MON and JAN).
+    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a unix-cron expression of five space-separated fields, e.g. \"* * * * *\" (every minute) or \"*/5 * * * *\"."
+  }
+}
+
 variable "upload_cors_origins" {
   description = "Origins allowed to PUT files to signed upload URLs from a browser. The signed URL is what authorizes the upload."
   type        = list(string)

@@ -15,7 +15,7 @@ from pathlib import Path
 import urllib3
 import yaml
 
-from shared.problems import Problem
+from shared.platform.problems import Problem
 
 OPENAPI = Path(__file__).resolve().parent.parent / "infra" / "openapi.yaml"
 HOP_BY_HOP = {"server", "date", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}

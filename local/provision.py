@@ -7,13 +7,15 @@ from pathlib import Path
 
 from google.api_core import exceptions
 
-from shared import auth, clients
-from shared.settings import get_settings
+from shared.auth import api_keys
+from shared.platform import clients
+from shared.platform.settings import get_settings
 
 EVENTS_TAIL_SUBSCRIPTION = "pop-events-tail"
 CHUNKS_DEAD_TOPIC = "pop-chunks-dead"
 WORKER_SUBSCRIPTION = "pop-chunks-worker"
 DEAD_LETTER_SUBSCRIPTION = "pop-chunks-dead-letter"
+SWEEPER_SUBSCRIPTION = "pop-sweeps-sweeper"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -46,7 +48,7 @@ def ensure_subscription(name: str, topic: str, **config) -> None:
 
 def resources() -> None:
     settings = get_settings()
-    for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC):
+    for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC, settings.sweeps_topic):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
     try:
@@ -56,7 +58,7 @@ def resources() -> None:
 
 
 def push_subscriptions(stack) -> None:
-    """The worker and dead-letter handler are fed by push, as in the cloud."""
+    """The worker, the dead-letter handler and the sweeper are fed by push, as in the cloud."""
     settings = get_settings()
     ports = stack.function_ports
     if "worker" in ports:
@@ -78,10 +80,18 @@ def push_subscriptions(stack) -> None:
             push_config={"push_endpoint": f"http://127.0.0.1:{ports['dead_letter']}/"},
             ack_deadline_seconds=60,
         )
+    if "sweeper" in ports:
+        ensure_subscription(
+            SWEEPER_SUBSCRIPTION,
+            settings.sweeps_topic,
+            push_config={"push_endpoint": f"http://127.0.0.1:{ports['sweeper']}/"},
+            ack_deadline_seconds=600,
+            retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
+        )
 
 
 def dev_key(api_key: str, tenant_id: str) -> None:
-    auth.create_key(tenant_id, label="local development", api_key=api_key)
+    api_keys.create_key(tenant_id, label="local development", api_key=api_key)
 
 
 def signing_key(path: Path) -> None:

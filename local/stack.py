@@ -16,8 +16,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
@@ -161,6 +163,8 @@ class Stack:
             "gateway",
             [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends)],
         )
+        if "sweeper" in self.function_ports:
+            self._spawn("scheduler", [sys.executable, "-m", "local.scheduler"])
         if "splitter" in self.function_ports:
             self._spawn(
                 "storage-bridge",
@@ -201,6 +205,17 @@ class Stack:
             except ProcessLookupError:
                 pass
         self.procs.clear()
+
+    @contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """Freeze one process group (say the Pub/Sub emulator) with SIGSTOP, and thaw it on exit:
+        to the clients it looks like a service that accepts connections and never answers."""
+        pid = self.procs[name].pid
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(pid, signal.SIGCONT)
 
     # -- helpers ---------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], console: bool | None = None) -> None:

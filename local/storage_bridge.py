@@ -14,8 +14,8 @@ import uuid
 
 import requests
 
-from shared import clients, logs
-from shared.settings import get_settings
+from shared.platform import clients, logs
+from shared.platform.settings import get_settings
 
 EVENT_TYPE = "google.cloud.storage.object.v1.finalized"
 

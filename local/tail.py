@@ -11,7 +11,7 @@ import json
 from google.cloud import pubsub_v1
 
 from local.provision import EVENTS_TAIL_SUBSCRIPTION
-from shared.settings import get_settings
+from shared.platform.settings import get_settings
 
 
 def main() -> None:

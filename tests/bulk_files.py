@@ -5,6 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
+
+from shared.bulk.schemas import SchemaMapping
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "shared" / "bulk" / "schema_examples"
+
+
+def shipped_examples() -> dict[str, SchemaMapping]:
+    """The example mappings shipped in shared/bulk/schema_examples, by version."""
+    out = {}
+    for path in sorted(EXAMPLES_DIR.glob("*.json")):
+        mapping = SchemaMapping.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        out[mapping.version] = mapping
+    return out
 
 
 def event_row(i: int, tag: str) -> dict:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from local.stack import Ports, Stack, StackError
-from shared import auth, clients
+from shared.auth import api_keys
+from shared.platform import clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +45,7 @@ def restore_environment():
     os.environ.clear()
     os.environ.update(saved)
     clients.reset()
-    auth.clear_cache()
+    api_keys.clear_cache()
 
 
 def unique(prefix: str) -> str:
@@ -55,7 +56,7 @@ def unique(prefix: str) -> str:
 def tenant(stack):
     """A fresh tenant with its own API key: (tenant_id, api_key)."""
     tenant_id = unique("tenant")
-    return tenant_id, auth.create_key(tenant_id, label="test")
+    return tenant_id, api_keys.create_key(tenant_id, label="test")
 
 
 class EventsSink:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from shared import auth, schema_registry
-from shared.schemas import load_mapping, mapping_problems
+from shared.auth import api_keys
+from shared.bulk import schema_registry
+from shared.bulk.schemas import load_mapping, mapping_problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-key":
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.tenant):
             parser.error("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
-        key = auth.create_key(args.tenant, label=args.label)
+        key = api_keys.create_key(args.tenant, label=args.label)
         print(key)
-        print(f"key for tenant {args.tenant} (hash {auth.key_hash(key)}); it is not stored and will not be shown again",
+        print(f"key for tenant {args.tenant} (hash {api_keys.key_hash(key)}); it is not stored and will not be shown again",
               file=sys.stderr)
         return 0
-    digest = args.key if re.fullmatch(r"[0-9a-f]{64}", args.key) else auth.key_hash(args.key)
-    if not auth.revoke_key_hash(digest):
+    digest = args.key if re.fullmatch(r"[0-9a-f]{64}", args.key) else api_keys.key_hash(args.key)
+    if not api_keys.revoke_key_hash(digest):
         print("no such key", file=sys.stderr)
         return 1
     print(f"revoked key {digest}", file=sys.stderr)

@@ -2,12 +2,11 @@
 
 import functions_framework
 
-from shared.pipeline import dead_letter_chunk
-from shared.pubsub_events import chunk_message
+from shared.bulk.models import ChunkMessage
+from shared.bulk.pipeline import dead_letter_chunk
+from shared.platform.cloudevents import handle_event, pubsub_message
 
 
 @functions_framework.cloud_event
 def dead_letter(cloud_event):
-    message = chunk_message(cloud_event)
-    if message is not None:  # a malformed message is logged and acknowledged, never retried
-        dead_letter_chunk(message)
+    handle_event(cloud_event, lambda: dead_letter_chunk(pubsub_message(cloud_event, ChunkMessage)))

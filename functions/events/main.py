@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from shared.events_api import accept_events
-from shared.http import serve
+from shared.events.api import accept_events
+from shared.platform.http import serve
 
 
 @functions_framework.http

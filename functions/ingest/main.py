@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from shared.bulk_api import start_ingest
-from shared.http import serve
+from shared.bulk.api import start_ingest
+from shared.platform.http import serve
 
 
 @functions_framework.http

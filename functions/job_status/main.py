@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from shared.bulk_api import job_status as get_job_status
-from shared.http import serve
+from shared.bulk.api import job_status as get_job_status
+from shared.platform.http import serve
 
 
 @functions_framework.http

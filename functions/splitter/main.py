@@ -2,10 +2,10 @@
 
 import functions_framework
 
-from shared.pipeline import split_upload
+from shared.bulk.pipeline import split_upload
+from shared.platform.cloudevents import handle_event, storage_object
 
 
 @functions_framework.cloud_event
 def splitter(cloud_event):
-    data = cloud_event.data
-    split_upload(data["bucket"], data["name"], int(data["generation"]), int(data["size"]), data.get("crc32c"))
+    handle_event(cloud_event, lambda: split_upload(storage_object(cloud_event)))

@@ -2,8 +2,8 @@
 
 import functions_framework
 
-from shared.bulk_api import create_upload_url
-from shared.http import serve
+from shared.bulk.api import create_upload_url
+from shared.platform.http import serve
 
 
 @functions_framework.http

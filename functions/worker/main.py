@@ -2,12 +2,11 @@
 
 import functions_framework
 
-from shared.pipeline import process_chunk
-from shared.pubsub_events import chunk_message
+from shared.bulk.models import ChunkMessage
+from shared.bulk.pipeline import process_chunk
+from shared.platform.cloudevents import handle_event, pubsub_message
 
 
 @functions_framework.cloud_event
 def worker(cloud_event):
-    message = chunk_message(cloud_event)
-    if message is not None:  # a malformed message is logged and acknowledged, never retried
-        process_chunk(message)
+    handle_event(cloud_event, lambda: process_chunk(pubsub_message(cloud_event, ChunkMessage)))

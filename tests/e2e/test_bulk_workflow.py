@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from shared.bulk.models import FINAL_STATES
 from tests import bulk_files
 from tests.conftest import unique
 
@@ -43,7 +44,7 @@ class Api:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.job(job_id).json()
-            if status["status"] in ("completed", "partially_completed", "failed"):
+            if status["status"] in FINAL_STATES:
                 return status
             time.sleep(0.3)
         raise AssertionError(f"job {job_id} did not end: {status}")
@@ -108,27 +109,29 @@ def test_upload_url_put_works_with_curl_as_written(api, tmp_path):
 
 def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(api, stack, tenant):
     """Pub/Sub (the emulator) delivers a failing chunk 5 times, then to pop-chunks-dead; dead_letter ends the job."""
-    from shared import clients, pipeline
-    from shared.bulk_models import ChunkMessage, JobRecord
-    from shared.models import utc_now
+    from shared import store
+    from shared.bulk import pipeline
+    from shared.bulk.models import ChunkMessage, ChunkSpec, JobRecord
+    from shared.platform import clients
+    from shared.platform.encoding import utc_now
 
     upload = api.upload_url("csv").json()
     requests.put(upload["uploadUrl"], data=bulk_files.csv_file(20, unique("dlq")),
                  headers={"Content-Type": "text/csv"}, timeout=30).raise_for_status()
     file_id = upload["fileId"]
     deadline = time.monotonic() + 30
-    while (snap := pipeline.file_ref(file_id).get()).get("status") != "ready":
+    while (record := store.get_file(file_id)).status != "ready":
         assert time.monotonic() < deadline, "the splitter did not plan the file"
         time.sleep(0.2)
     job_id = pipeline.job_id_for(file_id)
-    pipeline.job_ref(job_id).create(JobRecord(
+    store.in_transaction(lambda transaction: store.create_job(JobRecord(
         jobId=job_id, tenantId=tenant[0], fileId=file_id, schemaVersion="1.0", createdAt=utc_now(),
         totalRows=20, expectedChunks=1, fanOut="done",
-    ).model_dump())
+    ), transaction))
     # A chunk message that can never succeed: a CSV chunk without its header makes the worker raise.
-    chunk = {"index": 0, "start": 0, "end": 10, "first_row": 2, "row_count": 20}
-    message = ChunkMessage(jobId=job_id, tenantId=tenant[0], fileId=file_id, objectName=snap.get("objectName"),
-                           generation=snap.get("generation"), format="csv", schemaVersion="1.0", header=None,
+    chunk = ChunkSpec(index=0, start=0, end=10, first_row=2, row_count=20)
+    message = ChunkMessage(jobId=job_id, tenantId=tenant[0], fileId=file_id, objectName=record.objectName,
+                           generation=record.generation, format="csv", schemaVersion="1.0", header=None,
                            chunk=chunk, storedErrorsPerChunk=100)
     clients.publisher().publish(clients.topic_path("pop-chunks"), message.model_dump_json().encode()).result(30)
     status = api.wait(job_id, timeout=150)

@@ -29,9 +29,19 @@ EXPECTED_TRIGGERS = {
     "ingest": "http",
     "job_status": "http",
     "splitter": "storage",
+    "sweeper": "push",
     "upload_url": "http",
     "worker": "push",
 }
+
+# Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
+# function's push subscription on that topic delivers it.
+SCHEDULED_FUNCTIONS = {"sweeper"}
+SCHEDULER = "google_cloud_scheduler_job"
+# A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
+# the work), but an undeliverable tick is worthless: it must not be kept longer than this.
+TICK_RETENTION_MAX_SECONDS = 3600
+PUBLISHING_ROLES = {"roles/pubsub.publisher", "roles/pubsub.editor", "roles/pubsub.admin", "roles/editor", "roles/owner"}
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 
@@ -140,7 +150,7 @@ def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
         if body is None or for_each_map(infra, body.get("for_each")) != declared:
             problems.append(f"{rtype}.{owner} must have for_each = local.functions (one per function)")
 
-    push_targets = _push_subscription_targets(infra)
+    push_subscriptions = _push_subscriptions(infra)
     for name, (where, body) in sorted(deployed.items()):
         build = block(body, "build_config") or {}
         service = block(body, "service_config") or {}
@@ -167,8 +177,8 @@ def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
             problems.append(f"{where}: an event-driven function should accept internal traffic only")
         if expected == "storage":
             problems += _storage_trigger_problems(where, event)
-        if expected == "push" and push_targets.get(name, 0) != 1:
-            problems.append(f"{where}: needs exactly one push subscription delivering to it, found {push_targets.get(name, 0)}")
+        if expected == "push":
+            problems += _push_delivery_problems(where, service, push_subscriptions.get(name, []))
         if expected not in ("http", "storage", "push"):
             problems.append(f"{where}: unknown trigger {expected!r}")
     return problems
@@ -190,14 +200,28 @@ def _storage_trigger_problems(where: str, event: dict | None) -> list[str]:
     return problems
 
 
-def _push_subscription_targets(infra: Infra) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, body in infra.of_type("google_pubsub_subscription").items():
+def _push_subscriptions(infra: Infra) -> dict[str, list[tuple[str, dict]]]:
+    """{function: [(subscription name, body), ...]} for every push subscription that delivers to it."""
+    found: dict[str, list[tuple[str, dict]]] = {}
+    for sname, body in sorted(infra.of_type("google_pubsub_subscription").items()):
         push = block(body, "push_config")
         if push:
             for target in _function_refs(push.get("push_endpoint")):
-                counts[target] = counts.get(target, 0) + 1
-    return counts
+                found.setdefault(target, []).append((sname, body))
+    return found
+
+
+def _push_delivery_problems(where: str, service: dict, subscriptions: list[tuple[str, dict]]) -> list[str]:
+    """Exactly one push subscription delivers to the function, and its ack deadline outlasts the
+    function's timeout (otherwise Pub/Sub redelivers a message that is still being handled)."""
+    if len(subscriptions) != 1:
+        return [f"{where}: needs exactly one push subscription delivering to it, found {len(subscriptions)}"]
+    sname, body = subscriptions[0]
+    timeout = service.get("timeout_seconds")
+    deadline = body.get("ack_deadline_seconds", 10)  # Pub/Sub's default
+    if not isinstance(timeout, int) or not isinstance(deadline, int) or deadline <= timeout:
+        return [f"{where}: google_pubsub_subscription.{sname} ack_deadline_seconds {deadline!r} must exceed the function timeout {timeout!r}"]
+    return []
 
 
 # ---- the gateway and its OpenAPI document
@@ -347,8 +371,10 @@ def _grantee(member: str) -> str:
 
 def subscription_problems(infra: Infra) -> list[str]:
     """Every subscription that delivers somewhere (push, BigQuery, Cloud Storage) has a dead-letter
-    policy to another topic, retry backoff, and the Pub/Sub agent's grants to dead-letter."""
+    policy to another topic, retry backoff, and the Pub/Sub agent's grants to dead-letter. The one
+    exception is a subscription that carries only Cloud Scheduler ticks (see _tick_problems)."""
     problems = []
+    ticks = scheduler_topics(infra)
     agent_publishes = _agent_grants(infra, "google_pubsub_topic_iam_member", "topic", "google_pubsub_topic")
     agent_subscribes = _agent_grants(infra, "google_pubsub_subscription_iam_member", "subscription", "google_pubsub_subscription")
     for name, body in sorted(infra.of_type("google_pubsub_subscription").items()):
@@ -360,8 +386,12 @@ def subscription_problems(infra: Infra) -> list[str]:
         if push and not block(push, "oidc_token"):
             problems.append(f"{where}: push without an OIDC token cannot call a private function")
         dead = block(body, "dead_letter_policy")
+        topic = _refs(body.get("topic"), "google_pubsub_topic")
         if not dead or not dead.get("dead_letter_topic"):
-            problems.append(f"{where}: no dead-letter policy")
+            if topic and topic <= set(ticks):
+                problems += _tick_problems(infra, where, body, topic)
+            else:
+                problems.append(f"{where}: no dead-letter policy")
         else:
             target = _refs(dead.get("dead_letter_topic"), "google_pubsub_topic")
             if not target or target == _refs(body.get("topic"), "google_pubsub_topic"):
@@ -376,6 +406,100 @@ def subscription_problems(infra: Infra) -> list[str]:
         retry = block(body, "retry_policy")
         if not retry or not retry.get("minimum_backoff") or not retry.get("maximum_backoff"):
             problems.append(f"{where}: no retry backoff (retry_policy)")
+    return problems
+
+
+def _tick_problems(infra: Infra, where: str, body: dict, topics: set[str]) -> list[str]:
+    """A subscription without dead-lettering is fine when its topic carries nothing but scheduler
+    ticks: a tick that fails is redone by the next one. So nothing else may publish to that topic
+    (that work would be lost), and an undeliverable tick must expire soon rather than pile up."""
+    problems = []
+    retention = _seconds(body.get("message_retention_duration", "604800s"))
+    if retention is None or retention > TICK_RETENTION_MAX_SECONDS:
+        problems.append(
+            f"{where}: no dead-letter policy, so it must keep ticks at most {TICK_RETENTION_MAX_SECONDS}s, "
+            f"not {body.get('message_retention_duration', '604800s (the default)')!r}"
+        )
+    for topic, grantees in sorted(_topic_publishers(infra).items()):
+        if topic in topics:
+            for grantee in sorted(grantees):
+                problems.append(
+                    f"{where}: no dead-letter policy, but {grantee} may publish to its tick topic {topic} (its messages would be lost)"
+                )
+    return problems
+
+
+def _seconds(duration: Any) -> float | None:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(duration).strip())
+    return float(match.group(1)) if match else None
+
+
+def _topics_named(infra: Infra, text: Any) -> set[str]:
+    """Managed topics a string names: `google_pubsub_topic.<name>` or `local.topics["<key>"]`."""
+    text = resolve_locals(infra, str(text))
+    names = _refs(text, "google_pubsub_topic")
+    for key in re.findall(r'local\.topics\["(\w+)"\]', text):
+        names |= _refs(str((infra.locals.get("topics") or {}).get(key)), "google_pubsub_topic")
+    return names
+
+
+def _topic_publishers(infra: Infra) -> dict[str, set[str]]:
+    """{topic: members that a topic-level grant lets publish}, the Cloud Scheduler agent aside."""
+    found: dict[str, set[str]] = {}
+    for rtype in ("google_pubsub_topic_iam_member", "google_pubsub_topic_iam_binding"):
+        for body in infra.of_type(rtype).values():
+            for _, inst in instances(infra, body):
+                if inst.get("role") not in PUBLISHING_ROLES:
+                    continue
+                members = [resolve_locals(infra, str(m)) for m in (inst.get("members") or [inst.get("member")])]
+                members = [m for m in members if "gcp-sa-cloudscheduler" not in m]
+                for topic in _topics_named(infra, inst.get("topic")):
+                    found.setdefault(topic, set()).update(members)
+    return found
+
+
+def scheduler_topics(infra: Infra) -> dict[str, str]:
+    """{topic: scheduler job} for every managed topic a Cloud Scheduler job publishes to."""
+    found = {}
+    for jname, body in sorted(infra.of_type(SCHEDULER).items()):
+        for topic in _refs((block(body, "pubsub_target") or {}).get("topic_name"), "google_pubsub_topic"):
+            found[topic] = jname
+    return found
+
+
+def scheduler_problems(infra: Infra) -> list[str]:
+    """Every Cloud Scheduler job publishes to a managed topic by its full name, in the stack's region,
+    a topic some subscription reads; and every scheduled function is fed by one."""
+    problems = []
+    read = {
+        topic
+        for body in infra.of_type("google_pubsub_subscription").values()
+        for topic in _refs(body.get("topic"), "google_pubsub_topic")
+    }
+    for jname, body in sorted(infra.of_type(SCHEDULER).items()):
+        where = f"{SCHEDULER}.{jname}"
+        target = block(body, "pubsub_target")
+        if target is None:
+            problems.append(f"{where}: has no pubsub_target (the design's ticks go through Pub/Sub)")
+            continue
+        topic_name = str(target.get("topic_name"))
+        if not re.fullmatch(r"\$\{google_pubsub_topic\.\w+\.id\}", topic_name):
+            problems.append(f"{where}: topic_name must be a managed topic's full name (google_pubsub_topic.<name>.id), got {topic_name!r}")
+        if body.get("region") != "${var.region}":
+            problems.append(f"{where}: region must be var.region, got {body.get('region')!r}")
+        if not target.get("data") and not target.get("attributes"):
+            problems.append(f"{where}: Pub/Sub needs a message with data or attributes")
+        for topic in sorted(_refs(topic_name, "google_pubsub_topic") - read):
+            problems.append(f"{where}: publishes to {topic}, which no subscription reads")
+    ticks = scheduler_topics(infra)
+    subscriptions = _push_subscriptions(infra)
+    for function in sorted(SCHEDULED_FUNCTIONS):
+        fed = [
+            sname for sname, body in subscriptions.get(function, [])
+            if _refs(body.get("topic"), "google_pubsub_topic") & set(ticks)
+        ]
+        if not fed:
+            problems.append(f"{function} is not fed by a Cloud Scheduler job (a push subscription on a topic a {SCHEDULER} publishes to)")
     return problems
 
 

@@ -123,6 +123,15 @@ def test_a_push_function_with_no_subscription_is_reported(broken):
     assert reported(problems, "worker", "exactly one push subscription")
 
 
+def test_an_ack_deadline_within_the_function_timeout_is_reported(broken):
+    broken.resources["google_pubsub_subscription"]["sweeper"]["ack_deadline_seconds"] = 540
+    del broken.resources["google_pubsub_subscription"]["worker"]["ack_deadline_seconds"]
+    problems = checks.function_problems(broken, set(broken.locals["functions"]))
+    assert reported(problems, 'function["sweeper"]', "ack_deadline_seconds 540 must exceed the function timeout 540")
+    assert reported(problems, 'function["worker"]', "ack_deadline_seconds 10 must exceed")
+    assert not reported(problems, 'function["dead_letter"]', "ack_deadline_seconds")
+
+
 # ---- gateway
 
 
@@ -222,6 +231,41 @@ def test_a_new_push_subscription_without_dead_lettering_is_reported(broken):
         "push_config": [{"push_endpoint": "https://example.com", "oidc_token": [{"service_account_email": "x"}]}],
     }
     assert reported(checks.subscription_problems(broken), "google_pubsub_subscription.audit: no dead-letter policy")
+
+
+def test_the_sweeper_without_its_scheduler_job_is_reported(broken):
+    """Without the job, pop-sweeps is no tick topic: the sweeper's subscription needs dead-lettering
+    like any other, and nothing wakes the sweeper."""
+    del broken.resources[checks.SCHEDULER]["sweep"]
+    assert reported(checks.subscription_problems(broken), "google_pubsub_subscription.sweeper: no dead-letter policy")
+    assert reported(checks.scheduler_problems(broken), "sweeper is not fed by a Cloud Scheduler job")
+
+
+def test_a_tick_subscription_that_keeps_ticks_or_shares_its_topic_is_reported(broken):
+    broken.resources["google_pubsub_subscription"]["sweeper"]["message_retention_duration"] = "604800s"
+    # a function given real work to publish to the tick topic: its messages would have no dead-letter topic
+    broken.locals["topics"]["sweeps"] = "${google_pubsub_topic.sweeps.id}"
+    broken.locals["topic_publishers"]["worker:sweeps"] = {"function": "worker", "topic": "sweeps"}
+    problems = checks.subscription_problems(broken)
+    assert reported(problems, "google_pubsub_subscription.sweeper", "at most 3600s", "604800s")
+    assert reported(problems, "google_pubsub_subscription.sweeper", 'google_service_account.function["worker"]', "tick topic sweeps")
+
+
+def test_a_scheduler_job_by_topic_name_elsewhere_or_unread_is_reported(broken):
+    job = broken.resources[checks.SCHEDULER]["sweep"]
+    job["region"] = "us-central1"
+    block(job, "pubsub_target")["topic_name"] = "${google_pubsub_topic.sweeps.name}"
+    del block(job, "pubsub_target")["data"]
+    broken.resources[checks.SCHEDULER]["orphan"] = {
+        "region": "${var.region}",
+        "pubsub_target": [{"topic_name": "${google_pubsub_topic.chunks_dead.id}", "data": "e30="}],
+    }
+    del broken.resources["google_pubsub_subscription"]["dead_letter"]
+    problems = checks.scheduler_problems(broken)
+    assert reported(problems, "google_cloud_scheduler_job.sweep: topic_name must be a managed topic's full name")
+    assert reported(problems, "google_cloud_scheduler_job.sweep: region must be var.region")
+    assert reported(problems, "google_cloud_scheduler_job.sweep: Pub/Sub needs a message with data or attributes")
+    assert reported(problems, "google_cloud_scheduler_job.orphan: publishes to chunks_dead, which no subscription reads")
 
 
 # ---- storage

@@ -40,7 +40,7 @@ def test_every_function_gets_a_bundle_with_main_shared_and_requirements(repo, tm
             assert names == sorted(names)
             assert archive.read("main.py") == (repo / "functions" / name / "main.py").read_bytes()
             assert archive.read("requirements.txt") == (repo / "requirements.txt").read_bytes()
-            assert "shared/__init__.py" in names and "shared/settings.py" in names
+            assert "shared/__init__.py" in names and "shared/platform/settings.py" in names
             assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
             assert {i.date_time for i in archive.infolist()} == {package_functions.FIXED_TIME}
     assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == {"functions": manifest}
@@ -64,7 +64,8 @@ def test_only_the_changed_functions_get_a_new_hash(repo, tmp_path):
     # the stale zip is gone, so the output directory holds exactly what the manifest names
     assert sorted(p.name for p in (tmp_path / "out").glob("*.zip")) == sorted(b["file"] for b in after.values())
 
-    (repo / "shared" / "settings.py").write_text((repo / "shared" / "settings.py").read_text() + "\n")
+    settings = repo / "shared" / "platform" / "settings.py"
+    settings.write_text(settings.read_text() + "\n")
     shared_changed = package_functions.package(repo, tmp_path / "out")["functions"]
     assert all(shared_changed[n]["sha256"] != after[n]["sha256"] for n in after)
 

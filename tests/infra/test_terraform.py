@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 from tests.infra import checks
 from tests.infra.conftest import INFRA, ROOT, function_dirs, terraform_binary
 
@@ -38,6 +38,10 @@ def test_no_function_account_holds_a_project_level_role(infra):
 def test_every_delivering_subscription_has_a_dead_letter_policy_and_backoff(infra):
     assert checks.subscription_problems(infra) == []
     assert checks.dead_letter_wiring_problems(infra) == []
+
+
+def test_scheduled_functions_get_their_ticks_from_cloud_scheduler(infra):
+    assert checks.scheduler_problems(infra) == []
 
 
 def test_no_bucket_is_public(infra):

@@ -14,9 +14,12 @@ import pytest
 import requests
 from google.cloud import pubsub_v1
 
-from shared import clients, pipeline
-from shared.bulk_models import ChunkMessage
-from shared.publishing import PublishFailed
+from shared.auth import api_keys
+from shared.bulk import pipeline, schema_registry
+from shared.bulk.models import ChunkMessage
+from shared.platform import clients
+from shared.platform.cloudevents import StorageObject
+from shared.platform.pubsub import PublishFailed
 from tests import bulk_files
 from tests.conftest import ROOT, unique
 
@@ -67,7 +70,8 @@ class Bulk:
         """What the finalize event does (as Eventarc would deliver it)."""
         name = f"uploads/{self.tenant_id}/{file_id}"
         blob = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
-        pipeline.split_upload(blob.bucket.name, name, blob.generation, blob.size, blob.crc32c)
+        pipeline.split_upload(StorageObject(bucket=blob.bucket.name, name=name, generation=blob.generation,
+                                            size=blob.size, crc32c=blob.crc32c))
 
     def ingest(self, file_id: str, version: str = "1.0", **extra):
         return self.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version, **extra},
@@ -83,7 +87,7 @@ class Bulk:
         while True:
             response = self.subscriber.pull(request={"subscription": self.chunks_sub, "max_messages": 1000}, timeout=5)
             if not response.received_messages:
-                return sorted(out, key=lambda m: m.chunk["index"])
+                return sorted(out, key=lambda m: m.chunk.index)
             self.subscriber.acknowledge(request={"subscription": self.chunks_sub,
                                                  "ack_ids": [m.ack_id for m in response.received_messages]})
             out += [ChunkMessage.model_validate_json(m.message.data) for m in response.received_messages]
@@ -196,9 +200,7 @@ def test_stored_errors_are_capped_but_the_count_stays_exact(bulk):
 
 
 def test_registered_snake_case_schema_maps_a_csv_export(bulk, events_sink):
-    from shared import schema_registry
-    from shared.schemas import EXAMPLES
-
+    EXAMPLES = bulk_files.shipped_examples()
     assert schema_registry.register(bulk.tenant_id, EXAMPLES["snake-epoch-ms-1"])
     assert not schema_registry.register(bulk.tenant_id, EXAMPLES["snake-epoch-ms-1"])  # immutable
     content = (ROOT / "tests/data/snake_case_export.csv").read_bytes()
@@ -299,7 +301,7 @@ def test_stale_finalize_event_of_an_older_generation_changes_nothing(bulk):
     old = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
     bulk.put(bulk.last_upload, bulk_files.ndjson(20, unique("gen2")))
     bulk.split(file_id)  # the newer generation's event arrives first
-    pipeline.split_upload(old.bucket.name, name, old.generation, old.size)  # then the older one
+    pipeline.split_upload(StorageObject(bucket=old.bucket.name, name=name, generation=old.generation, size=old.size))  # then the older one
     job_id = bulk.ingest(file_id).get_json()["jobId"]
     bulk.run_all()
     assert_counts(bulk.status(job_id), "completed", 20, 20, 0)
@@ -363,10 +365,9 @@ def test_ingest_before_upload_is_400(bulk):
 
 
 def test_another_tenants_file_is_unknown(bulk):
-    from shared import auth
 
     file_id = bulk.upload("ndjson", bulk_files.ndjson(3, unique("mine")))
-    other = auth.create_key(unique("other-tenant"))
+    other = api_keys.create_key(unique("other-tenant"))
     theirs = bulk.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"},
                                  headers={"X-API-Key": other})
     missing = bulk.ingest("file-dynamic-20250101-doesnotexist")
@@ -375,10 +376,9 @@ def test_another_tenants_file_is_unknown(bulk):
 
 
 def test_another_tenants_job_is_404(bulk):
-    from shared import auth
 
     job_id = bulk.start("ndjson", bulk_files.ndjson(3, unique("j")))
-    other = auth.create_key(unique("other-tenant"))
+    other = api_keys.create_key(unique("other-tenant"))
     theirs = bulk.status_fn.get(f"{BULK}/jobs/{job_id}", headers={"X-API-Key": other})
     missing = bulk.status_fn.get(f"{BULK}/jobs/job-nope", headers=bulk.headers)
     assert theirs.status_code == missing.status_code == 404

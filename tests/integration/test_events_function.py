@@ -10,7 +10,7 @@ import os
 import functions_framework
 import pytest
 
-from shared import clients
+from shared.platform import clients
 from tests.conftest import ROOT, unique
 
 CONTRACT = json.loads((ROOT / "tests/data/contract_event.json").read_text())
@@ -192,11 +192,11 @@ def test_wrong_method_is_405(client, tenant):
 
 
 def test_missing_unknown_and_revoked_keys_get_the_same_401(client, tenant, events_sink):
-    from shared import auth
+    from shared.auth import api_keys
 
     tenant_id, key = tenant
-    revoked = auth.create_key(tenant_id)
-    assert auth.revoke_key_hash(auth.key_hash(revoked))
+    revoked = api_keys.create_key(tenant_id)
+    assert api_keys.revoke_key_hash(api_keys.key_hash(revoked))
     bodies = []
     for headers in ({}, {"X-API-Key": "ck_unknown"}, {"X-API-Key": revoked}):
         response = client.post(PATH, data=json.dumps(CONTRACT), headers={"Content-Type": "application/json", **headers})

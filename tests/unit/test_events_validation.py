@@ -10,11 +10,11 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from flask import Request
 
-from shared.events_api import parse_batch
-from shared.http import read_json
-from shared.models import PopEvent, pop_event
-from shared.problems import Problem
-from shared.publishing import derived_event_id, to_message
+from shared.events.api import parse_batch
+from shared.platform.http import read_json
+from shared.events.models import PopEvent, pop_event
+from shared.platform.problems import Problem
+from shared.events.publishing import derived_event_id, to_message
 
 
 def test_valid_batch_is_normalized():

@@ -1,4 +1,4 @@
-"""Framing and parsing of bulk files: shared/formats.py."""
+"""Framing and parsing of bulk files: shared/bulk/formats/."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import tracemalloc
 
 import pytest
 
-from shared import formats
-from shared.formats import FORMATS, ChunkSpec, FileInvalid, FilePlan, RowError, iter_rows, plan_file
+from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
+from shared.bulk.models import ChunkSpec, FilePlan, RowError
 
 MB = 1 << 20
 
@@ -124,12 +124,12 @@ def test_unknown_format_is_a_programming_error():
 def test_plan_round_trips_through_plain_data():
     data = b'[{"a": 1}, {"b": 2}, {"c": 3}, {"d": "tr'
     p = plan(data, "json", chunk_rows=2)
-    assert p.errors == [RowError(4, "Row is truncated: the file ends inside this element")]
-    again = FilePlan.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert p.errors == [RowError(row=4, error="Row is truncated: the file ends inside this element")]
+    again = FilePlan.model_validate(json.loads(json.dumps(p.model_dump())))
     assert again == p
-    assert ChunkSpec.from_dict(p.chunks[0].to_dict()) == p.chunks[0]
+    assert ChunkSpec.model_validate(p.chunks[0].model_dump()) == p.chunks[0]
     csv_plan = plan(b"a,b\n1,2\n", "csv")
-    assert FilePlan.from_dict(json.loads(json.dumps(csv_plan.to_dict()))) == csv_plan
+    assert FilePlan.model_validate(json.loads(json.dumps(csv_plan.model_dump()))) == csv_plan
 
 
 # ------------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_json_multiline_element_error_says_where():
 def test_json_empty_elements_are_known_errors_and_trailing_comma_is_tolerated():
     data = b'[{"a": 1},, {"a": 3}, {"a": 4},]'
     p, rows = read_all(data, "json", chunk_rows=1)
-    assert p.errors == [RowError(2, "Row is empty: there is nothing between two commas")]
+    assert p.errors == [RowError(row=2, error="Row is empty: there is nothing between two commas")]
     assert records(rows) == [(1, {"a": 1}), (3, {"a": 3}), (4, {"a": 4})]
     assert p.total_rows == 4
     _, rows = read_all(data, "json", chunk_rows=10)
@@ -251,7 +251,7 @@ def test_json_truncated_array_keeps_complete_elements():
     data = b'[{"a": 1}, {"a": 2}, {"a": "cut here'
     p, rows = read_all(data, "json")
     assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
-    assert p.errors == [RowError(3, "Row is truncated: the file ends inside this element")]
+    assert p.errors == [RowError(row=3, error="Row is truncated: the file ends inside this element")]
     assert p.total_rows == 3
     # Ends after a complete element, before "]": every element is a row.
     p, rows = read_all(b'[{"a": 1}, {"a": 2}\n', "json")
@@ -395,7 +395,7 @@ def test_chunked_reads_equal_a_whole_file_parse(fmt, block, monkeypatch):
     rng = random.Random(f"{fmt}-{block}")
     data = _sample(fmt, rng, 120)
     whole_plan, whole = read_all(data, fmt, chunk_rows=10**9)
-    monkeypatch.setattr(formats, "BLOCK_SIZE", block)
+    monkeypatch.setattr(reading, "BLOCK_SIZE", block)
     for chunk_rows in (1, 2, 7, 50):
         p, rows = read_all(data, fmt, chunk_rows=chunk_rows, max_read=block // 2 + 1)
         assert rows == whole

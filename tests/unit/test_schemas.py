@@ -1,4 +1,4 @@
-"""Schema versions as data: shared/schemas.py."""
+"""Schema versions as data: shared/bulk/schemas.py."""
 
 from __future__ import annotations
 
@@ -9,22 +9,29 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.formats import iter_rows, plan_file
-from shared.models import PopEvent
-from shared.schemas import (
-    BUILTIN,
-    EXAMPLES,
-    EXAMPLES_DIR,
-    MappingError,
-    SchemaMapping,
-    load_mapping,
-    mapping_problems,
-    row_to_event,
-    to_event,
-)
+from shared.bulk.formats import iter_rows, plan_file
+from shared.bulk.schemas import BUILTIN, SchemaMapping, load_mapping, mapping_problems, row_to_event
+from shared.events.models import PopEvent
+from tests.bulk_files import EXAMPLES_DIR, shipped_examples
+
+EXAMPLES = shipped_examples()
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 V1 = BUILTIN["1.0"]
+
+
+class MappingError(ValueError):
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def to_event(record: dict, mapping: SchemaMapping, fmt: str) -> dict:
+    """What a mapping makes of a record before canonical validation; MappingError for conversion errors."""
+    data, errors = mapping.compiled(fmt).map(record)
+    if errors:
+        raise MappingError(errors)
+    return data
 
 
 def mapping(**kw) -> SchemaMapping:

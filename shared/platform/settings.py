@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,8 +16,14 @@ class Settings(BaseSettings):
         validation_alias="GOOGLE_CLOUD_PROJECT",
         description="Google Cloud project that holds the topics, bucket and database.",
     )
+    service_name: str = Field(
+        "coatro",
+        validation_alias=AliasChoices("K_SERVICE", "FUNCTION_TARGET"),
+        description="The function's name in logs and Error Reporting (set by Cloud Run / functions-framework).",
+    )
     events_topic: str = Field("pop-events", description="Topic every accepted event is published to.")
     chunks_topic: str = Field("pop-chunks", description="Topic of bulk chunk work items.")
+    sweeps_topic: str = Field("pop-sweeps", description="Topic of the periodic sweep that restarts stuck jobs.")
     uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
 
     api_key_cache_seconds: float = Field(
@@ -26,6 +32,9 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Request body limit, after gunzip.")
     publish_timeout_seconds: float = Field(30.0, gt=0)
+    firestore_timeout_seconds: float = Field(
+        20.0, gt=0, description="How long one Firestore read or write may take, retries included, before a 503."
+    )
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503.")
 
     # Bulk ingestion.
@@ -35,6 +44,16 @@ class Settings(BaseSettings):
     max_stored_errors: int = Field(10_000, ge=0, description="Per-row errors kept per job; counts stay exact.")
     retention_days: int = Field(30, ge=1, description="File and job records expire (Firestore TTL) after this.")
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
+    stale_claim_seconds: float = Field(
+        120.0, gt=0, description="A fan-out claimed this long ago and not done is retaken (its claimer died)."
+    )
+    replan_after_seconds: float = Field(
+        900.0, ge=0, description="A queued job whose file is still not planned after this is re-planned by the sweep."
+    )
+    sweep_batch: int = Field(500, ge=1, description="Unfinished jobs one sweep looks at.")
+    sweep_interval_seconds: float = Field(
+        60.0, gt=0, description="Local stack only: how often it publishes a sweep (Cloud Scheduler does in the cloud)."
+    )
     signing_service_account: str | None = Field(
         None, description="Account that signs upload URLs through IAM signBlob (cloud)."
     )

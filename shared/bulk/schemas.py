@@ -28,20 +28,18 @@ seconds / milliseconds (numbers, or numeric strings) become ISO 8601 UTC strings
 that is not a number is left alone so the canonical validation reports it.
 
 The built-in ``1.0`` is the canonical event itself (unmapped fields rejected, exactly like the events
-endpoint), with CSV columns as dotted paths. Shipped examples live in ``shared/schema_examples/``.
+endpoint), with CSV columns as dotted paths. Shipped examples live in ``shared/bulk/schema_examples/``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from shared.models import PopEvent, field_errors, pop_event
+from shared.events.models import PopEvent, field_errors, pop_event
 
 SCALAR_FIELDS = ("eventId", "screenId", "siteId", "campaignId", "creativeId", "playedAt", "durationMs")
 IMPRESSION_FIELDS = tuple(f"impressions.ageBuckets.{b}" for b in ("total", "male", "female"))
@@ -62,17 +60,10 @@ def is_canonical_path(path: str) -> bool:
     return False
 
 
-class MappingError(ValueError):
-    """A record that cannot be mapped; `errors` are person-readable "field: message" strings."""
-
-    def __init__(self, errors: list[str]):
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
 class SchemaMapping(BaseModel):
-    # Frozen: compiled lookups are cached per mapping object, so a mapping never changes after use.
+    # Frozen: a mapping keeps its compiled lookups (`_compiled`), so it must never change after use.
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _compiled: dict[str, "_Compiled"] = PrivateAttr(default_factory=dict)
 
     version: str
     fields: dict[str, str] = Field(default_factory=dict)
@@ -118,20 +109,13 @@ class SchemaMapping(BaseModel):
         return self
 
     def compiled(self, fmt: str) -> "_Compiled":
-        """The precomputed lookups for this mapping and format (cached; pydantic attribute access is
-        slow enough to matter per row, hence the module-level cache keyed by identity)."""
-        key = (id(self), fmt)
-        comp = _COMPILED.get(key)
-        if comp is None or comp.mapping is not self:
+        """The precomputed lookups for this mapping and format, made once per mapping object
+        (pydantic attribute access is slow enough to matter per row)."""
+        comp = self._compiled.get(fmt)
+        if comp is None:
             numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
-            comp = _Compiled(self, numeric)
-            if len(_COMPILED) > 1024:
-                _COMPILED.clear()
-            _COMPILED[key] = comp
+            comp = self._compiled[fmt] = _Compiled(self, numeric)
         return comp
-
-
-_COMPILED: dict[tuple[int, str], "_Compiled"] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,17 +299,6 @@ def _set(out: dict, path, value, errors: list[str], label: str) -> None:
 # Public API
 
 
-def to_event(record: dict, mapping: SchemaMapping, fmt: str) -> dict:
-    """Map a parsed record to a dict for `shared.models.pop_event.validate_python`.
-
-    Raises MappingError when a value cannot be converted (e.g. a bad epoch timestamp).
-    """
-    data, errors = mapping.compiled(fmt).map(record)
-    if errors:
-        raise MappingError(errors)
-    return data
-
-
 def row_to_event(record: dict, mapping: SchemaMapping, fmt: str) -> tuple[PopEvent | None, str | None]:
     """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
     comp = mapping.compiled(fmt)
@@ -360,16 +333,3 @@ def mapping_problems(exc: ValidationError) -> list[str]:
 BUILTIN: dict[str, SchemaMapping] = {
     "1.0": SchemaMapping(version="1.0", fields={}, unmapped="reject"),
 }
-
-EXAMPLES_DIR = Path(__file__).resolve().parent / "schema_examples"
-
-
-def _load_examples() -> dict[str, SchemaMapping]:
-    out = {}
-    for path in sorted(EXAMPLES_DIR.glob("*.json")):
-        mapping = load_mapping(json.loads(path.read_text(encoding="utf-8")))
-        out[mapping.version] = mapping
-    return out
-
-
-EXAMPLES: dict[str, SchemaMapping] = _load_examples()

@@ -9,10 +9,12 @@ from typing import Any, Callable
 from flask import Request, Response
 from pydantic import BaseModel
 
-from shared import logs
-from shared.models import STRICT_JSON
-from shared.problems import Problem, bad_request, method_not_allowed, too_large, unsupported_media_type
-from shared.settings import get_settings
+from shared.platform import logs
+from shared.platform.encoding import STRICT_JSON
+from shared.platform.problems import (
+    Problem, bad_request, method_not_allowed, too_large, unavailable, unsupported_media_type,
+)
+from shared.platform.settings import get_settings
 
 JSON_TYPES = ("application/json",)
 _READ_BLOCK = 64 * 1024
@@ -31,18 +33,34 @@ def problem_response(problem: Problem) -> Response:
 
 
 def serve(request: Request, methods: list[str], handler: Callable[[Request], Response]) -> Response:
-    """Run a handler, turning Problems into problem+json and anything unexpected into a logged 500."""
+    """Run a handler, turning Problems into problem+json, an unreachable dependency (Firestore,
+    Storage, after their client's own retries) into a 503, and anything else into a 500. Both
+    unexpected cases are logged with their traceback."""
+    from google.api_core import exceptions as google_errors
+
     try:
         if request.method not in methods:
             raise method_not_allowed(methods)
         return handler(request)
     except Problem as problem:
         return problem_response(problem)
-    except Exception as exc:  # the caller gets a clean 500; the log gets the cause
-        logs.error("unhandled error", path=request.path, error=repr(exc))
+    except (google_errors.ServiceUnavailable, google_errors.DeadlineExceeded, google_errors.RetryError) as exc:
+        logs.exception("a dependency is unavailable", exc, http_request=_http_request(request, 503))
+        return problem_response(
+            unavailable("A service we depend on did not answer; retry the same request (repeating it is safe).",
+                        get_settings().retry_after_seconds)
+        )
+    except Exception as exc:  # the caller gets a clean 500; the log gets the traceback
+        logs.exception("unhandled error", exc, http_request=_http_request(request, 500))
         return problem_response(
             Problem(500, "internal", "Internal server error", "Something went wrong on our side; retry later.")
         )
+
+
+def _http_request(request: Request, status: int) -> dict[str, Any]:
+    # Error Reporting's context.httpRequest; the path holds ids only, never keys or payloads.
+    return {"method": request.method, "url": request.path, "responseStatusCode": status,
+            "userAgent": request.headers.get("User-Agent", "")}
 
 
 def read_json(request: Request, max_bytes: int | None = None) -> Any:

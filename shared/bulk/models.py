@@ -1,4 +1,8 @@
-"""Models of the bulk path: API bodies, Firestore documents and `pop-chunks` messages."""
+"""Models of the bulk path: API bodies, the file plan, Firestore documents and Pub/Sub messages.
+
+One model system: the plan (`FilePlan`, its `ChunkSpec`s and plan-level `RowError`s) is embedded as
+is in the file record and the chunk message; `shared.store` reads and writes these models.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 FileFormat = Literal["ndjson", "json", "csv"]
 FileStatus = Literal["awaiting_upload", "uploaded", "ready", "invalid"]
 JobState = Literal["queued", "processing", "completed", "partially_completed", "failed"]
-FINAL_STATES = ("completed", "partially_completed", "failed")
+FINAL_STATES = ("completed", "partially_completed", "failed")  # a job in one of these never changes again
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Ids we issue; anything else cannot exist, and never reaches Firestore as a document path.
+FILE_ID = re.compile(r"file-dynamic-\d{8}-[0-9a-f]{16}")
+JOB_ID = re.compile(r"job-dynamic-pop-\d{8}-[0-9a-f]{16}")
 
 
 class _Request(BaseModel):
@@ -51,9 +58,31 @@ class IngestResponse(BaseModel):
     message: str
 
 
-class RowErrorOut(BaseModel):
+class RowError(BaseModel):
+    """A row that could not become an event: its row number as a person sees it, and why."""
+
     row: int
     error: str
+
+
+class ChunkSpec(BaseModel):
+    """One chunk of a file: records `first_row` .. (`row_count` of them) in bytes [start, end)."""
+
+    index: int = Field(ge=0)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    first_row: int = Field(ge=1)
+    row_count: int = Field(ge=0)
+
+
+class FilePlan(BaseModel):
+    """How a file is cut into chunks, made by the splitter from one read of the object."""
+
+    format: FileFormat
+    total_rows: int = 0
+    chunks: list[ChunkSpec] = Field(default_factory=list)
+    header: list[str] | None = None  # CSV column names, from the header row
+    errors: list[RowError] = Field(default_factory=list)  # rows the plan already knows are bad (JSON)
 
 
 class JobStatus(BaseModel):
@@ -62,7 +91,7 @@ class JobStatus(BaseModel):
     totalRows: int | None
     processedRows: int
     errorRows: int
-    errors: list[RowErrorOut]
+    errors: list[RowError]
     startedAt: str | None
     completedAt: str | None
     fileId: str
@@ -73,7 +102,7 @@ class JobStatus(BaseModel):
 
 class JobErrorsPage(BaseModel):
     jobId: str
-    errors: list[RowErrorOut]
+    errors: list[RowError]
     nextPageToken: str | None
     totalErrors: int
 
@@ -95,7 +124,7 @@ class FileRecord(BaseModel):
     size: int | None = None
     crc32c: str | None = None
     totalRows: int | None = None
-    plan: str | None = None  # FilePlan as compact JSON (bounded: see pipeline.MAX_PLAN_CHUNKS)
+    plan: FilePlan | None = None  # bounded: see pipeline.MAX_PLAN_CHUNKS
     invalidReason: str | None = None
 
 
@@ -128,7 +157,7 @@ class ChunkResult(BaseModel):
     processedRows: int
     errorRows: int
     hasErrors: bool
-    errors: list[RowErrorOut]
+    errors: list[RowError]
     recordedAt: str
     deadLettered: bool = False
     expireAt: Any = None  # Firestore TTL, like its job's
@@ -145,5 +174,11 @@ class ChunkMessage(BaseModel):
     format: FileFormat
     schemaVersion: str
     header: list[str] | None = None
-    chunk: dict[str, int]  # ChunkSpec as a dict
+    chunk: ChunkSpec
     storedErrorsPerChunk: int
+
+
+class SweepRequest(BaseModel):
+    """The data of one `pop-sweeps` message (Cloud Scheduler sends `{}`): look for stuck jobs now."""
+
+    model_config = ConfigDict(extra="ignore")

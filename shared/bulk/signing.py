@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 
-from shared import clients
-from shared.settings import get_settings
+from shared.platform import clients
+from shared.platform.settings import get_settings
 
 
 @lru_cache

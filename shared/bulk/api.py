@@ -12,23 +12,24 @@ from typing import TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from shared import auth, clients, formats, pipeline, schema_registry
-from shared.bulk_models import (
-    FINAL_STATES, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord, JobStatus,
-    UploadUrlRequest, UploadUrlResponse,
+from shared import store
+from shared.auth import api_keys
+from shared.bulk import formats, pipeline, schema_registry
+from shared.bulk.models import (
+    FILE_ID, FINAL_STATES, JOB_ID, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
+    JobStatus, UploadUrlRequest, UploadUrlResponse,
 )
-from shared.http import json_response, read_json
-from shared.models import field_errors, iso_utc, utc_now
-from shared.problems import bad_request, not_found, unavailable, validation_failed
-from shared.publishing import PublishFailed
-from shared.settings import get_settings
-from shared.signing import signed_put_url
+from shared.bulk.signing import signed_put_url
+from shared.events.models import field_errors
+from shared.platform import clients
+from shared.platform.encoding import iso_utc, utc_now
+from shared.platform.http import json_response, read_json
+from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
+from shared.platform.pubsub import PublishFailed
+from shared.platform.settings import get_settings
 
 Body = TypeVar("Body", bound=BaseModel)
 JOB_PATH = re.compile(r"^/coatro/v1/pop/dynamic/bulk/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")
-# Ids we issue; anything else cannot exist, and never reaches Firestore as a document path.
-FILE_ID = re.compile(r"file-dynamic-\d{8}-[0-9a-f]{16}")
-JOB_ID = re.compile(r"job-dynamic-pop-\d{8}-[0-9a-f]{16}")
 STATUS_ERRORS = 100
 MAX_PAGE_SIZE = 1_000
 
@@ -43,7 +44,7 @@ def _parse(model: type[Body], body) -> Body:
 
 
 def create_upload_url(request: Request) -> Response:
-    tenant_id = auth.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
     body = _parse(UploadUrlRequest, read_json(request))
     now = datetime.now(timezone.utc)
     file_id = f"file-dynamic-{now:%Y%m%d}-{secrets.token_hex(8)}"
@@ -55,7 +56,7 @@ def create_upload_url(request: Request) -> Response:
         createdAt=utc_now(), expireAt=pipeline.expire_at(),
         uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
-    pipeline.file_ref(file_id).create(record.model_dump())
+    store.create_file(record)
     url = signed_put_url(object_name, content_type, body.expiresInSeconds)
     return json_response(
         200,
@@ -71,7 +72,7 @@ def create_upload_url(request: Request) -> Response:
 
 def start_ingest(request: Request) -> Response:
     settings = get_settings()
-    tenant_id = auth.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
     body = _parse(IngestRequest, read_json(request))
     if body.metadata is not None and len(json.dumps(body.metadata)) > settings.max_metadata_bytes:
         raise validation_failed(
@@ -81,8 +82,7 @@ def start_ingest(request: Request) -> Response:
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
-    snap = pipeline.file_ref(body.fileId).get() if FILE_ID.fullmatch(body.fileId) else None
-    record = FileRecord.model_validate(snap.to_dict()) if snap is not None and snap.exists else None
+    record = store.get_file(body.fileId) if FILE_ID.fullmatch(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(f"No file {body.fileId!r} exists for this API key; request an upload URL first.", slug="unknown-file")
     if record.status == "invalid":
@@ -107,7 +107,7 @@ def _object_exists(object_name: str) -> bool:
 
 
 def job_status(request: Request) -> Response:
-    tenant_id = auth.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
     match = JOB_PATH.match(request.path)
     if not match:
         raise not_found("No such job.")
@@ -117,7 +117,8 @@ def job_status(request: Request) -> Response:
     if job.status in FINAL_STATES:
         processed, errors = job.processedRows or 0, job.errorRows or 0
     else:
-        _, processed, errors = pipeline.chunk_totals(job.jobId)
+        totals = store.chunk_totals(job.jobId)
+        processed, errors = totals.processed_rows, totals.error_rows
     first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
         200,
@@ -130,10 +131,10 @@ def job_status(request: Request) -> Response:
 
 
 def _tenant_job(tenant_id: str, job_id: str) -> JobRecord:
-    snap = pipeline.job_ref(job_id).get() if JOB_ID.fullmatch(job_id) else None
-    if snap is None or not snap.exists or snap.get("tenantId") != tenant_id:
+    job = store.get_job(job_id) if JOB_ID.fullmatch(job_id) else None
+    if job is None or job.tenantId != tenant_id:
         raise not_found(f"No job {job_id!r} exists for this API key.")  # same answer for another tenant's job
-    return JobRecord.model_validate(snap.to_dict())
+    return job
 
 
 def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErrorsPage:
@@ -145,7 +146,7 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
         raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.") from None
     position = _decode_token(token) if token else None
     page, after = pipeline.stored_errors(job.jobId, position, page_size)
-    total = job.errorRows if job.status in FINAL_STATES else pipeline.chunk_totals(job.jobId)[2]
+    total = job.errorRows if job.status in FINAL_STATES else store.chunk_totals(job.jobId).error_rows
     return JobErrorsPage(
         jobId=job.jobId, errors=page, totalErrors=total or 0,
         nextPageToken=base64.urlsafe_b64encode(f"{after[0]}:{after[1]}".encode()).decode() if after else None,

@@ -7,12 +7,14 @@ from typing import Any
 from flask import Request, Response
 from pydantic import ValidationError
 
-from shared import auth
-from shared.http import json_response, read_json
-from shared.models import EventsAccepted, PopEvent, field_errors, pop_event_list, utc_now
-from shared.problems import too_large, unavailable, validation_failed
-from shared.publishing import PublishFailed, publish_events
-from shared.settings import get_settings
+from shared.auth import api_keys
+from shared.events.models import EventsAccepted, PopEvent, field_errors, pop_event_list
+from shared.events.publishing import publish_events
+from shared.platform.encoding import utc_now
+from shared.platform.http import json_response, read_json
+from shared.platform.problems import too_large, unavailable, validation_failed
+from shared.platform.pubsub import PublishFailed
+from shared.platform.settings import get_settings
 
 
 def parse_batch(body: Any) -> list[PopEvent]:
@@ -55,7 +57,7 @@ def parse_batch(body: Any) -> list[PopEvent]:
 
 
 def accept_events(request: Request) -> Response:
-    tenant_id = auth.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
     events = parse_batch(read_json(request))
     try:
         publish_events(tenant_id, events, source="api")

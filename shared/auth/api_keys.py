@@ -1,4 +1,4 @@
-"""API keys: stored only as SHA-256 hashes in `apiKeys/{sha256hex}`, each mapped to one tenant."""
+"""API keys: stored only as SHA-256 hashes (`shared.store`), each mapped to one tenant."""
 
 from __future__ import annotations
 
@@ -7,22 +7,13 @@ import secrets
 import threading
 import time
 
-from pydantic import BaseModel
+from shared import store
+from shared.auth.models import ApiKeyRecord
+from shared.platform.encoding import utc_now
+from shared.platform.problems import unauthorized
+from shared.platform.settings import get_settings
 
-from shared import clients
-from shared.models import utc_now
-from shared.problems import unauthorized
-from shared.settings import get_settings
-
-API_KEYS = "apiKeys"
 KEY_PREFIX = "ck_"
-
-
-class ApiKeyRecord(BaseModel):
-    tenantId: str
-    label: str = ""
-    createdAt: str
-    revokedAt: str | None = None
 
 
 def key_hash(api_key: str) -> str:
@@ -54,11 +45,8 @@ def tenant_for_key(api_key: str | None) -> str:
     if hit is not None and hit[1] > now:
         tenant = hit[0]
     else:
-        snap = clients.firestore().collection(API_KEYS).document(digest).get()
-        tenant = None
-        if snap.exists:
-            record = ApiKeyRecord.model_validate(snap.to_dict())
-            tenant = None if record.revokedAt else record.tenantId
+        record = store.get_api_key(digest)
+        tenant = record.tenantId if record is not None and not record.revokedAt else None
         with _cache_lock:
             if len(_cache) >= CACHE_ENTRIES:
                 _cache.clear()
@@ -72,14 +60,10 @@ def create_key(tenant_id: str, label: str = "", api_key: str | None = None) -> s
     """Store a key for a tenant and return it; only its hash is kept, so this is the one chance to see it."""
     api_key = api_key or KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(tenantId=tenant_id, label=label, createdAt=utc_now())
-    clients.firestore().collection(API_KEYS).document(key_hash(api_key)).set(record.model_dump())
+    store.put_api_key(key_hash(api_key), record)
     return api_key
 
 
 def revoke_key_hash(digest: str) -> bool:
     """Mark the key with this SHA-256 hash revoked; False if no such key exists."""
-    ref = clients.firestore().collection(API_KEYS).document(digest)
-    if not ref.get().exists:
-        return False
-    ref.update({"revokedAt": utc_now()})
-    return True
+    return store.revoke_api_key(digest, utc_now())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import get_settings
+from shared.platform.settings import get_settings
 
 
 @lru_cache

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic_core import PydanticCustomError
+
+from shared.platform.encoding import iso_utc
 
 MAX_ID_LENGTH = 128
 MAX_DURATION_MS = 24 * 3600 * 1000  # a play longer than a day is a unit mistake, not an ad
@@ -109,21 +110,3 @@ def field_errors(exc) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:
-    """RFC 3339 in UTC with a `Z`, the one timestamp format the API and the events carry."""
-    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(timezone.utc))
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-# Python's json accepts NaN and Infinity, which are not JSON (RFC 8259) and could not reach
-# BigQuery; every body and every bulk row is decoded with this instead.
-STRICT_JSON = json.JSONDecoder(parse_constant=_not_json)

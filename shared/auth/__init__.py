@@ -1,0 +1,1 @@
+"""Who is calling: API keys (stored only as hashes), each mapped to one tenant."""

@@ -1,0 +1,160 @@
+"""Cutting a file into chunks (`plan_file`, the splitter) and reading one chunk back (`iter_rows`, the
+worker), with the same framer per format so the two cannot disagree on rows."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from shared.bulk.formats import delimited, json_array, ndjson, reading
+from shared.bulk.formats.reading import (
+    EMPTY, OK, OTHER_BOMS, OVERSIZE, UTF8_BOM, FileInvalid, Prefixed, read, snippet,
+)
+from shared.bulk.models import ChunkSpec, FilePlan, RowError
+
+FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+
+def _first_nonblank_line(block: bytes) -> bytes:
+    for line in block.split(b"\n", 200):
+        if line.strip():
+            return line.strip()
+    return b""
+
+
+def _check_kind(fmt: str, block: bytes) -> None:
+    first = _first_nonblank_line(block)
+    if not first:
+        return
+    if fmt == "csv" and first[:1] in (b"{", b"["):
+        looks = "NDJSON (one JSON object per line)" if first[:1] == b"{" else "JSON"
+        raise FileInvalid(
+            f"The file was declared csv but looks like {looks}: its first line starts with "
+            f"{snippet(first, 1)}; a CSV file starts with a header row of column names"
+        )
+    if fmt == "ndjson" and first[:1] == b"[":
+        raise FileInvalid(
+            "The file was declared ndjson but looks like a JSON array: its first line starts with "
+            "'['; upload it with format json, or write one JSON object per line"
+        )
+
+
+def _records(fmt: str, stream, start: int, limit: int | None, first_row: int, max_row_bytes: int, keep: bool):
+    if fmt == "ndjson":
+        return ndjson.records(stream, start, limit, first_row, max_row_bytes)
+    if fmt == "csv":
+        return delimited.records(stream, start, limit, first_row, max_row_bytes)
+    return json_array.items(json_array.Cursor(stream, start, limit), first_row, keep, max_row_bytes)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
+CHUNK_BYTES = 64 * 1024 * 1024  # a chunk of huge rows is cut early so one worker call stays short
+
+
+def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> FilePlan:
+    """Read `stream` once and cut it into chunks of at most `chunk_rows` records (and about `chunk_bytes`)."""
+    _check_format(fmt)
+    if chunk_rows < 1 or max_row_bytes < 1:
+        raise ValueError("chunk_rows and max_row_bytes must be positive")
+    first = read(stream, reading.BLOCK_SIZE)
+    plan = FilePlan(format=fmt, total_rows=0)
+    if not first:
+        return plan
+    for bom, name in OTHER_BOMS.items():
+        if first.startswith(bom):
+            raise FileInvalid(f"The file is {name} encoded; only UTF-8 is supported")
+    if b"\x00" in first:
+        raise FileInvalid("The file looks binary (it contains NUL bytes), not UTF-8 text")
+    start = 0
+    if first.startswith(UTF8_BOM):
+        start = len(UTF8_BOM)
+        first = first[start:]
+    _check_kind(fmt, first)
+    source = Prefixed(first, stream)
+
+    if fmt == "json":
+        cur = json_array.Cursor(source, start, None)
+        if json_array.skip_ws(cur) is None:
+            return plan  # only whitespace: an empty file
+        json_array.find_array(cur, max_row_bytes)
+        records = json_array.items(cur, 1, False, max_row_bytes)
+        json_cursor = cur
+    else:
+        records = _records(fmt, source, start, None, 1, max_row_bytes, False)
+        if fmt == "csv":
+            header_rec = next(records, None)
+            if header_rec is None:
+                return plan  # only blank lines
+            plan.header = delimited.parse_header(header_rec)
+
+    chunks = plan.chunks
+    errors = plan.errors
+    count = 0
+    total = 0
+    c_start = c_first = last_end = 0
+    for row, s, e, _payload, kind in records:
+        if kind >= EMPTY:
+            if kind == EMPTY:
+                errors.append(RowError(row=row, error="Row is empty: there is nothing between two commas"))
+            else:
+                errors.append(RowError(row=row, error="Row is truncated: the file ends inside this element"))
+            if len(errors) > MAX_PLAN_ERRORS:
+                raise FileInvalid(f"The JSON array has more than {MAX_PLAN_ERRORS} empty elements")
+            continue
+        if count == 0:
+            c_start, c_first = s, row
+        count += 1
+        last_end = e
+        if count == chunk_rows or last_end - c_start >= chunk_bytes:
+            chunks.append(ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count))
+            total += count
+            count = 0
+    if count:
+        chunks.append(ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count))
+        total += count
+    if fmt == "json" and not chunks and not json_cursor.closed:
+        raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
+    plan.total_rows = total + len(errors)
+    return plan
+
+
+def iter_rows(
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None
+) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Yield (row, record, error) for each of the chunk's records; read only [start, end).
+
+    Exactly chunk.row_count tuples, numbered as plan_file numbered them. If the range holds fewer
+    records than planned (the object was replaced after it was split) FileInvalid is raised after
+    the rows that were found.
+    """
+    _check_format(fmt)
+    if fmt == "csv":
+        if not header:
+            raise ValueError("a CSV chunk needs the header from the file plan")
+        delimited.allow_fields_up_to(max_row_bytes)
+    length = chunk.end - chunk.start
+    records = _records(fmt, stream, chunk.start, length, chunk.first_row, max_row_bytes, True)
+    remaining = chunk.row_count
+    if remaining <= 0:
+        return
+    for row, _s, _e, payload, kind in records:
+        if kind == OK:
+            if fmt == "csv":
+                record, error = delimited.parse_row(payload, header)
+            else:
+                record, error = ndjson.parse_object(payload)
+            yield row, record, error
+        elif kind == OVERSIZE:
+            yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
+        else:
+            continue  # known to the splitter (FilePlan.errors), not part of this chunk's count
+        remaining -= 1
+        if remaining == 0:
+            return
+    raise FileInvalid(
+        f"Chunk {chunk.index} holds fewer records than planned ({chunk.row_count - remaining} of "
+        f"{chunk.row_count}); the object changed after it was split"
+    )

@@ -1,0 +1,109 @@
+"""CSV (RFC 4180): records may span lines inside quotes; the header row names the columns."""
+
+from __future__ import annotations
+
+import csv
+
+from shared.bulk.formats.ndjson import utf8_error
+from shared.bulk.formats.reading import OK, OVERSIZE, FileInvalid, lines
+
+
+def allow_fields_up_to(max_bytes: int) -> None:
+    """Let the csv module read fields as long as a whole row may be.
+
+    Its limit is process-wide (128 KiB by default); rows are already bounded by `max_row_bytes`
+    before they reach it, so the worker raises it to that before parsing a CSV chunk.
+    """
+    if csv.field_size_limit() < max_bytes:
+        csv.field_size_limit(max_bytes)
+
+def records(stream, start, limit, first_row, max_row_bytes):
+    rec_line = rec_start = 0
+    pieces: list[bytes] | None = None  # None: no open record
+    size = 0
+    oversize = False
+    odd = 0
+    last_end = start
+    for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
+        last_end = e
+        if data is None:
+            n, nonblank, q, cr = info
+            n += cr
+        else:
+            n = len(data)
+            cr = data[-1:] == b"\r"
+            q = data.count(b'"') & 1 if b'"' in data else 0
+            nonblank = True
+        if pieces is None:
+            if data is not None:
+                if q == 0 and not data.strip():
+                    continue  # a blank line between records
+            elif not nonblank:
+                continue
+            if q == 0 and data is not None:  # the common case: a one-line record
+                yield line_no, s, e, data, OK
+                continue
+            rec_line, rec_start, pieces, size, oversize, odd = line_no, s, [], 0, False, 0
+        else:
+            size += 1  # the LF joining the previous line to this one
+        size += n
+        odd ^= q
+        if data is None or size > max_row_bytes:
+            oversize = True
+            pieces = []
+        if not oversize:
+            pieces.append(data)
+        if not odd:
+            if oversize:
+                yield rec_line, rec_start, e, size - cr, OVERSIZE
+            else:
+                yield rec_line, rec_start, e, b"\n".join(pieces), OK
+            pieces = None
+    if pieces is not None:  # the file ends inside a quoted field
+        if oversize:
+            yield rec_line, rec_start, last_end, size - cr, OVERSIZE
+        else:
+            yield rec_line, rec_start, last_end, b"\n".join(pieces), OK
+
+
+def parse_header(rec) -> list[str]:
+    _row, _s, _e, payload, kind = rec
+    if kind != OK:
+        raise FileInvalid(f"The CSV header row is {payload} bytes, longer than the row size limit")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileInvalid("The CSV header row is not valid UTF-8") from None
+    try:
+        values = next(csv.reader([text]), [])
+    except csv.Error as exc:
+        raise FileInvalid(f"The CSV header row cannot be read: {exc}") from None
+    names = [v.strip() for v in values]
+    if not any(names):
+        raise FileInvalid("The CSV file has an empty header row; the first line must name the columns")
+    for i, name in enumerate(names, 1):
+        if not name:
+            raise FileInvalid(f"The CSV header has an empty column name (column {i})")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise FileInvalid(f"The CSV header names column {name!r} twice")
+        seen.add(name)
+    return names
+
+
+def parse_row(data: bytes, header: list[str]) -> tuple[dict | None, str | None]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, utf8_error(exc)
+    try:
+        values = next(csv.reader([text]), [])
+    except csv.Error as exc:
+        return None, f"Row is not valid CSV: {exc}"
+    if len(values) != len(header):
+        n = len(values)
+        return None, f"Row has {n} value{'' if n == 1 else 's'}; the header has {len(header)} columns"
+    return {k: v for k, v in zip(header, values) if v != ""}, None
+
+

@@ -1,0 +1,43 @@
+"""NDJSON: one record per physical line; blank lines are not rows. Rows are JSON objects."""
+
+from __future__ import annotations
+
+import json
+
+from shared.bulk.formats.reading import OK, OVERSIZE, lines
+from shared.platform.encoding import STRICT_JSON
+
+def records(stream, start, limit, first_row, max_row_bytes):
+    for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
+        if data is None:
+            if info[1]:
+                yield line_no, s, e, info[0], OVERSIZE
+        elif data.strip():
+            yield line_no, s, e, data, OK
+
+
+_decode = STRICT_JSON.decode
+_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def utf8_error(exc: UnicodeDecodeError) -> str:
+    return f"Row is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start + 1} of the row)"
+
+
+def parse_object(data: bytes) -> tuple[dict | None, str | None]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, utf8_error(exc)
+    try:
+        value = _decode(text)
+    except json.JSONDecodeError as exc:
+        where = f"at column {exc.colno}" if exc.lineno == 1 else f"at line {exc.lineno}, column {exc.colno} of the element"
+        return None, f"Row is not valid JSON: {exc.msg} {where}"
+    except (ValueError, RecursionError) as exc:
+        return None, f"Row is not valid JSON: {exc}"
+    if type(value) is not dict:
+        return None, f"Row should be a JSON object, not {_TYPE_NAMES.get(type(value), 'null')}"
+    return value, None
+
+

@@ -1,0 +1,457 @@
+"""The bulk pipeline: split an upload, fan a job out into chunks, process chunks, end the job.
+
+Every step is safe to run twice (Eventarc and Pub/Sub deliver at least once):
+- a finalize event for a generation already planned (or older than the one recorded) changes nothing;
+- the fan-out is claimed in a Firestore transaction, so one of `ingest`, `splitter` and the sweep
+  publishes the chunks; a claim whose publishing failed is released, and one left by a dead
+  instance goes stale and is retaken by the sweep (`sweep_jobs`, every minute): no job depends on a
+  client calling ingest again;
+- a chunk result is created once (`create` fails if it exists): that write is the chunk's commit point;
+- every path that may have recorded the last chunk result (including a skipped redelivery, and the
+  sweep) checks whether the job is done; its final state is set in a transaction, once.
+
+Every log line of a job's work carries its `jobId` and `fileId` (`logs.context`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+from google.api_core import exceptions
+
+from shared import store
+from shared.bulk import formats, schema_registry
+from shared.bulk.models import (
+    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, JobRecord, RowError, SweepRequest,
+)
+from shared.bulk.schemas import row_to_event
+from shared.events.publishing import publish_events
+from shared.platform import clients, logs
+from shared.platform.cloudevents import StorageObject
+from shared.platform.encoding import utc_now
+from shared.platform.pubsub import publish_and_wait
+from shared.platform.settings import get_settings
+
+UPLOAD_PREFIX = "uploads/"
+MAX_PLAN_CHUNKS = 5_000  # about 90 bytes each: the plan stays well inside one Firestore document
+MIN_ROW_BYTES = 2  # "1\n" or "a\n": the smallest row, so a file of N bytes has at most N/2 rows
+MAX_ERROR_CHARS = 500  # one row's message; keeps a chunk result far below Firestore's 1 MiB
+PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
+REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"
+UNSTARTED_STATES = ("queued", "processing")
+
+
+def job_id_for(file_id: str) -> str:
+    """One job per file: the id is derived, so a repeated ingest finds the same job."""
+    return "job-dynamic-pop-" + file_id.removeprefix("file-dynamic-")
+
+
+def expire_at() -> datetime:
+    return datetime.now(timezone.utc) + timedelta(days=get_settings().retention_days)
+
+
+def chunk_rows_for(size: int) -> int:
+    """Rows per chunk: the setting, raised for huge files of tiny rows so the plan stays bounded."""
+    return max(get_settings().chunk_rows, math.ceil(size / MIN_ROW_BYTES / MAX_PLAN_CHUNKS))
+
+
+# -- splitter -------------------------------------------------------------------------------------
+
+
+def split_upload(obj: StorageObject) -> None:
+    """Handle a finalized object: plan the file it belongs to, then fan out if its job is waiting."""
+    settings = get_settings()
+    parts = obj.name.split("/")
+    if (obj.bucket != settings.uploads_bucket or len(parts) != 3 or not obj.name.startswith(UPLOAD_PREFIX)
+            or not FILE_ID.fullmatch(parts[2])):
+        logs.warning("ignoring an object that is not an upload", bucket=obj.bucket, object=obj.name)
+        return
+    tenant_id, file_id = parts[1], parts[2]
+    with logs.context(fileId=file_id):
+        record = store.get_file(file_id)
+        if record is None or record.tenantId != tenant_id or record.objectName != obj.name:
+            logs.warning("ignoring an object with no file record", object=obj.name)
+            return
+        with logs.context(jobId=record.jobId):
+            _split(record.fileId, record.jobId, record.generation, record.status, record.format, obj)
+
+
+def _split(file_id: str, job_id: str | None, planned: int | None, status: str, fmt: str, obj: StorageObject) -> None:
+    settings = get_settings()
+    generation = obj.generation
+    if planned is not None and generation < planned:
+        logs.info("stale finalize event for an older generation", generation=generation)
+        return
+    if planned == generation and status in ("ready", "invalid"):
+        logs.info("duplicate finalize event", generation=generation)
+        if job_id:
+            fan_out(job_id)  # in case the first delivery died before its fan-out finished
+        return
+    if job_id and status in ("ready", "invalid"):
+        job = store.get_job(job_id)
+        if job is not None and job.fanOut:
+            logs.warning("object replaced after its job started; the job keeps the planned generation",
+                         planned=planned, new=generation)
+            return
+    store.update_file(file_id, status="uploaded", generation=generation, size=obj.size, crc32c=obj.crc32c)
+
+    if obj.size > settings.max_file_bytes:
+        outcome = {"status": "invalid",
+                   "invalidReason": f"The file is {obj.size} bytes; the limit is {settings.max_file_bytes} bytes."}
+    else:
+        blob = clients.storage().bucket(obj.bucket).get_blob(obj.name)
+        if blob is None or blob.generation != generation:
+            logs.info("a newer generation replaced this one; its own event will plan it", object=obj.name)
+            return
+        try:
+            with blob.open("rb", chunk_size=8 * 1024 * 1024) as stream:  # reads this generation only
+                plan = formats.plan_file(stream, fmt, chunk_rows_for(obj.size), settings.max_row_bytes)
+            outcome = {"status": "ready", "totalRows": plan.total_rows, "plan": plan}
+        except formats.FileInvalid as exc:
+            outcome = {"status": "invalid", "invalidReason": str(exc)}
+        except exceptions.NotFound:
+            logs.info("object replaced while it was read; its own event will plan it", object=obj.name)
+            return
+
+    job_id = _record_plan(file_id, generation, outcome)
+    logs.info("file planned", generation=generation, status=outcome["status"], totalRows=outcome.get("totalRows"))
+    if job_id:
+        fan_out(job_id)
+
+
+def _record_plan(file_id: str, generation: int, outcome: dict) -> str | None:
+    """Store the plan if the file still has this generation; return the file's jobId as of that write."""
+
+    def write(transaction):
+        current = store.get_file(file_id, transaction)
+        if current is None or current.generation != generation:
+            return None
+        store.update_file(file_id, transaction, **outcome)
+        return current.jobId
+
+    return store.in_transaction(write)
+
+
+# -- ingest and fan-out ---------------------------------------------------------------------------
+
+
+def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict | None) -> tuple[str, bool]:
+    """Create the file's job (or find it). Returns (jobId, created)."""
+    job_id = job_id_for(file_id)
+    with logs.context(jobId=job_id, fileId=file_id):
+
+        def create(transaction):
+            if store.get_job(job_id, transaction) is not None:
+                return False
+            record = JobRecord(
+                jobId=job_id, tenantId=tenant_id, fileId=file_id, schemaVersion=schema_version,
+                metadata=metadata, createdAt=utc_now(), expireAt=expire_at(),
+            )
+            store.create_job(record, transaction)
+            # Transactions on the file document serialize this with the splitter's plan write, so
+            # whichever commits second sees both the job and the plan, and fans out.
+            store.update_file(file_id, transaction, jobId=job_id)
+            return True
+
+        created = store.in_transaction(create)
+        try:
+            fan_out(job_id)
+        except FanOutInProgress:
+            pass  # someone else is publishing this job's chunks; if they died, the sweep retakes the claim
+        return job_id, created
+
+
+class FanOutInProgress(Exception):
+    """Another instance claimed the fan-out moments ago; it is retaken only once the claim is stale."""
+
+
+def fan_out(job_id: str) -> None:
+    """Publish one pop-chunks message per chunk once the job exists and its file is planned.
+
+    Raises FanOutInProgress when another instance holds a fresh claim. A claim older than
+    `stale_claim_seconds` means its claimer died while publishing: it is retaken and the chunks are
+    published again (workers skip chunks already recorded).
+    """
+    stale = timedelta(seconds=get_settings().stale_claim_seconds)
+
+    def claim(transaction):
+        job = store.get_job(job_id, transaction)
+        record = store.get_file(job.fileId, transaction)
+        if job.status in FINAL_STATES or job.fanOut == "done":
+            return None
+        if record.status == "invalid":
+            fields = _final_fields("failed", 0, 0, record.invalidReason)
+            store.update_job(job_id, transaction, **fields, totalRows=0, startedAt=fields["completedAt"])
+            return None
+        if record.status != "ready":
+            return None
+        now = datetime.now(timezone.utc)
+        if job.fanOut == "claimed" and job.fanOutClaimedAt > now - stale:
+            return "in progress"
+        plan = record.plan
+        expected = len(plan.chunks) + (1 if plan.errors else 0)
+        store.update_job(job_id, transaction, fanOut="claimed", fanOutClaimedAt=now,
+                         totalRows=plan.total_rows, expectedChunks=expected)
+        return job, record.objectName, record.generation, plan
+
+    with logs.context(jobId=job_id):
+        claimed = store.in_transaction(claim)
+        if claimed == "in progress":
+            raise FanOutInProgress(job_id)
+        if claimed is None:
+            return
+        job, object_name, generation, plan = claimed
+        with logs.context(fileId=job.fileId):
+            _publish_chunks(job, object_name, generation, plan)
+            store.update_job(job_id, fanOut="done")
+            logs.info("job fanned out", chunks=len(plan.chunks), totalRows=plan.total_rows)
+            finish_if_done(job_id)
+
+
+def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan) -> None:
+    per_chunk = stored_errors_per_chunk(len(plan.chunks) + 1)
+    if plan.errors:  # rows the splitter already knows are bad (a truncated JSON tail) get their own result
+        _record_chunk(job.jobId, len(plan.chunks), 0, list(plan.errors), per_chunk)
+    messages = (
+        ChunkMessage(
+            jobId=job.jobId, tenantId=job.tenantId, fileId=job.fileId, objectName=object_name,
+            generation=generation, format=plan.format, schemaVersion=job.schemaVersion,
+            header=plan.header, chunk=chunk, storedErrorsPerChunk=per_chunk,
+        )
+        for chunk in plan.chunks
+    )
+    try:
+        publish_and_wait(get_settings().chunks_topic, ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages))
+    except Exception:
+        store.update_job(job.jobId, fanOut=None)  # release the claim so a retry publishes at once
+        raise
+
+
+def stored_errors_per_chunk(chunks: int) -> int:
+    # Bounded per job (max_stored_errors) and per document (a chunk result stays far below 1 MiB).
+    return min(1_000, max(1, get_settings().max_stored_errors // max(1, chunks)))
+
+
+# -- worker ---------------------------------------------------------------------------------------
+
+
+def process_chunk(message: ChunkMessage) -> None:
+    """Map, validate and publish one chunk's rows, then record its result (the commit point).
+
+    Raises only for failures worth retrying (publish, storage or database errors); Pub/Sub redelivers.
+    """
+    with logs.context(jobId=message.jobId, fileId=message.fileId, chunk=message.chunk.index):
+        _process_chunk(message)
+
+
+def _process_chunk(message: ChunkMessage) -> None:
+    settings = get_settings()
+    spec = message.chunk
+    if store.chunk_recorded(message.jobId, spec.index):
+        logs.info("chunk already recorded")
+        finish_if_done(message.jobId)  # the first delivery may have died right after recording it
+        return
+    job = store.get_job(message.jobId)
+    if job is None:
+        logs.warning("chunk of an unknown job")
+        return
+    if job.status == "queued":
+        _mark_processing(message.jobId)
+
+    mapping = schema_registry.lookup(message.tenantId, message.schemaVersion)
+    blob = clients.storage().bucket(settings.uploads_bucket).get_blob(message.objectName)
+    if mapping is None or blob is None or blob.generation != message.generation:
+        reason = f"schema version {message.schemaVersion} no longer exists" if mapping is None else REPLACED
+        _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=reason)],
+                      message.storedErrorsPerChunk, error_rows=spec.row_count)
+        finish_if_done(message.jobId)
+        return
+
+    processed, errors, batch, rows = 0, [], [], []
+    try:
+        with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
+            stream.seek(spec.start)
+            for row, record, error in formats.iter_rows(stream, message.format, spec, settings.max_row_bytes, message.header):
+                if error is None:
+                    event, error = row_to_event(record, mapping, message.format)
+                if error is not None:
+                    errors.append(RowError(row=row, error=error))
+                    continue
+                batch.append(event)
+                rows.append(row)
+                if len(batch) >= PUBLISH_BATCH:
+                    processed += _publish_rows(message, batch, rows)
+                    batch, rows = [], []
+    except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
+        _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=f"{REPLACED}: {exc}")],
+                      message.storedErrorsPerChunk, error_rows=spec.row_count)
+        finish_if_done(message.jobId)
+        return
+    processed += _publish_rows(message, batch, rows)
+    _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk)
+    finish_if_done(message.jobId)
+
+
+def _publish_rows(message: ChunkMessage, events: list, rows: list[int]) -> int:
+    if events:
+        publish_events(message.tenantId, events, source="bulk", job_id=message.jobId, rows=rows)
+    return len(events)
+
+
+def _mark_processing(job_id: str) -> None:
+    def mark(transaction):
+        job = store.get_job(job_id, transaction)
+        if job is not None and job.status == "queued":
+            store.update_job(job_id, transaction, status="processing", startedAt=utc_now())
+
+    store.in_transaction(mark)
+
+
+def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowError], keep: int,
+                  error_rows: int | None = None, dead_lettered: bool = False) -> None:
+    errors.sort(key=lambda e: e.row)
+    kept = [
+        e if len(e.error) <= MAX_ERROR_CHARS else RowError(row=e.row, error=e.error[: MAX_ERROR_CHARS - 1] + "…")
+        for e in errors[:keep]
+    ]
+    result = ChunkResult(
+        index=index, processedRows=processed, errorRows=len(errors) if error_rows is None else error_rows,
+        hasErrors=bool(errors), errors=kept, recordedAt=utc_now(), deadLettered=dead_lettered,
+        expireAt=expire_at(),
+    )
+    if not store.record_chunk(job_id, result):
+        logs.info("chunk recorded by another delivery", chunk=index)
+
+
+def dead_letter_chunk(message: ChunkMessage) -> None:
+    """A chunk that kept failing: count its rows as errors so the job still ends."""
+    spec = message.chunk
+    with logs.context(jobId=message.jobId, fileId=message.fileId, chunk=spec.index):
+        if store.chunk_recorded(message.jobId, spec.index):
+            finish_if_done(message.jobId)
+            return
+        if store.get_job(message.jobId) is None:
+            return
+        _mark_processing(message.jobId)
+        error = RowError(
+            row=spec.first_row,
+            error=f"This row and the {spec.row_count - 1} rows after it (one chunk) could not be processed "
+            "after repeated attempts; send them again.",
+        )
+        _record_chunk(message.jobId, spec.index, 0, [error], message.storedErrorsPerChunk,
+                      error_rows=spec.row_count, dead_lettered=True)
+        logs.error("chunk dead-lettered", rows=spec.row_count)
+        finish_if_done(message.jobId)
+
+
+# -- completion and status ------------------------------------------------------------------------
+
+
+def _final_fields(status: str, processed: int, errors: int, reason: str | None = None) -> dict:
+    return {"status": status, "processedRows": processed, "errorRows": errors,
+            "completedAt": utc_now(), "failureReason": reason}
+
+
+def finish_if_done(job_id: str) -> None:
+    job = store.get_job(job_id)
+    # expectedChunks is set when the fan-out is claimed
+    if job is None or job.status in FINAL_STATES or job.expectedChunks is None:
+        return
+    totals = store.chunk_totals(job_id)
+    if totals.chunks < job.expectedChunks:
+        return
+    processed, errors = totals.processed_rows, totals.error_rows
+    status = "completed" if errors == 0 else ("failed" if processed == 0 else "partially_completed")
+
+    def finish(transaction):
+        current = store.get_job(job_id, transaction)
+        if current.status in FINAL_STATES:
+            return
+        fields = _final_fields(status, processed, errors, "every row failed" if status == "failed" else None)
+        if not current.startedAt:
+            fields["startedAt"] = fields["completedAt"]
+        store.update_job(job_id, transaction, **fields)
+
+    store.in_transaction(finish)
+    logs.info("job finished", jobId=job_id, status=status, processedRows=processed, errorRows=errors)
+
+
+def _fail_job(job_id: str, reason: str) -> None:
+    def fail(transaction):
+        current = store.get_job(job_id, transaction)
+        if current.status in FINAL_STATES:
+            return
+        fields = _final_fields("failed", 0, 0, reason)
+        store.update_job(job_id, transaction, **fields, totalRows=0, startedAt=current.startedAt or fields["completedAt"])
+
+    store.in_transaction(fail)
+    logs.error("job failed", reason=reason)
+
+
+def stored_errors(job_id: str, position: tuple[str, int] | None, limit: int) -> tuple[list[RowError], tuple[str, int] | None]:
+    """Up to `limit` stored per-row errors in row order, from a position (chunk id, offset in its
+    errors); returns the page and the position after it, None at the end."""
+    page: list[RowError] = []
+    skip = position[1] if position else 0
+    # each chunk read holds at least one error, so limit + 1 chunks are enough for a page and its successor
+    for chunk_id, result in store.chunks_with_errors(job_id, position[0] if position else None, limit + 1):
+        if len(page) == limit:
+            return page, (chunk_id, 0)
+        take = result.errors[skip : skip + limit - len(page)]
+        page.extend(take)
+        if skip + len(take) < len(result.errors):
+            return page, (chunk_id, skip + len(take))
+        skip = 0
+    return page, None
+
+
+# -- the sweep ------------------------------------------------------------------------------------
+
+
+def sweep_jobs(_request: SweepRequest | None = None) -> int:
+    """Move every unfinished job on, whatever died on its way (run every minute; idempotent).
+
+    - a queued job whose file is planned: fan out (a stale claim is retaken; a fresh one is left);
+    - a queued job whose file is not planned `replan_after_seconds` after ingest: plan it again from
+      the object (its finalize event was lost or kept failing), or fail it if the object is gone;
+    - a job with every chunk recorded but no final state: finish it.
+    Returns how many jobs it looked at.
+    """
+    settings = get_settings()
+    jobs = store.jobs_in_states(UNSTARTED_STATES, settings.sweep_batch)
+    for job in jobs:
+        with logs.context(jobId=job.jobId, fileId=job.fileId):
+            try:
+                _sweep(job)
+            except Exception as exc:  # one job's trouble must not stop the others; the next sweep retries
+                logs.exception("sweeping a job failed", exc)
+    logs.info("sweep done", jobs=len(jobs))
+    return len(jobs)
+
+
+def _sweep(job: JobRecord) -> None:
+    settings = get_settings()
+    if job.status == "processing" or job.fanOut == "done":
+        finish_if_done(job.jobId)
+        return
+    record = store.get_file(job.fileId)
+    if record is None:
+        _fail_job(job.jobId, "the file record no longer exists")
+        return
+    if record.status in ("ready", "invalid"):
+        try:
+            fan_out(job.jobId)
+        except FanOutInProgress:
+            logs.info("fan-out in progress; left to its claimer until the claim is stale")
+        return
+    age = datetime.now(timezone.utc) - datetime.fromisoformat(job.createdAt)
+    if age < timedelta(seconds=settings.replan_after_seconds):
+        return  # the splitter may still be reading the file
+    blob = clients.storage().bucket(settings.uploads_bucket).get_blob(record.objectName)
+    if blob is None:
+        _fail_job(job.jobId, "the uploaded file no longer exists; upload it again and start a new ingest")
+        return
+    logs.warning("file still not planned; planning it again", fileStatus=record.status)
+    split_upload(StorageObject(bucket=settings.uploads_bucket, name=record.objectName,
+                               generation=blob.generation, size=blob.size, crc32c=blob.crc32c))

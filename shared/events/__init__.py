@@ -1,0 +1,1 @@
+"""The canonical POP event: its model, the events endpoint, and publishing to `pop-events`."""

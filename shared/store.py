@@ -1,0 +1,223 @@
+"""Firestore: the one module that names collections and fields. Typed models in, typed models out.
+
+Documents:
+- `apiKeys/{sha256hex}`: `ApiKeyRecord`
+- `schemas/{tenantId}:{version}`: `{tenantId, mapping: SchemaMapping}`
+- `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
+- `jobs/{jobId}`: `JobRecord`
+- `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
+
+Changes are given as model attribute names (`update_job(job_id, status="processing")`) and checked
+against the model, so a misspelt field fails here instead of writing a field nobody reads. Every
+read and write is bounded by `firestore_timeout_seconds` (retries included): a Firestore that does
+not answer becomes an exception the HTTP layer turns into a 503, not a request that hangs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, TypeVar
+
+from pydantic import BaseModel
+
+from shared.auth.models import ApiKeyRecord
+from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
+from shared.bulk.schemas import SchemaMapping
+from shared.platform import clients
+from shared.platform.settings import get_settings
+
+API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
+T = TypeVar("T")
+
+
+def _bounded() -> dict[str, Any]:
+    from google.api_core import retry
+
+    seconds = get_settings().firestore_timeout_seconds
+    return {
+        "retry": retry.Retry(predicate=retry.if_transient_error, initial=0.1, maximum=2.0, timeout=seconds),
+        "timeout": seconds,
+    }
+
+
+def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(changes) - set(model.model_fields)
+    if unknown:
+        raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in changes.items()}
+
+
+def _read(ref, model: type[BaseModel], transaction=None):
+    snap = ref.get(transaction=transaction, **_bounded())
+    return model.model_validate(snap.to_dict()) if snap.exists else None
+
+
+def in_transaction(work: Callable[[Any], T]) -> T:
+    """Run `work(transaction)` in a Firestore transaction (retried on contention), return its result."""
+    from google.cloud import firestore
+
+    return firestore.transactional(work)(clients.firestore().transaction())
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+def _api_key(digest: str):
+    return clients.firestore().collection(API_KEYS).document(digest)
+
+
+def get_api_key(digest: str) -> ApiKeyRecord | None:
+    return _read(_api_key(digest), ApiKeyRecord)
+
+
+def put_api_key(digest: str, record: ApiKeyRecord) -> None:
+    _api_key(digest).set(record.model_dump(), **_bounded())
+
+
+def revoke_api_key(digest: str, at: str) -> bool:
+    """Mark a key revoked; False if no such key exists."""
+    if get_api_key(digest) is None:
+        return False
+    _api_key(digest).update(_changes(ApiKeyRecord, {"revokedAt": at}), **_bounded())
+    return True
+
+
+# -- schema mappings ------------------------------------------------------------------------------
+
+
+def _schema(tenant_id: str, version: str):
+    return clients.firestore().collection(SCHEMAS).document(f"{tenant_id}:{version}")
+
+
+def get_schema(tenant_id: str, version: str) -> SchemaMapping | None:
+    snap = _schema(tenant_id, version).get(**_bounded())
+    return SchemaMapping.model_validate(snap.get("mapping")) if snap.exists else None
+
+
+def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
+    """Store a tenant's mapping; False if that version exists."""
+    from google.api_core.exceptions import AlreadyExists
+
+    try:
+        _schema(tenant_id, mapping.version).create(
+            {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}, **_bounded()
+        )
+    except AlreadyExists:
+        return False
+    return True
+
+
+def schema_versions(tenant_id: str) -> list[str]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = clients.firestore().collection(SCHEMAS).where(filter=FieldFilter("tenantId", "==", tenant_id)).select([])
+    return sorted(snap.id.split(":", 1)[1] for snap in query.stream(**_bounded()))
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+def _file(file_id: str):
+    return clients.firestore().collection(FILES).document(file_id)
+
+
+def create_file(record: FileRecord) -> None:
+    _file(record.fileId).create(record.model_dump(), **_bounded())
+
+
+def get_file(file_id: str, transaction=None) -> FileRecord | None:
+    return _read(_file(file_id), FileRecord, transaction)
+
+
+def update_file(file_id: str, transaction=None, **changes: Any) -> None:
+    fields = _changes(FileRecord, changes)
+    if transaction is None:
+        _file(file_id).update(fields, **_bounded())
+    else:
+        transaction.update(_file(file_id), fields)
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+
+
+def _job(job_id: str):
+    return clients.firestore().collection(JOBS).document(job_id)
+
+
+def create_job(record: JobRecord, transaction) -> None:
+    transaction.create(_job(record.jobId), record.model_dump())
+
+
+def get_job(job_id: str, transaction=None) -> JobRecord | None:
+    return _read(_job(job_id), JobRecord, transaction)
+
+
+def update_job(job_id: str, transaction=None, **changes: Any) -> None:
+    fields = _changes(JobRecord, changes)
+    if transaction is None:
+        _job(job_id).update(fields, **_bounded())
+    else:
+        transaction.update(_job(job_id), fields)
+
+
+def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
+    """Up to `limit` jobs whose status is one of `states` (served by the automatic single-field index)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = clients.firestore().collection(JOBS).where(filter=FieldFilter("status", "in", list(states))).limit(limit)
+    return [JobRecord.model_validate(snap.to_dict()) for snap in query.stream(**_bounded())]
+
+
+# -- chunk results --------------------------------------------------------------------------------
+
+
+def _chunks(job_id: str):
+    return _job(job_id).collection(CHUNKS)
+
+
+def chunk_id(index: int) -> str:
+    return f"{index:06d}"
+
+
+def chunk_recorded(job_id: str, index: int) -> bool:
+    return _chunks(job_id).document(chunk_id(index)).get(**_bounded()).exists
+
+
+def record_chunk(job_id: str, result: ChunkResult) -> bool:
+    """Write a chunk's result once (its commit point); False if another delivery already did."""
+    from google.api_core.exceptions import AlreadyExists
+
+    try:
+        _chunks(job_id).document(chunk_id(result.index)).create(result.model_dump(), **_bounded())
+    except AlreadyExists:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ChunkTotals:
+    chunks: int
+    processed_rows: int
+    error_rows: int
+
+
+def chunk_totals(job_id: str) -> ChunkTotals:
+    """Sums over a job's chunk results (Firestore aggregation): no hot counter document."""
+    agg = (
+        _chunks(job_id)
+        .count(alias="chunks").sum("processedRows", alias="processed").sum("errorRows", alias="errors")
+    )
+    values = {r.alias: r.value for r in agg.get(**_bounded())[0]}
+    return ChunkTotals(int(values["chunks"]), int(values["processed"] or 0), int(values["errors"] or 0))
+
+
+def chunks_with_errors(job_id: str, from_chunk: str | None, limit: int) -> Iterator[tuple[str, ChunkResult]]:
+    """A job's chunk results that hold errors, in chunk order, starting at chunk id `from_chunk`."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    chunks = _chunks(job_id)
+    query = chunks.where(filter=FieldFilter("hasErrors", "==", True)).order_by("__name__")
+    if from_chunk:
+        query = query.start_at({"__name__": chunks.document(from_chunk)})
+    for snap in query.limit(limit).stream(**_bounded()):
+        yield snap.id, ChunkResult.model_validate(snap.to_dict())
