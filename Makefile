@@ -18,12 +18,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt client/pyproject.toml
 dev: venv  ## the local stack on http://localhost:8080 (Ctrl-C stops it)
 	$(PY) -m local.stack
 
+# The running local stack's emulator addresses, from local/stack.py (where the ports are written).
+LOCAL_ENV = env $$($(PY) -m local.stack --print-env)
+
 tail: venv  ## print what lands on pop-events in the running local stack
-	FIRESTORE_EMULATOR_HOST=127.0.0.1:8681 PUBSUB_EMULATOR_HOST=127.0.0.1:8685 GOOGLE_CLOUD_PROJECT=coatro-local \
-		$(PY) -m local.tail
+	$(LOCAL_ENV) $(PY) -m local.tail
 
 key: venv  ## create an API key in the running local stack: make key TENANT=acme
-	FIRESTORE_EMULATOR_HOST=127.0.0.1:8681 GOOGLE_CLOUD_PROJECT=coatro-local $(PY) -m tools.admin create-key $(TENANT)
+	$(LOCAL_ENV) $(PY) -m tools.admin create-key $(TENANT)
 
 test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,7 +9,7 @@ resource "google_bigquery_dataset" "pop" {
   depends_on = [google_project_service.enabled]
 }
 
-# One row per message on pop-events. Column names match the message JSON (shared/publishing.py);
+# One row per message on pop-events. Column names match the message JSON (shared/events/publishing.py);
 # the last four columns are the subscription's metadata (write_metadata). A redelivered or retried
 # event lands twice; read through the `events` view, which keeps one row per (tenantId, eventId).
 resource "google_bigquery_table" "events" {

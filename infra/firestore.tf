@@ -1,4 +1,4 @@
-# The functions use the project's (default) database (shared/clients.py). If it already exists, import it:
+# The functions use the project's (default) database (shared/platform/clients.py). If it already exists, import it:
 #   terraform import google_firestore_database.main "projects/<project>/databases/(default)"
 resource "google_firestore_database" "main" {
   project                           = var.project_id
@@ -47,11 +47,12 @@ resource "google_firestore_field" "file_plan_unindexed" {
   project    = var.project_id
   database   = google_firestore_database.main.name
   collection = "files"
-  field      = "plan" # the chunk plan as compact JSON
+  field      = "plan" # the chunk plan (a map holding up to 5,000 chunk specs)
 
   index_config {}
 }
 
-# The queries in shared/ (schemas by tenantId, a job's chunks summed by aggregation, a job's chunks
-# with errors in document order) are served by Firestore's automatic single-field indexes. A query
-# that filters on one field and orders by another would need a google_firestore_index here.
+# The queries in shared/store.py (schemas by tenantId, unfinished jobs by status for the sweep, a
+# job's chunks summed by aggregation, a job's chunks with errors in document order) are served by
+# Firestore's automatic single-field indexes. A query that filters on one field and orders by
+# another would need a google_firestore_index here.

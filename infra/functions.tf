@@ -96,7 +96,7 @@ locals {
     }
   }
 
-  # What every function reads through shared/settings.py.
+  # What every function reads through shared/platform/settings.py.
   function_env = {
     GOOGLE_CLOUD_PROJECT  = var.project_id
     COATRO_EVENTS_TOPIC   = google_pubsub_topic.events.name

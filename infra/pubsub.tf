@@ -1,4 +1,4 @@
-# Topic names are part of the design (shared/settings.py defaults) and are passed to the functions.
+# Topic names are part of the design (shared/platform/settings.py defaults) and are passed to the functions.
 resource "google_pubsub_topic" "events" {
   # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline for this data; a CMEK would add a KMS key ring and key rotation ops for no requirement we have.
   name                       = "pop-events"

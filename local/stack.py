@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from functions import FUNCTIONS_DIR, function_names
+
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = ROOT / "functions"
 OPENAPI = ROOT / "infra" / "openapi.yaml"
 
 DEV_TENANT = "dev-tenant"
@@ -47,10 +48,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def function_names() -> list[str]:
-    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
-
-
 @dataclass
 class Ports:
     gateway: int = 8080
@@ -62,6 +59,16 @@ class Ports:
     @classmethod
     def free(cls) -> "Ports":
         return cls(free_port(), free_port(), free_port(), free_port(), 0)
+
+
+def emulator_env(ports: Ports, project: str) -> dict[str, str]:
+    """What points the Google client libraries at the emulators (the one place their addresses are written)."""
+    return {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports.firestore}",
+        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports.pubsub}",
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports.storage}",
+    }
 
 
 @dataclass
@@ -87,10 +94,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment that points the Google client libraries and our settings at this stack."""
         return {
-            "GOOGLE_CLOUD_PROJECT": self.project,
-            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
-            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}",
-            "STORAGE_EMULATOR_HOST": self.storage_url,
+            **emulator_env(self.ports, self.project),
             "COATRO_STORAGE_PUBLIC_URL": self.storage_url,
             "COATRO_SIGNING_KEY_FILE": str(self._dir() / "signing-key.json"),
             **self.settings_env,
@@ -281,8 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storage-port", type=int, default=defaults.storage)
     parser.add_argument("--functions-port", type=int, default=defaults.first_function, help="first of one per function")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".local-stack")
+    parser.add_argument("--print-env", action="store_true",
+                        help="print the emulator environment of a stack on these ports (for `make tail`, `make key`) and exit")
     args = parser.parse_args(argv)
     ports = Ports(args.gateway_port, args.firestore_port, args.pubsub_port, args.storage_port, args.functions_port)
+    if args.print_env:
+        print(" ".join(f"{k}={v}" for k, v in emulator_env(ports, "coatro-local").items()))
+        return
     api_key = os.environ.get("COATRO_DEV_API_KEY", DEFAULT_DEV_KEY)
     stack = Stack(ports=ports, api_key=api_key, workdir=args.workdir, quiet=False)
     started = time.monotonic()

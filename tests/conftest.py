@@ -24,7 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     saved = dict(os.environ)
-    stack = Stack(ports=Ports.free(), workdir=tmp_path_factory.mktemp("stack"))
+    # Sweeps run only when a test starts one (as Cloud Scheduler would): integration tests leave jobs
+    # half-done on purpose, and a sweep at a random moment would race them. Claims go stale fast so a
+    # test of a dead claim need not wait two minutes.
+    stack = Stack(
+        ports=Ports.free(), workdir=tmp_path_factory.mktemp("stack"),
+        settings_env={"COATRO_SWEEP_INTERVAL_SECONDS": "3600", "COATRO_STALE_CLAIM_SECONDS": "2"},
+    )
     try:
         stack.start()
     except StackError as exc:

@@ -650,8 +650,10 @@ def entry_point_problems(functions_root, infra: Infra) -> list[str]:
 
     problems = []
     declared = infra.locals.get("functions") or {}
-    for main in sorted(Path(functions_root).glob("*/main.py")):
-        name = main.parent.name
+    from functions import function_names
+
+    for name in function_names(Path(functions_root)):
+        main = Path(functions_root) / name / "main.py"
         trigger = (declared.get(name) or {}).get("trigger")
         if trigger is None:
             continue  # function_problems reports an undeclared directory

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from functions import function_names
 from tests.infra.hcl import Infra, load_infra
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ CHECKOV = os.environ.get("CHECKOV", str(ROOT / ".venv-checkov" / "bin" / "checko
 
 
 def function_dirs(root: Path = ROOT) -> set[str]:
-    return {p.parent.name for p in (root / "functions").glob("*/main.py")}
+    return set(function_names(root / "functions"))
 
 
 @pytest.fixture(scope="session")

@@ -9,121 +9,17 @@ from __future__ import annotations
 import json
 import os
 
-import functions_framework
 import pytest
-import requests
 from google.cloud import pubsub_v1
 
 from shared.auth import api_keys
 from shared.bulk import pipeline, schema_registry
-from shared.bulk.models import ChunkMessage
 from shared.platform import clients
 from shared.platform.cloudevents import StorageObject
 from shared.platform.pubsub import PublishFailed
 from tests import bulk_files
 from tests.conftest import ROOT, unique
-
-BULK = "/coatro/v1/pop/dynamic/bulk"
-
-
-def _client(name: str):
-    return functions_framework.create_app(target=name, source=str(ROOT / f"functions/{name}/main.py")).test_client()
-
-
-class Bulk:
-    """Drives one tenant's files through the pipeline in-process."""
-
-    def __init__(self, tenant_id: str, key: str, chunk_rows: int):
-        self.tenant_id, self.headers = tenant_id, {"X-API-Key": key}
-        os.environ["COATRO_UPLOADS_BUCKET"] = unique("uploads")
-        os.environ["COATRO_CHUNKS_TOPIC"] = unique("chunks")
-        os.environ["COATRO_CHUNK_ROWS"] = str(chunk_rows)
-        clients.reset()
-        clients.storage().create_bucket(os.environ["COATRO_UPLOADS_BUCKET"])
-        clients.publisher().create_topic(name=clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"]))
-        self.subscriber = pubsub_v1.SubscriberClient()
-        self.chunks_sub = self.subscriber.subscription_path(os.environ["GOOGLE_CLOUD_PROJECT"], unique("chunks-sub"))
-        self.subscriber.create_subscription(
-            request={"name": self.chunks_sub, "topic": clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"])}
-        )
-        self.upload_url, self.ingest_fn, self.status_fn = _client("upload_url"), _client("ingest"), _client("job_status")
-
-    def request_upload(self, fmt: str, **body):
-        return self.upload_url.post(f"{BULK}/upload-url", json={"fileName": f"f.{fmt}", "format": fmt, **body},
-                                    headers=self.headers)
-
-    def put(self, upload: dict, content: bytes) -> None:
-        response = requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=120)
-        assert response.status_code == 200
-
-    def upload(self, fmt: str, content: bytes, split: bool = True) -> str:
-        response = self.request_upload(fmt)
-        assert response.status_code == 200, response.get_json()
-        upload = response.get_json()
-        self.put(upload, content)
-        if split:
-            self.split(upload["fileId"])
-        self.last_upload = upload
-        return upload["fileId"]
-
-    def split(self, file_id: str) -> None:
-        """What the finalize event does (as Eventarc would deliver it)."""
-        name = f"uploads/{self.tenant_id}/{file_id}"
-        blob = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
-        pipeline.split_upload(StorageObject(bucket=blob.bucket.name, name=name, generation=blob.generation,
-                                            size=blob.size, crc32c=blob.crc32c))
-
-    def ingest(self, file_id: str, version: str = "1.0", **extra):
-        return self.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version, **extra},
-                                   headers=self.headers)
-
-    def start(self, fmt: str, content: bytes, version: str = "1.0") -> str:
-        response = self.ingest(self.upload(fmt, content), version)
-        assert response.status_code == 202, response.get_json()
-        return response.get_json()["jobId"]
-
-    def chunk_messages(self) -> list[ChunkMessage]:
-        out = []
-        while True:
-            response = self.subscriber.pull(request={"subscription": self.chunks_sub, "max_messages": 1000}, timeout=5)
-            if not response.received_messages:
-                return sorted(out, key=lambda m: m.chunk.index)
-            self.subscriber.acknowledge(request={"subscription": self.chunks_sub,
-                                                 "ack_ids": [m.ack_id for m in response.received_messages]})
-            out += [ChunkMessage.model_validate_json(m.message.data) for m in response.received_messages]
-
-    def run_all(self) -> list[ChunkMessage]:
-        messages = self.chunk_messages()
-        for message in messages:
-            pipeline.process_chunk(message)
-        return messages
-
-    def status(self, job_id: str) -> dict:
-        response = self.status_fn.get(f"{BULK}/jobs/{job_id}", headers=self.headers)
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    def all_errors(self, job_id: str, page_size: int) -> list[dict]:
-        errors, token = [], None
-        while True:
-            query = f"pageSize={page_size}" + (f"&pageToken={token}" if token else "")
-            page = self.status_fn.get(f"{BULK}/jobs/{job_id}/errors?{query}", headers=self.headers).get_json()
-            errors += page["errors"]
-            token = page["nextPageToken"]
-            if not token:
-                return errors
-
-
-@pytest.fixture
-def bulk(stack, tenant):
-    return Bulk(*tenant, chunk_rows=25)
-
-
-def assert_counts(status: dict, state: str, total: int, processed: int, errors: int) -> None:
-    assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == (
-        state, total, processed, errors,
-    ), status
-
+from tests.integration.conftest import BULK, assert_counts
 
 # -- job semantics ----------------------------------------------------------------------------------
 
