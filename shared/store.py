@@ -47,6 +47,14 @@ def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in changes.items()}
 
 
+def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -> None:
+    fields = _changes(model, changes)
+    if transaction is None:
+        ref.update(fields, **_bounded())
+    else:
+        transaction.update(ref, fields)
+
+
 def _read(ref, model: type[BaseModel], transaction=None):
     snap = ref.get(transaction=transaction, **_bounded())
     return model.model_validate(snap.to_dict()) if snap.exists else None
@@ -130,11 +138,7 @@ def get_file(file_id: str, transaction=None) -> FileRecord | None:
 
 
 def update_file(file_id: str, transaction=None, **changes: Any) -> None:
-    fields = _changes(FileRecord, changes)
-    if transaction is None:
-        _file(file_id).update(fields, **_bounded())
-    else:
-        transaction.update(_file(file_id), fields)
+    _update(_file(file_id), FileRecord, transaction, changes)
 
 
 # -- jobs -----------------------------------------------------------------------------------------
@@ -153,11 +157,7 @@ def get_job(job_id: str, transaction=None) -> JobRecord | None:
 
 
 def update_job(job_id: str, transaction=None, **changes: Any) -> None:
-    fields = _changes(JobRecord, changes)
-    if transaction is None:
-        _job(job_id).update(fields, **_bounded())
-    else:
-        transaction.update(_job(job_id), fields)
+    _update(_job(job_id), JobRecord, transaction, changes)
 
 
 def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:

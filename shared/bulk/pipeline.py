@@ -23,9 +23,8 @@ from google.api_core import exceptions
 from shared import store
 from shared.bulk import formats, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, JobRecord, RowError, SweepRequest,
+    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
 )
-from shared.bulk.schemas import row_to_event
 from shared.events.publishing import publish_events
 from shared.platform import clients, logs
 from shared.platform.cloudevents import StorageObject
@@ -74,11 +73,12 @@ def split_upload(obj: StorageObject) -> None:
             logs.warning("ignoring an object with no file record", object=obj.name)
             return
         with logs.context(jobId=record.jobId):
-            _split(record.fileId, record.jobId, record.generation, record.status, record.format, obj)
+            _split(record, obj)
 
 
-def _split(file_id: str, job_id: str | None, planned: int | None, status: str, fmt: str, obj: StorageObject) -> None:
+def _split(record: FileRecord, obj: StorageObject) -> None:
     settings = get_settings()
+    file_id, job_id, planned, status = record.fileId, record.jobId, record.generation, record.status
     generation = obj.generation
     if planned is not None and generation < planned:
         logs.info("stale finalize event for an older generation", generation=generation)
@@ -106,7 +106,7 @@ def _split(file_id: str, job_id: str | None, planned: int | None, status: str, f
             return
         try:
             with blob.open("rb", chunk_size=8 * 1024 * 1024) as stream:  # reads this generation only
-                plan = formats.plan_file(stream, fmt, chunk_rows_for(obj.size), settings.max_row_bytes)
+                plan = formats.plan_file(stream, record.format, chunk_rows_for(obj.size), settings.max_row_bytes)
             outcome = {"status": "ready", "totalRows": plan.total_rows, "plan": plan}
         except formats.FileInvalid as exc:
             outcome = {"status": "invalid", "invalidReason": str(exc)}
@@ -268,13 +268,14 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
 
+    to_event = mapping.compiled(message.format).to_event
     processed, errors, batch, rows = 0, [], [], []
     try:
         with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
             for row, record, error in formats.iter_rows(stream, message.format, spec, settings.max_row_bytes, message.header):
                 if error is None:
-                    event, error = row_to_event(record, mapping, message.format)
+                    event, error = to_event(record)
                 if error is not None:
                     errors.append(RowError(row=row, error=error))
                     continue

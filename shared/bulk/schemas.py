@@ -63,7 +63,7 @@ def is_canonical_path(path: str) -> bool:
 class SchemaMapping(BaseModel):
     # Frozen: a mapping keeps its compiled lookups (`_compiled`), so it must never change after use.
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _compiled: dict[str, "_Compiled"] = PrivateAttr(default_factory=dict)
+    _compiled: dict[str, "CompiledMapping"] = PrivateAttr(default_factory=dict)
 
     version: str
     fields: dict[str, str] = Field(default_factory=dict)
@@ -108,13 +108,13 @@ class SchemaMapping(BaseModel):
                 raise ValueError(f"{source!r} reaches into {source.split('.', 1)[0]!r}, which is mapped whole")
         return self
 
-    def compiled(self, fmt: str) -> "_Compiled":
+    def compiled(self, fmt: str) -> "CompiledMapping":
         """The precomputed lookups for this mapping and format, made once per mapping object
         (pydantic attribute access is slow enough to matter per row)."""
         comp = self._compiled.get(fmt)
         if comp is None:
             numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
-            comp = self._compiled[fmt] = _Compiled(self, numeric)
+            comp = self._compiled[fmt] = CompiledMapping(self, numeric)
         return comp
 
 
@@ -182,7 +182,7 @@ def _epoch(unit: str) -> Callable[[Any], str]:
 # Compiled mapping
 
 
-class _Compiled:
+class CompiledMapping:
     """Per-mapping lookups precomputed once: record key -> (path, converter, label)."""
 
     def __init__(self, mapping: SchemaMapping, numeric: bool):
@@ -265,6 +265,20 @@ class _Compiled:
                 self._put(out, route, node.pop(sub[-1]), errors)
         return _prune(rest)
 
+    def to_event(self, record: dict) -> tuple[PopEvent | None, str | None]:
+        """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
+        data, errors = self.map(record)
+        try:
+            event = pop_event.validate_python(data)
+        except ValidationError as exc:
+            for err in field_errors(exc):
+                field = self.label(err["field"])
+                errors.append(f"{field}: {err['message']}" if field else err["message"])
+            return None, "; ".join(errors)
+        if errors:
+            return None, "; ".join(errors)
+        return event, None
+
     def label(self, field: str | None) -> str | None:
         if field is None:
             return None
@@ -300,19 +314,9 @@ def _set(out: dict, path, value, errors: list[str], label: str) -> None:
 
 
 def row_to_event(record: dict, mapping: SchemaMapping, fmt: str) -> tuple[PopEvent | None, str | None]:
-    """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
-    comp = mapping.compiled(fmt)
-    data, errors = comp.map(record)
-    try:
-        event = pop_event.validate_python(data)
-    except ValidationError as exc:
-        for err in field_errors(exc):
-            field = comp.label(err["field"])
-            errors.append(f"{field}: {err['message']}" if field else err["message"])
-        return None, "; ".join(errors)
-    if errors:
-        return None, "; ".join(errors)
-    return event, None
+    """Map and validate one record: (event, None) or (None, "field: message; field: message").
+    A loop over many rows calls `mapping.compiled(fmt).to_event` instead (one lookup, not one per row)."""
+    return mapping.compiled(fmt).to_event(record)
 
 
 def load_mapping(data: dict[str, Any]) -> SchemaMapping:

@@ -7,6 +7,7 @@ import zlib
 from typing import Any, Callable
 
 from flask import Request, Response
+from google.api_core import exceptions as google_errors
 from pydantic import BaseModel
 
 from shared.platform import logs
@@ -36,8 +37,6 @@ def serve(request: Request, methods: list[str], handler: Callable[[Request], Res
     """Run a handler, turning Problems into problem+json, an unreachable dependency (Firestore,
     Storage, after their client's own retries) into a 503, and anything else into a 500. Both
     unexpected cases are logged with their traceback."""
-    from google.api_core import exceptions as google_errors
-
     try:
         if request.method not in methods:
             raise method_not_allowed(methods)

@@ -70,14 +70,14 @@ def test_a_failing_chunk_is_logged_with_its_traceback_and_its_job(bulk, monkeypa
     [message] = bulk.chunk_messages()
 
     def broken(*_args, **_kwargs):
-        raise RuntimeError("storage exploded")
+        raise RuntimeError("pop-events exploded")
 
-    monkeypatch.setattr(pipeline, "row_to_event", broken)
+    monkeypatch.setattr(pipeline, "publish_events", broken)
     capsys.readouterr()
     response = bulk.deliver(message)  # through the worker's trigger: a 500 makes Pub/Sub redeliver
     assert response.status_code == 500
     [entry] = [e for e in log_lines(capsys.readouterr().err) if e["severity"] == "ERROR"]
-    assert entry["@type"] == REPORTED_ERROR_EVENT and "RuntimeError: storage exploded" in entry["stack_trace"]
+    assert entry["@type"] == REPORTED_ERROR_EVENT and "RuntimeError: pop-events exploded" in entry["stack_trace"]
     assert (entry["jobId"], entry["fileId"], entry["chunk"]) == (job_id, message.fileId, 0)
     assert entry["eventType"] == "google.cloud.pubsub.topic.v1.messagePublished"
 
