@@ -23,6 +23,7 @@ from pathlib import Path
 
 import requests
 
+from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.bulk import formats
@@ -126,10 +127,15 @@ def main() -> None:
         clients.reset()
         key = api_keys.create_key(f"bench-{uuid.uuid4().hex[:6]}", label="benchmark")
         results = []
+        cpu_lines = []
         for rows, path in files:
+            before = cpu.cpu_seconds(stack)
             elapsed, status = run_file(stack, key, path)
+            used = cpu.spent(before, cpu.cpu_seconds(stack))
             results.append((rows, path.stat().st_size, elapsed, status, peak_rss_mib(stack, "splitter"), peak_rss_mib(stack, "worker")))
             print(f"  {rows:,} rows: {status['status']} in {elapsed:.1f}s", flush=True)
+            cpu_lines.append(f"  {rows:,} rows, " + cpu.report(
+                used, rows, "row", ["fn-splitter", "fn-worker", "pubsub", "firestore", "storage", "fn-sweeper"]))
         parse_rate = ceiling_parse_validate(files[0][1], 5000)
         publish_rate = ceiling_publish(files[0][1], min(100_000, files[0][0]))
 
@@ -139,6 +145,7 @@ def main() -> None:
             assert status["processedRows"] == rows, status
             print(f"  {rows:>10,} {size / 1e6:>7.0f} {status['status']:>10} {elapsed:>12.1f}s {rows / elapsed:>9,.0f}"
                   f" {split_rss:>10.0f} MiB {work_rss:>7.0f} MiB")
+        print("\n".join(cpu_lines))
         print(f"  ceiling: frame + map + validate, one process   {parse_rate:>9,.0f} rows/s")
         print(f"  ceiling: raw publish to the Pub/Sub emulator    {publish_rate:>9,.0f} messages/s")
         big = results[-1]
