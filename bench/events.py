@@ -1,12 +1,14 @@
-"""Benchmark of POST /coatro/v1/pop/events through the local gateway, with its two ceilings.
+"""Benchmark of POST /coatro/v1/pop/events through the local gateway, with its ceilings and CPU costs.
 
   python -m bench.events [--batches 60] [--batch-size 1000] [--concurrency 4]
 
 Starts its own local stack on free ports, then in one run measures:
-  1. parse + validate the same batches in-process (the function's CPU ceiling);
-  2. publish the same events straight to the Pub/Sub emulator (the storage ceiling);
-  3. the batches sent over HTTP through the gateway and the events function (what a caller sees).
-Prints events/s for each, p50/p99 request latency for 3, and 3 as a ratio of 2.
+  1. the floor: CPU per event, in this process, of what the function must do with the same bodies —
+     decode + validate, write each message, build and serialize the publish requests — without sending;
+  2. publish the same events straight to the Pub/Sub emulator through the same code (the storage ceiling);
+  3. the batches sent over HTTP through the gateway and the events function (what a caller sees), with
+     the CPU per event of each process (psutil): the events function, the gateway, the emulators.
+Prints events/s, p50/p99 request latency, 3 as a ratio of 2, and the function's CPU as a multiple of the floor.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import requests
 
+from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.platform import clients
-from shared.events.api import parse_batch
-from shared.events.publishing import to_message
+from shared.events.api import parse_body
+from shared.events.publishing import messages, publish_events
+from shared.platform import pubsub
+from shared.platform.encoding import utc_now
 
 
 def make_batches(count: int, size: int) -> list[bytes]:
@@ -54,20 +59,25 @@ def make_batches(count: int, size: int) -> list[bytes]:
     ]
 
 
-def ceiling_validate(batches: list[bytes]) -> float:
-    started = time.perf_counter()
-    n = sum(len(parse_batch(json.loads(body))) for body in batches)
-    return n / (time.perf_counter() - started)
+def floor_cpu_per_event(batches: list[bytes], tenant: str) -> tuple[float, float]:
+    """(CPU µs per event for decode + validate only, CPU µs per event for everything short of sending)."""
+    path = clients.topic_path("pop-events")
+    started = time.process_time()
+    n = sum(len(parse_body(body)) for body in batches)
+    validate = (time.process_time() - started) / n * 1e6
+    started = time.process_time()
+    for body in batches:
+        for request in pubsub._requests(path, messages(tenant, parse_body(body), "api", utc_now())):
+            request.SerializeToString()
+    return validate, (time.process_time() - started) / n * 1e6
 
 
 def ceiling_publish(batches: list[bytes], tenant: str, concurrency: int) -> float:
-    from shared.events.publishing import publish
-
-    messages = [[to_message(tenant, e, "api", "now") for e in parse_batch(json.loads(b))] for b in batches]
+    parsed = [parse_body(b) for b in batches]
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        wait([pool.submit(publish, batch) for batch in messages])
-    return sum(map(len, messages)) / (time.perf_counter() - started)
+        wait([pool.submit(publish_events, tenant, events, "api") for events in parsed])
+    return sum(map(len, parsed)) / (time.perf_counter() - started)
 
 
 def through_gateway(url: str, key: str, batches: list[bytes], concurrency: int) -> tuple[float, list[float]]:
@@ -109,16 +119,22 @@ def main() -> None:
         url = stack.gateway_url + "/coatro/v1/pop/events"
         through_gateway(url, key, batches[:2], 2)  # warm up connections and the function's clients
 
-        validate_rate = ceiling_validate(batches)
+        validate_floor, floor = floor_cpu_per_event(batches, tenant)
         publish_rate = ceiling_publish(batches, tenant, args.concurrency)
+        before = cpu.cpu_seconds(stack)
         gateway_rate, latencies = through_gateway(url, key, batches, args.concurrency)
+        used = cpu.spent(before, cpu.cpu_seconds(stack))
+        function_cpu = used["fn-events"] / events * 1e6
         q = statistics.quantiles(latencies, n=100)
         print(f"\n{events} events in {args.batches} batches of {args.batch_size}, {args.concurrency} concurrent senders")
-        print(f"  ceiling: parse + validate in-process   {validate_rate:>10,.0f} events/s")
+        print(f"  floor, in-process CPU per event: decode + validate {validate_floor:.1f} µs; "
+              f"+ messages + publish requests {floor:.1f} µs")
         print(f"  ceiling: publish straight to emulator  {publish_rate:>10,.0f} events/s")
         print(f"  through gateway + events function      {gateway_rate:>10,.0f} events/s")
         print(f"  request latency (1,000-event batch)    p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms")
         print(f"  gateway rate / direct publish rate     {gateway_rate / publish_rate:>10.0%}  (target >= 70%)")
+        print("  " + cpu.report(used, events, "event", ["fn-events", "gateway", "pubsub", "firestore"]))
+        print(f"  events function CPU / floor            {function_cpu / floor:>10.1f}x  (target: <= 40 µs per event)")
     finally:
         stack.stop()
 

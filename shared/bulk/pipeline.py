@@ -268,14 +268,22 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
 
-    to_event = mapping.compiled(message.format).to_event
+    compiled = mapping.compiled(message.format)
+    # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
+    direct = compiled.direct and message.format != "csv"
     processed, errors, batch, rows = 0, [], [], []
     try:
         with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
-            for row, record, error in formats.iter_rows(stream, message.format, spec, settings.max_row_bytes, message.header):
-                if error is None:
-                    event, error = to_event(record)
+            for row, record, error in formats.iter_rows(
+                stream, message.format, spec, settings.max_row_bytes, message.header, parse=not direct
+            ):
+                event = compiled.validate_json(record) if direct and error is None else None
+                if event is None and error is None:
+                    if direct:
+                        record, error = formats.parse_record(message.format, record, message.header)
+                    if error is None:
+                        event, error = compiled.to_event(record)
                 if error is not None:
                     errors.append(RowError(row=row, error=error))
                     continue

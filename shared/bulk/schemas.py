@@ -201,6 +201,9 @@ class CompiledMapping:
                 self.nested.setdefault(top, []).append((tuple(rest.split(".")), route))
             self.routes[source] = route
         self.constants = [(tuple(k.split(".")), v) for k, v in mapping.constants.items()]
+        # The record already is a canonical event: no renames, constants, conversions or context.
+        self.direct = (not mapping.fields and not mapping.constants and self.reject and not numeric
+                       and mapping.timestamp_format == "iso8601")
 
     def _target(self, target: str) -> tuple:
         convert = None
@@ -264,6 +267,17 @@ class CompiledMapping:
             if type(node) is dict and sub[-1] in node:
                 self._put(out, route, node.pop(sub[-1]), errors)
         return _prune(rest)
+
+    def validate_json(self, payload: bytes) -> PopEvent | None:
+        """The event of a JSON record validated straight from its bytes, when this mapping is the
+        canonical event itself (`direct`); None when the record needs the full path (`to_event`),
+        which alone words errors and handles what this does not (dotted keys, NaN, bad UTF-8)."""
+        if b"NaN" in payload or b"Infinity" in payload:  # pydantic's parser would accept them
+            return None
+        try:
+            return pop_event.validate_json(payload)
+        except ValidationError:
+            return None
 
     def to_event(self, record: dict) -> tuple[PopEvent | None, str | None]:
         """Map and validate one record: (event, None) or (None, "field: message; field: message")."""

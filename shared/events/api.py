@@ -8,10 +8,10 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from shared.auth import api_keys
-from shared.events.models import EventsAccepted, PopEvent, field_errors, pop_event_list
+from shared.events.models import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
 from shared.events.publishing import publish_events
 from shared.platform.encoding import utc_now
-from shared.platform.http import json_response, read_json
+from shared.platform.http import decode_json, json_response, read_json_bytes
 from shared.platform.problems import too_large, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
@@ -56,9 +56,30 @@ def parse_batch(body: Any) -> list[PopEvent]:
     return batch
 
 
+def parse_body(raw: bytes) -> list[PopEvent]:
+    """The events of a raw request body.
+
+    Fast path: pydantic validates the bytes in one pass (no Python dicts in between). Whatever it
+    does not accept as it is goes through the full path (`decode_json` + `parse_batch`), which
+    names every problem; so does a body that may hold NaN or Infinity, which pydantic's JSON parser
+    would take but JSON does not allow. Both paths accept exactly the same bodies.
+    """
+    if b"NaN" not in raw and b"Infinity" not in raw:
+        try:
+            events = events_batch.validate_json(raw).events
+        except ValidationError:
+            events = None
+        if events is not None:
+            limit = get_settings().max_events_per_request
+            if len(events) > limit:
+                raise too_large(f"A request holds at most {limit} events; this one has {len(events)}.")
+            return events
+    return parse_batch(decode_json(raw))
+
+
 def accept_events(request: Request) -> Response:
     tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
-    events = parse_batch(read_json(request))
+    events = parse_body(read_json_bytes(request))
     try:
         publish_events(tenant_id, events, source="api")
     except PublishFailed:

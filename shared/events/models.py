@@ -80,7 +80,14 @@ class EventsAccepted(BaseModel):
     eventCount: int
 
 
+class EventsBatch(_Strict):
+    """A request body of the events endpoint, as its fast path reads it (see `shared.events.api`)."""
+
+    events: Annotated[list[PopEvent], Field(min_length=1)]
+
+
 pop_event = TypeAdapter(PopEvent)
+events_batch = TypeAdapter(EventsBatch)
 pop_event_list = TypeAdapter(list[PopEvent])
 
 _FRIENDLY = {

@@ -21,11 +21,10 @@ def firestore():
 
 @lru_cache
 def publisher():
+    """The Pub/Sub publisher; `shared.platform.pubsub` publishes through its GAPIC layer (`.api`)."""
     from google.cloud import pubsub_v1
 
-    # Large batches: a 1,000-event request becomes a handful of publish calls, not a thousand.
-    batch = pubsub_v1.types.BatchSettings(max_messages=1000, max_bytes=9 * 1024 * 1024, max_latency=0.01)
-    return pubsub_v1.PublisherClient(batch_settings=batch)
+    return pubsub_v1.PublisherClient()
 
 
 @lru_cache

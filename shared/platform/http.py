@@ -64,6 +64,21 @@ def _http_request(request: Request, status: int) -> dict[str, Any]:
 
 def read_json(request: Request, max_bytes: int | None = None) -> Any:
     """The request's JSON body, checked for type, encoding and size (limits apply after gunzip)."""
+    return decode_json(read_json_bytes(request, max_bytes))
+
+
+def decode_json(data: bytes) -> Any:
+    """Strict JSON (no NaN or Infinity) from UTF-8 bytes, or a 400 saying what is wrong."""
+    try:
+        return STRICT_JSON.decode(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
+    except (ValueError, RecursionError) as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}", slug="malformed-json") from None
+
+
+def read_json_bytes(request: Request, max_bytes: int | None = None) -> bytes:
+    """The raw bytes of a JSON body, checked for type, encoding and size (limits apply after gunzip)."""
     limit = max_bytes or get_settings().max_body_bytes
     if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
         raise unsupported_media_type("Content-Type must be application/json.")
@@ -73,13 +88,7 @@ def read_json(request: Request, max_bytes: int | None = None) -> Any:
     if request.content_length is not None and request.content_length > limit:
         raise too_large(f"The request body is larger than {limit} bytes.")
     raw = _read_bounded(request.stream, limit)
-    data = _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
-    try:
-        return STRICT_JSON.decode(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
-    except (ValueError, RecursionError) as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}", slug="malformed-json") from None
+    return _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
 
 
 def _read_bounded(stream, limit: int) -> bytes:

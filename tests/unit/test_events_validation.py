@@ -14,7 +14,8 @@ from shared.events.api import parse_batch
 from shared.platform.http import read_json
 from shared.events.models import PopEvent, pop_event
 from shared.platform.problems import Problem
-from shared.events.publishing import derived_event_id, to_message
+from shared.events.models import PopEventMessage
+from shared.events.publishing import derived_event_id, messages
 
 
 def test_valid_batch_is_normalized():
@@ -65,9 +66,36 @@ def test_derived_event_id_is_deterministic_per_tenant_and_content():
 
 
 def test_message_keeps_a_sent_event_id_and_adds_provenance():
-    message = to_message("t1", PopEvent(eventId="evt-1"), "api", "2025-01-27T10:00:00.000Z")
+    [(data, attributes)] = messages("t1", [PopEvent(eventId="evt-1")], "api", "2025-01-27T10:00:00.000Z")
+    message = PopEventMessage.model_validate_json(data)
     assert message.eventId == "evt-1" and message.tenantId == "t1" and message.source == "api"
-    assert "jobId" not in message.model_dump(exclude_none=True)
+    assert "jobId" not in json.loads(data)
+    assert attributes == {"tenantId": "t1", "eventId": "evt-1", "source": "api"}
+
+
+def _reference_message(tenant_id, event, source, ingested_at, job_id=None, row=None) -> bytes:
+    """The message as the model would write it: the spliced JSON must be byte for byte the same."""
+    return PopEventMessage.model_construct(
+        **{name: getattr(event, name) for name in PopEvent.model_fields if name != "eventId"},
+        eventId=event.eventId or derived_event_id(tenant_id, event), tenantId=tenant_id, source=source,
+        ingestedAt=ingested_at, jobId=job_id, row=row,
+    ).model_dump_json(exclude_none=True).encode()
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"eventId": "e-1"},
+    {"screenId": "écran-1", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000},
+    {"impressions": {"ageBuckets": {"total": 1.5, "male": 0.0}}, "context": {"k": [1, {"n": None}], "q": "\"\\\n"}},
+    {"eventId": "e-2", "device": {"model": "x"}, "campaignId": "c", "creativeId": "cr", "siteId": "s"},
+])
+@pytest.mark.parametrize("source, job_id, row", [("api", None, None), ("bulk", "job-dynamic-pop-1", 7)])
+def test_message_data_is_exactly_what_the_model_writes(fields, source, job_id, row):
+    event = pop_event.validate_python(fields)
+    [(data, attributes)] = messages("tenant-é", [event], source, "2025-01-27T10:00:00.000Z", job_id,
+                                    None if row is None else [row])
+    assert data == _reference_message("tenant-é", event, source, "2025-01-27T10:00:00.000Z", job_id, row)
+    assert attributes["eventId"] == json.loads(data)["eventId"]
 
 
 def _request(data: bytes, **headers) -> Request:
@@ -98,3 +126,34 @@ def test_read_json_accepts_json_with_charset_and_rejects_constants():
     with pytest.raises(Problem) as info:
         read_json(_request(json.dumps({"a": float("nan")}).encode()))
     assert info.value.status == 400
+
+
+def _outcome(parse, raw: bytes):
+    try:
+        return [e.model_dump() for e in parse(raw)]
+    except Problem as problem:
+        return problem.status, problem.body()
+
+
+@pytest.mark.parametrize("raw", [
+    json.dumps({"events": [{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 1}]}).encode(),
+    b'{"events": [{"context": {"a": 1e400}}]}',
+    b'{"events": [{"context": {"s": "NaN is a word"}}]}',
+    b'{"events": [{"context": {"a": NaN}}]}',
+    b'{"events": [{"screenId": "a", "screenId": "b"}]}',
+    b'{"events": [{"context": {"k": "\\ud800"}}]}',
+    b'{"events": [{"durationMs": 1.0}]}',
+    b'{"events": [{"durationMs": "1"}]}',
+    b'{"events": [{"impressions": {"ageBuckets": {"total": 3}}}]}',
+    b'{"events": [], "extra": 1}',
+    b'{"events": [{}], "extra": 1}',
+    b'[{"eventId": "e"}]',
+    b'\xef\xbb\xbf{"events": [{}]}',
+    b'{"events": [{"eventId": "\xff"}]}',
+    b'{"events": [{"device": {"a": [[[]]]}}]} trailing',
+])
+def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
+    from shared.events.api import parse_body
+    from shared.platform.http import decode_json
+
+    assert _outcome(parse_body, raw) == _outcome(lambda r: parse_batch(decode_json(r)), raw)

@@ -281,3 +281,25 @@ def test_snake_case_example_reports_bad_rows_by_their_column_names():
         "played_at_ms (playedAt): expected epoch milliseconds, got 'yesterday'; "
         "aud_total (impressions.ageBuckets.total): Input should be greater than or equal to 0"
     )
+
+
+@pytest.mark.parametrize("row", [
+    b'{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000, "context": {"a": [1]}}',
+    b'{"screenId": "s", "context.weather": "sunny"}',
+    b'{"context": {"a": NaN}}',
+    b'{"durationMs": "15000"}',
+    b'{"unknown": 1}',
+    b'{"screenId": "\\ud800"}',
+])
+def test_the_canonical_mapping_validates_json_rows_from_their_bytes_exactly_as_the_full_path(row):
+    from shared.bulk.formats import parse_record
+
+    compiled = V1.compiled("ndjson")
+    assert compiled.direct and not mapping(fields={"a": "screenId"}).compiled("ndjson").direct
+    record, error = parse_record("ndjson", row, None)
+    full = compiled.to_event(record) if error is None else (None, error)
+    fast = compiled.validate_json(row)
+    if fast is not None:  # whatever the fast path accepts, the full path accepts identically
+        assert full == (fast, None)
+    elif full[0] is not None:  # and what it leaves to the full path is still accepted there
+        assert b"." in row or b"NaN" in row or b"\\ud800" in row

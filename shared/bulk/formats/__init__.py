@@ -45,7 +45,7 @@ has zero rows and no chunks. A UTF-8 byte order mark is skipped (offsets stay by
 object).
 """
 
-from shared.bulk.formats.chunking import FORMATS, iter_rows, plan_file
+from shared.bulk.formats.chunking import FORMATS, iter_rows, parse_record, plan_file
 from shared.bulk.formats.reading import FileInvalid
 
-__all__ = ["FORMATS", "FileInvalid", "iter_rows", "plan_file"]
+__all__ = ["FORMATS", "FileInvalid", "iter_rows", "parse_record", "plan_file"]

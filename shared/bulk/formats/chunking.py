@@ -121,10 +121,20 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
     return plan
 
 
+def parse_record(fmt: str, payload: bytes, header: list[str] | None) -> tuple[dict | None, str | None]:
+    """One framed record as a dict, or the row error that says why it is not one."""
+    if fmt == "csv":
+        return delimited.parse_row(payload, header)
+    return ndjson.parse_object(payload)
+
+
 def iter_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None
-) -> Iterator[tuple[int, dict | None, str | None]]:
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True
+) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
+
+    With parse=False a framed record is yielded as its bytes, for a caller that validates them
+    directly (and calls `parse_record` for those it cannot).
 
     Exactly chunk.row_count tuples, numbered as plan_file numbered them. If the range holds fewer
     records than planned (the object was replaced after it was split) FileInvalid is raised after
@@ -142,11 +152,7 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            if fmt == "csv":
-                record, error = delimited.parse_row(payload, header)
-            else:
-                record, error = ndjson.parse_object(payload)
-            yield row, record, error
+            yield (row, *parse_record(fmt, payload, header)) if parse else (row, payload, None)
         elif kind == OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
         else:
