@@ -61,6 +61,11 @@ class Ports:
         return cls(free_port(), free_port(), free_port(), free_port(), 0)
 
 
+# Processes per function, where one is not enough: in the cloud Pub/Sub push scales `worker` out to
+# many instances (one chunk each); locally two processes take chunks side by side, one per core.
+FUNCTION_PROCESSES = {"worker": 2}
+
+
 def emulator_env(ports: Ports, project: str) -> dict[str, str]:
     """What points the Google client libraries at the emulators (the one place their addresses are written)."""
     return {
@@ -161,6 +166,7 @@ class Stack:
                     f"--target={name}", f"--source={FUNCTIONS_DIR / name / 'main.py'}",
                     "--host=127.0.0.1", f"--port={fport}",
                 ],
+                extra_env={"WORKERS": str(FUNCTION_PROCESSES.get(name, 1))},  # read by functions-framework's gunicorn
             )
         backends = {f"{name}_url": f"http://127.0.0.1:{p}" for name, p in self.function_ports.items()}
         self._spawn(
@@ -222,13 +228,15 @@ class Stack:
             os.killpg(pid, signal.SIGCONT)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], console: bool | None = None) -> None:
+    def _spawn(self, name: str, argv: list[str], console: bool | None = None,
+               extra_env: dict[str, str] | None = None) -> None:
         console = (not self.quiet) if console is None else console
         log = None if console else open(self._dir() / "logs" / f"{name}.log", "ab")
         # Own XDG_RUNTIME_DIR: gunicorn's control socket lives there, one per function process.
         runtime = self._dir() / "run" / name
         runtime.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(runtime)}
+        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(runtime),
+               **(extra_env or {})}
         try:
             self.procs[name] = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None,

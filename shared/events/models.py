@@ -19,6 +19,15 @@ Impressions = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 def _utc_timestamp(value: str) -> str:
     """Accept ISO 8601 with a timezone; store it as RFC 3339 UTC so equal instants compare equal."""
+    # Hot path (most events): already UTC as "YYYY-MM-DDTHH:MM:SSZ" or "...SS.mmmZ". Parsing the
+    # part before the Z checks it is a real date and time; the result is what iso_utc would write.
+    if value[-1:] == "Z" and value[10:11] == "T":
+        if len(value) == 20:
+            if _parses(value[:19]):
+                return value[:19] + ".000Z"
+        elif len(value) == 24 and value[19] == ".":
+            if _parses(value[:23]):
+                return value
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -29,6 +38,14 @@ def _utc_timestamp(value: str) -> str:
             "Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z",
         )
     return iso_utc(parsed)
+
+
+def _parses(naive: str) -> bool:
+    try:
+        datetime.fromisoformat(naive)
+    except ValueError:
+        return False
+    return True
 
 
 Timestamp = Annotated[str, AfterValidator(_utc_timestamp)]
