@@ -32,6 +32,7 @@ from shared.platform import clients
 from shared.bulk.schemas import BUILTIN
 from shared.events.publishing import messages, publish_events
 from shared.platform import pubsub
+from shared.platform.settings import get_settings
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
 
@@ -106,6 +107,33 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
+def splitter_rates(rows: int) -> list[tuple[str, float, float, float]]:
+    """For each format: (format, MB, MB/s of reading the object, MB/s of planning it), in this
+    process, through the storage client the splitter uses, from the same object."""
+    from tests import bulk_files
+
+    bucket = clients.storage().bucket(get_settings().uploads_bucket)
+    out = []
+    for fmt, make in (("ndjson", bulk_files.ndjson), ("json", bulk_files.json_array), ("csv", bulk_files.csv_file)):
+        blob = bucket.blob(f"bench/{uuid.uuid4().hex}.{fmt}")
+        data = make(rows, "rate")
+        blob.upload_from_string(data)
+        blob.reload()
+        started = time.perf_counter()
+        with blob.open("rb", chunk_size=8 * 1024 * 1024) as stream:
+            while stream.read(1 << 20):
+                pass
+        read_s = time.perf_counter() - started
+        started = time.perf_counter()
+        with blob.open("rb", chunk_size=8 * 1024 * 1024) as stream:
+            formats.plan_file(stream, fmt, 5000, 1024 * 1024)
+        plan_s = time.perf_counter() - started
+        mb = len(data) / 1e6
+        out.append((fmt, mb, mb / read_s, mb / plan_s))
+        blob.delete()
+    return out
+
+
 def ceiling_publish(path: Path, count: int) -> float:
     compiled = BUILTIN["1.0"].compiled("ndjson")
     with path.open("rb") as f:
@@ -147,6 +175,7 @@ def main() -> None:
             cpu_lines.append(f"  {rows:,} rows, " + cpu.report(
                 used, rows, "row", ["fn-splitter", "fn-worker", "pubsub", "firestore", "storage", "fn-sweeper"]))
         validate_floor, floor = floor_cpu_per_row(files[0][1], 5000)
+        split_rates = splitter_rates(min(200_000, files[0][0]))
         publish_rate = ceiling_publish(files[0][1], min(100_000, files[0][0]))
 
         print(f"\nbulk NDJSON through the local stack (chunks of {os.environ.get('COATRO_CHUNK_ROWS', '5000')} rows)")
@@ -159,6 +188,8 @@ def main() -> None:
         print(f"  floor, in-process CPU per row: frame + validate {validate_floor:.1f} µs; "
               f"+ messages + publish requests {floor:.1f} µs")
         print(f"  worker CPU / floor (large file)                {worker_cpu / floor:>9.1f}x  (target: <= 40 µs per row)")
+        for fmt, mb, read_rate, plan_rate in split_rates:
+            print(f"  splitter {fmt:>6} ({mb:.0f} MB): plans {plan_rate:,.0f} MB/s; reading the same object {read_rate:,.0f} MB/s")
         print(f"  ceiling: raw publish to the Pub/Sub emulator    {publish_rate:>9,.0f} messages/s")
         big = results[-1]
         print(f"  large file rows/s / raw publish rate             {big[0] / big[2] / publish_rate:>9.0%}")

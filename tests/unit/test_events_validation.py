@@ -157,3 +157,27 @@ def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
     from shared.platform.http import decode_json
 
     assert _outcome(parse_body, raw) == _outcome(lambda r: parse_batch(decode_json(r)), raw)
+
+
+@pytest.mark.parametrize("value", [
+    "2025-01-27T10:00:00Z", "2025-01-27T10:00:00.123Z", "2025-01-27T10:00:00.12Z", "2025-01-27T10:00:00.1234Z",
+    "2025-02-30T10:00:00Z", "2025-01-27T24:00:00Z", "2025-01-27T10:00:60Z", "2025-01-27T10:00:00.12aZ",
+    "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2025-01-27t10:00:00.123Z", "2025-01-27T10:00:00,123Z",
+    "2025-01-27 10:00:00.123Z", "\u0662025-01-27T10:00:00.123Z", "2025-01-27T10:00:00+01:00",
+])
+def test_timestamps_already_in_utc_are_written_as_the_general_path_writes_them(value):
+    from datetime import datetime
+
+    from shared.events.models import _utc_timestamp
+    from shared.platform.encoding import iso_utc
+
+    try:
+        parsed = datetime.fromisoformat(value)
+        expected = iso_utc(parsed) if parsed.tzinfo else "rejected"
+    except ValueError:
+        expected = "rejected"
+    try:
+        got = _utc_timestamp(value)
+    except Exception:
+        got = "rejected"
+    assert got == expected
