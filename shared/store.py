@@ -60,11 +60,31 @@ def _read(ref, model: type[BaseModel], transaction=None):
     return model.model_validate(snap.to_dict()) if snap.exists else None
 
 
+def _aborted():
+    from google.api_core.exceptions import Aborted
+
+    return Aborted
+
+
+class Contention(_aborted()):
+    """Firestore gave up on a transaction after its retries: other transactions hold its documents.
+    An Aborted, so an HTTP function answers it with a 503 and Retry-After."""
+
+
 def in_transaction(work: Callable[[Any], T]) -> T:
-    """Run `work(transaction)` in a Firestore transaction (retried on contention), return its result."""
+    """Run `work(transaction)` in a Firestore transaction (retried on contention), return its result;
+    Contention when it still could not commit."""
+    from google.api_core.exceptions import Aborted
     from google.cloud import firestore
 
-    return firestore.transactional(work)(clients.firestore().transaction())
+    try:
+        return firestore.transactional(work)(clients.firestore().transaction())
+    except Aborted as exc:
+        raise Contention(str(exc)) from exc
+    except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
+        if isinstance(exc.__cause__, Aborted):
+            raise Contention(str(exc)) from exc
+        raise
 
 
 # -- API keys -------------------------------------------------------------------------------------

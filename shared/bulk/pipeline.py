@@ -25,7 +25,7 @@ from shared.bulk import formats, schema_registry
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
 )
-from shared.events.publishing import publish_events
+from shared.events.publishing import Unpublishable, encode, publish
 from shared.platform import clients, logs
 from shared.platform.cloudevents import StorageObject
 from shared.platform.encoding import utc_now
@@ -154,10 +154,15 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
             store.update_file(file_id, transaction, jobId=job_id)
             return True
 
-        created = store.in_transaction(create)
+        try:
+            created = store.in_transaction(create)
+        except store.Contention:  # concurrent ingests of one file: the job exists if one of them won
+            if store.get_job(job_id) is None:
+                raise
+            created = False
         try:
             fan_out(job_id)
-        except FanOutInProgress:
+        except (FanOutInProgress, store.Contention):
             pass  # someone else is publishing this job's chunks; if they died, the sweep retakes the claim
         return job_id, created
 
@@ -271,7 +276,8 @@ def _process_chunk(message: ChunkMessage) -> None:
     compiled = mapping.compiled(message.format)
     # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
     direct = compiled.direct and message.format != "csv"
-    processed, errors, batch, rows = 0, [], [], []
+    ingested_at = utc_now()
+    processed, errors, batch = 0, [], []
     try:
         with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
@@ -284,28 +290,25 @@ def _process_chunk(message: ChunkMessage) -> None:
                         record, error = formats.parse_record(message.format, record, message.header)
                     if error is None:
                         event, error = compiled.to_event(record)
+                if error is None:  # a row that validates but cannot be a message is that row's error
+                    try:
+                        batch.append(encode(message.tenantId, event, "bulk", ingested_at, message.jobId, row))
+                    except Unpublishable as exc:
+                        error = f"Row cannot be stored: {exc}"
                 if error is not None:
                     errors.append(RowError(row=row, error=error))
                     continue
-                batch.append(event)
-                rows.append(row)
                 if len(batch) >= PUBLISH_BATCH:
-                    processed += _publish_rows(message, batch, rows)
-                    batch, rows = [], []
+                    processed += publish(batch)
+                    batch = []
     except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
         _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=f"{REPLACED}: {exc}")],
                       message.storedErrorsPerChunk, error_rows=spec.row_count)
         finish_if_done(message.jobId)
         return
-    processed += _publish_rows(message, batch, rows)
+    processed += publish(batch) if batch else 0
     _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk)
     finish_if_done(message.jobId)
-
-
-def _publish_rows(message: ChunkMessage, events: list, rows: list[int]) -> int:
-    if events:
-        publish_events(message.tenantId, events, source="bulk", job_id=message.jobId, rows=rows)
-    return len(events)
 
 
 def _mark_processing(job_id: str) -> None:

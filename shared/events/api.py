@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from shared.auth import api_keys
 from shared.events.models import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
-from shared.events.publishing import publish_events
+from shared.events.publishing import Unpublishable, messages, publish
 from shared.platform.encoding import utc_now
 from shared.platform.http import decode_json, json_response, read_json_bytes
 from shared.platform.problems import too_large, unavailable, validation_failed
@@ -80,8 +80,17 @@ def parse_body(raw: bytes) -> list[PopEvent]:
 def accept_events(request: Request) -> Response:
     tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
     events = parse_body(read_json_bytes(request))
+    try:  # every message is written before the first is sent: an unpublishable event stops the batch whole
+        items = list(messages(tenant_id, events, "api", utc_now()))
+    except Unpublishable as exc:
+        if exc.too_large:
+            raise too_large(f"Event {exc.index} is too large to store: {exc}.") from None
+        raise validation_failed(
+            f"Event {exc.index} cannot be stored; nothing was accepted.",
+            [{"index": exc.index, "field": None, "message": str(exc)}],
+        ) from None
     try:
-        publish_events(tenant_id, events, source="api")
+        publish(items)
     except PublishFailed:
         # Some events may have gone out; a retry republishes them with the same eventIds.
         raise unavailable(

@@ -37,7 +37,12 @@ def _utc_timestamp(value: str) -> str:
             "timestamp",
             "Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z",
         )
-    return iso_utc(parsed)
+    try:
+        return iso_utc(parsed)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise PydanticCustomError(
+            "timestamp_range", "Input should be a timestamp whose UTC time is within years 1 to 9999"
+        ) from None
 
 
 def _parses(naive: str) -> bool:

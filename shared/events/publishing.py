@@ -12,12 +12,15 @@ import hashlib
 import json
 from typing import Iterator, Literal
 
+from pydantic_core import PydanticSerializationError
+
 from shared.events.models import PopEvent
 from shared.platform.encoding import utc_now
-from shared.platform.pubsub import publish_and_wait
+from shared.platform.pubsub import MAX_REQUEST_BYTES, publish_and_wait
 from shared.platform.settings import get_settings
 
 Source = Literal["api", "bulk"]
+MAX_MESSAGE_BYTES = MAX_REQUEST_BYTES - 64 * 1024  # one message must fit in one publish request
 
 
 def derived_event_id(tenant_id: str, event: PopEvent) -> str:
@@ -30,6 +33,39 @@ def _text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+class Unpublishable(ValueError):
+    """An event that passed validation but cannot become a message (say a lone surrogate in
+    `context`, or nesting too deep to serialize, or a message over Pub/Sub's size limit)."""
+
+    def __init__(self, reason: str, too_large: bool = False, index: int | None = None):
+        super().__init__(reason)
+        self.too_large, self.index = too_large, index
+
+
+def encode(tenant_id: str, event: PopEvent, source: Source, ingested_at: str,
+           job_id: str | None = None, row: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """(data, attributes) of the `pop-events` message of one event, or Unpublishable."""
+    origin = f',"tenantId":{_text(tenant_id)},"source":"{source}","ingestedAt":"{ingested_at}"'
+    if job_id is not None:
+        origin += f',"jobId":{_text(job_id)}'
+    return _encode(tenant_id, event, source, origin if row is None else f'{origin},"row":{row}')
+
+
+def _encode(tenant_id: str, event: PopEvent, source: Source, tail: str) -> tuple[bytes, dict[str, str]]:
+    try:
+        body = event.model_dump_json(exclude_none=True)
+    except PydanticSerializationError as exc:
+        raise Unpublishable(f"the event cannot be stored as JSON: {str(exc).removeprefix('Error serializing to JSON: ')}") from None
+    event_id = event.eventId
+    if event_id is None:  # eventId is the first field of the event, as in PopEventMessage
+        event_id = derived_event_id(tenant_id, event)
+        body = '{"eventId":' + _text(event_id) + ("," + body[1:] if body != "{}" else "}")
+    data = (body[:-1] + tail + "}").encode()
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise Unpublishable(f"its message would be {len(data)} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}", too_large=True)
+    return data, {"tenantId": tenant_id, "eventId": event_id, "source": source}
+
+
 def messages(
     tenant_id: str,
     events: list[PopEvent],
@@ -38,18 +74,18 @@ def messages(
     job_id: str | None = None,
     rows: list[int] | None = None,
 ) -> Iterator[tuple[bytes, dict[str, str]]]:
-    """(data, attributes) of the `pop-events` message of each event."""
-    origin = f',"tenantId":{_text(tenant_id)},"source":"{source}","ingestedAt":"{ingested_at}"'
-    if job_id is not None:
-        origin += f',"jobId":{_text(job_id)}'
+    """(data, attributes) of the `pop-events` message of each event; Unpublishable names the index."""
     for i, event in enumerate(events):
-        body = event.model_dump_json(exclude_none=True)
-        event_id = event.eventId
-        if event_id is None:  # eventId is the first field of the event, as in PopEventMessage
-            event_id = derived_event_id(tenant_id, event)
-            body = '{"eventId":' + _text(event_id) + ("," + body[1:] if body != "{}" else "}")
-        tail = origin if rows is None else f'{origin},"row":{rows[i]}'
-        yield (body[:-1] + tail + "}").encode(), {"tenantId": tenant_id, "eventId": event_id, "source": source}
+        try:
+            yield encode(tenant_id, event, source, ingested_at, job_id, None if rows is None else rows[i])
+        except Unpublishable as exc:
+            exc.index = i
+            raise
+
+
+def publish(items: list[tuple[bytes, dict[str, str]]]) -> int:
+    """Publish encoded messages to pop-events and wait until every one is confirmed (PublishFailed if not)."""
+    return publish_and_wait(get_settings().events_topic, items)
 
 
 def publish_events(
@@ -59,5 +95,6 @@ def publish_events(
     job_id: str | None = None,
     rows: list[int] | None = None,
 ) -> int:
-    """Publish canonical events for a tenant and wait until every one is confirmed (PublishFailed if not)."""
-    return publish_and_wait(get_settings().events_topic, messages(tenant_id, events, source, utc_now(), job_id, rows))
+    """Encode every event first (so an Unpublishable one stops the batch before anything is sent),
+    then publish them all and wait until every one is confirmed."""
+    return publish(list(messages(tenant_id, events, source, utc_now(), job_id, rows)))

@@ -34,7 +34,7 @@ def problem_response(problem: Problem) -> Response:
 
 
 def serve(request: Request, methods: list[str], handler: Callable[[Request], Response]) -> Response:
-    """Run a handler, turning Problems into problem+json, an unreachable dependency (Firestore,
+    """Run a handler, turning Problems into problem+json, an unreachable or contended dependency (Firestore,
     Storage, after their client's own retries) into a 503, and anything else into a 500. Both
     unexpected cases are logged with their traceback."""
     try:
@@ -43,7 +43,8 @@ def serve(request: Request, methods: list[str], handler: Callable[[Request], Res
         return handler(request)
     except Problem as problem:
         return problem_response(problem)
-    except (google_errors.ServiceUnavailable, google_errors.DeadlineExceeded, google_errors.RetryError) as exc:
+    except (google_errors.ServiceUnavailable, google_errors.DeadlineExceeded, google_errors.RetryError,
+            google_errors.Aborted) as exc:
         logs.exception("a dependency is unavailable", exc, http_request=_http_request(request, 503))
         return problem_response(
             unavailable("A service we depend on did not answer; retry the same request (repeating it is safe).",

@@ -137,7 +137,7 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
     job_id = bulk.start("ndjson", bulk_files.ndjson(25, tag))
     [message] = bulk.chunk_messages()
     monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 10)
-    real_publish, calls = pipeline.publish_events, []
+    real_publish, calls = pipeline.publish, []
 
     def dies_after_first_batch(*args, **kwargs):
         calls.append(1)
@@ -145,11 +145,11 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
             raise PublishFailed("the instance died")  # 10 events are already out
         return real_publish(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "publish_events", dies_after_first_batch)
+    monkeypatch.setattr(pipeline, "publish", dies_after_first_batch)
     with pytest.raises(PublishFailed):
         pipeline.process_chunk(message)
     assert bulk.status(job_id)["processedRows"] == 0  # nothing recorded before the commit point
-    monkeypatch.setattr(pipeline, "publish_events", real_publish)
+    monkeypatch.setattr(pipeline, "publish", real_publish)
     pipeline.process_chunk(message)  # Pub/Sub redelivers
     assert_counts(bulk.status(job_id), "completed", 25, 25, 0)
     got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 35)
@@ -287,6 +287,8 @@ def test_another_tenants_job_is_404(bulk):
         ("csv", bulk_files.ndjson(5, "x"), "NDJSON"),
         ("ndjson", bytes(range(256)) * 100, "binary"),
         ("json", b"screenId,playedAt\ns1,2025\n", "JSON"),
+        ("json", b'[{"eventId": "a"}, {"eventId": "b"}][{"eventId": "c"}]', "holds more after the top-level array"),
+        ("json", b'{"events": [{"eventId": "a"}]} {"events": [{"eventId": "b"}]}', "holds more after"),
     ],
 )
 def test_unframeable_file_is_invalid_at_ingest(bulk, fmt, content, reason):
@@ -380,3 +382,33 @@ def test_ingest_rejects_unknown_schema_and_oversized_metadata(bulk):
     assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "metadata"
     response = bulk.ingest_fn.post(f"{BULK}/ingest", json={"schemaVersion": "1.0"}, headers=bulk.headers)
     assert response.status_code == 400 and response.get_json()["errors"][0]["field"] == "fileId"
+
+
+def test_a_poison_row_is_its_own_row_error_and_the_rest_of_the_chunk_is_published_once(bulk, events_sink):
+    tag = unique("poison")
+    lines = [json.dumps(bulk_files.event_row(i, tag)).encode() for i in range(30)]
+    lines[4] = b'{"eventId": "%s-4", "context": {"k": "\\ud800"}}' % tag.encode()
+    lines[11] = b'{"eventId": "%s-11", "context": ' % tag.encode() + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}"
+    lines[19] = json.dumps({**bulk_files.event_row(19, tag), "playedAt": "0001-01-01T00:00:00+01:00"}).encode()
+    job_id = bulk.start("ndjson", b"\n".join(lines) + b"\n")
+    bulk.run_all()  # one delivery per chunk suffices: nothing raises
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 30, 27, 3)
+    assert [e["row"] for e in status["errors"]] == [5, 12, 20]
+    assert "cannot be stored" in status["errors"][0]["error"] and "years 1 to 9999" in status["errors"][2]["error"]
+    got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 27)
+    assert sorted(m["attributes"]["eventId"] for m in got) == sorted(f"{tag}-{i}" for i in range(30) if i not in (4, 11, 19))
+
+
+def test_twenty_concurrent_ingests_of_one_file_all_get_202_and_the_same_job(bulk):
+    from concurrent.futures import ThreadPoolExecutor
+
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(30, unique("race")))
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(lambda _: bulk.ingest_fn.post(
+            f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"}, headers=bulk.headers), range(20)))
+    assert [r.status_code for r in responses] == [202] * 20, [r.get_json() for r in responses if r.status_code != 202]
+    assert {r.get_json()["jobId"] for r in responses} == {pipeline.job_id_for(file_id)}
+    assert sum(r.get_json()["message"] == "Job queued" for r in responses) == 1
+    assert len(bulk.run_all()) == 2  # fanned out once
+    assert_counts(bulk.status(pipeline.job_id_for(file_id)), "completed", 30, 30, 0)

@@ -100,16 +100,16 @@ def test_worker_acknowledges_a_push_with_empty_data(bulk, capsys):
 def test_worker_redelivery_after_a_500_is_counted_once(bulk, events_sink, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(25, unique("again")))
     [message] = bulk.chunk_messages()
-    real = pipeline.publish_events
+    real = pipeline.publish
 
     def unavailable(*_args, **_kwargs):
         from shared.platform.pubsub import PublishFailed
 
         raise PublishFailed("pop-events is unavailable")
 
-    monkeypatch.setattr(pipeline, "publish_events", unavailable)
+    monkeypatch.setattr(pipeline, "publish", unavailable)
     assert bulk.deliver(message).status_code == 500  # Pub/Sub will deliver it again
-    monkeypatch.setattr(pipeline, "publish_events", real)
+    monkeypatch.setattr(pipeline, "publish", real)
     assert bulk.deliver(message).status_code == 200
     assert bulk.deliver(message).status_code == 200  # and perhaps once more
     assert_counts(bulk.status(job_id), "completed", 25, 25, 0)

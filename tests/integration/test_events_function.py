@@ -215,3 +215,32 @@ def test_publish_failure_is_503_with_retry_after(client, tenant):
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.get_json()["type"].endswith("/unavailable")
+
+
+POISON = [
+    ("lone surrogate", b'{"eventId": "%s", "context": {"k": "\\ud800"}}', "cannot be stored as JSON"),
+    ("nesting", b'{"eventId": "%s", "context": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}", "cannot be stored as JSON"),
+]
+
+
+@pytest.mark.parametrize("name, poison, message", POISON, ids=[p[0] for p in POISON])
+def test_an_event_that_validates_but_cannot_be_stored_rejects_the_batch_before_anything_is_published(
+    client, tenant, events_sink, name, poison, message
+):
+    tenant_id, key = tenant
+    first = json.dumps(event(eventId=unique("fine"))).encode()
+    body = b'{"events": [' + first + b", " + poison % unique("poison").encode() + b"]}"
+    response = post(client, key, body)
+    assert response.status_code == 400, response.get_json()
+    problem = response.get_json()
+    assert problem["errors"][0]["index"] == 1 and message in problem["errors"][0]["message"], problem
+    assert_nothing_published(client, key, tenant_id, events_sink)
+
+
+def test_a_played_at_whose_utc_time_leaves_the_calendar_is_a_400(client, tenant, events_sink):
+    tenant_id, key = tenant
+    response = post(client, key, {"events": [event(playedAt="0001-01-01T00:00:00+01:00")]})
+    assert response.status_code == 400
+    [error] = response.get_json()["errors"]
+    assert (error["index"], error["field"]) == (0, "playedAt") and "years 1 to 9999" in error["message"]
+    assert_nothing_published(client, key, tenant_id, events_sink)

@@ -32,7 +32,7 @@ def test_a_500_logs_its_traceback_for_error_reporting_and_no_key(events_client, 
     def broken(*_args, **_kwargs):
         raise RuntimeError("publisher exploded")
 
-    monkeypatch.setattr(events_api, "publish_events", broken)
+    monkeypatch.setattr(events_api, "publish", broken)
     capsys.readouterr()
     response = post(events_client, key, {"events": [event(eventId=unique("boom"))]})
     assert response.status_code == 500 and response.mimetype == "application/problem+json"
@@ -72,7 +72,7 @@ def test_a_failing_chunk_is_logged_with_its_traceback_and_its_job(bulk, monkeypa
     def broken(*_args, **_kwargs):
         raise RuntimeError("pop-events exploded")
 
-    monkeypatch.setattr(pipeline, "publish_events", broken)
+    monkeypatch.setattr(pipeline, "publish", broken)
     capsys.readouterr()
     response = bulk.deliver(message)  # through the worker's trigger: a 500 makes Pub/Sub redeliver
     assert response.status_code == 500

@@ -446,3 +446,25 @@ def test_iter_rows_on_an_object_that_changed_after_planning_fails_clearly():
     shorter = io.BytesIO(b'{"a": 1}\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n')
     with pytest.raises(FileInvalid, match="changed after it was split"):
         list(iter_rows(shorter, "ndjson", p.chunks[0], MB, None))
+
+
+@pytest.mark.parametrize("data, rows", [
+    (b'[{"a":1}]  \n', 1),
+    (b'{"events": [{"a":1}], "meta": {"x": [1, "]}"]}}\n', 1),
+    (b'{"meta": 1, "events": [{"a":1}]}', 1),
+    (b'{"events": [{"a":1}]', 1),  # ends early: accepted, like a truncated array
+])
+def test_json_documents_that_end_cleanly_are_planned(data, rows):
+    assert plan(data, "json").total_rows == rows
+
+
+@pytest.mark.parametrize("data", [
+    b'[{"a":1},{"b":2}][{"c":3},{"d":4}]',
+    b'[{"a":1}] ,',
+    b'{"events": [{"a":1}], "meta": 1} {"x":1}',
+    b'{"events": [{"a":1}] x',
+    b'[{"a":1}]\n{"b":2}\n',
+])
+def test_content_after_the_json_document_makes_the_file_invalid_instead_of_vanishing(data):
+    with pytest.raises(FileInvalid):
+        plan(data, "json")

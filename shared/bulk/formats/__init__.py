@@ -37,6 +37,8 @@ Truncation:
   elements before it are rows and the truncated element is a row error in ``FilePlan.errors``
   (counted in ``total_rows``, in no chunk). A file that ends after a complete element but before the
   closing ``]`` is accepted as is. If no element at all is complete the file is `FileInvalid`.
+  Anything but whitespace after the document (``[a,b][c,d]``, a second object) is `FileInvalid`:
+  it would otherwise be silently ignored.
 
 `FileInvalid` (the file cannot be framed at all): NUL bytes in the first block (binary), a UTF-16 /
 UTF-32 byte order mark, content that clearly does not match the declared format, a JSON object

@@ -117,6 +117,8 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
         total += count
     if fmt == "json" and not chunks and not json_cursor.closed:
         raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
+    if fmt == "json" and json_cursor.closed:
+        json_array.check_end(json_cursor, max_row_bytes)
     plan.total_rows = total + len(errors)
     return plan
 

@@ -18,6 +18,7 @@ class Cursor:
         self.pos = 0
         self.eof = False
         self.closed = False  # JSON: the array's closing bracket was seen
+        self.in_object = False  # JSON: the array is the "events" member of an object
 
     def more(self, keep_from: int) -> int:
         """Drop buf[:keep_from], append a block. Returns the shift applied to indexes, or -1 at EOF."""
@@ -171,6 +172,7 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             'a JSON file should be an array of events or {"events": [...]}'
         )
     cur.pos += 1
+    cur.in_object = True
     while True:
         c = skip_ws(cur)
         if c is None:
@@ -212,3 +214,31 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
 
 
+
+
+def check_end(cur: Cursor, max_row_bytes: int) -> None:
+    """After the closing `]` of the events array: the rest of its object (other members are
+    ignored), then nothing but whitespace. Content after the document would otherwise vanish
+    unread, so it makes the file invalid. (A file that simply ends early stays accepted: see the
+    truncation rules in shared/bulk/formats/__init__.py.)"""
+    if cur.in_object:
+        while True:
+            c = skip_ws(cur)
+            if c is None:
+                return
+            if c == _CLOSE[0]:
+                cur.pos += 1
+                break
+            if c != _COMMA:
+                raise FileInvalid(f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos:])}")
+            cur.pos += 1
+            if skip_ws(cur) is None:
+                return
+            if scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == TRUNCATED:
+                return
+    if skip_ws(cur) is not None:
+        what = 'the {"events": [...]} object' if cur.in_object else "the top-level array"
+        raise FileInvalid(
+            f"The JSON file holds more after {what}: {snippet(cur.buf[cur.pos:])}; a JSON file is one document "
+            "(for one event per line, use format ndjson)"
+        )
