@@ -16,6 +16,8 @@ Every log line of a job's work carries its `jobId` and `fileId` (`logs.context`)
 from __future__ import annotations
 
 import math
+import random
+import time
 from datetime import datetime, timedelta, timezone
 
 from google.api_core import exceptions
@@ -38,7 +40,8 @@ MIN_ROW_BYTES = 2  # "1\n" or "a\n": the smallest row, so a file of N bytes has 
 MAX_ERROR_CHARS = 500  # one row's message; keeps a chunk result far below Firestore's 1 MiB
 PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
 REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"
-UNSTARTED_STATES = ("queued", "processing")
+UNFINISHED_STATES = ("queued", "processing")
+CREATE_ATTEMPTS = 6  # backoffs of up to 0.1, 0.2, ... 1.6 s: a few seconds at most
 
 
 def job_id_for(file_id: str) -> str:
@@ -154,17 +157,28 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
             store.update_file(file_id, transaction, jobId=job_id)
             return True
 
-        try:
-            created = store.in_transaction(create)
-        except store.Contention:  # concurrent ingests of one file: the job exists if one of them won
-            if store.get_job(job_id) is None:
-                raise
-            created = False
+        created = _create_once(job_id, create)
         try:
             fan_out(job_id)
         except (FanOutInProgress, store.Contention):
             pass  # someone else is publishing this job's chunks; if they died, the sweep retakes the claim
         return job_id, created
+
+
+def _create_once(job_id: str, create) -> bool:
+    """Run the job's create transaction; when concurrent ingests of one file contend (each read the
+    missing job, none can write), back off a random moment and look again: once one has won, the
+    others find its job."""
+    for attempt in range(CREATE_ATTEMPTS):
+        if attempt and store.get_job(job_id) is not None:
+            return False
+        try:
+            return store.in_transaction(create)
+        except store.Contention:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.1 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 class FanOutInProgress(Exception):
@@ -431,7 +445,7 @@ def sweep_jobs(_request: SweepRequest | None = None) -> int:
     Returns how many jobs it looked at.
     """
     settings = get_settings()
-    jobs = store.jobs_in_states(UNSTARTED_STATES, settings.sweep_batch)
+    jobs = store.jobs_in_states(UNFINISHED_STATES, settings.sweep_batch)
     for job in jobs:
         with logs.context(jobId=job.jobId, fileId=job.fileId):
             try:

@@ -15,7 +15,6 @@ from typing import Iterator, Literal
 from pydantic_core import PydanticSerializationError
 
 from shared.events.models import PopEvent
-from shared.platform.encoding import utc_now
 from shared.platform.pubsub import MAX_REQUEST_BYTES, publish_and_wait
 from shared.platform.settings import get_settings
 
@@ -86,15 +85,3 @@ def messages(
 def publish(items: list[tuple[bytes, dict[str, str]]]) -> int:
     """Publish encoded messages to pop-events and wait until every one is confirmed (PublishFailed if not)."""
     return publish_and_wait(get_settings().events_topic, items)
-
-
-def publish_events(
-    tenant_id: str,
-    events: list[PopEvent],
-    source: Source,
-    job_id: str | None = None,
-    rows: list[int] | None = None,
-) -> int:
-    """Encode every event first (so an Unpublishable one stops the batch before anything is sent),
-    then publish them all and wait until every one is confirmed."""
-    return publish(list(messages(tenant_id, events, source, utc_now(), job_id, rows)))

@@ -59,7 +59,7 @@ def publish_and_wait(topic: str, items: Iterable[tuple[bytes, dict[str, str]]]) 
     for request in _requests(path, items):
         try:
             response = api.publish(request=pubsub.PublishRequest.wrap(request), retry=retry, timeout=deadline)
-        except (google_errors.GoogleAPIError, ValueError) as exc:  # RetryError when the deadline passed
+        except google_errors.GoogleAPIError as exc:  # RetryError when the deadline passed
             logs.error("publish failed", topic=path, confirmed=confirmed, cause=repr(exc)[:300])
             raise PublishFailed(f"{confirmed} messages were confirmed before a publish to {topic} failed") from exc
         if len(response.message_ids) != len(request.messages):
