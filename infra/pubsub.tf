@@ -26,7 +26,7 @@ resource "google_pubsub_topic" "chunks_dead" {
 }
 
 # Parking lots: messages that even their last-resort consumer could not handle. Nothing consumes
-# them automatically; they are kept for an operator to inspect and replay (see README.md, "Deploy").
+# them automatically; they are kept for an operator to inspect and replay (see README.md, "Operating Coatro").
 resource "google_pubsub_topic" "chunks_parked" {
   # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
   name    = "pop-chunks-parked"
