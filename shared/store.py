@@ -31,11 +31,15 @@ T = TypeVar("T")
 
 
 def _bounded() -> dict[str, Any]:
-    from google.api_core import retry
+    from google.api_core import exceptions, retry
 
     seconds = get_settings().firestore_timeout_seconds
+    # Aborted too: a single read or write aborted by a transaction's lock is safe to repeat.
+    transient = retry.if_exception_type(
+        exceptions.InternalServerError, exceptions.TooManyRequests, exceptions.ServiceUnavailable, exceptions.Aborted,
+    )
     return {
-        "retry": retry.Retry(predicate=retry.if_transient_error, initial=0.1, maximum=2.0, timeout=seconds),
+        "retry": retry.Retry(predicate=transient, initial=0.1, maximum=2.0, timeout=seconds),
         "timeout": seconds,
     }
 
@@ -168,8 +172,15 @@ def _job(job_id: str):
     return clients.firestore().collection(JOBS).document(job_id)
 
 
-def create_job(record: JobRecord, transaction) -> None:
-    transaction.create(_job(record.jobId), record.model_dump())
+def create_job(record: JobRecord) -> bool:
+    """Create a job document once (one atomic write that fails if it exists); False if it existed."""
+    from google.api_core.exceptions import AlreadyExists
+
+    try:
+        _job(record.jobId).create(record.model_dump(), **_bounded())
+    except AlreadyExists:
+        return False
+    return True
 
 
 def get_job(job_id: str, transaction=None) -> JobRecord | None:

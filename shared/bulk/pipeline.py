@@ -16,8 +16,6 @@ Every log line of a job's work carries its `jobId` and `fileId` (`logs.context`)
 from __future__ import annotations
 
 import math
-import random
-import time
 from datetime import datetime, timedelta, timezone
 
 from google.api_core import exceptions
@@ -41,7 +39,6 @@ MAX_ERROR_CHARS = 500  # one row's message; keeps a chunk result far below Fires
 PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
 REPLACED = "the file was replaced or deleted after it was planned; upload it again and start a new ingest"
 UNFINISHED_STATES = ("queued", "processing")
-CREATE_ATTEMPTS = 6  # backoffs of up to 0.1, 0.2, ... 1.6 s: a few seconds at most
 
 
 def job_id_for(file_id: str) -> str:
@@ -140,45 +137,26 @@ def _record_plan(file_id: str, generation: int, outcome: dict) -> str | None:
 
 
 def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict | None) -> tuple[str, bool]:
-    """Create the file's job (or find it). Returns (jobId, created)."""
+    """Create the file's job (or find it). Returns (jobId, created).
+
+    The job document is created by one write that fails if it exists, so concurrent ingests of a
+    file cannot contend: one creates it, the others find it. No transaction is needed with the
+    splitter either: each side writes its half (the job and the file's jobId here, the plan there)
+    and then calls fan_out, which reads both in a transaction, so whichever comes second fans out.
+    """
     job_id = job_id_for(file_id)
     with logs.context(jobId=job_id, fileId=file_id):
-
-        def create(transaction):
-            if store.get_job(job_id, transaction) is not None:
-                return False
-            record = JobRecord(
-                jobId=job_id, tenantId=tenant_id, fileId=file_id, schemaVersion=schema_version,
-                metadata=metadata, createdAt=utc_now(), expireAt=expire_at(),
-            )
-            store.create_job(record, transaction)
-            # Transactions on the file document serialize this with the splitter's plan write, so
-            # whichever commits second sees both the job and the plan, and fans out.
-            store.update_file(file_id, transaction, jobId=job_id)
-            return True
-
-        created = _create_once(job_id, create)
+        created = store.create_job(JobRecord(
+            jobId=job_id, tenantId=tenant_id, fileId=file_id, schemaVersion=schema_version,
+            metadata=metadata, createdAt=utc_now(), expireAt=expire_at(),
+        ))
+        if created:  # (if its creator died right here, the file has no jobId: the sweep still fans the job out)
+            store.update_file(file_id, jobId=job_id)
         try:
             fan_out(job_id)
         except (FanOutInProgress, store.Contention):
             pass  # someone else is publishing this job's chunks; if they died, the sweep retakes the claim
         return job_id, created
-
-
-def _create_once(job_id: str, create) -> bool:
-    """Run the job's create transaction; when concurrent ingests of one file contend (each read the
-    missing job, none can write), back off a random moment and look again: once one has won, the
-    others find its job."""
-    for attempt in range(CREATE_ATTEMPTS):
-        if attempt and store.get_job(job_id) is not None:
-            return False
-        try:
-            return store.in_transaction(create)
-        except store.Contention:
-            if attempt == CREATE_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.1 * 2**attempt))
-    raise AssertionError("unreachable")
 
 
 class FanOutInProgress(Exception):
@@ -196,7 +174,10 @@ def fan_out(job_id: str) -> None:
 
     def claim(transaction):
         job = store.get_job(job_id, transaction)
-        record = store.get_file(job.fileId, transaction)
+        # The file is read outside the transaction: a plan, once written, never changes for a job,
+        # and a plan written just after this read is followed by the splitter's own fan_out.
+        # Locking the file here would make concurrent ingests and the splitter contend for it.
+        record = store.get_file(job.fileId)
         if job.status in FINAL_STATES or job.fanOut == "done":
             return None
         if record.status == "invalid":

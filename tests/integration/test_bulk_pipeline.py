@@ -404,6 +404,8 @@ def test_twenty_concurrent_ingests_of_one_file_all_get_202_and_the_same_job(bulk
     from concurrent.futures import ThreadPoolExecutor
 
     file_id = bulk.upload("ndjson", bulk_files.ndjson(30, unique("race")))
+    os.environ["COATRO_STALE_CLAIM_SECONDS"] = "120"  # the production value: a slow claim is not retaken
+    clients.reset()
     with ThreadPoolExecutor(20) as pool:
         responses = list(pool.map(lambda _: bulk.ingest_fn.post(
             f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"}, headers=bulk.headers), range(20)))
