@@ -60,34 +60,20 @@ def resources() -> None:
 def push_subscriptions(stack) -> None:
     """The worker, the dead-letter handler and the sweeper are fed by push, as in the cloud."""
     settings = get_settings()
-    ports = stack.function_ports
-    if "worker" in ports:
-        ensure_subscription(
-            WORKER_SUBSCRIPTION,
-            settings.chunks_topic,
-            push_config={"push_endpoint": f"http://127.0.0.1:{ports['worker']}/"},
-            ack_deadline_seconds=600,
-            dead_letter_policy={
-                "dead_letter_topic": clients.topic_path(CHUNKS_DEAD_TOPIC),
-                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
-            },
-            retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
-        )
-    if "dead_letter" in ports:
-        ensure_subscription(
-            DEAD_LETTER_SUBSCRIPTION,
-            CHUNKS_DEAD_TOPIC,
-            push_config={"push_endpoint": f"http://127.0.0.1:{ports['dead_letter']}/"},
-            ack_deadline_seconds=60,
-        )
-    if "sweeper" in ports:
-        ensure_subscription(
-            SWEEPER_SUBSCRIPTION,
-            settings.sweeps_topic,
-            push_config={"push_endpoint": f"http://127.0.0.1:{ports['sweeper']}/"},
-            ack_deadline_seconds=600,
-            retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
-        )
+    retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
+    feeds = {  # function: (subscription, topic, its settings)
+        "worker": (WORKER_SUBSCRIPTION, settings.chunks_topic, {
+            "ack_deadline_seconds": 600, **retry,
+            "dead_letter_policy": {"dead_letter_topic": clients.topic_path(CHUNKS_DEAD_TOPIC),
+                                   "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
+        }),
+        "dead_letter": (DEAD_LETTER_SUBSCRIPTION, CHUNKS_DEAD_TOPIC, {"ack_deadline_seconds": 60}),
+        "sweeper": (SWEEPER_SUBSCRIPTION, settings.sweeps_topic, {"ack_deadline_seconds": 600, **retry}),
+    }
+    for function, (subscription, topic, config) in feeds.items():
+        if function in stack.function_ports:
+            endpoint = f"http://127.0.0.1:{stack.function_ports[function]}/"
+            ensure_subscription(subscription, topic, push_config={"push_endpoint": endpoint}, **config)
 
 
 def dev_key(api_key: str, tenant_id: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
+from google.api_core import exceptions, retry
 from pydantic import BaseModel
 
 from shared.auth.models import ApiKeyRecord
@@ -31,8 +32,6 @@ T = TypeVar("T")
 
 
 def _bounded() -> dict[str, Any]:
-    from google.api_core import exceptions, retry
-
     seconds = get_settings().firestore_timeout_seconds
     # Aborted too: a single read or write aborted by a transaction's lock is safe to repeat.
     transient = retry.if_exception_type(
@@ -64,13 +63,7 @@ def _read(ref, model: type[BaseModel], transaction=None):
     return model.model_validate(snap.to_dict()) if snap.exists else None
 
 
-def _aborted():
-    from google.api_core.exceptions import Aborted
-
-    return Aborted
-
-
-class Contention(_aborted()):
+class Contention(exceptions.Aborted):
     """Firestore gave up on a transaction after its retries: other transactions hold its documents.
     An Aborted, so an HTTP function answers it with a 503 and Retry-After."""
 
@@ -78,15 +71,14 @@ class Contention(_aborted()):
 def in_transaction(work: Callable[[Any], T]) -> T:
     """Run `work(transaction)` in a Firestore transaction (retried on contention), return its result;
     Contention when it still could not commit."""
-    from google.api_core.exceptions import Aborted
     from google.cloud import firestore
 
     try:
         return firestore.transactional(work)(clients.firestore().transaction())
-    except Aborted as exc:
+    except exceptions.Aborted as exc:
         raise Contention(str(exc)) from exc
     except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
-        if isinstance(exc.__cause__, Aborted):
+        if isinstance(exc.__cause__, exceptions.Aborted):
             raise Contention(str(exc)) from exc
         raise
 
@@ -128,13 +120,11 @@ def get_schema(tenant_id: str, version: str) -> SchemaMapping | None:
 
 def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
     """Store a tenant's mapping; False if that version exists."""
-    from google.api_core.exceptions import AlreadyExists
-
     try:
         _schema(tenant_id, mapping.version).create(
             {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}, **_bounded()
         )
-    except AlreadyExists:
+    except exceptions.AlreadyExists:
         return False
     return True
 
@@ -174,11 +164,9 @@ def _job(job_id: str):
 
 def create_job(record: JobRecord) -> bool:
     """Create a job document once (one atomic write that fails if it exists); False if it existed."""
-    from google.api_core.exceptions import AlreadyExists
-
     try:
         _job(record.jobId).create(record.model_dump(), **_bounded())
-    except AlreadyExists:
+    except exceptions.AlreadyExists:
         return False
     return True
 
@@ -216,11 +204,9 @@ def chunk_recorded(job_id: str, index: int) -> bool:
 
 def record_chunk(job_id: str, result: ChunkResult) -> bool:
     """Write a chunk's result once (its commit point); False if another delivery already did."""
-    from google.api_core.exceptions import AlreadyExists
-
     try:
         _chunks(job_id).document(chunk_id(result.index)).create(result.model_dump(), **_bounded())
-    except AlreadyExists:
+    except exceptions.AlreadyExists:
         return False
     return True
 

@@ -54,6 +54,23 @@ def restore_environment():
     api_keys.clear_cache()
 
 
+class InstanceDied(BaseException):
+    """What an instance killed mid-request looks like to the code after it: no except, nothing more runs."""
+
+
+def log_lines(text: str) -> list[dict]:
+    """The structured log entries (one JSON object per line, with a severity) in captured output."""
+    out = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "severity" in entry:
+            out.append(entry)
+    return out
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -25,7 +25,7 @@ from shared.bulk import formats, schema_registry
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
 )
-from shared.events.publishing import Unpublishable, encode, publish
+from shared.events.publishing import MessageEncoder, Unpublishable, publish
 from shared.platform import clients, logs
 from shared.platform.cloudevents import StorageObject
 from shared.platform.encoding import utc_now
@@ -181,8 +181,7 @@ def fan_out(job_id: str) -> None:
         if job.status in FINAL_STATES or job.fanOut == "done":
             return None
         if record.status == "invalid":
-            fields = _final_fields("failed", 0, 0, record.invalidReason)
-            store.update_job(job_id, transaction, **fields, totalRows=0, startedAt=fields["completedAt"])
+            store.update_job(job_id, transaction, **_failed_fields(job, record.invalidReason))
             return None
         if record.status != "ready":
             return None
@@ -271,7 +270,7 @@ def _process_chunk(message: ChunkMessage) -> None:
     compiled = mapping.compiled(message.format)
     # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
     direct = compiled.direct and message.format != "csv"
-    ingested_at = utc_now()
+    encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
     processed, errors, batch = 0, [], []
     try:
         with blob.open("rb", chunk_size=1024 * 1024) as stream:  # the blob carries the planned generation
@@ -287,7 +286,7 @@ def _process_chunk(message: ChunkMessage) -> None:
                         event, error = compiled.to_event(record)
                 if error is None:  # a row that validates but cannot be a message is that row's error
                     try:
-                        batch.append(encode(message.tenantId, event, "bulk", ingested_at, message.jobId, row))
+                        batch.append(encode(event, row))
                     except Unpublishable as exc:
                         error = f"Row cannot be stored: {exc}"
                 if error is not None:
@@ -360,6 +359,12 @@ def _final_fields(status: str, processed: int, errors: int, reason: str | None =
             "completedAt": utc_now(), "failureReason": reason}
 
 
+def _failed_fields(job: JobRecord, reason: str | None) -> dict:
+    """A job that failed as a whole (its file is invalid or gone): no rows, so the counters still add up."""
+    fields = _final_fields("failed", 0, 0, reason)
+    return {**fields, "totalRows": 0, "startedAt": job.startedAt or fields["completedAt"]}
+
+
 def finish_if_done(job_id: str) -> None:
     job = store.get_job(job_id)
     # expectedChunks is set when the fan-out is claimed
@@ -389,8 +394,7 @@ def _fail_job(job_id: str, reason: str) -> None:
         current = store.get_job(job_id, transaction)
         if current.status in FINAL_STATES:
             return
-        fields = _final_fields("failed", 0, 0, reason)
-        store.update_job(job_id, transaction, **fields, totalRows=0, startedAt=current.startedAt or fields["completedAt"])
+        store.update_job(job_id, transaction, **_failed_fields(current, reason))
 
     store.in_transaction(fail)
     logs.error("job failed", reason=reason)

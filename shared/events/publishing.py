@@ -41,28 +41,34 @@ class Unpublishable(ValueError):
         self.too_large, self.index = too_large, index
 
 
-def encode(tenant_id: str, event: PopEvent, source: Source, ingested_at: str,
-           job_id: str | None = None, row: int | None = None) -> tuple[bytes, dict[str, str]]:
-    """(data, attributes) of the `pop-events` message of one event, or Unpublishable."""
-    origin = f',"tenantId":{_text(tenant_id)},"source":"{source}","ingestedAt":"{ingested_at}"'
-    if job_id is not None:
-        origin += f',"jobId":{_text(job_id)}'
-    return _encode(tenant_id, event, source, origin if row is None else f'{origin},"row":{row}')
+class MessageEncoder:
+    """Writes the `pop-events` messages of one tenant's events from one source and moment (one
+    request, or one chunk): the provenance fields are written once here, not once per event."""
 
+    def __init__(self, tenant_id: str, source: Source, ingested_at: str, job_id: str | None = None):
+        self.tenant_id, self.source = tenant_id, source
+        self._origin = f',"tenantId":{_text(tenant_id)},"source":"{source}","ingestedAt":"{ingested_at}"'
+        if job_id is not None:
+            self._origin += f',"jobId":{_text(job_id)}'
 
-def _encode(tenant_id: str, event: PopEvent, source: Source, tail: str) -> tuple[bytes, dict[str, str]]:
-    try:
-        body = event.model_dump_json(exclude_none=True)
-    except PydanticSerializationError as exc:
-        raise Unpublishable(f"the event cannot be stored as JSON: {str(exc).removeprefix('Error serializing to JSON: ')}") from None
-    event_id = event.eventId
-    if event_id is None:  # eventId is the first field of the event, as in PopEventMessage
-        event_id = derived_event_id(tenant_id, event)
-        body = '{"eventId":' + _text(event_id) + ("," + body[1:] if body != "{}" else "}")
-    data = (body[:-1] + tail + "}").encode()
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise Unpublishable(f"its message would be {len(data)} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}", too_large=True)
-    return data, {"tenantId": tenant_id, "eventId": event_id, "source": source}
+    def encode(self, event: PopEvent, row: int | None = None) -> tuple[bytes, dict[str, str]]:
+        """(data, attributes) of one event's message, or Unpublishable."""
+        try:
+            body = event.model_dump_json(exclude_none=True)
+        except PydanticSerializationError as exc:
+            reason = str(exc).removeprefix("Error serializing to JSON: ")
+            raise Unpublishable(f"the event cannot be stored as JSON: {reason}") from None
+        event_id = event.eventId
+        if event_id is None:  # eventId is the first field of the event, as in PopEventMessage
+            event_id = derived_event_id(self.tenant_id, event)
+            body = '{"eventId":' + _text(event_id) + ("," + body[1:] if body != "{}" else "}")
+        tail = self._origin if row is None else f'{self._origin},"row":{row}'
+        data = (body[:-1] + tail + "}").encode()
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise Unpublishable(
+                f"its message would be {len(data)} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}", too_large=True
+            )
+        return data, {"tenantId": self.tenant_id, "eventId": event_id, "source": self.source}
 
 
 def messages(
@@ -74,9 +80,10 @@ def messages(
     rows: list[int] | None = None,
 ) -> Iterator[tuple[bytes, dict[str, str]]]:
     """(data, attributes) of the `pop-events` message of each event; Unpublishable names the index."""
+    encode = MessageEncoder(tenant_id, source, ingested_at, job_id).encode
     for i, event in enumerate(events):
         try:
-            yield encode(tenant_id, event, source, ingested_at, job_id, None if rows is None else rows[i])
+            yield encode(event, None if rows is None else rows[i])
         except Unpublishable as exc:
             exc.index = i
             raise

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
 
+from shared.platform.settings import get_settings
+
 REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 _context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})
 
@@ -39,8 +41,6 @@ def error(message: str, **fields: Any) -> None:
 
 def exception(message: str, exc: BaseException, http_request: dict[str, Any] | None = None, **fields: Any) -> None:
     """An unexpected failure, with its traceback, as Error Reporting groups it."""
-    from shared.platform.settings import get_settings
-
     entry: dict[str, Any] = {
         "@type": REPORTED_ERROR_EVENT,
         "stack_trace": "".join(traceback.format_exception(exc)),

@@ -13,7 +13,7 @@ import requests
 from shared import store
 from shared.bulk import pipeline
 from tests import bulk_files
-from tests.conftest import ROOT, unique
+from tests.conftest import ROOT, InstanceDied, unique
 
 
 def _upload(api, fmt: str, content: bytes) -> str:
@@ -38,10 +38,6 @@ def test_bulk_job_across_a_frozen_pubsub_ends_with_exact_counts(api, stack, tena
     expected = {f"{tag}-{i}" for i in range(12_000)}
     got = events_sink.pull(tenant[0], until=lambda ms: expected <= {m["attributes"]["eventId"] for m in ms}, timeout=60)
     assert {m["attributes"]["eventId"] for m in got} == expected
-
-
-class InstanceDied(BaseException):
-    """What an instance killed mid-request looks like to the code after it: nothing runs."""
 
 
 def test_fan_out_killed_after_its_claim_is_finished_by_the_sweep_without_any_client_call(

@@ -7,7 +7,6 @@ malformed or foreign event must be a logged 200, never a 500 retried for a day.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -18,23 +17,13 @@ from shared.bulk import pipeline
 from shared.bulk.models import ChunkMessage
 from shared.platform import clients
 from tests import bulk_files, cloudevents
-from tests.conftest import ROOT, unique
+from tests.conftest import ROOT, InstanceDied, log_lines, unique
 from tests.integration.conftest import assert_counts
-
-
-def _logged(capsys) -> list[dict]:
-    out = []
-    for line in capsys.readouterr().err.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return [e for e in out if isinstance(e, dict)]
 
 
 def _acknowledged_as_malformed(response, capsys) -> dict:
     assert response.status_code == 200, response.get_data(as_text=True)
-    [entry] = [e for e in _logged(capsys) if e.get("message") == "malformed or foreign event acknowledged without retry"]
+    [entry] = [e for e in log_lines(capsys.readouterr().err) if e.get("message") == "malformed or foreign event acknowledged without retry"]
     return entry
 
 
@@ -67,7 +56,7 @@ def test_splitter_ignores_objects_that_are_not_uploads(bulk, capsys):
         headers, body = cloudevents.storage_finalized(bucket, name, 1, 10)
         response = cloudevents.post_storage_event(bulk.splitter_fn, headers, body)
         assert response.status_code == 200
-    assert [e["message"] for e in _logged(capsys) if e.get("severity") == "WARNING"][-3:] == [
+    assert [e["message"] for e in log_lines(capsys.readouterr().err) if e.get("severity") == "WARNING"][-3:] == [
         "ignoring an object that is not an upload"] * 3
 
 
@@ -136,10 +125,6 @@ def test_dead_letter_acknowledges_a_message_that_is_not_a_chunk(bulk, capsys):
 
 
 # -- sweeper (Pub/Sub push from pop-sweeps, published by Cloud Scheduler) ---------------------------
-
-
-class InstanceDied(BaseException):
-    """An instance killed mid-request: nothing after this point runs (no except, no finally work)."""
 
 
 def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):

@@ -10,20 +10,8 @@ from shared.bulk import pipeline
 from shared.events import api as events_api
 from shared.platform.logs import REPORTED_ERROR_EVENT
 from tests import bulk_files
-from tests.conftest import unique
+from tests.conftest import log_lines, unique
 from tests.integration.test_events_function import event, post
-
-
-def log_lines(text: str) -> list[dict]:
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "severity" in entry:
-            out.append(entry)
-    return out
 
 
 def test_a_500_logs_its_traceback_for_error_reporting_and_no_key(events_client, tenant, monkeypatch, capsys):
