@@ -13,7 +13,7 @@ from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from shared import store
-from shared.auth import api_keys
+from shared.auth import callers
 from shared.bulk import formats, pipeline, schema_registry
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, JOB_ID, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
@@ -44,7 +44,7 @@ def _parse(model: type[Body], body) -> Body:
 
 
 def create_upload_url(request: Request) -> Response:
-    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = callers.tenant_for(request, callers.POP_WRITE)
     body = _parse(UploadUrlRequest, read_json(request))
     now = datetime.now(timezone.utc)
     file_id = f"file-dynamic-{now:%Y%m%d}-{secrets.token_hex(8)}"
@@ -72,7 +72,7 @@ def create_upload_url(request: Request) -> Response:
 
 def start_ingest(request: Request) -> Response:
     settings = get_settings()
-    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = callers.tenant_for(request, callers.POP_WRITE)
     body = _parse(IngestRequest, read_json(request))
     if body.metadata is not None and len(json.dumps(body.metadata)) > settings.max_metadata_bytes:
         raise validation_failed(
@@ -107,7 +107,7 @@ def _object_exists(object_name: str) -> bool:
 
 
 def job_status(request: Request) -> Response:
-    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = callers.tenant_for(request, callers.POP_WRITE)
     match = JOB_PATH.match(request.path)
     if not match:
         raise not_found("No such job.")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Request, Response
 from pydantic import ValidationError
 
-from shared.auth import api_keys
+from shared.auth import callers
 from shared.events.models import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
 from shared.events.publishing import Unpublishable, messages, publish
 from shared.platform.encoding import utc_now
@@ -78,7 +78,7 @@ def parse_body(raw: bytes) -> list[PopEvent]:
 
 
 def accept_events(request: Request) -> Response:
-    tenant_id = api_keys.tenant_for_key(request.headers.get("X-API-Key"))
+    tenant_id = callers.tenant_for(request, callers.POP_WRITE)
     events = parse_body(read_json_bytes(request))
     try:  # every message is written before the first is sent: an unpublishable event stops the batch whole
         items = list(messages(tenant_id, events, "api", utc_now()))
