@@ -137,13 +137,14 @@ def _tenant_job(tenant_id: str, job_id: str) -> JobRecord:
     return job
 
 
+_DIGITS = re.compile(r"[0-9]{1,6}")
+
+
 def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErrorsPage:
-    try:
-        page_size = int(size) if size is not None else 500
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError
-    except ValueError:
-        raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.") from None
+    # Plain ASCII digits only: int() would also take " 5", "+5", "1_000" and other scripts' digits.
+    page_size = 500 if size is None else int(size) if _DIGITS.fullmatch(size) else 0
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.")
     position = _decode_token(token) if token else None
     page, after = pipeline.stored_errors(job.jobId, position, page_size)
     total = job.errorRows if job.status in FINAL_STATES else store.chunk_totals(job.jobId).error_rows

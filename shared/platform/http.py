@@ -111,4 +111,13 @@ def _gunzip_bounded(raw: bytes, limit: int) -> bytes:
         raise bad_request("The request body is not valid gzip.", slug="malformed-gzip") from None
     if len(out) > limit or inflater.unconsumed_tail:
         raise too_large(f"The request body is larger than {limit} bytes once decompressed.")
+    # One complete gzip member and nothing after it (RFC 1952): a body cut short before its CRC and
+    # length trailer, or followed by more bytes or a second member, is not what the client meant.
+    if not inflater.eof:
+        raise bad_request("The gzip body is incomplete (its end and trailer are missing).", slug="malformed-gzip")
+    if inflater.unused_data:
+        raise bad_request(
+            "The gzip body has bytes after its end (trailing data or a second gzip member); send one gzip member.",
+            slug="malformed-gzip",
+        )
     return out

@@ -77,8 +77,12 @@ def test_errors_are_paginated_in_row_order_with_exact_counts(bulk):
     everything = bulk.all_errors(job_id, page_size=7)
     assert [e["row"] for e in everything] == [i + 1 for i in sorted(bad)]
     assert all(e["error"] == "durationMs: Input should be a valid integer" for e in everything)
-    response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageSize=0", headers=bulk.headers)
-    assert response.status_code == 400
+    for size in ("0", "1001", "%205", "+5", "1_0", "\u0665", "5.0", "", "0x5"):  # \u0665: ARABIC-INDIC FIVE
+        response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageSize={size}", headers=bulk.headers)
+        assert response.status_code == 400, size
+        assert "pageSize must be an integer from 1 to 1000" in response.get_json()["detail"]
+    response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageSize=007", headers=bulk.headers)
+    assert response.status_code == 200 and len(response.get_json()["errors"]) == 7
     response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageToken=garbage", headers=bulk.headers)
     assert response.status_code == 400
 

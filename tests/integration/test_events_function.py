@@ -183,6 +183,25 @@ def test_wrong_content_type_malformed_json_and_bad_gzip(client, tenant, events_s
     assert_nothing_published(client, key, tenant_id, events_sink)
 
 
+@pytest.mark.parametrize(
+    "mangle, says",
+    [
+        (lambda gz: gz + b"garbage", "after its end"),
+        (lambda gz: gz + gzip.compress(b"{}"), "after its end"),  # a second member
+        (lambda gz: gz[:-8], "incomplete"),  # no CRC32 and size trailer
+        (lambda gz: gz[:-4], "incomplete"),
+    ],
+    ids=["trailing-garbage", "second-member", "no-trailer", "half-trailer"],
+)
+def test_gzip_that_is_not_exactly_one_complete_member_is_400(client, tenant, events_sink, mangle, says):
+    tenant_id, key = tenant
+    body = mangle(gzip.compress(json.dumps({"events": [event(eventId=unique("gz"))]}).encode()))
+    response = post(client, key, body, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 400 and response.content_type == "application/problem+json"
+    assert response.get_json()["type"].endswith("/malformed-gzip") and says in response.get_json()["detail"]
+    assert_nothing_published(client, key, tenant_id, events_sink)
+
+
 def test_wrong_method_is_405(client, tenant):
     _, key = tenant
     response = client.get(PATH, headers={"X-API-Key": key})
