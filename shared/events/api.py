@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Request, Response
@@ -56,6 +57,24 @@ def parse_batch(body: Any) -> list[PopEvent]:
     return batch
 
 
+class _Members(list):
+    """A JSON object's members as (name, value) pairs, duplicates kept."""
+
+
+def _events_member_once(raw: bytes) -> None:
+    """A 400 if the body's object has `events` twice: JSON parsers would keep one array silently.
+    (Inside an event, a repeated name keeps its last value, as everywhere in Coatro; see the README.)"""
+    try:
+        body = json.loads(raw, object_pairs_hook=_Members)
+    except (ValueError, RecursionError):
+        return  # not JSON: the full path says what is wrong
+    if isinstance(body, _Members) and sum(name == "events" for name, _ in body) > 1:
+        raise validation_failed(
+            "The request body is not a valid batch of events.",
+            [{"index": None, "field": "events", "message": "Field given more than once; send one events array"}],
+        )
+
+
 def parse_body(raw: bytes) -> list[PopEvent]:
     """The events of a raw request body.
 
@@ -64,6 +83,8 @@ def parse_body(raw: bytes) -> list[PopEvent]:
     names every problem; so does a body that may hold NaN or Infinity, which pydantic's JSON parser
     would take but JSON does not allow. Both paths accept exactly the same bodies.
     """
+    if raw.count(b'"events"') > 1:  # rare: the name may be a member twice (or just appear in a value)
+        _events_member_once(raw)
     if b"NaN" not in raw and b"Infinity" not in raw:
         try:
             events = events_batch.validate_json(raw).events

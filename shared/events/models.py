@@ -59,7 +59,8 @@ Timestamp = Annotated[str, AfterValidator(_utc_timestamp)]
 class _Strict(BaseModel):
     # Strict: "30000" is not an integer and true is not a number. Unknown fields are rejected
     # rather than dropped, so a misspelt field is reported instead of silently lost.
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # Non-finite floats serialize as Infinity/NaN (not JSON), so the publisher can refuse them.
+    model_config = ConfigDict(strict=True, extra="forbid", ser_json_inf_nan="constants")
 
 
 class AgeBuckets(_Strict):

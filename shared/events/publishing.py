@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 from pydantic_core import PydanticSerializationError
 
 from shared.events.models import PopEvent
+from shared.platform.encoding import STRICT_JSON
 from shared.platform.pubsub import MAX_REQUEST_BYTES, publish_and_wait
 from shared.platform.settings import get_settings
 
@@ -41,6 +42,33 @@ class Unpublishable(ValueError):
         self.too_large, self.index = too_large, index
 
 
+def _check_kept_exactly(event: PopEvent, body: str) -> None:
+    """Unpublishable if the JSON written differs from what was sent: a number beyond a double's range
+    (1e400 would become Infinity, which JSON cannot hold) or a lone surrogate in a key of `context` or
+    `device` (it would become U+FFFD). The strings "Infinity" and U+FFFD themselves are fine."""
+    try:
+        STRICT_JSON.decode(body)
+    except ValueError:
+        raise Unpublishable("a number is beyond the range JSON numbers can be stored in (e.g. 1e400)") from None
+    for name in ("context", "device"):
+        if (path := _surrogate_key(getattr(event, name))) is not None:
+            raise Unpublishable(f"{name}.{path}: a key holds a lone UTF-16 surrogate, which is not text")
+
+
+def _surrogate_key(value: Any) -> str | None:
+    """The path of the first key holding a lone surrogate, or None."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and not key.isascii():
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                return ascii(key)
+        if (inner := _surrogate_key(child)) is not None:
+            return f"{key}.{inner}"
+    return None
+
+
 class MessageEncoder:
     """Writes the `pop-events` messages of one tenant's events from one source and moment (one
     request, or one chunk): the provenance fields are written once here, not once per event."""
@@ -57,7 +85,11 @@ class MessageEncoder:
             body = event.model_dump_json(exclude_none=True)
         except PydanticSerializationError as exc:
             reason = str(exc).removeprefix("Error serializing to JSON: ")
+            if "surrogates not allowed" in reason:
+                reason = "a string or key holds a lone UTF-16 surrogate, which is not text"
             raise Unpublishable(f"the event cannot be stored as JSON: {reason}") from None
+        if "Infinity" in body or "NaN" in body or "\ufffd" in body:  # rare: look closer
+            _check_kept_exactly(event, body)
         event_id = event.eventId
         if event_id is None:  # eventId is the first field of the event, as in PopEventMessage
             event_id = derived_event_id(self.tenant_id, event)

@@ -74,7 +74,9 @@ def decode_json(data: bytes) -> Any:
         return STRICT_JSON.decode(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise bad_request("The request body nests arrays or objects too deeply to read.", slug="malformed-json") from None
+    except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}", slug="malformed-json") from None
 
 

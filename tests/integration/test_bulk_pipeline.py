@@ -394,14 +394,19 @@ def test_a_poison_row_is_its_own_row_error_and_the_rest_of_the_chunk_is_publishe
     lines[4] = b'{"eventId": "%s-4", "context": {"k": "\\ud800"}}' % tag.encode()
     lines[11] = b'{"eventId": "%s-11", "context": ' % tag.encode() + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}"
     lines[19] = json.dumps({**bulk_files.event_row(19, tag), "playedAt": "0001-01-01T00:00:00+01:00"}).encode()
+    lines[23] = b'{"eventId": "%s-23", "context": {"n": [1e400]}}' % tag.encode()  # would become null
+    lines[25] = b'{"eventId": "%s-25", "screenId": "first", "screenId": "last"}' % tag.encode()  # last wins
     job_id = bulk.start("ndjson", b"\n".join(lines) + b"\n")
     bulk.run_all()  # one delivery per chunk suffices: nothing raises
     status = bulk.status(job_id)
-    assert_counts(status, "partially_completed", 30, 27, 3)
-    assert [e["row"] for e in status["errors"]] == [5, 12, 20]
-    assert "cannot be stored" in status["errors"][0]["error"] and "years 1 to 9999" in status["errors"][2]["error"]
-    got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 27)
-    assert sorted(m["attributes"]["eventId"] for m in got) == sorted(f"{tag}-{i}" for i in range(30) if i not in (4, 11, 19))
+    assert_counts(status, "partially_completed", 30, 26, 4)
+    assert [e["row"] for e in status["errors"]] == [5, 12, 20, 24]
+    assert "lone UTF-16 surrogate" in status["errors"][0]["error"] and "years 1 to 9999" in status["errors"][2]["error"]
+    assert "beyond the range" in status["errors"][3]["error"]
+    got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 26)
+    assert sorted(m["attributes"]["eventId"] for m in got) == sorted(
+        f"{tag}-{i}" for i in range(30) if i not in (4, 11, 19, 23))
+    assert next(m["data"]["screenId"] for m in got if m["attributes"]["eventId"] == f"{tag}-25") == "last"
 
 
 def test_twenty_concurrent_ingests_of_one_file_all_get_202_and_the_same_job(bulk):

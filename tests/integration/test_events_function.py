@@ -237,8 +237,13 @@ def test_publish_failure_is_503_with_retry_after(client, tenant):
 
 
 POISON = [
-    ("lone surrogate", b'{"eventId": "%s", "context": {"k": "\\ud800"}}', "cannot be stored as JSON"),
+    ("lone surrogate", b'{"eventId": "%s", "context": {"k": "\\ud800"}}', "lone UTF-16 surrogate"),
+    ("lone surrogate in device", b'{"eventId": "%s", "device": {"k": ["\\udfff"]}}', "lone UTF-16 surrogate"),
     ("nesting", b'{"eventId": "%s", "context": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}", "cannot be stored as JSON"),
+    # Kept exactly or not at all: 1e400 would be published as null, a lone surrogate key as U+FFFD.
+    ("number beyond a double", b'{"eventId": "%s", "context": {"n": 1e400}}', "beyond the range"),
+    ("negative number beyond a double", b'{"eventId": "%s", "device": {"n": [-1e999]}}', "beyond the range"),
+    ("lone surrogate in a key", b'{"eventId": "%s", "context": {"ok": {"\\ud800k": 1}}}', "lone UTF-16 surrogate"),
 ]
 
 
@@ -250,16 +255,66 @@ def test_an_event_that_validates_but_cannot_be_stored_rejects_the_batch_before_a
     first = json.dumps(event(eventId=unique("fine"))).encode()
     body = b'{"events": [' + first + b", " + poison % unique("poison").encode() + b"]}"
     response = post(client, key, body)
-    assert response.status_code == 400, response.get_json()
     problem = response.get_json()
+    assert response.status_code == 400 and "errors" in problem, problem
     assert problem["errors"][0]["index"] == 1 and message in problem["errors"][0]["message"], problem
     assert_nothing_published(client, key, tenant_id, events_sink)
 
 
-def test_a_played_at_whose_utc_time_leaves_the_calendar_is_a_400(client, tenant, events_sink):
+@pytest.mark.parametrize("played_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_played_at_whose_utc_time_leaves_the_calendar_is_a_400(client, tenant, events_sink, played_at):
     tenant_id, key = tenant
-    response = post(client, key, {"events": [event(playedAt="0001-01-01T00:00:00+01:00")]})
+    response = post(client, key, {"events": [event(playedAt=played_at)]})
     assert response.status_code == 400
     [error] = response.get_json()["errors"]
     assert (error["index"], error["field"]) == (0, "playedAt") and "years 1 to 9999" in error["message"]
+    assert_nothing_published(client, key, tenant_id, events_sink)
+
+
+def test_nesting_too_deep_to_read_is_a_400_that_says_so(client, tenant, events_sink):
+    tenant_id, key = tenant
+    deep = b'{"events": [{"context": ' + b"[" * 985 + b"1" + b"]" * 985 + b"}]}"
+    response = post(client, key, deep)
+    assert response.status_code == 400 and response.content_type == "application/problem+json"
+    problem = response.get_json()
+    assert "errors" in problem or "too deeply" in problem["detail"], problem
+    assert_nothing_published(client, key, tenant_id, events_sink)
+
+
+def test_strings_that_look_special_are_kept_exactly(client, tenant, events_sink):
+    tenant_id, key = tenant
+    context = {"a": "Infinity", "b": "NaN", "c": "\ufffd", "events": ["events"], "n": 1.7976931348623157e308}
+    response = post(client, key, {"events": [event(eventId=unique("kept"), context=context)]})
+    assert response.status_code == 202
+    [msg] = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 1)
+    assert msg["data"]["context"] == context
+
+
+def test_events_twice_in_a_body_is_a_400_but_a_repeated_name_in_an_event_keeps_its_last_value(
+    client, tenant, events_sink
+):
+    tenant_id, key = tenant
+    one, two = json.dumps(event(eventId=unique("one"))), json.dumps(event(eventId=unique("two")))
+    response = post(client, key, f'{{"events": [{one}], "events": [{two}]}}'.encode())
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == [
+        {"index": None, "field": "events", "message": "Field given more than once; send one events array"}
+    ]
+    assert_nothing_published(client, key, tenant_id, events_sink)
+    event_id = unique("last")
+    response = post(client, key, f'{{"events": [{{"eventId": "{event_id}", "screenId": "first", "screenId": "last"}}]}}'.encode())
+    assert response.status_code == 202
+    [msg] = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 1)
+    assert msg["data"]["screenId"] == "last"
+
+
+def test_a_body_of_exactly_the_limit_whose_one_message_is_too_large_for_pub_sub_is_413(client, tenant, events_sink):
+    tenant_id, key = tenant
+    limit = 10 * 1024 * 1024
+    shell = json.dumps({"events": [event(eventId=unique("huge"), context={"pad": ""})]}).encode()
+    body = shell.replace(b'"pad": ""', b'"pad": "' + b"x" * (limit - len(shell)) + b'"')
+    assert len(body) == limit  # within the body limit, but one message over Pub/Sub's 10 MB
+    response = post(client, key, body)
+    assert response.status_code == 413 and response.content_type == "application/problem+json"
+    assert "Event 0 is too large" in response.get_json()["detail"]
     assert_nothing_published(client, key, tenant_id, events_sink)

@@ -468,3 +468,13 @@ def test_json_documents_that_end_cleanly_are_planned(data, rows):
 def test_content_after_the_json_document_makes_the_file_invalid_instead_of_vanishing(data):
     with pytest.raises(FileInvalid):
         plan(data, "json")
+
+
+@pytest.mark.parametrize("data", [
+    b'{"events": [{"a":1}], "events": [{"b":2}]}',
+    b'{"events": [{"a":1}], "meta": {"events": 1}, "events": []}',
+    b'{"events": [{"a":1}], "\\u0065vents": [{"b":2}]}',  # the same name, escaped
+])
+def test_json_object_with_events_twice_is_invalid_not_first_wins(data):
+    with pytest.raises(FileInvalid, match='"events" more than once'):
+        plan(data, "json")

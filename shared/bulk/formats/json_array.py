@@ -160,6 +160,25 @@ def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int):
         yield row, start, end, payload, kind
 
 
+def read_key(cur: Cursor, max_row_bytes: int) -> str | None:
+    """The member name at cur.pos (a `"`), leaving cur after its `:`; None if it is not valid JSON text."""
+    while True:
+        m = _STRING.match(cur.buf, cur.pos)
+        if m:
+            break
+        if len(cur.buf) - cur.pos > max_row_bytes or cur.more(cur.pos) < 0:
+            raise FileInvalid("The JSON object has a key that is not a complete string")
+    try:
+        key = json.loads(m.group())
+    except ValueError:
+        key = None
+    cur.pos = m.end()
+    if skip_ws(cur) != ord(":"):
+        raise FileInvalid("The JSON object is not valid: expected ':' after a key")
+    cur.pos += 1
+    return key
+
+
 def find_array(cur: Cursor, max_row_bytes: int) -> None:
     """Position cur just after the `[` of the events array, or raise FileInvalid."""
     c = skip_ws(cur)
@@ -188,20 +207,7 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             continue
         if c != _QUOTE:
             raise FileInvalid(f"The JSON object is not valid near {snippet(cur.buf[cur.pos:])}")
-        while True:
-            m = _STRING.match(cur.buf, cur.pos)
-            if m:
-                break
-            if len(cur.buf) - cur.pos > max_row_bytes or cur.more(cur.pos) < 0:
-                raise FileInvalid("The JSON object has a key that is not a complete string")
-        try:
-            key = json.loads(m.group())
-        except ValueError:
-            key = None
-        cur.pos = m.end()
-        if skip_ws(cur) != ord(":"):
-            raise FileInvalid("The JSON object is not valid: expected ':' after a key")
-        cur.pos += 1
+        key = read_key(cur, max_row_bytes)
         c = skip_ws(cur)
         if key == "events":
             if c != _OPEN[1]:
@@ -218,7 +224,7 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
 
 def check_end(cur: Cursor, max_row_bytes: int) -> None:
     """After the closing `]` of the events array: the rest of its object (other members are
-    ignored), then nothing but whitespace. Content after the document would otherwise vanish
+    ignored; a second `events` makes the file invalid), then nothing but whitespace. Content after the document would otherwise vanish
     unread, so it makes the file invalid. (A file that simply ends early stays accepted: see the
     truncation rules in shared/bulk/formats/__init__.py.)"""
     if cur.in_object:
@@ -232,6 +238,13 @@ def check_end(cur: Cursor, max_row_bytes: int) -> None:
             if c != _COMMA:
                 raise FileInvalid(f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos:])}")
             cur.pos += 1
+            c = skip_ws(cur)
+            if c is None:
+                return
+            if c != _QUOTE:
+                raise FileInvalid(f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos:])}")
+            if read_key(cur, max_row_bytes) == "events":  # JSON.parse would keep the second: never guess
+                raise FileInvalid('The JSON object has "events" more than once; send one events array')
             if skip_ws(cur) is None:
                 return
             if scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == TRUNCATED:
