@@ -31,6 +31,57 @@ API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", 
 T = TypeVar("T")
 
 
+MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
+_INT64 = range(-(2**63), 2**63)
+
+
+def unstorable(value: Any, path: str) -> tuple[str, str] | None:
+    """(where, why) if Firestore cannot store a caller's JSON value exactly as it is, else None.
+
+    Firestore's limits (https://firebase.google.com/docs/firestore/quotas): no array directly in an
+    array, map keys non-empty and not of the reserved form `__name__`, integers within 64 bits, text
+    in valid UTF-8 (a lone surrogate is not), and a bounded depth.
+    """
+    return _unstorable(value, path, 0)
+
+
+def _unstorable(value: Any, path: str, depth: int) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        return None if _is_text(value) else (path, "holds a lone UTF-16 surrogate, which is not text")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value in _INT64 else (path, "is an integer beyond 64 bits; send it as a string")
+    if not isinstance(value, (dict, list)):
+        return None
+    if depth >= MAX_NESTING:
+        return path, f"nests more than {MAX_NESTING} levels of objects and arrays"
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, list):
+                return f"{path}[{i}]", "is an array directly inside an array, which cannot be stored; wrap it in an object"
+            if found := _unstorable(item, f"{path}[{i}]", depth + 1):
+                return found
+        return None
+    for key, item in value.items():
+        where = f"{path}.{key}" if _is_text(key) else f"{path}.{ascii(key)}"
+        if not key:
+            return f"{path}", "has an empty key"
+        if not _is_text(key):
+            return where, "is a key holding a lone UTF-16 surrogate, which is not text"
+        if key.startswith("__") and key.endswith("__"):
+            return where, "is a reserved name (keys of the form __name__ cannot be stored)"
+        if found := _unstorable(item, where, depth + 1):
+            return found
+    return None
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bounded() -> dict[str, Any]:
     seconds = get_settings().firestore_timeout_seconds
     # Aborted too: a single read or write aborted by a transaction's lock is safe to repeat.

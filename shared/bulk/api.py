@@ -79,6 +79,9 @@ def start_ingest(request: Request) -> Response:
             "The request is invalid.",
             [{"index": None, "field": "metadata", "message": f"metadata is limited to {settings.max_metadata_bytes} bytes of JSON"}],
         )
+    if body.metadata is not None and (problem := store.unstorable(body.metadata, "metadata")):
+        where, why = problem
+        raise validation_failed("The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}])
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")

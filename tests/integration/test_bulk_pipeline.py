@@ -13,6 +13,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from shared.auth import api_keys
+from shared import store
 from shared.bulk import pipeline, schema_registry
 from shared.platform import clients
 from shared.platform.cloudevents import StorageObject
@@ -368,6 +369,35 @@ def test_upload_url_needs_json_and_a_key(bulk):
     response = bulk.upload_url.post(f"{BULK}/upload-url", data="fileName=f", headers={**bulk.headers, "Content-Type": "text/plain"})
     assert response.status_code == 415
     assert bulk.upload_url.post(f"{BULK}/upload-url", json={"fileName": "f", "format": "csv"}).status_code == 401
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("metadata, field, says", [
+    ({"grid": [[1, 2], [3, 4]]}, "metadata.grid[0]", "array directly inside an array"),
+    ({"a": _nested(25)}, "metadata.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a", "nests more than 16 levels"),
+    ({"__name__": "x"}, "metadata.__name__", "reserved name"),
+    ({"ok": {"": 1}}, "metadata.ok", "empty key"),
+    ({"big": 2**63}, "metadata.big", "beyond 64 bits"),
+    ({"small": -(2**63) - 1}, "metadata.small", "beyond 64 bits"),
+    ({"text": "\ud800"}, "metadata.text", "lone UTF-16 surrogate"),
+    ({"\udfffkey": 1}, "metadata.'\\udfffkey'", "lone UTF-16 surrogate"),
+], ids=["nested-array", "depth-25", "reserved-key", "empty-key", "int64-max+1", "int64-min-1", "surrogate", "surrogate-key"])
+def test_ingest_metadata_firestore_cannot_store_is_a_400_naming_it_and_creates_no_job(bulk, metadata, field, says):
+    file_id = bulk.upload("ndjson", bulk_files.ndjson(2, unique("meta")))
+    response = bulk.ingest(file_id, metadata=metadata)
+    assert response.status_code == 400 and response.content_type == "application/problem+json", response.get_json()
+    [error] = response.get_json()["errors"]
+    assert error["field"] == field and says in error["message"], error
+    assert store.get_job(pipeline.job_id_for(file_id)) is None
+    response = bulk.ingest(file_id, metadata={"fine": [{"grid": [1, 2]}], "n": 2**63 - 1, "deep": _nested(15)})
+    assert response.status_code == 202, response.get_json()
+    assert store.get_job(pipeline.job_id_for(file_id)).metadata["n"] == 2**63 - 1
 
 
 def test_upload_url_is_bound_to_a_server_chosen_object_and_content_type(bulk):
