@@ -150,14 +150,24 @@ def iter_errors(client: ApiClient, job_id: str, page_size: int = 1000) -> Iterat
         seen_tokens.add(token)
 
 
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection). OWASP ASVS 1.2.10:
+# quote fields as RFC 4180 says (the csv module does) and put a single quote before such a first
+# character, which Excel, LibreOffice and Sheets take as "this is text".
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
+
+
 def write_errors(errors: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write errors as CSV (row,error) or a JSON array, streaming; returns how many."""
+    """Write errors as CSV (row,error; spreadsheet formulas defused) or a JSON array, streaming; returns how many."""
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; also makes the writer quote a bare CR
         writer.writerow(["row", "error"])
         for e in errors:
-            writer.writerow([e.get("row"), e.get("error")])
+            writer.writerow([spreadsheet_safe(e.get("row")), spreadsheet_safe(e.get("error"))])
             count += 1
         return count
     out.write("[")

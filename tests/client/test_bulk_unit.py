@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -46,13 +47,28 @@ def test_write_errors_csv_and_json():
     errs = [{"row": 4, "error": 'durationMs: "abc", not an integer'}, {"row": 7, "error": "bad"}]
     out = io.StringIO()
     assert bulk.write_errors(iter(errs), out, "csv") == 2
-    assert out.getvalue() == 'row,error\n4,"durationMs: ""abc"", not an integer"\n7,bad\n'
+    assert out.getvalue() == 'row,error\r\n4,"durationMs: ""abc"", not an integer"\r\n7,bad\r\n'
     out = io.StringIO()
     bulk.write_errors(iter(errs), out, "json")
     assert json.loads(out.getvalue()) == errs
     out = io.StringIO()
     bulk.write_errors(iter([]), out, "json")
     assert json.loads(out.getvalue()) == []
+
+
+def test_errors_csv_defuses_spreadsheet_formulas_and_json_keeps_them_as_sent():
+    hostile = [
+        '=HYPERLINK("http://evil.example","x"): unknown column',
+        "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "fine = not first", "'already quoted",
+    ]
+    errs = [{"row": i, "error": text} for i, text in enumerate(hostile, 1)]
+    out = io.StringIO()
+    bulk.write_errors(iter(errs), out, "csv")
+    cells = [row[1] for row in csv.reader(io.StringIO(out.getvalue(), newline=""))][1:]
+    assert cells == ["'" + t for t in hostile[:6]] + hostile[6:]
+    out = io.StringIO()
+    bulk.write_errors(iter(errs), out, "json")
+    assert json.loads(out.getvalue()) == errs
 
 
 def test_errors_follow_next_page_token(server, coatro):
