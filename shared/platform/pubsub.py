@@ -31,18 +31,19 @@ def _requests(topic_path: str, items: Iterable[tuple[bytes, dict[str, str]]]) ->
     from google.pubsub_v1.types import pubsub
 
     request_type = pubsub.PublishRequest.pb()
-    request, size = request_type(topic=topic_path), 0
+    request, count, size = request_type(topic=topic_path), 0, 0  # counted here: len() of a protobuf list costs
     for data, attributes in items:
         cost = len(data) + _MESSAGE_OVERHEAD
-        if request.messages and (len(request.messages) >= MAX_MESSAGES or size + cost > MAX_REQUEST_BYTES):
+        if count and (count >= MAX_MESSAGES or size + cost > MAX_REQUEST_BYTES):
             yield request
-            request, size = request_type(topic=topic_path), 0
+            request, count, size = request_type(topic=topic_path), 0, 0
         message_attributes = request.messages.add(data=data).attributes
         for key, value in attributes.items():  # item by item: MutableMapping.update is slower here
             message_attributes[key] = value
             cost += len(key) + len(value)
+        count += 1
         size += cost
-    if request.messages:
+    if count:
         yield request
 
 
