@@ -30,10 +30,12 @@ def secret_matches(secret: str, stored: str) -> bool:
     return scheme == "sha256" and hmac.compare_digest(secret_hash(secret, salt), stored)
 
 
-def create_client(tenant_id: str, scopes: list[str], label: str = "") -> tuple[str, str]:
-    """Store a new client and return (client_id, client_secret); the secret is not kept and cannot be shown again."""
-    client_id = CLIENT_ID_PREFIX + secrets.token_hex(12)
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id: str | None = None,
+                  secret: str | None = None) -> tuple[str, str]:
+    """Store a new client and return (client_id, client_secret); the secret is not kept and cannot be shown again.
+    (The local stack passes a fixed id and secret for its dev client, so the README's examples work.)"""
+    client_id = client_id or CLIENT_ID_PREFIX + secrets.token_hex(12)
+    secret = secret or SECRET_PREFIX + secrets.token_urlsafe(32)
     record = OAuthClientRecord(
         tenantId=tenant_id, scopes=sorted(set(scopes)), secretHash=secret_hash(secret), label=label, createdAt=utc_now()
     )
