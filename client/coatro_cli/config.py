@@ -48,7 +48,7 @@ class Config:
             missing = "COATRO_CLIENT_SECRET / client_secret" if self.client_id else "COATRO_CLIENT_ID / client_id"
             raise ConfigError(f"OAuth2 client credentials need both an id and a secret; {missing} is not set.")
         raise ConfigError(
-            "no credentials. Pass --api-key, set COATRO_API_KEY, or add api_key = \"...\" to "
+            "no API key (nor OAuth2 client credentials). Pass --api-key, set COATRO_API_KEY, or add api_key = \"...\" to "
             f"{self.config_path}; or use OAuth2 client credentials: COATRO_CLIENT_ID and COATRO_CLIENT_SECRET "
             "(or client_id / client_secret in that file).\n"
             "For the local stack (make dev) the key is printed at start-up (default: your-api-key), and so is "
