@@ -42,15 +42,23 @@ class IamSigner:
 
     def sign_jwt(self, claims: dict[str, Any]) -> str:
         import google.auth
+        import requests
+        from google.api_core import exceptions
         from google.auth.transport.requests import AuthorizedSession
 
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
-        response = AuthorizedSession(credentials).post(
-            f"{IAM_CREDENTIALS}/projects/-/serviceAccounts/{self.email}:signJwt",
-            json={"payload": json.dumps(claims)},
-            timeout=get_settings().firestore_timeout_seconds,
-        )
-        response.raise_for_status()
+        try:
+            response = AuthorizedSession(credentials).post(
+                f"{IAM_CREDENTIALS}/projects/-/serviceAccounts/{self.email}:signJwt",
+                json={"payload": json.dumps(claims)},
+                timeout=get_settings().firestore_timeout_seconds,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise exceptions.ServiceUnavailable(f"IAM signJwt unreachable: {exc}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            # Transient: the HTTP layer answers 503 with Retry-After (shared.platform.http.serve).
+            raise exceptions.ServiceUnavailable(f"IAM signJwt answered {response.status_code}")
+        response.raise_for_status()  # 403 (a missing grant) is a bug worth a 500 and a logged traceback
         return response.json()["signedJwt"]
 
 
