@@ -45,7 +45,9 @@ def make_handler(routes, pool: urllib3.PoolManager, auth=None):  # OAuth2: auth 
         protocol_version = "HTTP/1.1"
 
         def log_message(self, fmt, *args):  # one JSON line per request, like Cloud Logging
-            print(json.dumps({"severity": "INFO", "message": "gateway", "request": fmt % args}), flush=True)
+            from local.gateway_auth import redact  # OAuth2: never log an access_token parameter
+
+            print(json.dumps({"severity": "INFO", "message": "gateway", "request": redact(fmt % args)}), flush=True)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
