@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test tail key bench-events bench-bulk venv clean
+.PHONY: dev test tail key client bench-events bench-bulk venv clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ tail: venv  ## print what lands on pop-events in the running local stack
 
 key: venv  ## create an API key in the running local stack: make key TENANT=acme
 	$(LOCAL_ENV) $(PY) -m tools.admin create-key $(TENANT)
+
+SCOPES ?= pop:write reports:read
+client: venv  ## create an OAuth2 client in the running local stack: make client TENANT=acme [SCOPES=pop:write]
+	$(LOCAL_ENV) $(PY) -m tools.admin create-client $(TENANT) --scopes $(SCOPES)
 
 test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest $(PYTEST_ARGS)

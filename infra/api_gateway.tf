@@ -6,7 +6,13 @@ locals {
     events_url     = google_cloudfunctions2_function.function["events"].service_config[0].uri
     ingest_url     = google_cloudfunctions2_function.function["ingest"].service_config[0].uri
     job_status_url = google_cloudfunctions2_function.function["job_status"].service_config[0].uri
+    token_url      = google_cloudfunctions2_function.function["token"].service_config[0].uri
     upload_url_url = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
+    # OAuth2 access tokens: issued and signed (IAM signJwt) by the token function's own account, so the
+    # gateway verifies them against the public keys Google publishes for that account.
+    token_issuer   = google_service_account.function["token"].email
+    token_jwks_uri = "https://www.googleapis.com/service_accounts/v1/jwk/${google_service_account.function["token"].email}"
+    token_audience = var.token_audience
   })
 }
 

@@ -77,6 +77,15 @@ locals {
       timeout       = 540 # below the subscription's 600 s ack deadline
       max_instances = 1   # one sweep at a time: overlapping sweeps would only race for the same jobs
     }
+    token = {
+      trigger       = "http"
+      description   = "POST /coatro/v1/oauth/token: OAuth2 client credentials; RS256 access tokens signed through IAM signJwt."
+      ingress       = "ALLOW_ALL"
+      memory        = "256Mi"
+      concurrency   = 40
+      timeout       = 30
+      min_instances = var.min_instances
+    }
     upload_url = {
       trigger       = "http"
       description   = "POST /coatro/v1/pop/dynamic/bulk/upload-url: creates the file record and a V4 signed PUT URL."
@@ -114,6 +123,13 @@ locals {
   function_extra_env = {
     # Upload URLs are signed through IAM signBlob as the function's own account (no key files).
     upload_url = { COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["upload_url"].email }
+    # Access tokens are signed through IAM signJwt as the function's own account, which is also their
+    # issuer: API Gateway checks them against that account's public keys (api_gateway.tf).
+    token = {
+      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["token"].email
+      COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
+      COATRO_TOKEN_AUDIENCE          = var.token_audience
+    }
   }
 
   # Cloud Run services behind the functions, for the invoker grants (iam.tf).

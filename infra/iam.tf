@@ -21,6 +21,7 @@ locals {
     job_status  = "roles/datastore.viewer"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
+    token       = "roles/datastore.viewer" # looks up OAuth2 clients
     upload_url  = "roles/datastore.user"
     worker      = "roles/datastore.user"
   }
@@ -54,6 +55,7 @@ locals {
     "gateway:events"     = { function = "events", account = "gateway" }
     "gateway:ingest"     = { function = "ingest", account = "gateway" }
     "gateway:job_status" = { function = "job_status", account = "gateway" }
+    "gateway:token"      = { function = "token", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
     "push:sweeper"       = { function = "sweeper", account = "push" }
@@ -107,6 +109,14 @@ resource "google_service_account_iam_member" "upload_url_signs_as_itself" {
   service_account_id = google_service_account.function["upload_url"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = "serviceAccount:${google_service_account.function["upload_url"].email}"
+}
+
+# token signs access tokens with signJwt as itself (iam.serviceAccounts.signJwt, in this role), on its
+# own account only: it can issue tokens as nothing else, and nothing else can issue them as it.
+resource "google_service_account_iam_member" "token_signs_jwt_as_itself" {
+  service_account_id = google_service_account.function["token"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function["token"].email}"
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invoker" {

@@ -23,6 +23,11 @@ output "gateway_url" {
   value       = "https://${google_api_gateway_gateway.coatro.default_hostname}"
 }
 
+output "token_url" {
+  description = "OAuth2 token endpoint (client credentials) for API clients."
+  value       = "https://${google_api_gateway_gateway.coatro.default_hostname}/coatro/v1/oauth/token"
+}
+
 output "topics" {
   description = "Pub/Sub topic names."
   value = {

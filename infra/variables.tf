@@ -138,6 +138,17 @@ variable "sweep_schedule" {
   }
 }
 
+variable "token_audience" {
+  description = "The `aud` of OAuth2 access tokens (COATRO_TOKEN_AUDIENCE), which API Gateway requires (x-google-audiences)."
+  type        = string
+  default     = "coatro-pop-api"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9:/._-]{0,199}$", var.token_audience))
+    error_message = "token_audience must be 1-200 letters, digits or : / . _ -, with no comma (API Gateway reads a list)."
+  }
+}
+
 variable "upload_cors_origins" {
   description = "Origins allowed to PUT files to signed upload URLs from a browser. The signed URL is what authorizes the upload."
   type        = list(string)

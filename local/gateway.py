@@ -40,12 +40,14 @@ def problem(status: int, title: str, detail: str) -> bytes:
     return json.dumps(Problem(status, slug, title, detail).body()).encode()
 
 
-def make_handler(routes, pool: urllib3.PoolManager):
+def make_handler(routes, pool: urllib3.PoolManager, auth=None):  # OAuth2: auth is a local.gateway_auth.GatewayAuth
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, fmt, *args):  # one JSON line per request, like Cloud Logging
-            print(json.dumps({"severity": "INFO", "message": "gateway", "request": fmt % args}), flush=True)
+            from local.gateway_auth import redact  # OAuth2: never log an access_token parameter
+
+            print(json.dumps({"severity": "INFO", "message": "gateway", "request": redact(fmt % args)}), flush=True)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -90,6 +92,13 @@ def make_handler(routes, pool: urllib3.PoolManager):
                     {"Content-Type": "application/problem+json", "Allow": allowed},
                 )
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            # OAuth2 (local/gateway_auth.py): verify a token, drop a caller's own X-Apigateway-Api-Userinfo. >>>
+            if auth is not None:
+                headers, denied = auth.check(self.command, path, headers, self.path.partition("?")[2])
+                if denied is not None:
+                    return self._answer(denied.status, json.dumps(denied.body()).encode(),
+                                        {"Content-Type": "application/problem+json", **denied.headers})
+            # <<< OAuth2
             try:
                 upstream = pool.request(
                     self.command, backend + self.path, body=body, headers=headers, redirect=False, retries=False
@@ -111,10 +120,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--backends", required=True, help='JSON: {"events_url": "http://127.0.0.1:8101", ...}')
+    parser.add_argument("--auth", default="{}", help='OAuth2: JSON {"token_issuer": ..., "token_jwks_uri": ..., "token_audience": ...}')
     args = parser.parse_args()
     routes = load_routes(json.loads(args.backends))
     pool = urllib3.PoolManager(maxsize=64, timeout=urllib3.Timeout(connect=5, read=120))
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(routes, pool))
+    from local.gateway_auth import GatewayAuth  # OAuth2: always on, so a forged userinfo header never passes
+
+    auth = GatewayAuth(yaml.safe_load(OPENAPI.read_text()), json.loads(args.auth))
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(routes, pool, auth))
     server.daemon_threads = True
     server.serve_forever()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from google.api_core import exceptions
 
-from shared.auth import api_keys
+from shared.auth import api_keys, oauth_clients
+from shared.auth.callers import SCOPES
 from shared.platform import clients
 from shared.platform.settings import get_settings
 
@@ -78,6 +79,14 @@ def push_subscriptions(stack) -> None:
 
 def dev_key(api_key: str, tenant_id: str) -> None:
     api_keys.create_key(tenant_id, label="local development", api_key=api_key)
+
+
+def dev_client(client_id: str, secret: str, tenant_id: str) -> None:
+    """An OAuth2 client of the dev tenant with every scope, so the README's token example works as written."""
+    try:
+        oauth_clients.create_client(tenant_id, list(SCOPES), label="local development", client_id=client_id, secret=secret)
+    except exceptions.AlreadyExists:
+        pass
 
 
 def signing_key(path: Path) -> None:

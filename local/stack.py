@@ -28,6 +28,7 @@ OPENAPI = ROOT / "infra" / "openapi.yaml"
 
 DEV_TENANT = "dev-tenant"
 DEFAULT_DEV_KEY = "your-api-key"
+DEV_CLIENT_ID, DEV_CLIENT_SECRET = "your-client-id", "your-client-secret"  # OAuth2 client of the dev tenant
 
 INSTALL_HINT = """\
 The local stack needs the Google Cloud emulators:
@@ -86,6 +87,7 @@ class Stack:
     settings_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     function_ports: dict[str, int] = field(default_factory=dict)
+    jwks: object | None = None  # local.jwks_server.JwksServer: the signing account's public keys (OAuth2)
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -153,6 +155,7 @@ class Stack:
 
         provision.resources()
         provision.dev_key(self.api_key, DEV_TENANT)
+        provision.dev_client(DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT)
         port = self.ports.first_function
         for name in function_names():
             self.function_ports[name] = port or free_port()
@@ -171,7 +174,8 @@ class Stack:
         backends = {f"{name}_url": f"http://127.0.0.1:{p}" for name, p in self.function_ports.items()}
         self._spawn(
             "gateway",
-            [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends)],
+            [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends),
+             "--auth", json.dumps(self.token_variables())],
         )
         if "sweeper" in self.function_ports:
             self._spawn("scheduler", [sys.executable, "-m", "local.scheduler"])
@@ -186,6 +190,18 @@ class Stack:
         for name, fport in self.function_ports.items():
             self._wait_port(f"fn-{name}", fport)
         self._wait_port("gateway", self.ports.gateway)
+
+    def token_variables(self) -> dict[str, str]:
+        """OAuth2: what Terraform renders into the OpenAPI document's securityDefinitions, for this stack:
+        the local signing account as issuer, its JWKS served by a stand-in of googleapis.com's."""
+        from local.jwks_server import JwksServer
+        from shared.platform.settings import Settings
+
+        if self.jwks is None:
+            self.jwks = JwksServer(self.env()["COATRO_SIGNING_KEY_FILE"]).start()
+        settings = Settings()
+        return {"token_issuer": settings.token_issuer or self.jwks.email, "token_jwks_uri": self.jwks.jwks_uri,
+                "token_audience": settings.token_audience}
 
     def start(self) -> "Stack":
         try:
@@ -215,6 +231,9 @@ class Stack:
             except ProcessLookupError:
                 pass
         self.procs.clear()
+        if self.jwks is not None:
+            self.jwks.stop()
+            self.jwks = None
 
     @contextmanager
     def frozen(self, name: str) -> Iterator[None]:
@@ -310,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
             f"\nCoatro local stack ready in {time.monotonic() - started:.0f}s\n"
             f"  API:        {stack.gateway_url}\n"
             f"  API key:    {stack.api_key}   (tenant {DEV_TENANT}; set COATRO_DEV_API_KEY to change)\n"
+            f"  OAuth2:     client_id {DEV_CLIENT_ID}, client_secret {DEV_CLIENT_SECRET}  (POST /coatro/v1/oauth/token)\n"
             f"  storage:    {stack.storage_url}\n"
             f"  functions:  {', '.join(f'{n}:{p}' for n, p in stack.function_ports.items())}\n"
             f"  logs:       {stack.workdir / 'logs'}\n"

@@ -2,6 +2,7 @@
 
 Documents:
 - `apiKeys/{sha256hex}`: `ApiKeyRecord`
+- `oauthClients/{clientId}`: `OAuthClientRecord` (the secret only as a salted hash)
 - `schemas/{tenantId}:{version}`: `{tenantId, mapping: SchemaMapping}`
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
@@ -21,13 +22,14 @@ from typing import Any, Callable, Iterator, TypeVar
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
 
-from shared.auth.models import ApiKeyRecord
+from shared.auth.models import ApiKeyRecord, OAuthClientRecord
 from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
 from shared.bulk.schemas import SchemaMapping
 from shared.platform import clients
 from shared.platform.settings import get_settings
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
+OAUTH_CLIENTS = "oauthClients"
 T = TypeVar("T")
 
 
@@ -154,6 +156,30 @@ def revoke_api_key(digest: str, at: str) -> bool:
     if get_api_key(digest) is None:
         return False
     _api_key(digest).update(_changes(ApiKeyRecord, {"revokedAt": at}), **_bounded())
+    return True
+
+
+# -- OAuth2 clients ------------------------------------------------------------------------------
+
+
+def _oauth_client(client_id: str):
+    return clients.firestore().collection(OAUTH_CLIENTS).document(client_id)
+
+
+def get_oauth_client(client_id: str) -> OAuthClientRecord | None:
+    return _read(_oauth_client(client_id), OAuthClientRecord)
+
+
+def create_oauth_client(client_id: str, record: OAuthClientRecord) -> None:
+    """Store a new client; an existing id is an error (ids are random, so this never happens by chance)."""
+    _oauth_client(client_id).create(record.model_dump(), **_bounded())
+
+
+def revoke_oauth_client(client_id: str, at: str) -> bool:
+    """Mark a client revoked; False if no such client exists."""
+    if get_oauth_client(client_id) is None:
+        return False
+    _oauth_client(client_id).update(_changes(OAuthClientRecord, {"revokedAt": at}), **_bounded())
     return True
 
 

@@ -1,7 +1,10 @@
-"""Administer Coatro: API keys and tenant schema versions.
+"""Administer Coatro: API keys, OAuth2 clients and tenant schema versions.
 
   python -m tools.admin create-key TENANT [--label TEXT]   prints the new key once
   python -m tools.admin revoke-key KEY_OR_SHA256
+  python -m tools.admin create-client TENANT --scopes pop:write reports:read [--label TEXT]
+                                                           prints the client id and secret once
+  python -m tools.admin revoke-client CLIENT_ID
   python -m tools.admin register-schema TENANT MAPPING.json   a bulk schemaVersion (see README)
   python -m tools.admin list-schemas TENANT
 
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from shared.auth import api_keys
+from shared.auth import api_keys, oauth_clients
+from shared.auth.callers import SCOPES
 from shared.bulk import schema_registry
 from shared.bulk.schemas import load_mapping, mapping_problems
 
@@ -31,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--label", default="")
     revoke = commands.add_parser("revoke-key", help="revoke a key, given the key or its SHA-256 hash")
     revoke.add_argument("key")
+    client = commands.add_parser("create-client", help="create an OAuth2 client (client credentials) and print its secret once")
+    client.add_argument("tenant")
+    client.add_argument("--scopes", nargs="+", required=True, choices=SCOPES, help="what its tokens may do")
+    client.add_argument("--label", default="")
+    revoke_client = commands.add_parser("revoke-client", help="revoke an OAuth2 client (its tokens expire within 2 h)")
+    revoke_client.add_argument("client_id")
     register = commands.add_parser("register-schema", help="register a tenant's schema version from a JSON mapping")
     register.add_argument("tenant")
     register.add_argument("mapping", type=Path)
@@ -55,6 +65,21 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(schema_registry.available(args.tenant)))
         return 0
 
+    if args.command in ("create-key", "create-client") and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.tenant):
+        parser.error("tenant ids are 1-64 letters, digits, '.', '_' or '-'")
+    if args.command == "create-client":
+        client_id, secret = oauth_clients.create_client(args.tenant, args.scopes, label=args.label)
+        print(f"client_id={client_id}")
+        print(f"client_secret={secret}")
+        print(f"OAuth2 client for tenant {args.tenant}, scopes {' '.join(sorted(set(args.scopes)))}; "
+              "the secret is not stored and will not be shown again", file=sys.stderr)
+        return 0
+    if args.command == "revoke-client":
+        if not oauth_clients.revoke_client(args.client_id):
+            print("no such client", file=sys.stderr)
+            return 1
+        print(f"revoked client {args.client_id}; tokens it already holds expire within their lifetime (2 h)", file=sys.stderr)
+        return 0
     if args.command == "create-key":
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.tenant):
             parser.error("tenant ids are 1-64 letters, digits, '.', '_' or '-'")

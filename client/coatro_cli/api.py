@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -20,6 +20,9 @@ EVENTS_PATH = "/coatro/v1/pop/events"
 UPLOAD_URL_PATH = "/coatro/v1/pop/dynamic/bulk/upload-url"
 INGEST_PATH = "/coatro/v1/pop/dynamic/bulk/ingest"
 JOBS_PATH = "/coatro/v1/pop/dynamic/bulk/jobs"
+TOKEN_PATH = "/coatro/v1/oauth/token"
+REPORT_PATH = "/coatro/v1/pop/reports/delivery"
+REPORT_PAGE_SIZE = 200  # the API's largest per_page
 
 # Worth another try: the request was throttled, or a gateway/server could not handle it right now.
 # Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
@@ -94,6 +97,10 @@ class ApiError(Exception):
             body = resp.json()
         except ValueError:
             body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str) and "title" not in body:
+            # An OAuth2 error (RFC 6749 §5.2) from the token endpoint: {"error", "error_description"}.
+            return cls(resp.status_code, body["error"], str(body.get("error_description") or ""), None, None,
+                       retry_after, resp.url)
         if isinstance(body, dict) and ("title" in body or "detail" in body):
             errors = body.get("errors")
             return cls(
@@ -118,7 +125,10 @@ class ApiError(Exception):
         describe = describe_error or describe_error_item
         out += [f"  {describe(e)}" for e in self.errors]
         if self.status == 401:
-            out.append("  check the API key (--api-key, COATRO_API_KEY or api_key in the config file)")
+            out.append("  check the API key (--api-key, COATRO_API_KEY or api_key in the config file) or the OAuth2 "
+                       "client credentials (COATRO_CLIENT_ID / COATRO_CLIENT_SECRET, client_id / client_secret)")
+        if self.status == 403:
+            out.append("  the OAuth2 client lacks the scope this command needs (pop:write to send, reports:read for reports)")
         return out
 
 
@@ -166,9 +176,50 @@ def short_reason(exc: BaseException) -> str:
 
 
 @dataclass
+class TokenSource:
+    """OAuth2 client credentials (RFC 6749 §4.4): a Bearer token fetched on first use and renewed before it
+    expires (a minute early, or at 90% of a short lifetime), or at once after the API refused it."""
+
+    client_id: str
+    client_secret: str
+    clock: Callable[[], float] = time.monotonic
+    token: str | None = None
+    expires_at: float = 0.0
+    fetched: int = 0
+
+    def header(self, client: "ApiClient") -> str:
+        if self.token is None or self.clock() >= self.expires_at:
+            self._fetch(client)
+        return f"Bearer {self.token}"
+
+    def invalidate(self) -> None:
+        self.token = None
+
+    def _fetch(self, client: "ApiClient") -> None:
+        from base64 import b64encode
+        from urllib.parse import quote_plus, urlencode
+
+        # HTTP Basic with the form-urlencoded id and secret (§2.3.1); the body carries only the grant.
+        basic = b64encode(f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()).decode()
+        started = self.clock()
+        resp = client.request(
+            "POST", TOKEN_PATH, body=urlencode({"grant_type": "client_credentials"}).encode(), send_key=False,
+            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        body = _json(resp)
+        if body.get("token_type", "").lower() != "bearer" or not body.get("access_token"):
+            raise ApiError(resp.status_code, "Unexpected response", "the token endpoint returned no Bearer token", url=resp.url)
+        lifetime = float(body.get("expires_in") or 0)
+        self.token = body["access_token"]
+        self.expires_at = started + max(lifetime - 60, lifetime * 0.9, 0.0)
+        self.fetched += 1
+
+
+@dataclass
 class ApiClient:
     base_url: str
     api_key: str | None = None
+    token_source: TokenSource | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = (10.0, 300.0)
     notify: Callable[[str], None] = lambda message: None
@@ -206,6 +257,9 @@ class ApiClient:
         headers = dict(headers or {})
         if send_key and self.api_key:
             headers["X-API-Key"] = self.api_key
+        renewed = False
+        if send_key and not self.api_key and self.token_source is not None:
+            headers["Authorization"] = self.token_source.header(self)
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers.setdefault("Content-Type", "application/json")
@@ -228,6 +282,14 @@ class ApiClient:
                     close()
             if resp.status_code < 400:
                 return resp
+            bearer = send_key and not self.api_key and self.token_source is not None
+            if resp.status_code == 401 and bearer and not renewed:
+                # The token was revoked, or its key rotated, before its time: fetch a new one, once.
+                renewed = True
+                self.token_source.invalidate()
+                headers["Authorization"] = self.token_source.header(self)
+                attempt -= 1
+                continue
             error = ApiError.from_response(resp)
             if resp.status_code in RETRYABLE_STATUS and attempt < attempts:
                 self._pause(attempt, attempts, error.retry_after, f"{error.status} {error.title}", on_retry)
@@ -274,6 +336,23 @@ class ApiClient:
         if page_token:
             params["pageToken"] = page_token
         return _json(self.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}/errors", params=params))
+
+    def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every page of a delivery report, following `collection.next_url` from the first page to the last."""
+        page: dict[str, Any] = _json(self.request("GET", REPORT_PATH, params={**params, "per_page": REPORT_PAGE_SIZE}))
+        seen: set[str] = set()
+        while True:
+            yield page
+            next_url = (page.get("collection") or {}).get("next_url")
+            if not next_url:
+                return
+            if origin(self.url(next_url)) != origin(self.base_url):
+                # The credential goes with every request: never to a host the user did not configure.
+                raise ApiError(200, "Unexpected response", f"next_url points to another host: {next_url}")
+            if next_url in seen:
+                raise ApiError(200, "Unexpected response", f"next_url repeats a page already read: {next_url}")
+            seen.add(next_url)
+            page = _json(self.request("GET", next_url))
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

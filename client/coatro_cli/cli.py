@@ -10,15 +10,17 @@ from pathlib import Path
 
 import click
 
-from coatro_cli import __version__, bulk, progress
-from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy
+from coatro_cli import __version__, bulk, progress, report as reports
+from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource
 from coatro_cli.config import DEFAULT_URL, ConfigError, resolve
 from coatro_cli.events import API_MAX_BODY_BYTES, API_MAX_EVENTS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_EVENTS
 from coatro_cli.send import Sender
 
 CONFIG_HELP = f"""Configuration, highest precedence first: the --url / --api-key flags, the environment
-variables COATRO_URL / COATRO_API_KEY, the config file ($COATRO_CONFIG, else
-~/.config/coatro/config.toml, with keys url and api_key), then the default URL {DEFAULT_URL}.
+variables COATRO_URL / COATRO_API_KEY (or COATRO_CLIENT_ID / COATRO_CLIENT_SECRET for OAuth2 client
+credentials), the config file ($COATRO_CONFIG, else ~/.config/coatro/config.toml, with keys url,
+api_key, client_id, client_secret), then the default URL {DEFAULT_URL}. With client credentials the
+access token is fetched on first use and renewed before it expires; an API key wins when both are set.
 """
 
 EXIT_CODES_HELP = """Exit codes: 0 success (for upload --wait: job completed); 1 error (API, network,
@@ -67,7 +69,9 @@ def make_client(ctx: click.Context, url: str | None, api_key: str | None, retrie
         raise ConfigError(f"the URL {config.url!r} (from {config.url_source}) must start with http:// or https://")
     retries = retries if retries is not None else top.get("retries")
     policy = RetryPolicy() if retries is None else RetryPolicy(max_attempts=retries + 1)
-    return ApiClient(config.url, config.require_api_key(), policy=policy, notify=progress.say)
+    config.require_credentials()
+    tokens = TokenSource(config.client_id, config.client_secret) if config.uses_client_credentials else None
+    return ApiClient(config.url, config.api_key, token_source=tokens, policy=policy, notify=progress.say)
 
 
 @click.group(help=f"Coatro proof-of-play client: send events, upload bulk files, follow jobs.\n\n{CONFIG_HELP}\n{EXIT_CODES_HELP}",
@@ -218,7 +222,59 @@ def errors(ctx, job_id, out_format, output, page_size, url, api_key, retries):
     progress.say(f"{count} errors written to {output}")
 
 
-@main.command(name="config", help="Show the effective URL and API key, and where each comes from.")
+def _csv_list(ctx, param, value):
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    unknown = [v for v in items if v not in reports.GROUP_KEYS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} (choose from {', '.join(reports.GROUP_KEYS)})")
+    return items
+
+
+@main.command(help=f"""A delivery report (GET /coatro/v1/pop/reports/delivery), every page of it, as CSV or JSON.
+
+Plays, seconds on screen and impressions per group: --group-by is a comma list of
+{', '.join(reports.GROUP_KEYS)} (the server's default: date,campaignId). Days are cut in --timezone
+(IANA, default UTC). Give --date for one day, or --from and --to (at most 92 days). The client follows
+next_url from the first page to the last and writes rows as they arrive; the token needs reports:read.""")
+@click.option("--date", "date", metavar="YYYY-MM-DD", help="One day.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day of the range.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day of the range.")
+@click.option("--group-by", callback=_csv_list, metavar="KEYS", help="Comma list, e.g. date,campaignId,screenId.")
+@click.option("--timezone", metavar="IANA", help="Time zone of the day boundaries, e.g. Europe/Paris.")
+@click.option("--campaign-id", help="Only this campaign.")
+@click.option("--screen-id", help="Only this screen.")
+@click.option("--site-id", help="Only this site.")
+@click.option("--creative-id", help="Only this creative.")
+@click.option("--format", "out_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to this file.")
+@connection_options
+@click.pass_context
+@reports_errors
+def report(ctx, date, date_from, date_to, group_by, timezone, campaign_id, screen_id, site_id, creative_id,
+           out_format, output, url, api_key, retries):
+    if not date and not (date_from and date_to):
+        raise click.UsageError("give --date, or both --from and --to")
+    if date and (date_from or date_to):
+        raise click.UsageError("give --date or --from/--to, not both")
+    params = reports.query(date, date_from, date_to, group_by, timezone,
+                           {"campaign_id": campaign_id, "screen_id": screen_id, "site_id": site_id,
+                            "creative_id": creative_id})
+    client = make_client(ctx, url, api_key, retries)
+    rows = reports.rows(client.report_pages(params))
+    try:
+        if output is None:
+            count = reports.write(rows, sys.stdout, out_format, group_by)
+        else:
+            partial = output.with_name(output.name + ".partial")
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = reports.write(rows, out, out_format, group_by)
+            partial.replace(output)  # a failed report never leaves a truncated file under the real name
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    progress.say(f"{count} report rows" + (f" written to {output}" if output else ""))
+
+
+@main.command(name="config", help="Show the effective URL and credentials, and where each comes from.")
 @connection_options
 @click.pass_context
 @reports_errors
@@ -229,4 +285,9 @@ def show_config(ctx, url, api_key, retries):
     masked = "(none)" if not key else (key[:4] + "…" + key[-2:] if len(key) > 8 else "****")
     click.echo(f"url      {config.url}   [{config.url_source}]")
     click.echo(f"api key  {masked}   [{config.api_key_source or 'not set'}]")
+    if config.client_id or config.client_secret:
+        secret = "(none)" if not config.client_secret else "****"
+        used = "in use" if config.uses_client_credentials else ("not used: the API key wins" if key else "incomplete")
+        click.echo(f"oauth2   client_id {config.client_id or '(none)'}, client_secret {secret}   "
+                   f"[{config.client_source}; {used}]")
     click.echo(f"config   {config.config_path}{'' if config.config_path.exists() else ' (not present)'}")

@@ -1,21 +1,57 @@
 """Who is calling an endpoint: the one place every function asks "which tenant, allowed to do what?".
 
-Today a caller is an API key (`X-API-Key`), which may do everything its tenant may. `scope` names what
-the endpoint needs (`pop:write`, `reports:read`), so that other credentials with narrower rights can
-be checked here without touching the endpoints.
+A caller presents one of two credentials:
+- an API key (`X-API-Key`), checked here against its stored hash; it holds every scope of its tenant;
+- an OAuth2 access token (RFC 6750 Bearer, or the `access_token` query parameter). The token is
+  verified by API Gateway in the cloud (signature against the issuer's JWKS, `iss`, `aud`, `exp`) and
+  by `local/gateway_auth.py` locally; both forward its verified claims to the function as
+  `X-Apigateway-Api-Userinfo` (base64url JSON). Only the gateway can invoke the functions (IAM), and
+  it never passes on a caller's own copy of that header, so the claims are trusted here as they are.
+
+`scope` names what the endpoint needs (`pop:write`, `reports:read`): a token without it is a 403.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from typing import Any
+
 from flask import Request
 
 from shared.auth import api_keys
+from shared.platform.problems import bad_request, insufficient_scope, invalid_token
 
 POP_WRITE = "pop:write"
 REPORTS_READ = "reports:read"
+SCOPES = (POP_WRITE, REPORTS_READ)
+
+USERINFO_HEADER = "X-Apigateway-Api-Userinfo"
+TENANT_CLAIM = "tenant"
+
+
+def decode_userinfo(value: str) -> dict[str, Any]:
+    """The claims in an `X-Apigateway-Api-Userinfo` header: base64url (padding optional) of the JWT payload."""
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError):
+        raise invalid_token("The access token's claims could not be read.") from None
+    if not isinstance(claims, dict) or not isinstance(claims.get(TENANT_CLAIM), str) or not claims[TENANT_CLAIM]:
+        raise invalid_token("The access token names no tenant.")
+    return claims
 
 
 def tenant_for(request: Request, scope: str) -> str:
-    """The calling tenant; a 401 Problem for a missing or bad credential."""
-    del scope  # an API key holds every scope of its tenant
+    """The calling tenant; a 401 Problem for a missing or bad credential, 403 for a token without `scope`."""
+    userinfo = request.headers.get(USERINFO_HEADER)
+    if userinfo:
+        if request.headers.get("X-API-Key"):
+            # Two credentials could name two tenants; which one wins must not be a guess.
+            raise bad_request("Send either X-API-Key or an access token, not both.", slug="invalid-request")
+        claims = decode_userinfo(userinfo)
+        scopes = claims.get("scope", "")
+        if not isinstance(scopes, str) or scope not in scopes.split():
+            raise insufficient_scope(scope)
+        return claims[TENANT_CLAIM]
     return api_keys.tenant_for_key(request.headers.get("X-API-Key"))

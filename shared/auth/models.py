@@ -12,3 +12,16 @@ class ApiKeyRecord(BaseModel):
     label: str = ""
     createdAt: str
     revokedAt: str | None = None
+
+
+class OAuthClientRecord(BaseModel):
+    """`oauthClients/{clientId}`: an OAuth2 client (RFC 6749 §4.4) of one tenant. The secret is kept
+    only as a salted SHA-256 (`sha256$<salt hex>$<digest hex>`); it is 256 random bits, so a slow
+    hash would add cost without adding safety."""
+
+    tenantId: str
+    scopes: list[str]
+    secretHash: str
+    label: str = ""
+    createdAt: str
+    revokedAt: str | None = None

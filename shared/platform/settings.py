@@ -55,10 +55,19 @@ class Settings(BaseSettings):
         60.0, gt=0, description="Local stack only: how often it publishes a sweep (Cloud Scheduler does in the cloud)."
     )
     signing_service_account: str | None = Field(
-        None, description="Account that signs upload URLs through IAM signBlob (cloud)."
+        None, description="Account that signs upload URLs (IAM signBlob) or access tokens (IAM signJwt) as itself (cloud)."
     )
     signing_key_file: str | None = Field(
-        None, description="Local stack only: a private key generated at start-up to sign upload URLs."
+        None, description="Local stack only: a private key generated at start-up to sign upload URLs and access tokens."
+    )
+    token_issuer: str | None = Field(
+        None, description="`iss` of the OAuth2 access tokens; default: the signing account's email (API Gateway's x-google-issuer)."
+    )
+    token_audience: str = Field(
+        "coatro-pop-api", min_length=1, description="`aud` of the access tokens (API Gateway's x-google-audiences)."
+    )
+    token_lifetime_seconds: int = Field(
+        7200, ge=60, le=43200, description="Access token lifetime; IAM signJwt accepts at most 12 hours."
     )
     storage_public_url: str | None = Field(
         None, description="Local stack only: the storage emulator's address as callers reach it."

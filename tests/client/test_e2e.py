@@ -136,3 +136,19 @@ def test_unknown_schema_version_is_a_clear_400(coatro, api, tmp_path):
     result = coatro("upload", data, "--schema-version", "99.99", env=api)
     assert result.code == 1
     assert "error: 400" in result.stderr
+
+
+def test_send_with_oauth2_client_credentials(coatro, stack, tenant, events_sink, tmp_path):
+    from shared.auth import oauth_clients
+
+    tenant_id, _ = tenant
+    client_id, secret = oauth_clients.create_client(tenant_id, ["pop:write"])
+    events = [sample_event(i, eventId=f"cli-oauth-{tenant_id}-{i}") for i in range(3)]
+    data = write_ndjson(tmp_path / "pop.ndjson", events)
+    env = {"COATRO_URL": stack.gateway_url, "COATRO_CLIENT_ID": client_id, "COATRO_CLIENT_SECRET": secret}
+    result = coatro("send", data, "--batch-size", "1", env=env)
+    assert result.code == 0, result.stderr
+    got = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 3)
+    assert sorted(m["attributes"]["eventId"] for m in got) == sorted(e["eventId"] for e in events)
+    wrong = coatro("send", data, env={**env, "COATRO_CLIENT_SECRET": secret + "x"})
+    assert wrong.code == 1 and "401 invalid_client" in wrong.stderr

@@ -20,6 +20,17 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/bulk/ingest", "post"): "ingest",
     ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}", "get"): "job_status",
     ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}/errors", "get"): "job_status",
+    ("/coatro/v1/oauth/token", "post"): "token",
+}
+# Operations that take no credential at the gateway: the token endpoint authenticates the client itself.
+UNSECURED_ROUTES = {("/coatro/v1/oauth/token", "post")}
+# The JWT scheme every other operation accepts as one alternative, the other being `{}` (no token: the
+# function checks X-API-Key), and what Terraform must render into it.
+TOKEN_SCHEME = "coatro_oauth2"
+TOKEN_VARIABLES = {
+    "token_issuer": r'google_service_account\.function\["token"\]\.email',
+    "token_jwks_uri": r'"https://www\.googleapis\.com/service_accounts/v1/jwk/\$\{google_service_account\.function\["token"\]\.email\}"',
+    "token_audience": r"var\.token_audience",
 }
 
 # How each function of the design is triggered (DESIGN.md, "Shape").
@@ -30,6 +41,7 @@ EXPECTED_TRIGGERS = {
     "job_status": "http",
     "splitter": "storage",
     "sweeper": "push",
+    "token": "http",
     "upload_url": "http",
     "worker": "push",
 }
@@ -251,6 +263,10 @@ def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
         )
     }
     used = set(re.findall(r"\$\{(\w+)\}", spec_text))
+    for variable, expected in sorted(TOKEN_VARIABLES.items()):
+        if variable in used and not re.search(rf"\b{variable}\s*=\s*{expected}\s*[,}}]", rendered):
+            problems.append(f"local.openapi must set {variable} from the token function's own account / var.token_audience")
+    used -= set(TOKEN_VARIABLES)
     for variable in sorted(used - set(bound)):
         problems.append(f"openapi.yaml uses ${{{variable}}} but local.openapi does not set it")
     triggers = {n: (d or {}).get("trigger") for n, d in (infra.locals.get("functions") or {}).items()}
@@ -260,11 +276,39 @@ def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
         if triggers.get(function) != "http":
             problems.append(f"local.openapi routes to {function}, which is not an HTTP function")
 
+    problems += _security_problems(spec)
+
     api_config = infra.of_type("google_api_gateway_api_config").get("coatro") or {}
     if "sha256(local.openapi)" not in str(api_config.get("api_config_id")):
         problems.append("the API config id is not derived from the rendered spec's hash")
     if (block(api_config, "lifecycle") or {}).get("create_before_destroy") is not True:
         problems.append("the API config needs lifecycle { create_before_destroy = true }")
+    return problems
+
+
+def _security_problems(spec: dict) -> list[str]:
+    """The JWT scheme is declared as API Gateway reads it, and every operation but the token endpoint
+    accepts exactly: a valid token, or no token (then the function requires X-API-Key)."""
+    problems = []
+    scheme = (spec.get("securityDefinitions") or {}).get(TOKEN_SCHEME) or {}
+    expected = {"x-google-issuer": "${token_issuer}", "x-google-jwks_uri": "${token_jwks_uri}",
+                "x-google-audiences": "${token_audience}"}
+    if scheme.get("type") != "oauth2" or any(scheme.get(k) != v for k, v in expected.items()):
+        problems.append(f"openapi.yaml: securityDefinitions.{TOKEN_SCHEME} must be oauth2 with {expected}")
+    locations = scheme.get("x-google-jwt-locations") or []
+    if {"header": "Authorization", "value_prefix": "Bearer "} not in locations or {"query": "access_token"} not in locations:
+        problems.append("openapi.yaml: the token must be read from Authorization: Bearer and the access_token parameter")
+    if spec.get("security"):
+        problems.append("openapi.yaml: no top-level security; each operation states its own")
+    for path, operations in sorted((spec.get("paths") or {}).items()):
+        for method, operation in sorted(operations.items()):
+            security = operation.get("security")
+            if (path, method) in UNSECURED_ROUTES:
+                if security:
+                    problems.append(f"openapi.yaml: {method.upper()} {path} must not require a credential at the gateway")
+            elif security != [{TOKEN_SCHEME: []}, {}]:
+                problems.append(f"openapi.yaml: {method.upper()} {path} must accept a token or an API key "
+                                f"(security: [{{{TOKEN_SCHEME}: []}}, {{}}]), has {security!r}")
     return problems
 
 
@@ -599,13 +643,29 @@ def environment_problems(infra: Infra, setting_names: set[str]) -> list[str]:
             signer = str(env.get("COATRO_SIGNING_SERVICE_ACCOUNT"))
             if not re.fullmatch(r'(\$\{)?google_service_account\.function\["upload_url"\]\.email\}?', signer.strip()):
                 problems.append(f"{where}: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
-    signer = infra.of_type("google_service_account_iam_member").get("upload_url_signs_as_itself") or {}
-    if not (
-        signer.get("role") == "roles/iam.serviceAccountTokenCreator"
-        and _function_account(str(signer.get("service_account_id"))) == {"upload_url"}
-        and _function_account(str(signer.get("member"))) == {"upload_url"}
-    ):
-        problems.append("upload_url cannot sign blobs as itself (serviceAccountTokenCreator on its own account)")
+        if name == "token":
+            for variable in ("COATRO_SIGNING_SERVICE_ACCOUNT", "COATRO_TOKEN_ISSUER"):
+                if not re.fullmatch(r'(\$\{)?google_service_account\.function\["token"\]\.email\}?', str(env.get(variable)).strip()):
+                    problems.append(f"{where}: {variable} must be its own account")
+            if str(env.get("COATRO_TOKEN_AUDIENCE")).strip() not in ("var.token_audience", "${var.token_audience}"):
+                problems.append(f"{where}: COATRO_TOKEN_AUDIENCE must be var.token_audience (what the gateway checks)")
+    grants = infra.of_type("google_service_account_iam_member")
+    for function, resource, what in (("upload_url", "upload_url_signs_as_itself", "sign blobs"),
+                                     ("token", "token_signs_jwt_as_itself", "sign JWTs")):
+        if function not in deployed:
+            continue
+        signer = grants.get(resource) or {}
+        if not (
+            signer.get("role") == "roles/iam.serviceAccountTokenCreator"
+            and _function_account(str(signer.get("service_account_id"))) == {function}
+            and _function_account(str(signer.get("member"))) == {function}
+        ):
+            problems.append(f"{function} cannot {what} as itself (serviceAccountTokenCreator on its own account)")
+    # No function account may hold a token-creating role on any account but its own.
+    for name, body in grants.items():
+        member, target = _function_account(str(body.get("member"))), _function_account(str(body.get("service_account_id")))
+        if member and member != target:
+            problems.append(f"google_service_account_iam_member.{name}: a function account acts as another account")
     return problems
 
 

@@ -153,6 +153,40 @@ def test_a_url_variable_bound_to_the_wrong_function_is_reported(openapi, openapi
     assert reported(problems, "routes to worker, which is not an HTTP function")
 
 
+def test_an_operation_that_requires_a_token_or_none_at_all_is_reported(openapi, openapi_text, infra):
+    spec = yaml.safe_load(openapi_text)
+    spec["paths"]["/coatro/v1/pop/events"]["post"]["security"] = [{checks.TOKEN_SCHEME: []}]  # API keys locked out
+    del spec["paths"]["/coatro/v1/pop/dynamic/bulk/ingest"]["post"]["security"]  # the gateway would skip tokens
+    spec["paths"]["/coatro/v1/oauth/token"]["post"]["security"] = [{checks.TOKEN_SCHEME: []}]
+    spec["securityDefinitions"][checks.TOKEN_SCHEME]["x-google-audiences"] = "anyone"
+    spec["securityDefinitions"][checks.TOKEN_SCHEME]["x-google-jwt-locations"].pop()  # no access_token parameter
+    problems = checks.openapi_problems(spec, openapi_text, infra)
+    assert reported(problems, "POST /coatro/v1/pop/events must accept a token or an API key")
+    assert reported(problems, "POST /coatro/v1/pop/dynamic/bulk/ingest must accept a token or an API key")
+    assert reported(problems, "POST /coatro/v1/oauth/token must not require a credential")
+    assert reported(problems, f"securityDefinitions.{checks.TOKEN_SCHEME} must be oauth2")
+    assert reported(problems, "access_token parameter")
+
+
+def test_a_token_issuer_other_than_the_token_account_is_reported(openapi, openapi_text, broken):
+    broken.locals["openapi"] = broken.locals["openapi"].replace(
+        'token_issuer = google_service_account.function["token"].email', 'token_issuer = google_service_account.function["events"].email'
+    ).replace("jwk/${google_service_account.function[\"token\"]", "jwk/${google_service_account.function[\"worker\"]")
+    problems = checks.openapi_problems(openapi, openapi_text, broken)
+    assert reported(problems, "must set token_issuer")
+    assert reported(problems, "must set token_jwks_uri")
+
+
+def test_a_token_signer_acting_as_another_account_is_reported(broken):
+    grant = broken.resources["google_service_account_iam_member"]["token_signs_jwt_as_itself"]
+    grant["service_account_id"] = '${google_service_account.function["upload_url"].name}'
+    broken.locals["function_extra_env"]["token"]["COATRO_TOKEN_ISSUER"] = "someone@example.com"
+    problems = checks.environment_problems(broken, setting_names())
+    assert reported(problems, "token cannot sign JWTs as itself")
+    assert reported(problems, "token_signs_jwt_as_itself: a function account acts as another account")
+    assert reported(problems, 'function["token"]: COATRO_TOKEN_ISSUER must be its own account')
+
+
 def test_the_gateway_invoking_an_event_function_is_reported(broken):
     broken.locals["invokers"]["gateway:worker"] = {"function": "worker", "account": "gateway"}
     del broken.locals["invokers"]["gateway:job_status"]

@@ -1,0 +1,67 @@
+"""Delivery reports: the parameters of GET /coatro/v1/pop/reports/delivery, and its rows as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any, Iterable, Iterator, TextIO
+
+GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
+MEASURES = ("plays", "durationMs", "impressions.total", "impressions.male", "impressions.female",
+            "firstPlayedAt", "lastPlayedAt")
+FILTERS = {"campaign_id": "campaignId", "screen_id": "screenId", "site_id": "siteId", "creative_id": "creativeId"}
+
+
+def query(date: str | None, date_from: str | None, date_to: str | None, group_by: list[str],
+          timezone: str | None, filters: dict[str, str | None]) -> dict[str, str]:
+    """The first page's query parameters, named as the API names them."""
+    params: dict[str, str] = {}
+    if date:
+        params["filter[date]"] = date
+    if date_from:
+        params["filter[from]"] = date_from
+    if date_to:
+        params["filter[to]"] = date_to
+    for option, name in FILTERS.items():
+        if filters.get(option):
+            params[f"filter[{name}]"] = filters[option]
+    if group_by:
+        params["groupBy"] = ",".join(group_by)
+    if timezone:
+        params["timezone"] = timezone
+    return params
+
+
+def rows(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for page in pages:
+        result = page.get("result")
+        if not isinstance(result, list):
+            raise ValueError(f"a report page without a result list: {json.dumps(page)[:300]}")
+        yield from result
+
+
+def flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with `impressions` spread into impressions.total / .male / .female columns."""
+    out = {k: v for k, v in row.items() if k != "impressions"}
+    for k, v in (row.get("impressions") or {}).items():
+        out[f"impressions.{k}"] = v
+    return out
+
+
+def write(report_rows: Iterable[dict[str, Any]], out: TextIO, fmt: str, group_by: list[str]) -> int:
+    """Write rows as they arrive (a long report is never held whole); returns how many."""
+    count = 0
+    if fmt == "json":
+        out.write("[")
+        for row in report_rows:
+            out.write(("," if count else "") + "\n  " + json.dumps(row, ensure_ascii=False))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+        return count
+    columns = list(group_by or ["date", "campaignId"]) + list(MEASURES)
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in report_rows:
+        writer.writerow(flat(row))
+        count += 1
+    return count
