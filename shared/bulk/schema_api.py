@@ -141,19 +141,18 @@ def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
 
 
 def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
-    """`{index, field, message}` per problem; the message (mapping_problems') names the key too."""
+    """`{index, field, message}` per problem of `mapping_problems` ("key: what is wrong"), the key as `field`."""
     messages = mapping_problems(exc)
     locations = [".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)]
     if len(locations) != len(messages):  # one message per error is expected; if not, the messages alone
         locations = [""] * len(messages)
     return [
-        {"index": None, "field": ".".join(p for p in (prefix, loc) if p) or None, "message": message}
+        {"index": None, "field": ".".join(p for p in (prefix, loc) if p) or prefix,
+         "message": message.removeprefix(f"{loc}: ") if loc else message}
         for loc, message in zip(locations, messages)
     ]
 
 
 def _invalid_mapping(errors: list[dict]) -> Problem:
-    return validation_failed(
-        "The mapping is invalid: " + "; ".join(e["message"] for e in errors[:5]) + ("; ..." if len(errors) > 5 else ""),
-        errors,
-    )
+    said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
+    return validation_failed("The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors)
