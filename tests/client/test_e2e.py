@@ -136,3 +136,62 @@ def test_unknown_schema_version_is_a_clear_400(coatro, api, tmp_path):
     result = coatro("upload", data, "--schema-version", "99.99", env=api)
     assert result.code == 1
     assert "error: 400" in result.stderr
+
+
+# -- schemas and the canonical endpoints ---------------------------------------------------------
+
+EXPORT = Path(__file__).resolve().parents[1] / "data" / "snake_case_export.csv"
+EXAMPLE_MAPPING = Path(__file__).resolve().parents[2] / "shared" / "bulk" / "schema_examples" / "snake-epoch-ms-1.json"
+
+
+def test_schema_preview_register_list_and_upload_with_it(coatro, api, tmp_path):
+    tried = coatro("schema", "preview", EXPORT, "--mapping", EXAMPLE_MAPPING, env=api)
+    assert tried.code == 0, tried.stderr
+    events = [json.loads(line) for line in tried.stdout.splitlines()]
+    assert [e["eventId"] for e in events] == ["p-0001", "p-0002", "p-0003"]
+    assert events[0]["playedAt"] == "2025-01-27T10:00:00.000Z" and events[0]["durationMs"] == 30000
+    assert "3 rows, 3 events, 0 with errors, 0 skipped; nothing was ingested" in tried.stderr
+
+    registered = coatro("schema", "register", EXAMPLE_MAPPING, env=api)
+    assert registered.code == 0 and registered.stdout == "snake-epoch-ms-1\n", registered.stderr
+    assert coatro("schema", "register", EXAMPLE_MAPPING, env=api).code == 0  # the same mapping again
+    listed = coatro("schema", "list", env=api)
+    assert listed.stdout == "1.0  (built in)\nsnake-epoch-ms-1\n"
+    by_version = coatro("schema", "preview", EXPORT, "-m", "snake-epoch-ms-1", env=api)
+    assert by_version.stdout == tried.stdout
+
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**json.loads(EXAMPLE_MAPPING.read_text()), "unmapped": "reject"}))
+    conflict = coatro("schema", "register", changed, env=api)
+    assert conflict.code == 1 and "409" in conflict.stderr
+
+    uploaded = coatro("upload", EXPORT, "--schema-version", "snake-epoch-ms-1", "--wait", "--poll-interval", "0.3",
+                      timeout=180, env=api)
+    assert uploaded.code == 0, uploaded.stderr
+    assert uploaded.stdout.startswith("job-dynamic-pop-")
+
+
+def test_schema_preview_of_a_bad_row_exits_3_and_a_bad_mapping_names_the_key(coatro, api, tmp_path):
+    data = tmp_path / "plays.ndjson"
+    data.write_text('{"scr": "s1", "at": "2025-01-27T10:00:00Z"}\n{"scr": "s2", "at": "tuesday"}\n')
+    mapping = tmp_path / "draft.json"
+    mapping.write_text(json.dumps({"fields": {"scr": "screenId", "at": "playedAt"}}))
+    result = coatro("schema", "preview", data, "-m", mapping, env=api)
+    assert result.code == 3
+    assert result.stdout == '{"screenId": "s1", "playedAt": "2025-01-27T10:00:00.000Z"}\n'
+    assert "row 2: at (playedAt): Input should be an ISO 8601 timestamp" in result.stderr
+    mapping.write_text(json.dumps({"fields": {"scr": "screen"}}))
+    bad = coatro("schema", "preview", data, "-m", mapping, env=api)
+    assert bad.code == 1 and "mapping.fields: target 'screen'" in bad.stderr
+
+
+def test_upload_without_a_schema_version_goes_to_the_canonical_endpoints(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "canonical.ndjson", rows(5, bad={2}))
+    result = coatro("upload", data, "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    assert result.code == 3, result.stderr
+    job_id = result.stdout.strip()
+    assert job_id.startswith("job-bulk-pop-")
+    shown = coatro("job", job_id, env=api)
+    assert shown.code == 0 and "5 total, 4 processed, 1 with errors" in shown.stdout
+    listed = coatro("errors", job_id, "--format", "json", env=api)
+    assert [e["row"] for e in json.loads(listed.stdout)] == [2]
