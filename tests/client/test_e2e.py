@@ -195,3 +195,44 @@ def test_upload_without_a_schema_version_goes_to_the_canonical_endpoints(coatro,
     assert shown.code == 0 and "5 total, 4 processed, 1 with errors" in shown.stdout
     listed = coatro("errors", job_id, "--format", "json", env=api)
     assert [e["row"] for e in json.loads(listed.stdout)] == [2]
+
+
+def test_the_readme_walkthrough_of_writing_a_mapping_with_preview(coatro, api, tmp_path):
+    plays = tmp_path / "plays.csv"
+    plays.write_text("play_id,screen,started_ms,duration_ms,campaign\n"
+                     "p-1,scr-001,1737972000000,30000,summer-25\n"
+                     "p-2,scr-002,1737972015250,15000,summer-25\n"
+                     "p-3,scr-003,yesterday,10000,summer-25\n")
+    canonical = coatro("schema", "preview", plays, "--mapping", "1.0", env=api)
+    assert canonical.code == 3 and canonical.stdout == ""
+    assert "row 2: play_id: Unknown field; custom data belongs in context or device; screen: Unknown field" in canonical.stderr
+
+    draft = tmp_path / "draft.json"
+    mapping = {"fields": {"play_id": "eventId", "screen": "screenId", "started_ms": "playedAt"},
+               "timestamp_format": "epoch_millis"}
+    draft.write_text(json.dumps(mapping))
+    first = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert first.stdout == (
+        '{"eventId": "p-1", "screenId": "scr-001", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"duration_ms": "30000", "campaign": "summer-25"}}\n'
+        '{"eventId": "p-2", "screenId": "scr-002", "playedAt": "2025-01-27T10:00:15.250Z", "context": {"duration_ms": "15000", "campaign": "summer-25"}}\n'
+    )
+    assert first.stderr == ("row 4: started_ms (playedAt): expected epoch milliseconds, got 'yesterday'\n"
+                            "preview: 3 rows, 2 events, 1 with errors, 0 skipped; nothing was ingested\n")
+
+    mapping["fields"].update({"duration_ms": "durationMs", "campaign": "campaignId"})
+    draft.write_text(json.dumps(mapping))
+    fixed = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert fixed.stdout == (
+        '{"eventId": "p-1", "screenId": "scr-001", "campaignId": "summer-25", "playedAt": "2025-01-27T10:00:00.000Z", "durationMs": 30000}\n'
+        '{"eventId": "p-2", "screenId": "scr-002", "campaignId": "summer-25", "playedAt": "2025-01-27T10:00:15.250Z", "durationMs": 15000}\n'
+    )
+
+    draft.write_text(json.dumps({"fields": {"started_ms": "played_at"}}))
+    wrong = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert wrong.code == 1 and "mapping.fields: target 'played_at' (for 'started_ms') is not a canonical field" in wrong.stderr
+
+    draft.write_text(json.dumps(mapping))
+    assert coatro("schema", "register", draft, "--version", "cms-1", env=api).code == 0
+    uploaded = coatro("upload", plays, "--schema-version", "cms-1", "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    assert uploaded.code == 3, uploaded.stderr  # partially_completed: row 4, as previewed
+    assert "3 total, 2 processed, 1 with errors" in uploaded.stderr
