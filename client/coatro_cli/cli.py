@@ -22,8 +22,8 @@ variables COATRO_URL / COATRO_API_KEY, the config file ($COATRO_CONFIG, else
 """
 
 EXIT_CODES_HELP = """Exit codes: 0 success (for upload --wait: job completed); 1 error (API, network,
-input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed);
-4 job failed."""
+input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed), or
+for schema preview some rows of the sample are errors; 4 job failed."""
 
 
 class CliError(click.ClickException):
