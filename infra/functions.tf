@@ -58,8 +58,8 @@ locals {
       trigger       = "http"
       description   = "/coatro/v1/pop/dynamic/schemas[/{version}[/preview]]: tenants register, list, read and preview schema mappings."
       ingress       = "ALLOW_ALL"
-      memory        = "512Mi" # a preview maps a sample of at most 1 MiB in memory
-      concurrency   = 20
+      memory        = "1Gi" # a preview of 1 MiB of tiny rows holds ~500k events: ~200 MB at worst
+      concurrency   = 4
       timeout       = 60
       min_instances = var.min_instances
     }
