@@ -42,22 +42,18 @@ def handle(request: Request) -> Response:
     if match is None:
         raise not_found(f"No API path {request.path}.")
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    version, is_preview = match["version"], bool(match["preview"])
+    version, previewing = match["version"], bool(match["preview"])
     if version is None:
-        return _only(request, "GET", lambda: list_schemas(tenant_id))
-    if version == PREVIEW and not is_preview:
-        return _only(request, "POST", lambda: preview_mapping(tenant_id, request))
-    if is_preview:
-        return _only(request, "POST", lambda: preview_version(tenant_id, version, request))
-    if request.method == "PUT":
-        return register(tenant_id, version, request)
-    return _only(request, "GET", lambda: get_schema(tenant_id, version), also=["PUT"])
-
-
-def _only(request: Request, method: str, answer, also: tuple[str, ...] | list[str] = ()) -> Response:
-    if request.method != method:
-        raise method_not_allowed([method, *also])
-    return answer()
+        operations = {"GET": lambda: list_schemas(tenant_id)}
+    elif version == PREVIEW and not previewing:
+        operations = {"POST": lambda: preview_mapping(request)}
+    elif previewing:
+        operations = {"POST": lambda: preview_version(tenant_id, version, request)}
+    else:
+        operations = {"GET": lambda: get_schema(tenant_id, version), "PUT": lambda: register(tenant_id, version, request)}
+    if request.method not in operations:
+        raise method_not_allowed(list(operations))
+    return operations[request.method]()
 
 
 def list_schemas(tenant_id: str) -> Response:
@@ -97,8 +93,8 @@ def preview_version(tenant_id: str, version: str, request: Request) -> Response:
     return _preview(mapping, body)
 
 
-def preview_mapping(tenant_id: str, request: Request) -> Response:
-    del tenant_id  # a mapping in the body needs no registry; the caller still needs a valid key
+def preview_mapping(request: Request) -> Response:
+    """A mapping in the body needs no registry (the caller still needs a valid key)."""
     body = parse_body(MappingPreviewRequest, read_json(request))
     mapping = _mapping({"version": PREVIEW, **body.mapping}, field_prefix="mapping")
     return _preview(mapping, body)
