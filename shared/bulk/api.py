@@ -27,8 +27,8 @@ from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
-    JobStatus, UploadUrlRequest, UploadUrlResponse,
+    FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage,
+    JobRecord, JobStatus, UploadUrlRequest, UploadUrlResponse,
 )
 from shared.bulk.signing import signed_put_url
 from shared.events.models import field_errors
@@ -55,10 +55,11 @@ class BulkEndpoints:
     canonical: bool  # ingest takes no schemaVersion: the rows are canonical events
 
     def owns_file(self, file_id: str) -> bool:
-        return file_id.startswith(f"file-{self.ids}-")
+        """The id is one these endpoints issue (anything else cannot exist here, and never reaches Firestore)."""
+        return bool(FILE_ID.fullmatch(file_id)) and file_id.startswith(f"file-{self.ids}-")
 
     def owns_job(self, job_id: str) -> bool:
-        return job_id.startswith(f"job-{self.ids}-pop-")
+        return bool(JOB_ID.fullmatch(job_id)) and job_id.startswith(f"job-{self.ids}-pop-")
 
 
 DYNAMIC = BulkEndpoints("/coatro/v1/pop/dynamic/bulk", "dynamic", canonical=False)
@@ -73,10 +74,12 @@ def endpoints_of(request: Request) -> BulkEndpoints:
     raise not_found(f"No API path {request.path}.")
 
 
-def _elsewhere(owns, ident: str) -> str:
-    """A hint for an id issued by the other family (told by its form alone, so it reveals nothing)."""
-    other = next((f for f in FAMILIES if owns(f, ident)), None)
-    return f" Ids of this form belong to the endpoints under {other.base}/." if other else ""
+def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
+    """A hint for an id the other family issues (told by its form alone, so it reveals nothing)."""
+    for other in FAMILIES:
+        if other is not endpoints and owns(other, ident):
+            return f" Ids of this form belong to the endpoints under {other.base}/."
+    return ""
 
 
 def parse_body(model: type[Body], body) -> Body:
@@ -129,12 +132,11 @@ def start_ingest(request: Request) -> Response:
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
-    owned = FILE_ID.fullmatch(body.fileId) and endpoints.owns_file(body.fileId)
-    record = store.get_file(body.fileId) if owned else None
+    record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(
             f"No file {body.fileId!r} exists under {endpoints.base}/ for this API key; request an upload URL first."
-            + ("" if owned else _elsewhere(BulkEndpoints.owns_file, body.fileId)),
+            + _elsewhere(endpoints, BulkEndpoints.owns_file, body.fileId),
             slug="unknown-file",
         )
     if record.status == "invalid":
@@ -198,11 +200,10 @@ def job_status(request: Request) -> Response:
 
 
 def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRecord:
-    owned = JOB_ID.fullmatch(job_id) and endpoints.owns_job(job_id)
-    job = store.get_job(job_id) if owned else None
+    job = store.get_job(job_id) if endpoints.owns_job(job_id) else None
     if job is None or job.tenantId != tenant_id:  # the same answer for another tenant's job
         raise not_found(f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
-                        + ("" if owned else _elsewhere(BulkEndpoints.owns_job, job_id)))
+                        + _elsewhere(endpoints, BulkEndpoints.owns_job, job_id))
     return job
 
 

@@ -92,3 +92,5 @@ def test_another_tenants_canonical_job_is_404_like_a_missing_one(bulk):
     assert theirs.status_code == missing.status_code == 404
     assert theirs.get_json()["detail"].replace(job_id, "ID") == missing.get_json()["detail"].replace(
         "job-bulk-pop-20250101-0123456789abcdef", "ID")
+    malformed = bulk.status_fn.get(f"{CANONICAL}/jobs/job-bulk-pop-oops", headers=bulk.headers)
+    assert malformed.status_code == 404 and "belong to" not in malformed.get_json()["detail"]  # no hint to itself
