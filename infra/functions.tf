@@ -38,7 +38,7 @@ locals {
     }
     ingest = {
       trigger       = "http"
-      description   = "POST /coatro/v1/pop/dynamic/bulk/ingest: creates (or returns) the job for an uploaded file."
+      description   = "POST /coatro/v1/pop/{dynamic/bulk,bulk}/ingest: creates (or returns) the job for an uploaded file."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40
@@ -47,10 +47,19 @@ locals {
     }
     job_status = {
       trigger       = "http"
-      description   = "GET /coatro/v1/pop/dynamic/bulk/jobs/{jobId}[/errors]: status, counters, per-row errors."
+      description   = "GET /coatro/v1/pop/{dynamic/bulk,bulk}/jobs/{jobId}[/errors]: status, counters, per-row errors."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40
+      timeout       = 60
+      min_instances = var.min_instances
+    }
+    schemas = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/dynamic/schemas[/{version}[/preview]]: tenants register, list, read and preview schema mappings."
+      ingress       = "ALLOW_ALL"
+      memory        = "1Gi" # a preview of 1 MiB of tiny rows holds ~500k events: ~200 MB at worst
+      concurrency   = 4
       timeout       = 60
       min_instances = var.min_instances
     }
@@ -88,7 +97,7 @@ locals {
     }
     upload_url = {
       trigger       = "http"
-      description   = "POST /coatro/v1/pop/dynamic/bulk/upload-url: creates the file record and a V4 signed PUT URL."
+      description   = "POST /coatro/v1/pop/{dynamic/bulk,bulk}/upload-url: creates the file record and a V4 signed PUT URL."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40

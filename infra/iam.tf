@@ -13,12 +13,14 @@ resource "google_service_account" "function" {
 }
 
 locals {
-  # Firestore: viewers only look up API keys and jobs; the others write files, jobs and chunk results.
+  # Firestore: viewers only look up API keys and jobs; the others write files, jobs and chunk results
+  # (schemas: tenants' schema mappings; it touches nothing but Firestore).
   firestore_roles = {
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
+    schemas     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
     token       = "roles/datastore.viewer" # looks up OAuth2 clients
@@ -56,6 +58,7 @@ locals {
     "gateway:ingest"     = { function = "ingest", account = "gateway" }
     "gateway:job_status" = { function = "job_status", account = "gateway" }
     "gateway:token"      = { function = "token", account = "gateway" }
+    "gateway:schemas"    = { function = "schemas", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
     "push:sweeper"       = { function = "sweeper", account = "push" }

@@ -9,6 +9,8 @@
   python -m tools.admin list-schemas TENANT
 
 Reads the same settings as the functions: GOOGLE_CLOUD_PROJECT, and FIRESTORE_EMULATOR_HOST locally.
+Tenants register and preview their own versions with their key through the API (the same registry):
+PUT /coatro/v1/pop/dynamic/schemas/{version}, or `coatro schema register`.
 """
 
 from __future__ import annotations

@@ -17,12 +17,14 @@ import requests
 from coatro_cli import __version__
 
 EVENTS_PATH = "/coatro/v1/pop/events"
-UPLOAD_URL_PATH = "/coatro/v1/pop/dynamic/bulk/upload-url"
-INGEST_PATH = "/coatro/v1/pop/dynamic/bulk/ingest"
-JOBS_PATH = "/coatro/v1/pop/dynamic/bulk/jobs"
 TOKEN_PATH = "/coatro/v1/oauth/token"
 REPORT_PATH = "/coatro/v1/pop/reports/delivery"
 REPORT_PAGE_SIZE = 200  # the API's largest per_page
+# Two families of bulk endpoints: dynamic (ingest names a schemaVersion) and canonical (files of
+# canonical events). A job belongs to the family that created it; its id says which (job-bulk-pop-…).
+DYNAMIC_BULK = "/coatro/v1/pop/dynamic/bulk"
+CANONICAL_BULK = "/coatro/v1/pop/bulk"
+SCHEMAS_PATH = "/coatro/v1/pop/dynamic/schemas"
 
 # Worth another try: the request was throttled, or a gateway/server could not handle it right now.
 # Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
@@ -316,26 +318,61 @@ class ApiClient:
         )
         return _json(resp)
 
-    def upload_url(self, file_name: str, file_format: str, expires_in: int | None = None) -> dict[str, Any]:
+    def upload_url(self, file_name: str, file_format: str, expires_in: int | None = None,
+                   schema_version: str | None = None) -> dict[str, Any]:
+        """A signed upload URL: under the dynamic endpoints for a schema version, else the canonical ones."""
         payload: dict[str, Any] = {"fileName": file_name, "format": file_format}
         if expires_in is not None:
             payload["expiresInSeconds"] = expires_in
-        return _json(self.request("POST", UPLOAD_URL_PATH, json_body=payload))
+        return _json(self.request("POST", f"{bulk_base(schema_version)}/upload-url", json_body=payload))
 
-    def ingest(self, file_id: str, schema_version: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
-        payload: dict[str, Any] = {"fileId": file_id, "schemaVersion": schema_version}
+    def ingest(self, file_id: str, schema_version: str | None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """Start the job of an uploaded file; no schema version: the canonical endpoints (rows are canonical events)."""
+        payload: dict[str, Any] = {"fileId": file_id}
+        if schema_version is not None:
+            payload["schemaVersion"] = schema_version
         if metadata:
             payload["metadata"] = metadata
-        return _json(self.request("POST", INGEST_PATH, json_body=payload))
+        return _json(self.request("POST", f"{bulk_base(schema_version)}/ingest", json_body=payload))
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return _json(self.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}"))
+        return _json(self.request("GET", job_path(job_id)))
 
     def job_errors_page(self, job_id: str, page_size: int = 1000, page_token: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"pageSize": page_size}
         if page_token:
             params["pageToken"] = page_token
-        return _json(self.request("GET", f"{JOBS_PATH}/{quote(job_id, safe='')}/errors", params=params))
+        return _json(self.request("GET", f"{job_path(job_id)}/errors", params=params))
+
+    def schemas(self) -> dict[str, Any]:
+        return _json(self.request("GET", SCHEMAS_PATH))
+
+    def schema(self, version: str) -> dict[str, Any]:
+        return _json(self.request("GET", f"{SCHEMAS_PATH}/{quote(version, safe='')}"))
+
+    def register_schema(self, version: str, mapping: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """PUT a mapping; (created, the registered version). Registering the same mapping again is not an error."""
+        resp = self.request("PUT", f"{SCHEMAS_PATH}/{quote(version, safe='')}", json_body=mapping)
+        return resp.status_code == 201, _json(resp)
+
+    def preview(self, sample: str, file_format: str, mapping: dict[str, Any] | str,
+                metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """What a mapping (a dict) or a registered version (a str) makes of a sample; nothing is ingested."""
+        payload: dict[str, Any] = {"format": file_format, "sample": sample}
+        if metadata:
+            payload["metadata"] = metadata
+        if isinstance(mapping, str):
+            return _json(self.request("POST", f"{SCHEMAS_PATH}/{quote(mapping, safe='')}/preview", json_body=payload))
+        return _json(self.request("POST", f"{SCHEMAS_PATH}/preview", json_body={**payload, "mapping": mapping}))
+
+
+def bulk_base(schema_version: str | None) -> str:
+    return CANONICAL_BULK if schema_version is None else DYNAMIC_BULK
+
+
+def job_path(job_id: str) -> str:
+    base = CANONICAL_BULK if job_id.startswith("job-bulk-") else DYNAMIC_BULK
+    return f"{base}/jobs/{quote(job_id, safe='')}"
 
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every page of a delivery report, following `collection.next_url` from the first page to the last."""

@@ -22,6 +22,7 @@ EXIT_FAILED = 4
 EXIT_FOR_STATUS = {"completed": EXIT_OK, "partially_completed": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 _UPLOAD_BLOCK = 1024 * 1024
+PREVIEW_MAX_BYTES = 1024 * 1024  # the API's limit on a preview's sample
 
 
 class FormatError(ValueError):
@@ -94,7 +95,7 @@ def follow_job(
     while True:
         job = client.job(job_id)
         total = job.get("totalRows")
-        done = (job.get("processedRows") or 0) + (job.get("errorRows") or 0)
+        done = (job.get("processedRows") or 0) + (job.get("errorRows") or 0) + (job.get("skippedRows") or 0)
         if isinstance(total, int) and bar.total != total:
             bar.total = total
         bar.n = done
@@ -115,9 +116,10 @@ def job_lines(job: dict[str, Any], max_errors: int = 10) -> list[str]:
         schema = f" (schema {job['schemaVersion']})" if job.get("schemaVersion") else ""
         out.append(f"{'file':<{width}} {job['fileId']}{schema}")
     total = job.get("totalRows")
+    skipped = f", {job['skippedRows']} skipped" if job.get("skippedRows") is not None else ""
     out.append(
         f"{'rows':<{width}} {'unknown yet' if total is None else total} total, "
-        f"{job.get('processedRows') or 0} processed, {job.get('errorRows') or 0} with errors"
+        f"{job.get('processedRows') or 0} processed, {job.get('errorRows') or 0} with errors{skipped}"
     )
     for key in ("createdAt", "startedAt", "completedAt"):
         if job.get(key):
@@ -132,6 +134,37 @@ def job_lines(job: dict[str, Any], max_errors: int = 10) -> list[str]:
         out += [f"  row {e.get('row')}: {e.get('error')}" if isinstance(e, dict) else f"  {e}" for e in shown]
         if count > len(shown):
             out.append(f"  all of them: coatro errors {job.get('jobId')} --format csv")
+    return out
+
+
+def read_sample(path: Path, fmt: str, limit: int = PREVIEW_MAX_BYTES) -> tuple[str, bool]:
+    """The start of a file as text for a preview: (sample, cut). A file over `limit` bytes is cut after
+    its last whole line within the limit (NDJSON, CSV); a JSON document cannot be cut."""
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    cut = len(data) > limit
+    if cut:
+        end = data.rfind(b"\n", 0, limit)
+        if fmt == "json" or end < 0:
+            raise FormatError(f"{path.name} is over {limit // 1024} KiB and cannot be cut into whole rows; "
+                              "preview a smaller sample of it")
+        data = data[: end + 1]
+    try:
+        return data.decode("utf-8"), cut
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def preview_lines(result: dict[str, Any], max_errors: int = 50) -> list[str]:
+    """A preview's row errors and counts, for people."""
+    out = [f"row {e.get('row')}: {e.get('error')}" for e in (result.get("errors") or [])[:max_errors]]
+    hidden = len(result.get("errors") or []) - max_errors
+    if hidden > 0:
+        out.append(f"... and {hidden} more errors (--json shows them all)")
+    out.append(
+        f"preview: {result.get('totalRows', 0)} rows, {result.get('processedRows', 0)} events, "
+        f"{result.get('errorRows', 0)} with errors, {result.get('skippedRows') or 0} skipped; nothing was ingested"
+    )
     return out
 
 

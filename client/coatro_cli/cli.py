@@ -24,8 +24,8 @@ access token is fetched on first use and renewed before it expires; an API key w
 """
 
 EXIT_CODES_HELP = """Exit codes: 0 success (for upload --wait: job completed); 1 error (API, network,
-input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed);
-4 job failed."""
+input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed), or
+for schema preview some rows of the sample are errors; 4 job failed."""
 
 
 class CliError(click.ClickException):
@@ -128,12 +128,16 @@ def send(ctx, file, batch_size, max_batch_bytes, skip_invalid, progress_, url, a
 Requests a signed upload URL, PUTs the file (streamed, with a progress bar in bytes on stderr),
 then starts the ingest. With --wait, follows the job with a progress bar in rows until it ends.
 
+With --schema-version the rows are mapped by that version (the dynamic endpoints,
+/coatro/v1/pop/dynamic/bulk/); without it they are canonical events (/coatro/v1/pop/bulk/).
+
 The format is taken from the extension (.ndjson/.jsonl, .json, .csv) unless --format is given.
 
 {EXIT_CODES_HELP}""")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "file_format", type=click.Choice(bulk.FORMATS), help="File format (default: from the extension).")
-@click.option("--schema-version", required=True, help='Schema version of the rows, e.g. "1.0".')
+@click.option("--schema-version", help="Schema version that maps the rows (see coatro schema list); "
+                                       "leave it out for a file of canonical events.")
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Job metadata; repeat for more pairs.")
 @click.option("--expires", type=click.IntRange(1, 86400), metavar="SECONDS",
               help="Validity of the upload URL (server default 3600).")
@@ -158,7 +162,7 @@ def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll
         raise click.BadParameter(str(exc), param_hint="--metadata") from None
     client = make_client(ctx, url, api_key, retries)
 
-    target = client.upload_url(file.name, file_format, expires)
+    target = client.upload_url(file.name, file_format, expires, schema_version)
     for key in ("uploadUrl", "fileId"):
         if not target.get(key):
             raise CliError(f"the upload-url answer has no {key}: {json.dumps(target)[:300]}")
@@ -184,6 +188,112 @@ def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll
         ctx.exit(bulk.EXIT_ERROR)
     progress.say("\n".join(bulk.job_lines(final)))
     ctx.exit(bulk.EXIT_FOR_STATUS.get(final.get("status"), bulk.EXIT_ERROR))
+
+
+@main.group(help="""Schema versions: the mappings from an export's fields to the canonical event.
+
+Write a mapping with preview (try, look, fix), register it, then upload files with
+--schema-version VERSION. Registered versions are immutable.""")
+def schema():
+    pass
+
+
+@schema.command(name="register", help="""Register the mapping in FILE (JSON) as a schema version.
+
+The version is --version (which replaces the file's), else the mapping's own "version" key. Registering the same mapping again
+is harmless; a different mapping under a registered version is refused (versions are immutable).""")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--version", "version", metavar="VERSION", help="Version to register it as (else the file's \"version\").")
+@connection_options
+@click.pass_context
+@reports_errors
+def schema_register(ctx, file, version, url, api_key, retries):
+    mapping = _read_mapping(file)
+    version = version or mapping.get("version")
+    if not isinstance(version, str) or not version:
+        raise click.UsageError(f'{file.name} has no "version"; pass --version VERSION')
+    mapping["version"] = version
+    created, document = make_client(ctx, url, api_key, retries).register_schema(version, mapping)
+    click.echo(document.get("version", version))
+    progress.say(f"registered schema version {version}" if created
+                 else f"schema version {version} was already registered with this same mapping; nothing changed")
+
+
+@schema.command(name="list", help="Schema versions this API key can ingest with, built-in ones first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer as is.")
+@connection_options
+@click.pass_context
+@reports_errors
+def schema_list(ctx, as_json, url, api_key, retries):
+    answer = make_client(ctx, url, api_key, retries).schemas()
+    if as_json:
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+        return
+    for entry in answer.get("schemas") or []:
+        click.echo(f"{entry.get('version')}{'  (built in)' if entry.get('builtIn') else ''}")
+
+
+@schema.command(name="show", help="Print a schema version's mapping (JSON, ready to edit and register as a new version).")
+@click.argument("version")
+@connection_options
+@click.pass_context
+@reports_errors
+def schema_show(ctx, version, url, api_key, retries):
+    document = make_client(ctx, url, api_key, retries).schema(version)
+    click.echo(json.dumps(document.get("mapping"), indent=2, ensure_ascii=False))
+
+
+@schema.command(name="preview", help=f"""Show what a mapping makes of FILE, ingesting nothing.
+
+--mapping is a mapping file (JSON, need not be registered) or a registered version. The canonical
+events are printed on stdout, one JSON object per line; the row errors and counts on stderr. At most
+{bulk.PREVIEW_MAX_BYTES // 1024} KiB are sent: a larger NDJSON or CSV file is cut after its last
+whole line within that.
+
+Exit code 0 when every row mapped, 3 when some rows are errors.""")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", "-m", required=True, metavar="FILE|VERSION",
+              help="A mapping file (JSON) or a registered schema version.")
+@click.option("--format", "file_format", type=click.Choice(bulk.FORMATS), help="File format (default: from the extension).")
+@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="As an ingest's metadata (e.g. timezone=Europe/Paris).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer as is.")
+@connection_options
+@click.pass_context
+@reports_errors
+def schema_preview(ctx, file, mapping, file_format, metadata, as_json, url, api_key, retries):
+    try:
+        file_format = file_format or bulk.infer_format(file)
+    except bulk.FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    try:
+        meta = bulk.parse_metadata(metadata)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metadata") from None
+    mapping_path = Path(mapping)
+    chosen = _read_mapping(mapping_path) if mapping_path.is_file() else mapping
+    sample, cut = bulk.read_sample(file, file_format)
+    if cut:
+        progress.say(f"previewing the first {len(sample.encode())} bytes of {file.name} (whole lines)")
+    result = make_client(ctx, url, api_key, retries).preview(sample, file_format, chosen, meta)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for event in result.get("events") or []:
+            click.echo(json.dumps(event, ensure_ascii=False))
+        progress.say("\n".join(bulk.preview_lines(result)))
+    ctx.exit(bulk.EXIT_OK if not result.get("errorRows") else bulk.EXIT_PARTIAL)
+
+
+def _read_mapping(path: Path) -> dict:
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(mapping, dict):
+        raise CliError(f"{path} must hold a JSON object (a mapping)")
+    return mapping
 
 
 @main.command(help="""Show a bulk job: status, row counts, times and its first errors.

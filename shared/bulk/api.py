@@ -1,4 +1,14 @@
-"""The bulk HTTP endpoints: upload-url, ingest, job status and job errors."""
+"""The bulk HTTP endpoints: upload-url, ingest, job status and job errors, in two families.
+
+- dynamic, under /coatro/v1/pop/dynamic/bulk/ (the contract): ingest names a `schemaVersion`;
+- canonical, under /coatro/v1/pop/bulk/: the rows are canonical events, ingest takes no
+  `schemaVersion` (it is always `1.0`).
+
+The same functions serve both and the same pipeline runs their jobs. A file or job belongs to the
+family it was created under, and its id says which (`file-dynamic-…` / `file-bulk-…`, `job-dynamic-pop-…`
+/ `job-bulk-pop-…`): the other family answers it as unknown (400 at ingest, 404 for a job), with a
+hint where it lives. Each family is the contract's four steps, whole; a job has one address.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import base64
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -16,8 +27,8 @@ from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, JOB_ID, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
-    JobStatus, UploadUrlRequest, UploadUrlResponse,
+    FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage,
+    JobRecord, JobStatus, UploadUrlRequest, UploadUrlResponse,
 )
 from shared.bulk.signing import signed_put_url
 from shared.events.models import field_errors
@@ -29,12 +40,49 @@ from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
 
 Body = TypeVar("Body", bound=BaseModel)
-JOB_PATH = re.compile(r"^/coatro/v1/pop/dynamic/bulk/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")
+JOB_PATH = re.compile(r"^/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")  # after the family's base path
+CANONICAL_SCHEMA = "1.0"
 STATUS_ERRORS = 100
 MAX_PAGE_SIZE = 1_000
 
 
-def _parse(model: type[Body], body) -> Body:
+@dataclass(frozen=True)
+class BulkEndpoints:
+    """One family of bulk endpoints."""
+
+    base: str  # path prefix of its four operations
+    ids: str  # the word in the ids of its files and jobs
+    canonical: bool  # ingest takes no schemaVersion: the rows are canonical events
+
+    def owns_file(self, file_id: str) -> bool:
+        """The id is one these endpoints issue (anything else cannot exist here, and never reaches Firestore)."""
+        return bool(FILE_ID.fullmatch(file_id)) and file_id.startswith(f"file-{self.ids}-")
+
+    def owns_job(self, job_id: str) -> bool:
+        return bool(JOB_ID.fullmatch(job_id)) and job_id.startswith(f"job-{self.ids}-pop-")
+
+
+DYNAMIC = BulkEndpoints("/coatro/v1/pop/dynamic/bulk", "dynamic", canonical=False)
+CANONICAL = BulkEndpoints("/coatro/v1/pop/bulk", "bulk", canonical=True)
+FAMILIES = (DYNAMIC, CANONICAL)
+
+
+def endpoints_of(request: Request) -> BulkEndpoints:
+    for family in FAMILIES:
+        if request.path.startswith(family.base + "/"):
+            return family
+    raise not_found(f"No API path {request.path}.")
+
+
+def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
+    """A hint for an id the other family issues (told by its form alone, so it reveals nothing)."""
+    for other in FAMILIES:
+        if other is not endpoints and owns(other, ident):
+            return f" Ids of this form belong to the endpoints under {other.base}/."
+    return ""
+
+
+def parse_body(model: type[Body], body) -> Body:
     if not isinstance(body, dict):
         raise validation_failed("The body must be a JSON object.", [{"index": None, "field": None, "message": "Input should be a JSON object"}])
     try:
@@ -44,10 +92,11 @@ def _parse(model: type[Body], body) -> Body:
 
 
 def create_upload_url(request: Request) -> Response:
+    endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    body = _parse(UploadUrlRequest, read_json(request))
+    body = parse_body(UploadUrlRequest, read_json(request))
     now = datetime.now(timezone.utc)
-    file_id = f"file-dynamic-{now:%Y%m%d}-{secrets.token_hex(8)}"
+    file_id = f"file-{endpoints.ids}-{now:%Y%m%d}-{secrets.token_hex(8)}"
     # The object name is ours, never the caller's fileName.
     object_name = f"{pipeline.UPLOAD_PREFIX}{tenant_id}/{file_id}"
     content_type = formats.FORMATS[body.format]
@@ -64,7 +113,7 @@ def create_upload_url(request: Request) -> Response:
             uploadUrl=url, fileId=file_id, contentType=content_type,
             uploadInstructions=(
                 f"Use PUT method with Content-Type: {content_type} header within {body.expiresInSeconds} seconds. "
-                "Then call POST /coatro/v1/pop/dynamic/bulk/ingest with fileId."
+                f"Then call POST {endpoints.base}/ingest with fileId."
             ),
         ),
     )
@@ -72,8 +121,9 @@ def create_upload_url(request: Request) -> Response:
 
 def start_ingest(request: Request) -> Response:
     settings = get_settings()
+    endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    body = _parse(IngestRequest, read_json(request))
+    body = _ingest_request(endpoints, read_json(request))
     if body.metadata is not None and len(json.dumps(body.metadata)) > settings.max_metadata_bytes:
         raise validation_failed(
             "The request is invalid.",
@@ -85,9 +135,13 @@ def start_ingest(request: Request) -> Response:
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
-    record = store.get_file(body.fileId) if FILE_ID.fullmatch(body.fileId) else None
+    record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
-        raise bad_request(f"No file {body.fileId!r} exists for this API key; request an upload URL first.", slug="unknown-file")
+        raise bad_request(
+            f"No file {body.fileId!r} exists under {endpoints.base}/ for this API key; request an upload URL first."
+            + _elsewhere(endpoints, BulkEndpoints.owns_file, body.fileId),
+            slug="unknown-file",
+        )
     if record.status == "invalid":
         raise bad_request(f"File {body.fileId} cannot be ingested: {record.invalidReason}", slug="invalid-file")
     if record.status == "awaiting_upload" and not _object_exists(record.objectName):
@@ -104,17 +158,32 @@ def start_ingest(request: Request) -> Response:
     return json_response(202, IngestResponse(jobId=job_id, message="Job queued" if created else "Job already exists for this file"))
 
 
+def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
+    if not endpoints.canonical:
+        return parse_body(IngestRequest, body)
+    # schemaVersion may be left out, or be the one it means: "1.0".
+    if isinstance(body, dict) and body.pop("schemaVersion", CANONICAL_SCHEMA) != CANONICAL_SCHEMA:
+        raise validation_failed("The request is invalid.", [{
+            "index": None, "field": "schemaVersion",
+            "message": f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
+                       f"for another schema version use POST {DYNAMIC.base}/ingest",
+        }])
+    canonical = parse_body(CanonicalIngestRequest, body)
+    return IngestRequest(fileId=canonical.fileId, schemaVersion=CANONICAL_SCHEMA, metadata=canonical.metadata)
+
+
 def _object_exists(object_name: str) -> bool:
     # The upload may have landed before its finalize event reached the splitter.
     return clients.storage().bucket(get_settings().uploads_bucket).get_blob(object_name) is not None
 
 
 def job_status(request: Request) -> Response:
+    endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    match = JOB_PATH.match(request.path)
+    match = JOB_PATH.match(request.path.removeprefix(endpoints.base))
     if not match:
         raise not_found("No such job.")
-    job = _tenant_job(tenant_id, match["job"])
+    job = _tenant_job(endpoints, tenant_id, match["job"])
     if match["errors"]:
         return json_response(200, _errors_page(job, request.args.get("pageToken"), request.args.get("pageSize")))
     if job.status in FINAL_STATES:
@@ -133,10 +202,11 @@ def job_status(request: Request) -> Response:
     )
 
 
-def _tenant_job(tenant_id: str, job_id: str) -> JobRecord:
-    job = store.get_job(job_id) if JOB_ID.fullmatch(job_id) else None
-    if job is None or job.tenantId != tenant_id:
-        raise not_found(f"No job {job_id!r} exists for this API key.")  # same answer for another tenant's job
+def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRecord:
+    job = store.get_job(job_id) if endpoints.owns_job(job_id) else None
+    if job is None or job.tenantId != tenant_id:  # the same answer for another tenant's job
+        raise not_found(f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
+                        + _elsewhere(endpoints, BulkEndpoints.owns_job, job_id))
     return job
 
 

@@ -19,8 +19,10 @@ FINAL_STATES = ("completed", "partially_completed", "failed")  # a job in one of
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Ids we issue; anything else cannot exist, and never reaches Firestore as a document path.
-FILE_ID = re.compile(r"file-dynamic-\d{8}-[0-9a-f]{16}")
-JOB_ID = re.compile(r"job-dynamic-pop-\d{8}-[0-9a-f]{16}")
+# The word after file-/job- names the endpoints that issued it: `dynamic` (/coatro/v1/pop/dynamic/bulk)
+# or `bulk` (the canonical /coatro/v1/pop/bulk); see shared.bulk.api.BulkEndpoints.
+FILE_ID = re.compile(r"file-(?:dynamic|bulk)-\d{8}-[0-9a-f]{16}")
+JOB_ID = re.compile(r"job-(?:dynamic|bulk)-pop-\d{8}-[0-9a-f]{16}")
 
 
 class _Request(BaseModel):
@@ -50,6 +52,13 @@ class UploadUrlResponse(BaseModel):
 class IngestRequest(_Request):
     fileId: str = Field(min_length=1, max_length=128)
     schemaVersion: str = Field(min_length=1, max_length=32)
+    metadata: dict[str, Any] | None = None
+
+
+class CanonicalIngestRequest(_Request):
+    """Ingest under the canonical endpoints: the rows are canonical events (schema 1.0)."""
+
+    fileId: str = Field(min_length=1, max_length=128)
     metadata: dict[str, Any] | None = None
 
 
@@ -182,3 +191,37 @@ class SweepRequest(BaseModel):
     """The data of one `pop-sweeps` message (Cloud Scheduler sends `{}`): look for stuck jobs now."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+# -- schema versions over the API (shared.bulk.schema_api) --------------------------------------
+
+
+class SchemaSummary(BaseModel):
+    version: str
+    builtIn: bool
+
+
+class SchemaList(BaseModel):
+    schemas: list[SchemaSummary]
+
+
+class SchemaDocument(BaseModel):
+    """A schema version as the API shows it: `mapping` is what a PUT of that version takes."""
+
+    version: str
+    builtIn: bool
+    mapping: dict[str, Any]
+
+
+class PreviewRequest(_Request):
+    """A sample to map with a registered schema version (`POST .../schemas/{version}/preview`)."""
+
+    format: FileFormat
+    sample: str  # the file's content as text (all formats are UTF-8)
+    metadata: dict[str, Any] | None = None  # as ingest's: e.g. {"timezone": "Europe/London"}
+
+
+class MappingPreviewRequest(PreviewRequest):
+    """A sample and a mapping that need not be registered (`POST .../schemas/preview`)."""
+
+    mapping: dict[str, Any]

@@ -47,8 +47,10 @@ UNFINISHED_STATES = ("queued", "processing")
 
 
 def job_id_for(file_id: str) -> str:
-    """One job per file: the id is derived, so a repeated ingest finds the same job."""
-    return "job-dynamic-pop-" + file_id.removeprefix("file-dynamic-")
+    """One job per file: the id is derived, so a repeated ingest finds the same job.
+    file-dynamic-X -> job-dynamic-pop-X, file-bulk-X -> job-bulk-pop-X."""
+    endpoints, rest = file_id.removeprefix("file-").split("-", 1)
+    return f"job-{endpoints}-pop-{rest}"
 
 
 def expire_at() -> datetime:

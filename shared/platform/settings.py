@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_stored_errors: int = Field(10_000, ge=0, description="Per-row errors kept per job; counts stay exact.")
     retention_days: int = Field(30, ge=1, description="File and job records expire (Firestore TTL) after this.")
     max_metadata_bytes: int = Field(16 * 1024, ge=0)
+    max_mapping_bytes: int = Field(
+        256 * 1024, ge=1, description="Largest schema mapping a tenant may register (JSON bytes; stored in one document)."
+    )
+    max_preview_sample_bytes: int = Field(1024 * 1024, ge=1, description="Largest sample a schema preview maps.")
     stale_claim_seconds: float = Field(
         120.0, gt=0, description="A fan-out claimed this long ago and not done is retaken (its claimer died)."
     )

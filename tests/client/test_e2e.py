@@ -152,3 +152,101 @@ def test_send_with_oauth2_client_credentials(coatro, stack, tenant, events_sink,
     assert sorted(m["attributes"]["eventId"] for m in got) == sorted(e["eventId"] for e in events)
     wrong = coatro("send", data, env={**env, "COATRO_CLIENT_SECRET": secret + "x"})
     assert wrong.code == 1 and "401 invalid_client" in wrong.stderr
+# -- schemas and the canonical endpoints ---------------------------------------------------------
+
+EXPORT = Path(__file__).resolve().parents[1] / "data" / "snake_case_export.csv"
+EXAMPLE_MAPPING = Path(__file__).resolve().parents[2] / "shared" / "bulk" / "schema_examples" / "snake-epoch-ms-1.json"
+
+
+def test_schema_preview_register_list_and_upload_with_it(coatro, api, tmp_path):
+    tried = coatro("schema", "preview", EXPORT, "--mapping", EXAMPLE_MAPPING, env=api)
+    assert tried.code == 0, tried.stderr
+    events = [json.loads(line) for line in tried.stdout.splitlines()]
+    assert [e["eventId"] for e in events] == ["p-0001", "p-0002", "p-0003"]
+    assert events[0]["playedAt"] == "2025-01-27T10:00:00.000Z" and events[0]["durationMs"] == 30000
+    assert "3 rows, 3 events, 0 with errors, 0 skipped; nothing was ingested" in tried.stderr
+
+    registered = coatro("schema", "register", EXAMPLE_MAPPING, env=api)
+    assert registered.code == 0 and registered.stdout == "snake-epoch-ms-1\n", registered.stderr
+    assert coatro("schema", "register", EXAMPLE_MAPPING, env=api).code == 0  # the same mapping again
+    listed = coatro("schema", "list", env=api)
+    assert listed.stdout == "1.0  (built in)\nsnake-epoch-ms-1\n"
+    by_version = coatro("schema", "preview", EXPORT, "-m", "snake-epoch-ms-1", env=api)
+    assert by_version.stdout == tried.stdout
+
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**json.loads(EXAMPLE_MAPPING.read_text()), "unmapped": "reject"}))
+    conflict = coatro("schema", "register", changed, env=api)
+    assert conflict.code == 1 and "409" in conflict.stderr
+
+    uploaded = coatro("upload", EXPORT, "--schema-version", "snake-epoch-ms-1", "--wait", "--poll-interval", "0.3",
+                      timeout=180, env=api)
+    assert uploaded.code == 0, uploaded.stderr
+    assert uploaded.stdout.startswith("job-dynamic-pop-")
+
+
+def test_schema_preview_of_a_bad_row_exits_3_and_a_bad_mapping_names_the_key(coatro, api, tmp_path):
+    data = tmp_path / "plays.ndjson"
+    data.write_text('{"scr": "s1", "at": "2025-01-27T10:00:00Z"}\n{"scr": "s2", "at": "tuesday"}\n')
+    mapping = tmp_path / "draft.json"
+    mapping.write_text(json.dumps({"fields": {"scr": "screenId", "at": "playedAt"}}))
+    result = coatro("schema", "preview", data, "-m", mapping, env=api)
+    assert result.code == 3
+    assert result.stdout == '{"screenId": "s1", "playedAt": "2025-01-27T10:00:00.000Z"}\n'
+    assert "row 2: at (playedAt): Input should be an ISO 8601 timestamp" in result.stderr
+    mapping.write_text(json.dumps({"fields": {"scr": "screen"}}))
+    bad = coatro("schema", "preview", data, "-m", mapping, env=api)
+    assert bad.code == 1 and "mapping.fields: target 'screen'" in bad.stderr
+
+
+def test_upload_without_a_schema_version_goes_to_the_canonical_endpoints(coatro, api, tmp_path):
+    data = write_ndjson(tmp_path / "canonical.ndjson", rows(5, bad={2}))
+    result = coatro("upload", data, "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    assert result.code == 3, result.stderr
+    job_id = result.stdout.strip()
+    assert job_id.startswith("job-bulk-pop-")
+    shown = coatro("job", job_id, env=api)
+    assert shown.code == 0 and "5 total, 4 processed, 1 with errors" in shown.stdout
+    listed = coatro("errors", job_id, "--format", "json", env=api)
+    assert [e["row"] for e in json.loads(listed.stdout)] == [2]
+
+
+def test_the_readme_walkthrough_of_writing_a_mapping_with_preview(coatro, api, tmp_path):
+    plays = tmp_path / "plays.csv"
+    plays.write_text("play_id,screen,started_ms,duration_ms,campaign\n"
+                     "p-1,scr-001,1737972000000,30000,summer-25\n"
+                     "p-2,scr-002,1737972015250,15000,summer-25\n"
+                     "p-3,scr-003,yesterday,10000,summer-25\n")
+    canonical = coatro("schema", "preview", plays, "--mapping", "1.0", env=api)
+    assert canonical.code == 3 and canonical.stdout == ""
+    assert "row 2: play_id: Unknown field; custom data belongs in context or device; screen: Unknown field" in canonical.stderr
+
+    draft = tmp_path / "draft.json"
+    mapping = {"fields": {"play_id": "eventId", "screen": "screenId", "started_ms": "playedAt"},
+               "timestamp_format": "epoch_millis"}
+    draft.write_text(json.dumps(mapping))
+    first = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert first.stdout == (
+        '{"eventId": "p-1", "screenId": "scr-001", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"duration_ms": "30000", "campaign": "summer-25"}}\n'
+        '{"eventId": "p-2", "screenId": "scr-002", "playedAt": "2025-01-27T10:00:15.250Z", "context": {"duration_ms": "15000", "campaign": "summer-25"}}\n'
+    )
+    assert first.stderr == ("row 4: started_ms (playedAt): expected epoch milliseconds, got 'yesterday'\n"
+                            "preview: 3 rows, 2 events, 1 with errors, 0 skipped; nothing was ingested\n")
+
+    mapping["fields"].update({"duration_ms": "durationMs", "campaign": "campaignId"})
+    draft.write_text(json.dumps(mapping))
+    fixed = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert fixed.stdout == (
+        '{"eventId": "p-1", "screenId": "scr-001", "campaignId": "summer-25", "playedAt": "2025-01-27T10:00:00.000Z", "durationMs": 30000}\n'
+        '{"eventId": "p-2", "screenId": "scr-002", "campaignId": "summer-25", "playedAt": "2025-01-27T10:00:15.250Z", "durationMs": 15000}\n'
+    )
+
+    draft.write_text(json.dumps({"fields": {"started_ms": "played_at"}}))
+    wrong = coatro("schema", "preview", plays, "--mapping", draft, env=api)
+    assert wrong.code == 1 and "mapping.fields: target 'played_at' (for 'started_ms') is not a canonical field" in wrong.stderr
+
+    draft.write_text(json.dumps(mapping))
+    assert coatro("schema", "register", draft, "--version", "cms-1", env=api).code == 0
+    uploaded = coatro("upload", plays, "--schema-version", "cms-1", "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    assert uploaded.code == 3, uploaded.stderr  # partially_completed: row 4, as previewed
+    assert "3 total, 2 processed, 1 with errors" in uploaded.stderr

@@ -24,8 +24,8 @@ class Api:
         return requests.post(f"{self.base}{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version},
                              headers=self.headers, timeout=30)
 
-    def job(self, job_id: str) -> requests.Response:
-        return requests.get(f"{self.base}{BULK}/jobs/{job_id}", headers=self.headers, timeout=30)
+    def job(self, job_id: str, bulk: str = BULK) -> requests.Response:
+        return requests.get(f"{self.base}{bulk}/jobs/{job_id}", headers=self.headers, timeout=30)
 
     def run(self, fmt: str, content: bytes, version: str = "1.0") -> tuple[str, dict]:
         step1 = self.upload_url(fmt)
@@ -38,10 +38,10 @@ class Api:
         job_id = step3.json()["jobId"]
         return job_id, self.wait(job_id)
 
-    def wait(self, job_id: str, timeout: float = 120) -> dict:
+    def wait(self, job_id: str, timeout: float = 120, bulk: str = BULK) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = self.job(job_id).json()
+            status = self.job(job_id, bulk).json()
             if status["status"] in FINAL_STATES:
                 return status
             time.sleep(0.3)

@@ -20,6 +20,16 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/bulk/ingest", "post"): "ingest",
     ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}", "get"): "job_status",
     ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}/errors", "get"): "job_status",
+    # the canonical bulk endpoints and the schema API (issue 10), routes of the design beyond the contract
+    ("/coatro/v1/pop/bulk/upload-url", "post"): "upload_url",
+    ("/coatro/v1/pop/bulk/ingest", "post"): "ingest",
+    ("/coatro/v1/pop/bulk/jobs/{jobId}", "get"): "job_status",
+    ("/coatro/v1/pop/bulk/jobs/{jobId}/errors", "get"): "job_status",
+    ("/coatro/v1/pop/dynamic/schemas", "get"): "schemas",
+    ("/coatro/v1/pop/dynamic/schemas/preview", "post"): "schemas",
+    ("/coatro/v1/pop/dynamic/schemas/{version}", "get"): "schemas",
+    ("/coatro/v1/pop/dynamic/schemas/{version}", "put"): "schemas",
+    ("/coatro/v1/pop/dynamic/schemas/{version}/preview", "post"): "schemas",
     ("/coatro/v1/oauth/token", "post"): "token",
 }
 # Operations that take no credential at the gateway: the token endpoint authenticates the client itself.
@@ -39,6 +49,7 @@ EXPECTED_TRIGGERS = {
     "events": "http",
     "ingest": "http",
     "job_status": "http",
+    "schemas": "http",
     "splitter": "storage",
     "sweeper": "push",
     "token": "http",

@@ -25,3 +25,19 @@ def test_routes_follow_the_openapi_document():
 def test_operation_without_a_running_backend_is_marked():
     routes = load_routes({"events_url": "E"})
     assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/bulk/ingest") is None
+
+
+def test_canonical_bulk_and_schema_routes():
+    backends = {"upload_url_url": "U", "ingest_url": "I", "job_status_url": "J", "schemas_url": "S"}
+    routes = load_routes(backends)
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/bulk/upload-url") == "U"
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/bulk/ingest") == "I"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/bulk/jobs/job-bulk-pop-1") == "J"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/bulk/jobs/job-bulk-pop-1/errors") == "J"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/dynamic/schemas") == "S"
+    assert _backend_for(routes, "PUT", "/coatro/v1/pop/dynamic/schemas/cms-1") == "S"
+    assert _backend_for(routes, "GET", "/coatro/v1/pop/dynamic/schemas/cms-1") == "S"
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/schemas/cms-1/preview") == "S"
+    # the literal path comes before /schemas/{version}: "preview" is no version
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/schemas/preview") == "S"
+    assert _backend_for(routes, "PUT", "/coatro/v1/pop/dynamic/schemas/preview") == "405"
