@@ -44,7 +44,7 @@ def test_try_a_mapping_with_preview_register_it_and_ingest_with_it(api, events_s
     job_id, status = api.run("csv", EXPORT.encode(), version)
     assert (status["status"], status["processedRows"], status["errorRows"]) == ("completed", 3, 0), status
     got = events_sink.pull(tenant[0], until=lambda ms: len(ms) >= 3)
-    assert sorted(m["data"]["eventId"] for m in got) == ["p-0001", "p-0002", "p-0003"]
+    assert sorted({m["data"]["eventId"] for m in got}) == ["p-0001", "p-0002", "p-0003"]  # at least once: a chunk may be redelivered
     assert {m["data"]["durationMs"] for m in got} == {30000, 15000, 10000}
 
 
