@@ -4,9 +4,9 @@ from local.gateway import load_routes
 
 
 def _backend_for(routes, method, path):
-    for pattern, methods in routes:
+    for pattern, operations in routes:
         if pattern.match(path):
-            return methods.get(method, "405")
+            return operations[method].backend if method in operations else "405"
     return "404"
 
 
@@ -25,3 +25,9 @@ def test_routes_follow_the_openapi_document():
 def test_operation_without_a_running_backend_is_marked():
     routes = load_routes({"events_url": "E"})
     assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/bulk/ingest") is None
+
+
+def test_each_operation_gets_its_deadline_or_the_documents_default():
+    routes = load_routes({"events_url": "E"})
+    deadlines = {method: op.deadline for _, ops in routes for method, op in ops.items()}
+    assert deadlines and all(d == 60.0 for d in deadlines.values())
