@@ -44,7 +44,6 @@ DEFAULT_DEADLINE_SECONDS = 60.0  # x-google-backend's deadline when an operation
 # closes them from the other side: a request is never sent on a connection being closed under it.
 BACKEND_KEEPALIVE_SECONDS = 1.0
 
-METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}  # RFC 9110 + PATCH
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
     "trailer", "transfer-encoding", "upgrade", "expect", "host", "content-length", "server", "date",
@@ -120,8 +119,6 @@ class Gateway:
         target = _target(request.environ)
         if len(target) > MAX_URI_BYTES:
             raise _problem(414, "uri-too-long", "URI too long", f"The request target is longer than {MAX_URI_BYTES} bytes.")
-        if request.method not in METHODS:
-            raise _problem(501, "not-implemented", "Not implemented", f"Unknown method {request.method[:32]!r}.")
         path = target.split("?", 1)[0]
         operation = self._operation(path, request.method)
         headers = _forwarded_headers(request)
