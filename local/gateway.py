@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,8 +52,10 @@ HOP_BY_HOP = {
 
 @dataclass(frozen=True)
 class Operation:
+    operation_id: str
     backend: str | None  # the function's base URL; None: that function is not running in this stack
-    deadline: float
+    deadline: float  # seconds, x-google-backend's deadline
+    definition: dict = field(compare=False, repr=False)  # the operation in openapi.yaml (security, parameters, ...)
 
 
 def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tuple[re.Pattern, dict[str, Operation]]]:
@@ -69,7 +71,8 @@ def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tup
                 continue
             backend = op["x-google-backend"]
             variable = re.fullmatch(r"\$\{(\w+)\}", backend["address"]).group(1)
-            methods[method.upper()] = Operation(backends.get(variable), float(backend.get("deadline", default_deadline)))
+            methods[method.upper()] = Operation(op.get("operationId", f"{method} {path}"), backends.get(variable),
+                                                float(backend.get("deadline", default_deadline)), op)
         routes.append((pattern, methods))
     return routes
 
@@ -77,8 +80,9 @@ def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tup
 def check_request(request: Request, operation: Operation) -> None:
     """Per-request checks before anything is forwarded; raise a Problem to refuse the request.
 
-    API Gateway's own checks (credentials it validates itself) belong here, so there is one call site."""
-    del operation
+    API Gateway's own checks (credentials it validates itself, by `operation.definition`'s security)
+    belong here, so there is one call site."""
+    del operation  # no per-operation check yet
     api_key = request.headers.get("X-API-Key")
     # Repeated headers reach us joined by commas (RFC 9110 5.3); a key never contains one.
     if api_key is not None and "," in api_key:
@@ -167,7 +171,7 @@ def _target(environ) -> str:
     return uri
 
 
-def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
+def _forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
     connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
     headers = [(k, v) for k, v in request.headers.items()
                if k.lower() not in HOP_BY_HOP and k.lower() not in connection_tokens]
@@ -178,7 +182,8 @@ def _forwarded_headers(request: Request) -> list[tuple[str, str]]:
         if len(name) + len(value) + 4 > MAX_HEADER_FIELD_BYTES:
             raise _problem(431, "request-header-fields-too-large", "Request header fields too large",
                            f"The {name[:64]} header is longer than {MAX_HEADER_FIELD_BYTES} bytes.")
-    return headers
+    # WSGI hands header values over as latin-1 text; they go on as the same bytes (obs-text included).
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def log(severity: str, message: str, request: Request, status: int, started: float, **extra) -> None:
@@ -228,12 +233,12 @@ def make_server(routes, port: int, host: str = "127.0.0.1", read_timeout: int = 
     limit = max_body_bytes or get_settings().max_body_bytes
     server = waitress.create_server(
         Gateway(routes, client), host=host, port=port, ident="coatro-local-gateway",
-        threads=8,
+        threads=16,
         connection_limit=512,  # stalled connections cost a socket each, never a thread
-        channel_timeout=read_timeout, cleanup_interval=max(1, min(read_timeout, 30)),
+        channel_timeout=read_timeout, cleanup_interval=1,  # timed-out connections are looked for every second
         max_request_header_size=MAX_HEADER_BYTES,
         max_request_body_size=limit + 1,  # waitress refuses a body >= this; the functions accept exactly `limit`
-        expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+        expose_tracebacks=False,
     )
     server.channel_class = ProblemChannel
     return server

@@ -7,6 +7,8 @@ so the run stays within a couple of minutes.
 
 from __future__ import annotations
 
+import os
+
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -18,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
 from local.gateway import OPENAPI
 from tests.e2e.conftest import BULK
 
-EXAMPLES_PER_OPERATION = 30
+# SCHEMATHESIS_EXAMPLES=500 make test PYTEST_ARGS=tests/e2e/test_api_conformance.py digs deeper.
+EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "30"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 
