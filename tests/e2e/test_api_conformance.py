@@ -14,7 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance, missing_required_header, negative_data_rejection, response_headers_conformance,
+    response_schema_conformance, status_code_conformance, unsupported_method,
 )
 
 from local.gateway import OPENAPI
@@ -23,10 +24,13 @@ from tests.e2e.conftest import BULK
 # SCHEMATHESIS_EXAMPLES=500 make test PYTEST_ARGS=tests/e2e/test_api_conformance.py digs deeper.
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "30"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+          response_headers_conformance, negative_data_rejection, missing_required_header, unsupported_method]
 
 
 schema = schemathesis.openapi.from_path(OPENAPI)
+# A request that breaks the document may also be refused as too large (a batch of 10,001 events).
+_rejection = schema.config.checks.negative_data_rejection
+_rejection.expected_statuses = [*_rejection.expected_statuses, "413"]
 
 
 @schema.parametrize()
