@@ -114,9 +114,9 @@ class Gateway:
             response = problem_response(problem)
         except Exception as exc:  # the caller gets a clean 500; the log says why
             log("ERROR", "gateway error", request, 500, started, error=repr(exc))
-            response = problem_response(_problem(500, "internal", "Internal server error", "The gateway failed."))
-        else:
-            log("INFO", "gateway", request, response.status_code, started)
+            return problem_response(_problem(500, "internal", "Internal server error", "The gateway failed."))(
+                environ, start_response)
+        log("INFO", "gateway", request, response.status_code, started)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:

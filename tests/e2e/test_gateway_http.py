@@ -122,6 +122,20 @@ def test_a_chunked_body_is_forwarded_whole(stack, port, tenant, events_sink):
     assert [m["attributes"]["eventId"] for m in got] == [event_id]
 
 
+def test_expect_100_continue_gets_its_interim_answer_and_the_body_is_forwarded(port, tenant, events_sink):
+    # curl sends Expect: 100-continue with bodies over 1 KiB, and waits for the 100 before sending them.
+    event_id = unique("evt")
+    body = event_body(event_id)
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(head(f"X-API-Key: {tenant[1]}\r\n", len(body), extra="Expect: 100-continue\r\n"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")
+        sock.sendall(body)
+        status, _, answer = read_response(sock)
+    assert status == 202, answer
+    got = events_sink.pull(tenant[0], until=lambda ms: len(ms) >= 1)
+    assert [m["attributes"]["eventId"] for m in got] == [event_id]
+
+
 # ---- 13: header injection and ambiguous credentials
 
 
