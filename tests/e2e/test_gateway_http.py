@@ -354,3 +354,11 @@ def test_no_502_from_a_pooled_connection_the_backend_closed(own_gateway):
         assert statuses == [200, 200, 200, 200] and backend.answered == 4
     finally:
         backend.close()
+
+
+def test_an_unreachable_or_missing_backend_is_a_problem(own_gateway):
+    gport = own_gateway({"events_url": f"http://127.0.0.1:{free_port()}"})  # nothing listens there
+    response = requests.post(stack_url(gport) + EVENTS, data=b"{}", timeout=30)
+    assert_problem(response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 502)
+    response = requests.get(stack_url(gport) + JOB, timeout=30)  # job_status is not running in this gateway's stack
+    assert_problem(response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 501)
