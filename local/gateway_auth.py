@@ -38,11 +38,6 @@ CLOCK_SKEW_SECONDS = 60
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp"]
 
 
-def redact(text: str) -> str:
-    """A request line fit for the logs: no access token in it."""
-    return re.sub(r"(access_token=)[^&\s]+", r"\1REDACTED", text)
-
-
 def invalid_token(detail: str) -> Problem:
     return Problem(401, "invalid-token", "Unauthorized", detail,
                    headers={"WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'})

@@ -1,9 +1,12 @@
 """Cloud Function `events`: POST /coatro/v1/pop/events."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from shared.events.api import accept_events
-from shared.platform.http import serve
+from shared.platform.http import http_error_response, serve
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http

@@ -1,9 +1,12 @@
 """Cloud Function `schemas`: /coatro/v1/pop/dynamic/schemas[/{version}[/preview]] and .../schemas/preview."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from shared.bulk.schema_api import handle
-from shared.platform.http import serve
+from shared.platform.http import http_error_response, serve
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http

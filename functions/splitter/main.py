@@ -1,9 +1,13 @@
 """Cloud Function `splitter`: Cloud Storage object finalized in the uploads bucket."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from shared.bulk.pipeline import split_upload
 from shared.platform.cloudevents import handle_event, storage_object
+from shared.platform.http import http_error_response
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.cloud_event

@@ -1,10 +1,14 @@
 """Cloud Function `sweeper`: a `pop-sweeps` message (Cloud Scheduler, every minute) restarts stuck jobs."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from shared.bulk.models import SweepRequest
 from shared.bulk.pipeline import sweep_jobs
 from shared.platform.cloudevents import handle_event, pubsub_message
+from shared.platform.http import http_error_response
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.cloud_event

@@ -1,9 +1,12 @@
 """Cloud Function `upload_url`: POST /coatro/v1/pop/dynamic/bulk/upload-url."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from shared.bulk.api import create_upload_url
-from shared.platform.http import serve
+from shared.platform.http import http_error_response, serve
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http

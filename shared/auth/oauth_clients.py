@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from shared import store
@@ -15,6 +16,8 @@ from shared.platform.encoding import utc_now
 
 CLIENT_ID_PREFIX = "cc_"
 SECRET_PREFIX = "cs_"
+# What a client id can be: it names a Firestore document, so no "/", no "." or "..", no __reserved__.
+CLIENT_ID = re.compile(r"(?!\.\.?$)(?!__)[A-Za-z0-9._-]{1,128}")
 
 
 def secret_hash(secret: str, salt: str | None = None) -> str:
@@ -35,6 +38,8 @@ def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id:
     """Store a new client and return (client_id, client_secret); the secret is not kept and cannot be shown again.
     (The local stack passes a fixed id and secret for its dev client, so the README's examples work.)"""
     client_id = client_id or CLIENT_ID_PREFIX + secrets.token_hex(12)
+    if not CLIENT_ID.fullmatch(client_id):
+        raise ValueError(f"a client id is 1-128 of A-Z a-z 0-9 . _ - (not {client_id!r})")
     secret = secret or SECRET_PREFIX + secrets.token_urlsafe(32)
     record = OAuthClientRecord(
         tenantId=tenant_id, scopes=sorted(set(scopes)), secretHash=secret_hash(secret), label=label, createdAt=utc_now()
@@ -45,7 +50,7 @@ def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id:
 
 def authenticate(client_id: str, secret: str) -> OAuthClientRecord | None:
     """The client, if the id exists, is not revoked and the secret matches; None otherwise (never says which)."""
-    record = store.get_oauth_client(client_id) if client_id else None
+    record = store.get_oauth_client(client_id) if CLIENT_ID.fullmatch(client_id) else None
     # Hash even for an unknown id, so the answer takes the same time either way.
     stored = record.secretHash if record is not None else secret_hash("", "0" * 32)
     matches = secret_matches(secret, stored)

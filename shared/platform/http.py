@@ -9,6 +9,7 @@ from typing import Any, Callable
 from flask import Request, Response
 from google.api_core import exceptions as google_errors
 from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException
 
 from shared.platform import logs
 from shared.platform.encoding import STRICT_JSON
@@ -31,6 +32,17 @@ def problem_response(problem: Problem) -> Response:
     return Response(
         json.dumps(problem.body()), status=problem.status, headers=problem.headers, mimetype="application/problem+json"
     )
+
+
+def http_error_response(error: HTTPException) -> Response:
+    """werkzeug's and functions-framework's own errors, raised around our handler (a path or method the
+    function does not serve, a CloudEvent it cannot read), as problem+json like every other error.
+    Each function registers it: functions_framework.errorhandler(HTTPException)(http_error_response)."""
+    status = error.code or 500
+    title = error.name or "Error"
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # Allow, for a 405
+    detail = error.description if error.description and error.description != title else f"{title}."
+    return problem_response(Problem(status, title.lower().replace(" ", "-"), title, detail, headers=headers))
 
 
 def serve(request: Request, methods: list[str], handler: Callable[[Request], Response]) -> Response:

@@ -94,6 +94,10 @@ def test_bad_credentials_are_one_invalid_client_401(token_client, oauth_client):
     assert_error(response, 401, "invalid_client")
     assert response.headers["WWW-Authenticate"].startswith("Basic")  # RFC 6749 §5.2: the scheme the client used
     assert_error(request_token(token_client, {"grant_type": "client_credentials"}), 401, "invalid_client")
+    # Ids that cannot name a stored client (a path, a reserved name, too long) are unknown, not a 500.
+    for odd in ("a/b", "..", "__name__", "x" * 1600, "ü"):
+        response = request_token(token_client, {"grant_type": "client_credentials", "client_id": odd, "client_secret": "s"})
+        assert response.get_json() == wrong_secret, odd
 
 
 def test_a_revoked_client_gets_no_token(token_client, oauth_client):

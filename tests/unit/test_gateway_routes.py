@@ -4,9 +4,9 @@ from local.gateway import load_routes
 
 
 def _backend_for(routes, method, path):
-    for pattern, methods in routes:
+    for pattern, operations in routes:
         if pattern.match(path):
-            return methods.get(method, "405")
+            return operations[method].backend if method in operations else "405"
     return "404"
 
 
@@ -41,3 +41,7 @@ def test_canonical_bulk_and_schema_routes():
     # the literal path comes before /schemas/{version}: "preview" is no version
     assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/schemas/preview") == "S"
     assert _backend_for(routes, "PUT", "/coatro/v1/pop/dynamic/schemas/preview") == "405"
+def test_each_operation_gets_its_deadline_or_the_documents_default():
+    routes = load_routes({"events_url": "E"})
+    deadlines = {method: op.deadline for _, ops in routes for method, op in ops.items()}
+    assert deadlines and all(d == 60.0 for d in deadlines.values())
