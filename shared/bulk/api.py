@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, schema_registry
+from shared.bulk.mapping import timestamps
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, JOB_ID, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
     JobStatus, UploadUrlRequest, UploadUrlResponse,
@@ -79,6 +80,13 @@ def start_ingest(request: Request) -> Response:
             "The request is invalid.",
             [{"index": None, "field": "metadata", "message": f"metadata is limited to {settings.max_metadata_bytes} bytes of JSON"}],
         )
+    zone = (body.metadata or {}).get("timezone")
+    if zone is not None and not timestamps.is_zone(zone):
+        raise validation_failed(
+            "The request is invalid.",
+            [{"index": None, "field": "metadata.timezone",
+              "message": f"unknown time zone {zone!r}; use an IANA name such as Europe/London or UTC"}],
+        )
     if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
@@ -115,16 +123,16 @@ def job_status(request: Request) -> Response:
     if match["errors"]:
         return json_response(200, _errors_page(job, request.args.get("pageToken"), request.args.get("pageSize")))
     if job.status in FINAL_STATES:
-        processed, errors = job.processedRows or 0, job.errorRows or 0
+        processed, errors, skipped = job.processedRows or 0, job.errorRows or 0, job.skippedRows or 0
     else:
         totals = store.chunk_totals(job.jobId)
-        processed, errors = totals.processed_rows, totals.error_rows
+        processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
     first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
         200,
         JobStatus(
             jobId=job.jobId, status=job.status, totalRows=job.totalRows, processedRows=processed, errorRows=errors,
-            errors=first, startedAt=job.startedAt, completedAt=job.completedAt, fileId=job.fileId,
+            skippedRows=skipped, errors=first, startedAt=job.startedAt, completedAt=job.completedAt, fileId=job.fileId,
             schemaVersion=job.schemaVersion, createdAt=job.createdAt, failureReason=job.failureReason,
         ),
     )

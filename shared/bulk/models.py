@@ -91,6 +91,7 @@ class JobStatus(BaseModel):
     totalRows: int | None
     processedRows: int
     errorRows: int
+    skippedRows: int  # records the mapping's filters (`where`) left out: neither events nor errors
     errors: list[RowError]
     startedAt: str | None
     completedAt: str | None
@@ -147,6 +148,7 @@ class JobRecord(BaseModel):
     fanOutClaimedAt: datetime | None = None
     processedRows: int | None = None
     errorRows: int | None = None
+    skippedRows: int | None = None
     failureReason: str | None = None
 
 
@@ -156,6 +158,7 @@ class ChunkResult(BaseModel):
     index: int
     processedRows: int
     errorRows: int
+    skippedRows: int = 0
     hasErrors: bool
     errors: list[RowError]
     recordedAt: str
@@ -173,6 +176,7 @@ class ChunkMessage(BaseModel):
     generation: int
     format: FileFormat
     schemaVersion: str
+    timezone: str | None = None  # the ingest's metadata.timezone: zone-less timestamps are read in it
     header: list[str] | None = None
     chunk: ChunkSpec
     storedErrorsPerChunk: int

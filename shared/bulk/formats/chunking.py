@@ -123,20 +123,22 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
     return plan
 
 
-def parse_record(fmt: str, payload: bytes, header: list[str] | None) -> tuple[dict | None, str | None]:
-    """One framed record as a dict, or the row error that says why it is not one."""
+def parse_record(fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False) -> tuple[dict | list | None, str | None]:
+    """One framed record as a dict (with arrays, a JSON array too), or the row error that says why not."""
     if fmt == "csv":
         return delimited.parse_row(payload, header)
-    return ndjson.parse_object(payload)
+    return ndjson.parse_object(payload, arrays)
 
 
 def iter_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True,
+    arrays: bool = False,
 ) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
     With parse=False a framed record is yielded as its bytes, for a caller that validates them
-    directly (and calls `parse_record` for those it cannot).
+    directly (and calls `parse_record` for those it cannot). With arrays, a JSON record may be an
+    array (positional values) as well as an object.
 
     Exactly chunk.row_count tuples, numbered as plan_file numbered them. If the range holds fewer
     records than planned (the object was replaced after it was split) FileInvalid is raised after
@@ -154,7 +156,7 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (row, *parse_record(fmt, payload, header)) if parse else (row, payload, None)
+            yield (row, *parse_record(fmt, payload, header, arrays)) if parse else (row, payload, None)
         elif kind == OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
         else:

@@ -24,7 +24,9 @@ def utf8_error(exc: UnicodeDecodeError) -> str:
     return f"Row is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start + 1} of the row)"
 
 
-def parse_object(data: bytes) -> tuple[dict | None, str | None]:
+def parse_object(data: bytes, any_value: bool = False) -> tuple[dict | None, str | None]:
+    """A JSON object from a row's bytes (with any_value, any JSON value: an array of positional
+    values, or an envelope the mapping looks into), or the row error saying why not."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -36,7 +38,7 @@ def parse_object(data: bytes) -> tuple[dict | None, str | None]:
         return None, f"Row is not valid JSON: {exc.msg} {where}"
     except (ValueError, RecursionError) as exc:
         return None, f"Row is not valid JSON: {exc}"
-    if type(value) is not dict:
+    if type(value) is not dict and not (any_value and type(value) is list):
         return None, f"Row should be a JSON object, not {_TYPE_NAMES.get(type(value), 'null')}"
     return value, None
 
