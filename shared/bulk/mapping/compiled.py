@@ -270,7 +270,7 @@ class CompiledMapping:
             _set(out, path, value, errors, ".".join(path))
         if "playedAt" in out or ENDED_AT in out:
             self._times(out, errors, zone if zone is not None else self.default_zone)
-        for path in self.required:
+        for path in self.required if not errors else ():  # a missing field caused by an error is that error
             if _get(out, tuple(path.split("."))) is None:
                 errors.append(f"{self.label(path)}: required, but the record has no value for it")
         return out, errors

@@ -242,11 +242,11 @@ class SchemaMapping(BaseModel):
 
     @field_validator("required", "event_id")
     @classmethod
-    def _canonical_list(cls, value: list[str] | None) -> list[str] | None:
+    def _canonical_list(cls, value: list[str] | None, info) -> list[str] | None:
         for path in value or ():
             if not is_canonical_path(path) or path in CONTAINER_FIELDS:
                 raise ValueError(f"{path!r} is not a canonical field")
-        if value is not None and not value:
+        if info.field_name == "event_id" and value is not None and not value:
             raise ValueError("name at least one canonical field")
         return value
 

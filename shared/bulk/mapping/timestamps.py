@@ -8,7 +8,7 @@ The rule for local wall times around a daylight-saving change (PEP 495, ``fold=0
   the change, so it moves forward by the gap: ``2025-03-30 01:30`` in ``Europe/London`` is
   ``01:30Z`` (02:30 summer time).
 
-Every result is an aware datetime; `iso_utc` writes it as the canonical RFC 3339 UTC string.
+Every result is an aware datetime in UTC (so derived times are computed in UTC); `iso_utc` writes it as the canonical RFC 3339 UTC string.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
                 "or per record (timezone_field, timezone_lookup)"
             )
         parsed = parsed.replace(tzinfo=tz)  # fold=0: see the module's rule for DST edges
-    return parsed
+    # In UTC: arithmetic on an aware datetime in a zone is wall-clock arithmetic (03:00:10 EDT minus
+    # 15 s would be 02:59:55 local, an hour that does not exist), and derived times must be exact.
+    return parsed.astimezone(timezone.utc)
 
 
 def _epoch(value, fmt: str, unit: int) -> datetime:
