@@ -41,7 +41,9 @@ def mapping_problems(exc: ValidationError) -> list[str]:
     """Person-readable messages for a mapping that does not validate, each naming its key."""
     out = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("str", "FieldSpec")))
+        # Leave out pydantic's internal steps (union tags, validator names): the path is what the user wrote.
+        loc = ".".join(str(p) for p in err["loc"]
+                       if not (isinstance(p, str) and (p in ("name", "spec") or "[" in p or p.startswith("function-"))))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

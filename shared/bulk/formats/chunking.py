@@ -3,6 +3,7 @@ worker), with the same framer per format so the two cannot disagree on rows."""
 
 from __future__ import annotations
 
+import json
 from typing import Iterator
 
 from shared.bulk.formats import delimited, json_array, ndjson, reading
@@ -20,6 +21,16 @@ def _first_nonblank_line(block: bytes) -> bytes:
     return b""
 
 
+def _positional_line(line: bytes) -> bool:
+    """An NDJSON line that is a whole array of plain values: a positional record (a mapping's
+    `columns` names them), not the first line of a JSON array of events."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return type(value) is list and not any(type(v) in (dict, list) for v in value)
+
+
 def _check_kind(fmt: str, block: bytes) -> None:
     first = _first_nonblank_line(block)
     if not first:
@@ -30,7 +41,7 @@ def _check_kind(fmt: str, block: bytes) -> None:
             f"The file was declared csv but looks like {looks}: its first line starts with "
             f"{snippet(first, 1)}; a CSV file starts with a header row of column names"
         )
-    if fmt == "ndjson" and first[:1] == b"[":
+    if fmt == "ndjson" and first[:1] == b"[" and not _positional_line(first):
         raise FileInvalid(
             "The file was declared ndjson but looks like a JSON array: its first line starts with "
             "'['; upload it with format json, or write one JSON object per line"

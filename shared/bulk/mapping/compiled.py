@@ -197,6 +197,7 @@ class CompiledMapping:
         self.constants = [(tuple(k.split(".")), v) for k, v in m.constants.items()]
         self.time_format = m.timestamp_format
         self.default_zone = timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
+        self.zoned = self.default_zone is not None or m.uses_zones()
         self.zone_field = tuple(m.timezone_field.split(".")) if m.timezone_field else None
         self.zone_lookup = (tuple(m.timezone_lookup.field.split(".")), m.timezone_lookup.zones) if m.timezone_lookup else None
         self.nulls = frozenset(m.null_values)
@@ -305,7 +306,7 @@ class CompiledMapping:
         fmt = self.time_format
         if fmt == "iso8601" and ENDED_AT not in out:
             value = out.get("playedAt")
-            if zone is None or type(value) is str and value[-1:] == "Z":
+            if zone is None and not self.zoned or type(value) is str and value[-1:] == "Z":
                 return  # the canonical validation reads it as it is (the common case, kept fast)
         moments = {}
         for name in _TIMESTAMP_TARGETS:
@@ -372,7 +373,10 @@ class CompiledMapping:
         except EnvelopeError as exc:
             yield None, None, str(exc)
             return
-        for label, record in found:
+        for label, record, error in found:
+            if error is not None:
+                yield label, None, error
+                continue
             if self.envelope_fields:
                 if type(record) is list and self.columns is not None:
                     record, error = self._positional(record)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_serializer, model_validator,
+)
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.records import RecordsPath
@@ -79,6 +81,13 @@ class FieldSpec(_Part):
         return self
 
 
+# A plain target name, or a FieldSpec: chosen by the value's type, so errors come from one branch.
+FieldTarget = Annotated[
+    Union[Annotated[str, Tag("name")], Annotated[FieldSpec, Tag("spec")]],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "spec"),
+]
+
+
 class TimezoneLookup(_Part):
     """Zones by the value of a record's field: ``{"field": "player_id", "zones": {"1201": "America/Toronto"}}``."""
 
@@ -148,7 +157,7 @@ class SchemaMapping(BaseModel):
     _compiled: dict = PrivateAttr(default_factory=dict)
 
     version: str
-    fields: dict[str, str | FieldSpec] = Field(default_factory=dict)
+    fields: dict[str, FieldTarget] = Field(default_factory=dict)
     timestamp_format: str = "iso8601"
     timezone: str | None = None
     timezone_field: str | None = None
@@ -286,6 +295,12 @@ class SchemaMapping(BaseModel):
         if ENDED_AT in targets and not ({"playedAt", "durationMs"} & (set(targets) | set(self.constants))):
             raise ValueError(f"{targets[ENDED_AT]!r} maps to {ENDED_AT}, which needs playedAt or durationMs to derive the other")
         return self
+
+    def __eq__(self, other) -> bool:
+        # The same mapping whatever was compiled from it (pydantic would compare the private cache too).
+        return type(other) is type(self) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable-looking dicts inside; never a dict key
 
     def is_positional(self) -> bool:
         """Records may be arrays (named by `columns`) rather than objects."""

@@ -33,28 +33,36 @@ class RecordsPath:
             steps.append((m.group(1), bool(m.group(2))))
         return cls(steps, text)
 
-    def records(self, envelope: Any) -> Iterator[tuple[str, Any]]:
-        """(label, record) for each record in the envelope; EnvelopeError if the path is not there."""
+    def records(self, envelope: Any) -> Iterator[tuple[str, Any, str | None]]:
+        """(label, record, None) for each record in the envelope, or (label, None, error) where the
+        path is not there for one element; EnvelopeError if it is not there at all."""
         if type(envelope) is not dict:
             raise EnvelopeError(f"records {self.text!r}: the envelope should be a JSON object")
+        key = self.steps[0][0]
+        if key not in envelope:
+            raise EnvelopeError(f"records {self.text!r}: {key} is missing")
         yield from self._walk(envelope, 0, "")
 
-    def _walk(self, node: Any, i: int, label: str) -> Iterator[tuple[str, Any]]:
+    def _walk(self, node: Any, i: int, label: str) -> Iterator[tuple[str, Any, str | None]]:
         key, each = self.steps[i]
         here = f"{label}.{key}" if label else key
         if type(node) is not dict or key not in node:
-            raise EnvelopeError(f"records {self.text!r}: {here} is missing")
+            yield here, None, f"records {self.text!r}: {here} is missing"
+            return
         value = node[key]
         last = i == len(self.steps) - 1
         if each or (last and type(value) is list):
             if type(value) is not list:
-                raise EnvelopeError(f"records {self.text!r}: {here} should be an array")
+                yield here, None, f"records {self.text!r}: {here} should be an array"
+                return
             for n, item in enumerate(value):
                 if last:
-                    yield f"{here}[{n}]", item
+                    yield f"{here}[{n}]", item, None
                 else:
                     yield from self._walk(item, i + 1, f"{here}[{n}]")
-        elif last:
-            yield here, value
-        else:
+        elif not last:
             yield from self._walk(value, i + 1, here)
+        elif type(value) is dict:
+            yield here, value, None
+        else:
+            yield here, None, f"records {self.text!r}: {here} should be an array or an object"
