@@ -21,7 +21,8 @@ def mapped_rows(
     """The outcomes of a chunk's records; the caller has seeked `stream` to `chunk.start`."""
     # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
     direct = compiled.direct and fmt != "csv"
-    arrays = compiled.mapping.records is not None or compiled.mapping.columns is not None
+    envelopes = compiled.records is not None
+    arrays = envelopes or compiled.columns is not None
     for row, record, error in formats.iter_rows(stream, fmt, chunk, max_row_bytes, header, parse=not direct, arrays=arrays):
         if error is not None:
             yield row, None, error
@@ -35,5 +36,8 @@ def mapped_rows(
             if error is not None:
                 yield row, None, error
                 continue
-        for _place, event, error in compiled.outcomes(record):
-            yield row, event, error
+        if envelopes:
+            for _place, event, error in compiled.outcomes(record):
+                yield row, event, error
+        else:
+            yield row, *compiled.one(record)

@@ -204,11 +204,18 @@ class CompiledMapping:
         self.records = RecordsPath.parse(m.records) if m.records else None
         self.envelope_fields = [(name, tuple(name.split("."))) for name in m.envelope_fields]
         self.columns = m.columns
-        self.where = [(tuple(c.field.split(".")), c.test, c.value) for c in m.where]
+        self.where = [_condition(c.field, c.test, c.value) for c in m.where]
         self.required = list(m.required)
         self.drop = list(m.drop)
         self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
         self.event_id_names = m.event_id
+        self.tops: dict[str, str] = {}
+        # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
+        self.plain = frozenset(
+            name for name in ("eventId", "screenId", "siteId", "campaignId", "creativeId", "durationMs", "playCount",
+                              "playedAt", "impressions", "context", "device")
+            if name not in m.fields and name not in self.nested and self.route(name)[1] is None
+        )
         # The record already is a canonical event: no renames, constants, conversions or context.
         self.direct = (not m.fields and not m.constants and self.reject and not numeric and m.timestamp_format == "iso8601"
                        and not m.uses_zones() and not has_v2_keys(m))
@@ -256,17 +263,18 @@ class CompiledMapping:
 
     def map(self, record: dict, zone=None) -> tuple[dict, list[str]]:
         """What the mapping makes of one record before canonical validation, and its conversion errors."""
-        out: dict[str, Any] = {}
         errors: list[str] = []
-        routes = self.routes
-        nested = self.nested
-        for key, value in record.items():
-            if nested and key in nested and type(value) is dict:
-                value = self._extract_nested(key, value, out, errors)
-                if not value:
-                    continue
-            route = routes.get(key) or self.route(key)
-            self._put(out, route, value, errors)
+        plain = self.plain
+        special = [k for k in record if k not in plain]
+        if not special or all((top := self.tops.get(k) or self._top(k)) == k or top not in record for k in special):
+            # Fast path: fields already canonical are copied at once; only the others are routed.
+            out = dict(record)
+            for key in special:
+                self._route_into(out, key, out.pop(key), errors)
+        else:  # a renamed field and the canonical one both present: record order decides (the last wins)
+            out = {}
+            for key, value in record.items():
+                self._route_into(out, key, value, errors)
         for path, value in self.constants:
             _set(out, path, value, errors, ".".join(path))
         if "playedAt" in out or ENDED_AT in out:
@@ -275,6 +283,22 @@ class CompiledMapping:
             if _get(out, tuple(path.split("."))) is None:
                 errors.append(f"{self.label(path)}: required, but the record has no value for it")
         return out, errors
+
+    def _top(self, key: str) -> str:
+        """The top-level canonical field a key of the record is routed to (or its own name)."""
+        path = (self.routes.get(key) or self.route(key))[0]
+        top = path if type(path) is str else path[0]
+        if len(self.tops) < _ROUTE_CACHE_MAX:
+            self.tops[key] = top
+        return top
+
+    def _route_into(self, out: dict, key: str, value, errors: list[str]) -> None:
+        nested = self.nested
+        if nested and key in nested and type(value) is dict:
+            value = self._extract_nested(key, value, out, errors)
+            if not value:
+                return
+        self._put(out, self.routes.get(key) or self.route(key), value, errors)
 
     def _put(self, out: dict, route: tuple, value, errors: list[str]) -> None:
         path, convert, label = route
@@ -366,7 +390,7 @@ class CompiledMapping:
         """(label, event, error) for each record in one parsed record of the file; a skipped record
         has neither event nor error. `label` names the record's place inside an envelope."""
         if self.records is None:
-            yield None, *self._one(parsed)
+            yield None, *self.one(parsed)
             return
         try:
             found = list(self.records.records(parsed))
@@ -389,10 +413,11 @@ class CompiledMapping:
                         value = _get(parsed, path)
                         if value is not None and name not in record:
                             record[name] = value
-            event, error = self._one(record)
+            event, error = self.one(record)
             yield label, event, (f"{label}: {error}" if error else None)
 
-    def _one(self, record) -> tuple[PopEvent | None, str | None]:
+    def one(self, record) -> tuple[PopEvent | None, str | None]:
+        """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an envelope."""
         if type(record) is list:
             if self.columns is None:
                 return None, "Record is an array; name its positions with columns in the mapping"
@@ -403,8 +428,8 @@ class CompiledMapping:
             return None, f"Record should be a JSON object, not {type(record).__name__}"
         if self.nulls:
             record = {k: v for k, v in record.items() if not (type(v) is str and v in self.nulls)}
-        for path, test, value in self.where:
-            if not _holds(_get(record, path), test, value):
+        for holds in self.where:
+            if not holds(record):
                 return None, None
         zone = None
         if self.zone_field is not None or self.zone_lookup is not None:
@@ -462,18 +487,22 @@ class CompiledMapping:
             return None
 
 
-def _holds(actual, test: str, value) -> bool:
+def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
+    """A where condition as a function of the record (built once: it runs on every row)."""
+    path = tuple(field.split("."))
+    get = (lambda r: r.get(field)) if len(path) == 1 else (lambda r: _get(r, path))
     if test == "present":
-        return actual is not None
+        return lambda r: get(r) is not None
     if test == "absent":
-        return actual is None
-    if test == "equals":
-        return actual is not None and _same(actual, value)
-    if test == "not_equals":
-        return actual is None or not _same(actual, value)
-    if test == "in":
-        return actual is not None and any(_same(actual, v) for v in value)
-    return actual is None or not any(_same(actual, v) for v in value)  # not_in
+        return lambda r: get(r) is None
+    values = value if test in ("in", "not_in") else [value]
+
+    def matches(actual) -> bool:
+        return any(_same(actual, v) for v in values)
+
+    if test in ("equals", "in"):
+        return lambda r: (a := get(r)) is not None and matches(a)
+    return lambda r: (a := get(r)) is None or not matches(a)  # not_equals, not_in
 
 
 def _event_value(event: PopEvent, path: tuple[str, ...]):
