@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import store
 from shared.auth import callers
-from shared.bulk import formats, pipeline, schema_registry
+from shared.bulk import formats, pipeline, rows, schema_registry
 from shared.bulk.mapping import timestamps
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, JOB_ID, FileRecord, IngestRequest, IngestResponse, JobErrorsPage, JobRecord,
@@ -87,14 +87,18 @@ def start_ingest(request: Request) -> Response:
             [{"index": None, "field": "metadata.timezone",
               "message": f"unknown time zone {zone!r}; use an IANA name such as Europe/London or UTC"}],
         )
-    if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
+    mapping = schema_registry.lookup(tenant_id, body.schemaVersion)
+    if mapping is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
     record = store.get_file(body.fileId) if FILE_ID.fullmatch(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(f"No file {body.fileId!r} exists for this API key; request an upload URL first.", slug="unknown-file")
-    if record.status == "invalid":
-        raise bad_request(f"File {body.fileId} cannot be ingested: {record.invalidReason}", slug="invalid-file")
+    problem = record.invalidReason if record.status == "invalid" else None
+    if record.status == "ready" and record.format == "csv":
+        problem = rows.csv_header(mapping, record.plan)[1]  # the file's header as this mapping reads it
+    if problem:
+        raise bad_request(f"File {body.fileId} cannot be ingested: {problem}", slug="invalid-file")
     if record.status == "awaiting_upload" and not _object_exists(record.objectName):
         raise bad_request(
             f"File {body.fileId} has not been uploaded yet: PUT it to the uploadUrl, then call ingest.",

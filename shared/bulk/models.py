@@ -81,7 +81,12 @@ class FilePlan(BaseModel):
     format: FileFormat
     total_rows: int = 0
     chunks: list[ChunkSpec] = Field(default_factory=list)
-    header: list[str] | None = None  # CSV column names, from the header row
+    header: list[str] | None = None  # CSV column names, from the header row read with commas
+    header_problem: str | None = None  # why the header row names no columns (commas); see header_text
+    header_text: str | None = None  # the header row as written (up to 64 KiB), for another delimiter
+    header_row: int | None = None  # where the header row is: a file without one has a data row there
+    header_start: int | None = None
+    header_end: int | None = None
     errors: list[RowError] = Field(default_factory=list)  # rows the plan already knows are bad (JSON)
 
 

@@ -28,7 +28,7 @@ from google.api_core import exceptions
 from shared import store
 from shared.bulk import formats, rows, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
+    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, ChunkSpec, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
 )
 from shared.events.publishing import MessageEncoder, Unpublishable, publish
 from shared.platform import clients, logs
@@ -194,10 +194,14 @@ def fan_out(job_id: str) -> None:
         if job.fanOut == "claimed" and job.fanOutClaimedAt > now - stale:
             return "in progress"
         plan = record.plan
-        expected = len(plan.chunks) + (1 if plan.errors else 0)
+        header, first_row, problem = _csv_layout(job, plan)
+        if problem:
+            store.update_job(job_id, transaction, **_failed_fields(job, problem))
+            return None
+        expected = len(plan.chunks) + (1 if plan.errors else 0) + (1 if first_row else 0)
         store.update_job(job_id, transaction, fanOut="claimed", fanOutClaimedAt=now,
-                         totalRows=plan.total_rows, expectedChunks=expected)
-        return job, record.objectName, record.generation, plan
+                         totalRows=plan.total_rows + (1 if first_row else 0), expectedChunks=expected)
+        return job, record.objectName, record.generation, plan, header, first_row
 
     with logs.context(jobId=job_id):
         claimed = store.in_transaction(claim)
@@ -205,15 +209,26 @@ def fan_out(job_id: str) -> None:
             raise FanOutInProgress(job_id)
         if claimed is None:
             return
-        job, object_name, generation, plan = claimed
+        job, object_name, generation, plan, header, first_row = claimed
         with logs.context(fileId=job.fileId):
-            _publish_chunks(job, object_name, generation, plan)
+            _publish_chunks(job, object_name, generation, plan, header, first_row)
             store.update_job(job_id, fanOut="done")
             logs.info("job fanned out", chunks=len(plan.chunks), totalRows=plan.total_rows)
             finish_if_done(job_id)
 
 
-def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan) -> None:
+def _csv_layout(job: JobRecord, plan: FilePlan) -> tuple[list[str] | None, ChunkSpec | None, str | None]:
+    """How the job's mapping reads a CSV file: (column names, the chunk of a headerless file's first
+    row, or why the file cannot be read); the splitter planned it not knowing the mapping."""
+    mapping = schema_registry.lookup(job.tenantId, job.schemaVersion) if plan.format == "csv" else None
+    if mapping is None:  # not CSV; or a version gone since ingest, which the worker reports per chunk
+        return plan.header, None, None
+    header, problem = rows.csv_header(mapping, plan)
+    return header, rows.first_row_chunk(mapping, plan, len(plan.chunks) + (1 if plan.errors else 0)), problem
+
+
+def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan,
+                    header: list[str] | None, first_row: ChunkSpec | None) -> None:
     per_chunk = stored_errors_per_chunk(len(plan.chunks) + 1)
     if plan.errors:  # rows the splitter already knows are bad (a truncated JSON tail) get their own result
         _record_chunk(job.jobId, len(plan.chunks), 0, list(plan.errors), per_chunk)
@@ -221,9 +236,9 @@ def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: Fil
         ChunkMessage(
             jobId=job.jobId, tenantId=job.tenantId, fileId=job.fileId, objectName=object_name,
             generation=generation, format=plan.format, schemaVersion=job.schemaVersion,
-            timezone=ingest_timezone(job.metadata), header=plan.header, chunk=chunk, storedErrorsPerChunk=per_chunk,
+            timezone=ingest_timezone(job.metadata), header=header, chunk=chunk, storedErrorsPerChunk=per_chunk,
         )
-        for chunk in plan.chunks
+        for chunk in plan.chunks + ([first_row] if first_row else [])
     )
     try:
         publish_and_wait(get_settings().chunks_topic, ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages))

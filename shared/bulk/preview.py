@@ -36,13 +36,17 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     """
     plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
     compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+    header, problem = rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
+    if problem:
+        raise formats.FileInvalid(problem)
+    first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))
     events: list[dict[str, Any]] = []
     errors: list[RowError] = list(plan.errors)
     skipped = 0
-    for chunk in plan.chunks:
+    for chunk in ([first_row] if first_row else []) + plan.chunks:
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
-        for row, event, error in rows.mapped_rows(stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, plan.header, compiled):
+        for row, event, error in rows.mapped_rows(stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled):
             if event is not None:
                 events.append(event.model_dump(mode="json", exclude_none=True))
             elif error is not None:

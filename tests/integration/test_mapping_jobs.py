@@ -52,3 +52,31 @@ def test_all_rows_skipped_completes(bulk):
     status = bulk.status(job_id)
     assert_counts(status, "completed", 2, 0, 0)
     assert status["skippedRows"] == 2
+
+
+def test_headerless_semicolon_file_counts_its_first_line_as_row_1(bulk, events_sink):
+    assert schema_registry.register(bulk.tenant_id, load_mapping({
+        "version": "nohead-1", "header": False, "delimiter": ";", "columns": ["scr", "ms"],
+        "fields": {"scr": "screenId", "ms": {"to": "durationMs", "unit": "s"}}}))
+    content = "".join(f"s-{i};{i % 7}\n" for i in range(60)).encode()  # "s-0;0" also reads as a header of 2 names
+    job_id = bulk.start("csv", content, "nohead-1")
+    messages = bulk.run_all()
+    assert len(messages) == 4 and messages[-1].chunk.first_row == 1  # 59 rows in 3 chunks, and line 1
+    assert messages[0].header == ["scr", "ms"]
+    status = bulk.status(job_id)
+    assert_counts(status, "completed", 60, 60, 0)
+    got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 60)
+    assert sorted((m["data"]["row"], m["data"]["screenId"], m["data"]["durationMs"]) for m in got)[:2] == [
+        (1, "s-0", 0), (2, "s-1", 1000)]
+
+
+def test_a_header_that_names_no_columns_is_refused_at_ingest_or_fails_the_job(bulk):
+    file_id = bulk.upload("csv", b"a,b,a\n1,2,3\n")
+    response = bulk.ingest(file_id)
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == f"File {file_id} cannot be ingested: The CSV header names column 'a' twice"
+    later = bulk.upload("csv", b"a,,c\n1,2,3\n", split=False)
+    job_id = bulk.ingest(later).get_json()["jobId"]
+    bulk.split(later)
+    status = bulk.status(job_id)
+    assert status["status"] == "failed" and status["failureReason"] == "The CSV header has an empty column name (column 2)"

@@ -289,3 +289,45 @@ def test_the_canonical_mapping_keeps_its_fast_path_and_reads_zone_less_times_in_
         "2025-07-01T09:00:00.000Z", "2025-07-01T10:00:00.000Z"]
     assert preview(v1, rows, "ndjson").errors[0].error == (
         "playedAt: Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z")
+
+
+# -- delimited files: other delimiters, no header ------------------------------------------------
+
+
+def test_semicolon_and_tab_delimited_files_with_a_header():
+    semi = mapping(delimiter=";", fields={"scr": "screenId", "ms": "durationMs"})
+    result = preview(semi, b"scr;ms;note\nA;1000;x,y\nB;2000;\n", "csv")
+    assert result.events == [{"screenId": "A", "durationMs": 1000, "context": {"note": "x,y"}},
+                             {"screenId": "B", "durationMs": 2000}]
+    tab = mapping(delimiter="\t", fields={"scr": "screenId"})
+    assert preview(tab, b"scr\tn\nA\t1\n", "csv").events == [{"screenId": "A", "context": {"n": "1"}}]
+
+
+def test_a_file_without_a_header_is_named_by_columns_and_its_first_line_is_row_1():
+    m = mapping(header=False, delimiter=";", columns=["scr", "ms", "kind"],
+                fields={"scr": "screenId", "ms": "durationMs"}, where=[{"field": "kind", "equals": "ad"}], drop=["kind"])
+    result = preview(m, b"A;1000;ad\nB;;ad\nC;10;house\nD;x;ad\nE;1\n", "csv")
+    assert (result.totalRows, result.processedRows, result.errorRows, result.skippedRows) == (5, 2, 2, 1)
+    assert result.events == [{"screenId": "A", "durationMs": 1000}, {"screenId": "B"}]
+    assert [(e.row, e.error) for e in result.errors] == [
+        (4, "ms (durationMs): Input should be a valid integer"), (5, "Row has 2 values; the header has 3 columns")]
+
+
+def test_a_header_the_mapping_cannot_read_is_a_file_error():
+    from shared.bulk.formats import FileInvalid
+
+    with pytest.raises(FileInvalid, match="names column 'a' twice"):
+        preview(mapping(delimiter=";"), b"a;b;a\n1;2;3\n", "csv")
+    # the same first line is fine for a mapping that says the file has no header
+    assert preview(mapping(header=False, columns=["x", "y", "z"], delimiter=";"), b"a;b;a\n", "csv").processedRows == 1
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    ({"delimiter": ";;"}, "delimiter: ';;' is not a delimiter"),
+    ({"delimiter": '"'}, "is not a delimiter"),
+    ({"header": False}, "header: a file without a header row needs columns"),
+])
+def test_bad_delimited_settings(data, problem):
+    with pytest.raises(ValidationError) as exc:
+        load_mapping({"version": "bad-2", **data})
+    assert problem in " | ".join(mapping_problems(exc.value))

@@ -61,6 +61,7 @@ def _check_format(fmt: str) -> None:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+MAX_HEADER_TEXT = 64 * 1024  # kept in the plan to be read again with a mapping's delimiter
 MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
 CHUNK_BYTES = 64 * 1024 * 1024  # a chunk of huge rows is cut early so one worker call stays short
 
@@ -99,7 +100,13 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
             header_rec = next(records, None)
             if header_rec is None:
                 return plan  # only blank lines
-            plan.header = delimited.parse_header(header_rec)
+            text = delimited.header_text(header_rec)
+            plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
+            plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
+            try:
+                plan.header = delimited.header_names(text)
+            except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                plan.header_problem = str(exc)
 
     chunks = plan.chunks
     errors = plan.errors
@@ -134,16 +141,18 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
     return plan
 
 
-def parse_record(fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False) -> tuple[dict | list | None, str | None]:
+def parse_record(
+    fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False, delimiter: str = ","
+) -> tuple[dict | list | None, str | None]:
     """One framed record as a dict (with arrays, a JSON array too), or the row error that says why not."""
     if fmt == "csv":
-        return delimited.parse_row(payload, header)
+        return delimited.parse_row(payload, header, delimiter)
     return ndjson.parse_object(payload, arrays)
 
 
 def iter_rows(
     stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True,
-    arrays: bool = False,
+    arrays: bool = False, delimiter: str = ",",
 ) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
@@ -167,7 +176,7 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (row, *parse_record(fmt, payload, header, arrays)) if parse else (row, payload, None)
+            yield (row, *parse_record(fmt, payload, header, arrays, delimiter)) if parse else (row, payload, None)
         elif kind == OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
         else:

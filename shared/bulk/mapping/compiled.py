@@ -204,6 +204,7 @@ class CompiledMapping:
         self.records = RecordsPath.parse(m.records) if m.records else None
         self.envelope_fields = [(name, tuple(name.split("."))) for name in m.envelope_fields]
         self.columns = m.columns
+        self.delimiter = m.delimiter
         self.where = [_condition(c.field, c.test, c.value) for c in m.where]
         self.required = list(m.required)
         self.drop = list(m.drop)

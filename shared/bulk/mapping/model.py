@@ -169,6 +169,8 @@ class SchemaMapping(BaseModel):
     records: str | None = None
     envelope_fields: list[str] = Field(default_factory=list)
     columns: list[str] | None = None
+    delimiter: str = ","
+    header: bool = True
     where: list[Condition] = Field(default_factory=list)
     required: list[str] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
@@ -249,6 +251,13 @@ class SchemaMapping(BaseModel):
                 raise ValueError("columns names a column twice")
         return value
 
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError(f"{value!r} is not a delimiter: use one character such as ',' ';' '|' or a tab")
+        return value
+
     @field_validator("required", "event_id")
     @classmethod
     def _canonical_list(cls, value: list[str] | None, info) -> list[str] | None:
@@ -264,6 +273,8 @@ class SchemaMapping(BaseModel):
         for source in self.fields:
             if "." in source and source.split(".", 1)[0] in self.fields:
                 raise ValueError(f"{source!r} reaches into {source.split('.', 1)[0]!r}, which is mapped whole")
+        if not self.header and self.columns is None:
+            raise ValueError("header: a file without a header row needs columns naming its columns in order")
         if self.envelope_fields and self.records is None:
             raise ValueError("envelope_fields: there is no envelope; set records to the path of the records inside it")
         if "eventId" in (self.event_id or ()):
@@ -331,6 +342,6 @@ def has_v2_keys(m: SchemaMapping) -> bool:
     constants, numeric_strings, unmapped)."""
     return bool(
         m.timezone or m.timezone_field or m.timezone_lookup or m.null_values or m.records or m.envelope_fields
-        or m.columns is not None or m.where or m.required or m.drop or m.event_id
+        or m.columns is not None or m.delimiter != "," or not m.header or m.where or m.required or m.drop or m.event_id
         or any(not isinstance(spec, str) for spec in m.fields.values())
     )
