@@ -54,6 +54,7 @@ def test_ingest_zone_reaches_the_worker_and_a_bad_one_is_refused(api, tenant, ev
     status = api.wait(response.json()["jobId"])
     assert (status["processedRows"], status["skippedRows"]) == (5, 3)
     got = events_sink.pull(tenant[0], until=lambda ms: len(ms) >= 5, timeout=30)
-    # 00:59:50 and 01:30 in Paris are still CET (its clocks change at 02:00); 02:45 is CEST
+    # 00:59:50 and 01:30 in Paris are still CET; its clocks go from 02:00 to 03:00, so 02:45 does not
+    # exist there and is read with the offset before the change (CET) too
     assert sorted(m["data"]["playedAt"] for m in got)[:3] == [
-        "2025-03-29T23:59:50.000Z", "2025-03-30T00:30:00.000Z", "2025-03-30T00:45:00.000Z"]
+        "2025-03-29T23:59:50.000Z", "2025-03-30T00:30:00.000Z", "2025-03-30T01:45:00.000Z"]

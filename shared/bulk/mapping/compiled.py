@@ -198,6 +198,7 @@ class CompiledMapping:
         self.time_format = m.timestamp_format
         self.default_zone = timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
         self.zoned = self.default_zone is not None or m.uses_zones()
+        self.utc_fast = self.time_format == "iso8601"  # "...Z" needs no reading here: the validation reads it
         self.zone_field = tuple(m.timezone_field.split(".")) if m.timezone_field else None
         self.zone_lookup = (tuple(m.timezone_lookup.field.split(".")), m.timezone_lookup.zones) if m.timezone_lookup else None
         self.nulls = frozenset(m.null_values)
@@ -210,7 +211,7 @@ class CompiledMapping:
         self.drop = list(m.drop)
         self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
         self.event_id_names = m.event_id
-        self.tops: dict[str, str] = {}
+        self.layouts: dict[tuple[str, ...], tuple[list[str], bool]] = {}
         # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
         self.plain = frozenset(
             name for name in ("eventId", "screenId", "siteId", "campaignId", "creativeId", "durationMs", "playCount",
@@ -265,9 +266,12 @@ class CompiledMapping:
     def map(self, record: dict, zone=None) -> tuple[dict, list[str]]:
         """What the mapping makes of one record before canonical validation, and its conversion errors."""
         errors: list[str] = []
-        plain = self.plain
-        special = [k for k in record if k not in plain]
-        if not special or all((top := self.tops.get(k) or self._top(k)) == k or top not in record for k in special):
+        keys = tuple(record)
+        layout = self.layouts.get(keys)  # rows of a file mostly share their keys: decide once per key set
+        if layout is None:
+            layout = self._layout(keys)
+        special, at_once = layout
+        if at_once:
             # Fast path: fields already canonical are copied at once; only the others are routed.
             out = dict(record)
             for key in special:
@@ -278,20 +282,27 @@ class CompiledMapping:
                 self._route_into(out, key, value, errors)
         for path, value in self.constants:
             _set(out, path, value, errors, ".".join(path))
-        if "playedAt" in out or ENDED_AT in out:
+        played = out.get("playedAt")
+        if ENDED_AT in out or "playedAt" in out and not (self.utc_fast and type(played) is str and played[-1:] == "Z"):
             self._times(out, errors, zone if zone is not None else self.default_zone)
         for path in self.required if not errors else ():  # a missing field caused by an error is that error
             if _get(out, tuple(path.split("."))) is None:
                 errors.append(f"{self.label(path)}: required, but the record has no value for it")
         return out, errors
 
-    def _top(self, key: str) -> str:
-        """The top-level canonical field a key of the record is routed to (or its own name)."""
-        path = (self.routes.get(key) or self.route(key))[0]
-        top = path if type(path) is str else path[0]
-        if len(self.tops) < _ROUTE_CACHE_MAX:
-            self.tops[key] = top
-        return top
+    def _layout(self, keys: tuple[str, ...]) -> tuple[list[str], bool]:
+        """For a record with these keys: the keys that need routing, and whether the others can be
+        copied at once (no routed key lands on a top-level field the record also has, where the
+        record's order would decide which value wins)."""
+        special = [k for k in keys if k not in self.plain]
+        tops = []
+        for key in special:
+            path = (self.routes.get(key) or self.route(key))[0]
+            tops.append(path if type(path) is str else path[0])
+        layout = special, all(top == key or top not in keys for key, top in zip(special, tops))
+        if len(self.layouts) < _ROUTE_CACHE_MAX:
+            self.layouts[keys] = layout
+        return layout
 
     def _route_into(self, out: dict, key: str, value, errors: list[str]) -> None:
         nested = self.nested
