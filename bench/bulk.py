@@ -119,7 +119,7 @@ V2_MAPPING = load_mapping({
 })
 
 
-def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 3) -> tuple[float, float]:
+def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, float]:
     """In-process CPU µs per row of frame + map + validate through the worker's loop
     (`shared.bulk.rows.mapped_rows`) with the 1.0 mapping and with V2_MAPPING: the best of `rounds`,
     the two measured alternately so both see the same machine."""

@@ -73,7 +73,9 @@ def _duration(unit: str) -> Callable[[Any], int]:
     scale = 1000 if unit == "s" else 1
 
     def convert(value):
-        if type(value) in (int, float) and value == value:
+        if type(value) is int:
+            return value * scale
+        if type(value) is float and value == value:
             return round(value * scale)
         if type(value) is str:
             m = _DURATION.fullmatch(value)
@@ -274,8 +276,21 @@ class CompiledMapping:
         if at_once:
             # Fast path: fields already canonical are copied at once; only the others are routed.
             out = dict(record)
+            routes, nested = self.routes, self.nested
             for key in special:
-                self._route_into(out, key, out.pop(key), errors)
+                value = out.pop(key)
+                path, convert, label = routes.get(key) or self.route(key)
+                if type(path) is not str or key in nested:
+                    self._route_into(out, key, value, errors)
+                elif convert is None:
+                    out[path] = value
+                else:  # _put, inlined: most routed keys are a top-level field with a transform
+                    try:
+                        out[path] = convert(value)
+                    except _Absent:
+                        pass
+                    except BadValue as exc:
+                        errors.append(f"{self.labels.get(label, label)}: {exc}")
         else:  # a renamed field and the canonical one both present: record order decides (the last wins)
             out = {}
             for key, value in record.items():
