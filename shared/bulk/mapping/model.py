@@ -313,10 +313,6 @@ class SchemaMapping(BaseModel):
 
     __hash__ = None  # mutable-looking dicts inside; never a dict key
 
-    def is_positional(self) -> bool:
-        """Records may be arrays (named by `columns`) rather than objects."""
-        return self.columns is not None
-
     def targets(self) -> dict[str, str]:
         """Canonical target -> the source field it is filled from."""
         return {(s if isinstance(s, str) else s.to): src for src, s in self.fields.items()}
