@@ -331,3 +331,13 @@ def test_bad_delimited_settings(data, problem):
     with pytest.raises(ValidationError) as exc:
         load_mapping({"version": "bad-2", **data})
     assert problem in " | ".join(mapping_problems(exc.value))
+
+
+def test_the_events_endpoint_body_accepts_play_count_strictly():
+    from shared.events.models import events_batch
+
+    batch = events_batch.validate_json(b'{"events": [{"screenId": "s", "playCount": 40}, {"screenId": "t"}]}')
+    assert [e.playCount for e in batch.events] == [40, None]
+    for bad in (b"0", b'"3"', b"1.5", b"1000001"):
+        with pytest.raises(ValidationError):
+            events_batch.validate_json(b'{"events": [{"playCount": ' + bad + b"}]}")
