@@ -265,8 +265,9 @@ class CompiledMapping:
 
     # -- one record -------------------------------------------------------------------------
 
-    def map(self, record: dict, zone=None) -> tuple[dict, list[str]]:
-        """What the mapping makes of one record before canonical validation, and its conversion errors."""
+    def map(self, record: dict, zone=None, own: bool = False) -> tuple[dict, list[str]]:
+        """What the mapping makes of one record before canonical validation, and its conversion errors.
+        With own, the record is the caller's to give away: it is changed in place instead of copied."""
         errors: list[str] = []
         keys = tuple(record)
         layout = self.layouts.get(keys)  # rows of a file mostly share their keys: decide once per key set
@@ -275,7 +276,7 @@ class CompiledMapping:
         special, at_once = layout
         if at_once:
             # Fast path: fields already canonical are copied at once; only the others are routed.
-            out = dict(record)
+            out = record if own else dict(record)
             routes, nested = self.routes, self.nested
             for key in special:
                 value = out.pop(key)
@@ -391,7 +392,9 @@ class CompiledMapping:
 
     def to_event(self, record: dict, zone=None) -> tuple[PopEvent | None, str | None]:
         """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
-        data, errors = self.map(record, zone)
+        return self._validated(*self.map(record, zone))
+
+    def _validated(self, data: dict, errors: list[str]) -> tuple[PopEvent | None, str | None]:
         try:
             event = pop_event.validate_python(data)
         except ValidationError as exc:
@@ -444,7 +447,8 @@ class CompiledMapping:
             yield label, event, (f"{label}: {error}" if error else None)
 
     def one(self, record) -> tuple[PopEvent | None, str | None]:
-        """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an envelope."""
+        """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
+        envelope. The record is consumed (the mapping may change it in place)."""
         if type(record) is list:
             if self.columns is None:
                 return None, "Record is an array; name its positions with columns in the mapping"
@@ -472,7 +476,7 @@ class CompiledMapping:
                     value = record.pop(other, None)
                     if record.get(source) is None and value is not None:
                         record[source] = value
-        return self.to_event(record, zone)
+        return self._validated(*self.map(record, zone, own=True))
 
     def _positional(self, values: list) -> tuple[dict | None, str | None]:
         if len(values) != len(self.columns):
@@ -519,9 +523,9 @@ def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
     path = tuple(field.split("."))
     get = (lambda r: r.get(field)) if len(path) == 1 else (lambda r: _get(r, path))
     if test == "present":
-        return lambda r: get(r) is not None
+        return (lambda r: r.get(field) is not None) if len(path) == 1 else (lambda r: get(r) is not None)
     if test == "absent":
-        return lambda r: get(r) is None
+        return (lambda r: r.get(field) is None) if len(path) == 1 else (lambda r: get(r) is None)
     values = value if test in ("in", "not_in") else [value]
 
     def matches(actual) -> bool:
