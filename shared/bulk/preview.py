@@ -13,10 +13,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.bulk import formats, pipeline, rows
+from shared.bulk.mapping import timestamps
 from shared.bulk.models import RowError
 from shared.bulk.schemas import SchemaMapping
 
 MAX_PREVIEW_ROW_BYTES = 1 << 20
+
+
+class PreviewRefused(ValueError):
+    """The sample would be refused as a whole (what ingest answers with a 400)."""
 
 
 class Preview(BaseModel):
@@ -31,14 +36,20 @@ class Preview(BaseModel):
 def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None = None) -> Preview:
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
 
-    Raises formats.FileInvalid when the file cannot be framed at all (the message says why), and
-    timestamps.BadValue for a metadata.timezone that is not a zone.
+    Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
+    as a whole: the file cannot be framed, the mapping cannot read its CSV header, or
+    metadata.timezone is not a zone.
     """
-    plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
-    compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+    try:
+        plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
+        compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+    except formats.FileInvalid as exc:
+        raise PreviewRefused(str(exc)) from None
+    except timestamps.BadValue as exc:
+        raise PreviewRefused(f"metadata.timezone: {exc}") from None
     header, problem = rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
     if problem:
-        raise formats.FileInvalid(problem)
+        raise PreviewRefused(problem)
     first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))
     events: list[dict[str, Any]] = []
     errors: list[RowError] = list(plan.errors)

@@ -314,9 +314,9 @@ def test_a_file_without_a_header_is_named_by_columns_and_its_first_line_is_row_1
 
 
 def test_a_header_the_mapping_cannot_read_is_a_file_error():
-    from shared.bulk.formats import FileInvalid
+    from shared.bulk.preview import PreviewRefused
 
-    with pytest.raises(FileInvalid, match="names column 'a' twice"):
+    with pytest.raises(PreviewRefused, match="names column 'a' twice"):
         preview(mapping(delimiter=";"), b"a;b;a\n1;2;3\n", "csv")
     # the same first line is fine for a mapping that says the file has no header
     assert preview(mapping(header=False, columns=["x", "y", "z"], delimiter=";"), b"a;b;a\n", "csv").processedRows == 1
@@ -341,3 +341,12 @@ def test_the_events_endpoint_body_accepts_play_count_strictly():
     for bad in (b"0", b'"3"', b"1.5", b"1000001"):
         with pytest.raises(ValidationError):
             events_batch.validate_json(b'{"events": [{"playCount": ' + bad + b"}]}")
+
+
+def test_preview_refuses_what_ingest_would_refuse_whole():
+    from shared.bulk.preview import PreviewRefused
+
+    with pytest.raises(PreviewRefused, match="^metadata.timezone: unknown time zone 'Mars/Base'"):
+        preview(mapping(), b'{"screenId": "a"}\n', "ndjson", {"timezone": "Mars/Base"})
+    with pytest.raises(PreviewRefused, match="declared csv but looks like NDJSON"):
+        preview(mapping(), b'{"screenId": "a"}\n', "csv")
