@@ -209,7 +209,7 @@ class CompiledMapping:
         self.columns = m.columns
         self.delimiter = m.delimiter
         self.where = [_condition(c.field, c.test, c.value) for c in m.where]
-        self.required = list(m.required)
+        self.required = [(name, tuple(name.split("."))) for name in m.required]
         self.drop = list(m.drop)
         self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
         self.event_id_names = m.event_id
@@ -301,9 +301,9 @@ class CompiledMapping:
         played = out.get("playedAt")
         if ENDED_AT in out or "playedAt" in out and not (self.utc_fast and type(played) is str and played[-1:] == "Z"):
             self._times(out, errors, zone if zone is not None else self.default_zone)
-        for path in self.required if not errors else ():  # a missing field caused by an error is that error
-            if _get(out, tuple(path.split("."))) is None:
-                errors.append(f"{self.label(path)}: required, but the record has no value for it")
+        for name, path in self.required if not errors else ():  # a missing field caused by an error is that error
+            if _get(out, path) is None:
+                errors.append(f"{self.label(name)}: required, but the record has no value for it")
         return out, errors
 
     def _layout(self, keys: tuple[str, ...]) -> tuple[list[str], bool]:
