@@ -476,7 +476,13 @@ class CompiledMapping:
                     value = record.pop(other, None)
                     if record.get(source) is None and value is not None:
                         record[source] = value
-        return self._validated(*self.map(record, zone, own=True))
+        data, errors = self.map(record, zone, own=True)
+        if not errors and self.event_id is None:  # the common case without a call: valid, or its errors worded
+            try:
+                return pop_event.validate_python(data), None
+            except ValidationError:
+                pass
+        return self._validated(data, errors)
 
     def _positional(self, values: list) -> tuple[dict | None, str | None]:
         if len(values) != len(self.columns):
