@@ -7,7 +7,9 @@ workflow over HTTP (upload-url, PUT, ingest, poll the job until it ends). Prints
   - for the small file, then the large one: wall time from ingest to `completed`, rows/s, and the
     peak RSS (VmHWM) of the splitter's and the worker's processes so far — if memory is bounded,
     the large file does not raise it;
-  - ceiling 1: rows/s of framing + mapping + validation alone, in one process;
+  - ceiling 1: rows/s of framing + mapping + validation alone, in one process; and the CPU time of
+    the same file with a v2 mapping (a zone, a filter, a unit transform) against the 1.0 mapping,
+    measured alternately in this run (target: at most 1.5x);
   - ceiling 2: the Pub/Sub emulator's raw publish rate for messages of the same size.
 """
 
@@ -26,10 +28,10 @@ import requests
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
-from shared.bulk import formats
+from shared.bulk import formats, rows as bulk_rows
 from shared.bulk.models import FINAL_STATES
 from shared.platform import clients
-from shared.bulk.schemas import BUILTIN
+from shared.bulk.schemas import BUILTIN, load_mapping
 from shared.events.publishing import messages, publish
 from shared.platform import pubsub
 from shared.platform.settings import get_settings
@@ -108,6 +110,41 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
+# A v2 mapping of the benchmark's canonical NDJSON: a zone (zone-less timestamps would be read in it),
+# a filter and a unit transform; every row still becomes one event.
+V2_MAPPING = load_mapping({
+    "version": "bench-v2", "unmapped": "reject", "timezone": "Europe/London",
+    "where": [{"field": "screenId", "present": True}],
+    "fields": {"durationMs": {"to": "durationMs", "unit": "ms"}},
+})
+
+
+def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, float]:
+    """In-process CPU µs per row of frame + map + validate through the worker's loop
+    (`shared.bulk.rows.mapped_rows`) with the 1.0 mapping and with V2_MAPPING: the best of `rounds`,
+    the two measured alternately so both see the same machine."""
+    with path.open("rb") as stream:
+        plan = formats.plan_file(stream, "ndjson", rows, 1024 * 1024)
+
+    def once(mapping) -> float:
+        compiled = mapping.compiled("ndjson")
+        started, n = time.process_time(), 0
+        with path.open("rb") as stream:
+            for chunk in plan.chunks:
+                stream.seek(chunk.start)
+                for _row, event, error in bulk_rows.mapped_rows(stream, "ndjson", chunk, 1024 * 1024, None, compiled):
+                    assert event is not None, error
+                    n += 1
+        return (time.process_time() - started) / n * 1e6
+
+    once(V2_MAPPING)  # warm up
+    best = {"1.0": float("inf"), "v2": float("inf")}
+    for _ in range(rounds):
+        best["1.0"] = min(best["1.0"], once(BUILTIN["1.0"]))
+        best["v2"] = min(best["v2"], once(V2_MAPPING))
+    return best["1.0"], best["v2"]
+
+
 def splitter_rates(rows: int) -> list[tuple[str, float, float, float]]:
     """For each format: (format, MB, MB/s of reading the object, MB/s of planning it), in this
     process, through the storage client the splitter uses, from the same object."""
@@ -176,6 +213,7 @@ def main() -> None:
             cpu_lines.append(f"  {rows:,} rows, " + cpu.report(
                 used, rows, "row", ["fn-splitter", "fn-worker", "pubsub", "firestore", "storage", "fn-sweeper"]))
         validate_floor, floor = floor_cpu_per_row(files[0][1], 5000)
+        v1_cpu, v2_cpu = mapping_cpu_per_row(files[0][1], 5000)
         split_rates = splitter_rates(min(200_000, files[0][0]))
         publish_rate = ceiling_publish(files[0][1], min(100_000, files[0][0]))
 
@@ -188,6 +226,8 @@ def main() -> None:
         print("\n".join(cpu_lines))
         print(f"  floor, in-process CPU per row: frame + validate {validate_floor:.1f} µs; "
               f"+ messages + publish requests {floor:.1f} µs")
+        print(f"  ceiling, frame + map + validate CPU per row: 1.0 {v1_cpu:.1f} µs; v2 (zone, filter, unit) "
+              f"{v2_cpu:.1f} µs; ratio {v2_cpu / v1_cpu:.2f}x  (target: <= 1.5x)")
         print(f"  worker CPU / floor (large file)                {worker_cpu / floor:>9.1f}x  (target: <= 40 µs per row)")
         for fmt, mb, read_rate, plan_rate in split_rates:
             print(f"  splitter {fmt:>6} ({mb:.0f} MB): plans {plan_rate:,.0f} MB/s; reading the same object {read_rate:,.0f} MB/s")

@@ -38,6 +38,7 @@ resource "google_bigquery_table" "events" {
     { name = "creativeId", type = "STRING", mode = "NULLABLE" },
     { name = "playedAt", type = "TIMESTAMP", mode = "NULLABLE" },
     { name = "durationMs", type = "INT64", mode = "NULLABLE" },
+    { name = "playCount", type = "INT64", mode = "NULLABLE" }, # plays an aggregated row stands for; null means 1
     {
       name = "impressions", type = "RECORD", mode = "NULLABLE",
       fields = [{

@@ -293,6 +293,7 @@ class ChunkTotals:
     chunks: int
     processed_rows: int
     error_rows: int
+    skipped_rows: int = 0
 
 
 def chunk_totals(job_id: str) -> ChunkTotals:
@@ -300,9 +301,11 @@ def chunk_totals(job_id: str) -> ChunkTotals:
     agg = (
         _chunks(job_id)
         .count(alias="chunks").sum("processedRows", alias="processed").sum("errorRows", alias="errors")
+        .sum("skippedRows", alias="skipped")
     )
     values = {r.alias: r.value for r in agg.get(**_bounded())[0]}
-    return ChunkTotals(int(values["chunks"]), int(values["processed"] or 0), int(values["errors"] or 0))
+    return ChunkTotals(int(values["chunks"]), int(values["processed"] or 0), int(values["errors"] or 0),
+                       int(values["skipped"] or 0))
 
 
 def chunks_with_errors(job_id: str, from_chunk: str | None, limit: int) -> Iterator[tuple[str, ChunkResult]]:

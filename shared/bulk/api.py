@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared import store
 from shared.auth import callers
-from shared.bulk import formats, pipeline, schema_registry
+from shared.bulk import formats, pipeline, rows, schema_registry
+from shared.bulk.mapping import timestamps
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage,
     JobRecord, JobStatus, UploadUrlRequest, UploadUrlResponse,
@@ -132,7 +133,15 @@ def start_ingest(request: Request) -> Response:
     if body.metadata is not None and (problem := store.unstorable(body.metadata, "metadata")):
         where, why = problem
         raise validation_failed("The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}])
-    if schema_registry.lookup(tenant_id, body.schemaVersion) is None:
+    zone = (body.metadata or {}).get("timezone")
+    if zone is not None and not timestamps.is_zone(zone):
+        raise validation_failed(
+            "The request is invalid.",
+            [{"index": None, "field": "metadata.timezone",
+              "message": f"unknown time zone {zone!r}; use an IANA name such as Europe/London or UTC"}],
+        )
+    mapping = schema_registry.lookup(tenant_id, body.schemaVersion)
+    if mapping is None:
         versions = ", ".join(schema_registry.available(tenant_id))
         raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
     record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
@@ -142,8 +151,11 @@ def start_ingest(request: Request) -> Response:
             + _elsewhere(endpoints, BulkEndpoints.owns_file, body.fileId),
             slug="unknown-file",
         )
-    if record.status == "invalid":
-        raise bad_request(f"File {body.fileId} cannot be ingested: {record.invalidReason}", slug="invalid-file")
+    problem = record.invalidReason if record.status == "invalid" else None
+    if record.status == "ready" and record.format == "csv":
+        problem = rows.csv_header(mapping, record.plan)[1]  # the file's header as this mapping reads it
+    if problem:
+        raise bad_request(f"File {body.fileId} cannot be ingested: {problem}", slug="invalid-file")
     if record.status == "awaiting_upload" and not _object_exists(record.objectName):
         raise bad_request(
             f"File {body.fileId} has not been uploaded yet: PUT it to the uploadUrl, then call ingest.",
@@ -187,16 +199,16 @@ def job_status(request: Request) -> Response:
     if match["errors"]:
         return json_response(200, _errors_page(job, request.args.get("pageToken"), request.args.get("pageSize")))
     if job.status in FINAL_STATES:
-        processed, errors = job.processedRows or 0, job.errorRows or 0
+        processed, errors, skipped = job.processedRows or 0, job.errorRows or 0, job.skippedRows or 0
     else:
         totals = store.chunk_totals(job.jobId)
-        processed, errors = totals.processed_rows, totals.error_rows
+        processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
     first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
         200,
         JobStatus(
             jobId=job.jobId, status=job.status, totalRows=job.totalRows, processedRows=processed, errorRows=errors,
-            errors=first, startedAt=job.startedAt, completedAt=job.completedAt, fileId=job.fileId,
+            skippedRows=skipped, errors=first, startedAt=job.startedAt, completedAt=job.completedAt, fileId=job.fileId,
             schemaVersion=job.schemaVersion, createdAt=job.createdAt, failureReason=job.failureReason,
         ),
     )

@@ -90,7 +90,12 @@ class FilePlan(BaseModel):
     format: FileFormat
     total_rows: int = 0
     chunks: list[ChunkSpec] = Field(default_factory=list)
-    header: list[str] | None = None  # CSV column names, from the header row
+    header: list[str] | None = None  # CSV column names, from the header row read with commas
+    header_problem: str | None = None  # why the header row names no columns (commas); see header_text
+    header_text: str | None = None  # the header row as written (up to 64 KiB), for another delimiter
+    header_row: int | None = None  # where the header row is: a file without one has a data row there
+    header_start: int | None = None
+    header_end: int | None = None
     errors: list[RowError] = Field(default_factory=list)  # rows the plan already knows are bad (JSON)
 
 
@@ -100,6 +105,7 @@ class JobStatus(BaseModel):
     totalRows: int | None
     processedRows: int
     errorRows: int
+    skippedRows: int  # records the mapping's filters (`where`) left out: neither events nor errors
     errors: list[RowError]
     startedAt: str | None
     completedAt: str | None
@@ -156,6 +162,7 @@ class JobRecord(BaseModel):
     fanOutClaimedAt: datetime | None = None
     processedRows: int | None = None
     errorRows: int | None = None
+    skippedRows: int | None = None
     failureReason: str | None = None
 
 
@@ -165,6 +172,7 @@ class ChunkResult(BaseModel):
     index: int
     processedRows: int
     errorRows: int
+    skippedRows: int = 0
     hasErrors: bool
     errors: list[RowError]
     recordedAt: str
@@ -182,6 +190,7 @@ class ChunkMessage(BaseModel):
     generation: int
     format: FileFormat
     schemaVersion: str
+    timezone: str | None = None  # the ingest's metadata.timezone: zone-less timestamps are read in it
     header: list[str] | None = None
     chunk: ChunkSpec
     storedErrorsPerChunk: int

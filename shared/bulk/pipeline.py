@@ -10,6 +10,11 @@ Every step is safe to run twice (Eventarc and Pub/Sub deliver at least once):
 - every path that may have recorded the last chunk result (including a skipped redelivery, and the
   sweep) checks whether the job is done; its final state is set in a transaction, once.
 
+Counter invariant at the end of every job: processedRows + errorRows + skippedRows == totalRows, where
+a row is a record: a line of NDJSON, an element of a JSON array or a CSV record, or, with a mapping
+whose `records` path looks inside envelopes, each record inside one (an envelope that cannot be read
+is one error row). The plan's count of lines / elements is the job's totalRows until it ends.
+
 Every log line of a job's work carries its `jobId` and `fileId` (`logs.context`).
 """
 
@@ -21,9 +26,9 @@ from datetime import datetime, timedelta, timezone
 from google.api_core import exceptions
 
 from shared import store
-from shared.bulk import formats, schema_registry
+from shared.bulk import formats, rows, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
+    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, ChunkSpec, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
 )
 from shared.events.publishing import MessageEncoder, Unpublishable, publish
 from shared.platform import clients, logs
@@ -196,10 +201,14 @@ def fan_out(job_id: str) -> None:
         if job.fanOut == "claimed" and job.fanOutClaimedAt > now - stale:
             return "in progress"
         plan = record.plan
-        expected = len(plan.chunks) + (1 if plan.errors else 0)
+        header, first_row, problem = _csv_layout(job, plan)
+        if problem:
+            store.update_job(job_id, transaction, **_failed_fields(job, problem))
+            return None
+        expected = len(plan.chunks) + (1 if plan.errors else 0) + (1 if first_row else 0)
         store.update_job(job_id, transaction, fanOut="claimed", fanOutClaimedAt=now,
-                         totalRows=plan.total_rows, expectedChunks=expected)
-        return job, record.objectName, record.generation, plan
+                         totalRows=plan.total_rows + (1 if first_row else 0), expectedChunks=expected)
+        return job, record.objectName, record.generation, plan, header, first_row
 
     with logs.context(jobId=job_id):
         claimed = store.in_transaction(claim)
@@ -207,15 +216,26 @@ def fan_out(job_id: str) -> None:
             raise FanOutInProgress(job_id)
         if claimed is None:
             return
-        job, object_name, generation, plan = claimed
+        job, object_name, generation, plan, header, first_row = claimed
         with logs.context(fileId=job.fileId):
-            _publish_chunks(job, object_name, generation, plan)
+            _publish_chunks(job, object_name, generation, plan, header, first_row)
             store.update_job(job_id, fanOut="done")
             logs.info("job fanned out", chunks=len(plan.chunks), totalRows=plan.total_rows)
             finish_if_done(job_id)
 
 
-def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan) -> None:
+def _csv_layout(job: JobRecord, plan: FilePlan) -> tuple[list[str] | None, ChunkSpec | None, str | None]:
+    """How the job's mapping reads a CSV file: (column names, the chunk of a headerless file's first
+    row, or why the file cannot be read); the splitter planned it not knowing the mapping."""
+    mapping = schema_registry.lookup(job.tenantId, job.schemaVersion) if plan.format == "csv" else None
+    if mapping is None:  # not CSV; or a version gone since ingest, which the worker reports per chunk
+        return plan.header, None, None
+    header, problem = rows.csv_header(mapping, plan)
+    return header, rows.first_row_chunk(mapping, plan, len(plan.chunks) + (1 if plan.errors else 0)), problem
+
+
+def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan,
+                    header: list[str] | None, first_row: ChunkSpec | None) -> None:
     per_chunk = stored_errors_per_chunk(len(plan.chunks) + 1)
     if plan.errors:  # rows the splitter already knows are bad (a truncated JSON tail) get their own result
         _record_chunk(job.jobId, len(plan.chunks), 0, list(plan.errors), per_chunk)
@@ -223,15 +243,21 @@ def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: Fil
         ChunkMessage(
             jobId=job.jobId, tenantId=job.tenantId, fileId=job.fileId, objectName=object_name,
             generation=generation, format=plan.format, schemaVersion=job.schemaVersion,
-            header=plan.header, chunk=chunk, storedErrorsPerChunk=per_chunk,
+            timezone=ingest_timezone(job.metadata), header=header, chunk=chunk, storedErrorsPerChunk=per_chunk,
         )
-        for chunk in plan.chunks
+        for chunk in plan.chunks + ([first_row] if first_row else [])
     )
     try:
         publish_and_wait(get_settings().chunks_topic, ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages))
     except Exception:
         store.update_job(job.jobId, fanOut=None)  # release the claim so a retry publishes at once
         raise
+
+
+def ingest_timezone(metadata: dict | None) -> str | None:
+    """The ingest's `metadata.timezone` (checked by the ingest endpoint), carried to every chunk."""
+    zone = (metadata or {}).get("timezone")
+    return zone if isinstance(zone, str) else None
 
 
 def stored_errors_per_chunk(chunks: int) -> int:
@@ -274,28 +300,23 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
 
-    compiled = mapping.compiled(message.format)
-    # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
-    direct = compiled.direct and message.format != "csv"
+    compiled = mapping.compiled(message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
-    processed, errors, batch = 0, [], []
+    processed, skipped, errors, batch = 0, 0, [], []
     try:
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
-            for row, record, error in formats.iter_rows(
-                stream, message.format, spec, settings.max_row_bytes, message.header, parse=not direct
+            for row, event, error in rows.mapped_rows(
+                stream, message.format, spec, settings.max_row_bytes, message.header, compiled
             ):
-                event = compiled.validate_json(record) if direct and error is None else None
-                if event is None and error is None:
-                    if direct:
-                        record, error = formats.parse_record(message.format, record, message.header)
-                    if error is None:
-                        event, error = compiled.to_event(record)
-                if error is None:  # a row that validates but cannot be a message is that row's error
+                if event is not None:  # a row that validates but cannot be a message is that row's error
                     try:
                         batch.append(encode(event, row))
                     except Unpublishable as exc:
                         error = f"Row cannot be stored: {exc}"
+                elif error is None:
+                    skipped += 1
+                    continue
                 if error is not None:
                     errors.append(RowError(row=row, error=error))
                     continue
@@ -308,7 +329,7 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
     processed += publish(batch) if batch else 0
-    _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk)
+    _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk, skipped=skipped)
     finish_if_done(message.jobId)
 
 
@@ -322,7 +343,7 @@ def _mark_processing(job_id: str) -> None:
 
 
 def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowError], keep: int,
-                  error_rows: int | None = None, dead_lettered: bool = False) -> None:
+                  error_rows: int | None = None, dead_lettered: bool = False, skipped: int = 0) -> None:
     errors.sort(key=lambda e: e.row)
     kept = [
         e if len(e.error) <= MAX_ERROR_CHARS else RowError(row=e.row, error=e.error[: MAX_ERROR_CHARS - 1] + "…")
@@ -330,7 +351,7 @@ def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowError
     ]
     result = ChunkResult(
         index=index, processedRows=processed, errorRows=len(errors) if error_rows is None else error_rows,
-        hasErrors=bool(errors), errors=kept, recordedAt=utc_now(), deadLettered=dead_lettered,
+        skippedRows=skipped, hasErrors=bool(errors), errors=kept, recordedAt=utc_now(), deadLettered=dead_lettered,
         expireAt=expire_at(),
     )
     if not store.record_chunk(job_id, result):
@@ -361,9 +382,11 @@ def dead_letter_chunk(message: ChunkMessage) -> None:
 # -- completion and status ------------------------------------------------------------------------
 
 
-def _final_fields(status: str, processed: int, errors: int, reason: str | None = None) -> dict:
-    return {"status": status, "processedRows": processed, "errorRows": errors,
-            "completedAt": utc_now(), "failureReason": reason}
+def _final_fields(status: str, processed: int, errors: int, reason: str | None = None, skipped: int = 0) -> dict:
+    # totalRows is what the rows became: with records inside envelopes (a mapping's `records`) a
+    # row is a record, and the file's line / element count the plan knows is replaced by this.
+    return {"status": status, "processedRows": processed, "errorRows": errors, "skippedRows": skipped,
+            "totalRows": processed + errors + skipped, "completedAt": utc_now(), "failureReason": reason}
 
 
 def _failed_fields(job: JobRecord, reason: str | None) -> dict:
@@ -380,20 +403,20 @@ def finish_if_done(job_id: str) -> None:
     totals = store.chunk_totals(job_id)
     if totals.chunks < job.expectedChunks:
         return
-    processed, errors = totals.processed_rows, totals.error_rows
+    processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
     status = "completed" if errors == 0 else ("failed" if processed == 0 else "partially_completed")
 
     def finish(transaction):
         current = store.get_job(job_id, transaction)
         if current.status in FINAL_STATES:
             return
-        fields = _final_fields(status, processed, errors, "every row failed" if status == "failed" else None)
+        fields = _final_fields(status, processed, errors, "every row failed" if status == "failed" else None, skipped)
         if not current.startedAt:
             fields["startedAt"] = fields["completedAt"]
         store.update_job(job_id, transaction, **fields)
 
     store.in_transaction(finish)
-    logs.info("job finished", jobId=job_id, status=status, processedRows=processed, errorRows=errors)
+    logs.info("job finished", jobId=job_id, status=status, processedRows=processed, errorRows=errors, skippedRows=skipped)
 
 
 def _fail_job(job_id: str, reason: str) -> None:

@@ -1,8 +1,8 @@
-"""What a mapping makes of a sample file, ingesting nothing: the canonical events and the row errors.
+"""Preview: what a mapping makes of a small sample, ingesting nothing.
 
-The same framing (`shared.bulk.formats`) and mapping (`CompiledMapping.to_event`) as the worker, on
-bytes in memory instead of a chunk of an object, so a preview shows exactly what a job would do.
-Raises `formats.FileInvalid` when the sample cannot be framed at all (the file would be `invalid`).
+The sample goes through the splitter's framing (`formats.plan_file`) and the worker's loop
+(`rows.mapped_rows`): the events and row errors shown are the ones an ingest of the same bytes
+would produce (except ids derived from the tenant: an event without `eventId` shows none here).
 """
 
 from __future__ import annotations
@@ -12,40 +12,60 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.bulk import formats
+from shared.bulk import formats, pipeline, rows
+from shared.bulk.mapping import timestamps
 from shared.bulk.models import RowError
 from shared.bulk.schemas import SchemaMapping
-from shared.platform.settings import get_settings
+
+MAX_PREVIEW_ROW_BYTES = 1 << 20
+
+
+class PreviewRefused(ValueError):
+    """The sample would be refused as a whole (what ingest answers with a 400)."""
 
 
 class Preview(BaseModel):
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # canonical events, JSON-ready, canonical field names, no nulls
     errors: list[RowError]
     totalRows: int
     processedRows: int
     errorRows: int
-    skippedRows: int = 0
+    skippedRows: int
 
 
 def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None = None) -> Preview:
-    """Frame, map and validate every row of `data` (a whole file in format `fmt`)."""
-    del metadata  # the v1 mapping language reads nothing from the ingest's metadata
-    max_row_bytes = get_settings().max_row_bytes
-    plan = formats.plan_file(io.BytesIO(data), fmt, chunk_rows=len(data) + 1, max_row_bytes=max_row_bytes)
-    compiled = mapping.compiled(fmt)
+    """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
+
+    Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
+    as a whole: the file cannot be framed, the mapping cannot read its CSV header, or
+    metadata.timezone is not a zone.
+    """
+    try:
+        plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
+        compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+    except formats.FileInvalid as exc:
+        raise PreviewRefused(str(exc)) from None
+    except timestamps.BadValue as exc:
+        raise PreviewRefused(f"metadata.timezone: {exc}") from None
+    header, problem = rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
+    if problem:
+        raise PreviewRefused(problem)
+    first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))
     events: list[dict[str, Any]] = []
-    errors = list(plan.errors)
-    for chunk in plan.chunks:
+    errors: list[RowError] = list(plan.errors)
+    skipped = 0
+    for chunk in ([first_row] if first_row else []) + plan.chunks:
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
-        for row, record, error in formats.iter_rows(stream, fmt, chunk, max_row_bytes, plan.header):
-            event = None
-            if error is None:
-                event, error = compiled.to_event(record)
-            if error is None:
+        for row, event, error in rows.mapped_rows(stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled):
+            if event is not None:
                 events.append(event.model_dump(mode="json", exclude_none=True))
-            else:
+            elif error is not None:
                 errors.append(RowError(row=row, error=error))
+            else:
+                skipped += 1
     errors.sort(key=lambda e: e.row)
-    return Preview(events=events, errors=errors, totalRows=plan.total_rows, processedRows=len(events),
-                   errorRows=len(errors))
+    return Preview(
+        events=events, errors=errors, totalRows=len(events) + len(errors) + skipped, processedRows=len(events),
+        errorRows=len(errors), skippedRows=skipped,
+    )

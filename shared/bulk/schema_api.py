@@ -22,13 +22,13 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from shared.auth import callers
-from shared.bulk import formats, schema_registry
+from shared.bulk import schema_registry
 from shared.bulk.api import parse_body
 from shared.bulk.models import MappingPreviewRequest, PreviewRequest, SchemaDocument, SchemaList, SchemaSummary
-from shared.bulk.preview import preview
+from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping, load_mapping, mapping_problems
 from shared.platform.http import json_response, read_json
-from shared.platform.problems import Problem, method_not_allowed, not_found, too_large, validation_failed
+from shared.platform.problems import Problem, method_not_allowed, not_found, validation_failed
 from shared.platform.settings import get_settings
 
 BASE = "/coatro/v1/pop/dynamic/schemas"
@@ -109,9 +109,10 @@ def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
                       [{"index": None, "field": "sample", "message": f"at most {limit} bytes of UTF-8"}])
     try:
         result = preview(mapping, data, body.format, body.metadata)
-    except formats.FileInvalid as exc:
+    except PreviewRefused as exc:  # what an ingest of this file would refuse as a whole
+        field = "metadata.timezone" if str(exc).startswith("metadata.timezone:") else "sample"
         raise validation_failed(f"The sample cannot be read as {body.format}: {exc}.",
-                                [{"index": None, "field": "sample", "message": str(exc)}]) from None
+                                [{"index": None, "field": field, "message": str(exc)}]) from None
     return json_response(200, result)
 
 

@@ -12,6 +12,7 @@ from shared.platform.encoding import iso_utc
 
 MAX_ID_LENGTH = 128
 MAX_DURATION_MS = 24 * 3600 * 1000  # a play longer than a day is a unit mistake, not an ad
+MAX_PLAY_COUNT = 1_000_000  # one row of an aggregated export (say an hour of one creative on one screen)
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 Impressions = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -81,6 +82,8 @@ class PopEvent(_Strict):
     creativeId: Identifier | None = None
     playedAt: Timestamp | None = None
     durationMs: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = None
+    # An aggregated row stands for this many plays (absent: one). Downstream counts sum it.
+    playCount: Annotated[int, Field(ge=1, le=MAX_PLAY_COUNT)] | None = None
     impressions: ImpressionData | None = None
     context: dict[str, Any] | None = None
     device: dict[str, Any] | None = None

@@ -92,7 +92,7 @@ def test_built_in_versions_are_not_writable(schemas):
     "version, mapping, field, words",
     [
         ("v1", {"fields": {"screen": "screenID"}}, "fields", "'screenID'"),
-        ("v1", {"fields": {"screen": "screenId"}, "colour": "blue"}, "colour", "Extra inputs"),
+        ("v1", {"fields": {"screen": "screenId"}, "colour": "blue"}, "colour", "unknown key"),
         ("v1", {"timestamp_format": "epoch_days"}, "timestamp_format", "epoch_millis"),
         ("v1", {"version": "v2"}, "version", "not the path's"),
         ("v 1", {}, "version", "letters, digits"),

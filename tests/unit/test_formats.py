@@ -343,15 +343,29 @@ def test_csv_header_only_has_no_rows():
     [
         (b'{"screenId": "a"}\n{"screenId": "b"}\n', "declared csv but looks like NDJSON"),
         (b'[{"screenId": "a"}]', "declared csv but looks like JSON"),
-        (b',,\n1,2,3\n', "empty header"),
-        (b'a,,c\n1,2,3\n', "empty column name \\(column 2\\)"),
-        (b"a,b,a\n1,2,3\n", "names column 'a' twice"),
         (b"a,\xff\n1,2\n", "header row is not valid UTF-8"),
     ],
 )
 def test_csv_that_cannot_be_framed_is_invalid(data, message):
     with pytest.raises(FileInvalid, match=message):
         plan(data, "csv")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b',,\n1,2,3\n', "empty header"),
+        (b'a,,c\n1,2,3\n', "empty column name (column 2)"),
+        (b"a,b,a\n1,2,3\n", "names column 'a' twice"),
+    ],
+)
+def test_csv_header_that_names_no_columns_is_kept_for_the_mapping_to_judge(data, message):
+    """A mapping may read the file without a header or with another delimiter; with commas and a
+    header (1.0), the problem is the ingest's 400 (tests/integration/test_mapping_jobs.py)."""
+    p = plan(data, "csv")
+    assert p.header is None and message in p.header_problem
+    assert (p.header_row, p.header_start, p.header_text) == (1, 0, data.split(b"\n")[0].decode())
+    assert p.total_rows == 1
 
 
 def test_csv_huge_field_is_parsed_up_to_the_row_limit():

@@ -3,6 +3,7 @@ worker), with the same framer per format so the two cannot disagree on rows."""
 
 from __future__ import annotations
 
+import json
 from typing import Iterator
 
 from shared.bulk.formats import delimited, json_array, ndjson, reading
@@ -20,6 +21,16 @@ def _first_nonblank_line(block: bytes) -> bytes:
     return b""
 
 
+def _positional_line(line: bytes) -> bool:
+    """An NDJSON line that is a whole array of plain values: a positional record (a mapping's
+    `columns` names them), not the first line of a JSON array of events."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return False
+    return type(value) is list and not any(type(v) in (dict, list) for v in value)
+
+
 def _check_kind(fmt: str, block: bytes) -> None:
     first = _first_nonblank_line(block)
     if not first:
@@ -30,7 +41,7 @@ def _check_kind(fmt: str, block: bytes) -> None:
             f"The file was declared csv but looks like {looks}: its first line starts with "
             f"{snippet(first, 1)}; a CSV file starts with a header row of column names"
         )
-    if fmt == "ndjson" and first[:1] == b"[":
+    if fmt == "ndjson" and first[:1] == b"[" and not _positional_line(first):
         raise FileInvalid(
             "The file was declared ndjson but looks like a JSON array: its first line starts with "
             "'['; upload it with format json, or write one JSON object per line"
@@ -50,6 +61,7 @@ def _check_format(fmt: str) -> None:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+MAX_HEADER_TEXT = 64 * 1024  # kept in the plan to be read again with a mapping's delimiter
 MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
 CHUNK_BYTES = 64 * 1024 * 1024  # a chunk of huge rows is cut early so one worker call stays short
 
@@ -88,7 +100,13 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
             header_rec = next(records, None)
             if header_rec is None:
                 return plan  # only blank lines
-            plan.header = delimited.parse_header(header_rec)
+            text = delimited.header_text(header_rec)
+            plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
+            plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
+            try:
+                plan.header = delimited.header_names(text)
+            except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                plan.header_problem = str(exc)
 
     chunks = plan.chunks
     errors = plan.errors
@@ -123,20 +141,24 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
     return plan
 
 
-def parse_record(fmt: str, payload: bytes, header: list[str] | None) -> tuple[dict | None, str | None]:
-    """One framed record as a dict, or the row error that says why it is not one."""
+def parse_record(
+    fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False, delimiter: str = ","
+) -> tuple[dict | list | None, str | None]:
+    """One framed record as a dict (with arrays, a JSON array too), or the row error that says why not."""
     if fmt == "csv":
-        return delimited.parse_row(payload, header)
-    return ndjson.parse_object(payload)
+        return delimited.parse_row(payload, header, delimiter)
+    return ndjson.parse_object(payload, arrays)
 
 
 def iter_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True,
+    arrays: bool = False, delimiter: str = ",",
 ) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
     With parse=False a framed record is yielded as its bytes, for a caller that validates them
-    directly (and calls `parse_record` for those it cannot).
+    directly (and calls `parse_record` for those it cannot). With arrays, a JSON record may be an
+    array (positional values) as well as an object.
 
     Exactly chunk.row_count tuples, numbered as plan_file numbered them. If the range holds fewer
     records than planned (the object was replaced after it was split) FileInvalid is raised after
@@ -154,7 +176,7 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (row, *parse_record(fmt, payload, header)) if parse else (row, payload, None)
+            yield (row, *parse_record(fmt, payload, header, arrays, delimiter)) if parse else (row, payload, None)
         elif kind == OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
         else:

@@ -66,39 +66,53 @@ def records(stream, start, limit, first_row, max_row_bytes):
             yield rec_line, rec_start, last_end, b"\n".join(pieces), OK
 
 
-def parse_header(rec) -> list[str]:
+class HeaderProblem(FileInvalid):
+    """The header row cannot name the columns. Whether that makes the file unusable depends on how
+    its mapping reads it (a mapping may say the file has no header, or another delimiter)."""
+
+
+def header_text(rec) -> str:
+    """The header record's text; FileInvalid if it is too long or not UTF-8 (the file is unusable)."""
     _row, _s, _e, payload, kind = rec
     if kind != OK:
         raise FileInvalid(f"The CSV header row is {payload} bytes, longer than the row size limit")
     try:
-        text = payload.decode("utf-8")
+        return payload.decode("utf-8")
     except UnicodeDecodeError:
         raise FileInvalid("The CSV header row is not valid UTF-8") from None
+
+
+def header_names(text: str, delimiter: str = ",") -> list[str]:
+    """The column names a header row gives, or HeaderProblem."""
     try:
-        values = next(csv.reader([text]), [])
+        values = next(csv.reader([text], delimiter=delimiter), [])
     except csv.Error as exc:
-        raise FileInvalid(f"The CSV header row cannot be read: {exc}") from None
+        raise HeaderProblem(f"The CSV header row cannot be read: {exc}") from None
     names = [v.strip() for v in values]
     if not any(names):
-        raise FileInvalid("The CSV file has an empty header row; the first line must name the columns")
+        raise HeaderProblem("The CSV file has an empty header row; the first line must name the columns")
     for i, name in enumerate(names, 1):
         if not name:
-            raise FileInvalid(f"The CSV header has an empty column name (column {i})")
+            raise HeaderProblem(f"The CSV header has an empty column name (column {i})")
     seen = set()
     for name in names:
         if name in seen:
-            raise FileInvalid(f"The CSV header names column {name!r} twice")
+            raise HeaderProblem(f"The CSV header names column {name!r} twice")
         seen.add(name)
     return names
 
 
-def parse_row(data: bytes, header: list[str]) -> tuple[dict | None, str | None]:
+def parse_header(rec) -> list[str]:
+    return header_names(header_text(rec))
+
+
+def parse_row(data: bytes, header: list[str], delimiter: str = ",") -> tuple[dict | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, utf8_error(exc)
     try:
-        values = next(csv.reader([text]), [])
+        values = next(csv.reader([text], delimiter=delimiter), [])
     except csv.Error as exc:
         return None, f"Row is not valid CSV: {exc}"
     if len(values) != len(header):

@@ -1,0 +1,7 @@
+"""The mapping language: how a bulk file's records become canonical events (see README, "Mapping language").
+
+- `model`: `SchemaMapping`, the mapping as data, validated at registration (errors name the key);
+- `compiled`: `CompiledMapping`, its lookups precomputed once and applied to each record;
+- `timestamps`: timestamp formats, zones and the rule for daylight-saving edges;
+- `records`: records inside an envelope (``pop``, ``requests[*].adPlay``).
+"""

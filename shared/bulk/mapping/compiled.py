@@ -1,0 +1,575 @@
+"""`CompiledMapping`: a mapping's lookups precomputed once, applied to each record of a file.
+
+For each parsed record (a CSV row, a JSON object, or an envelope holding records), in order:
+
+1. envelope: the records at the ``records`` path, each with the ``envelope_fields`` copied in;
+2. positional: a record that is an array becomes an object keyed by ``columns``;
+3. ``null_values``: fields holding one of them are absent;
+4. ``where``: a record failing any condition is skipped (neither an event nor an error);
+5. the record's zone: ``timezone_field``, then ``timezone_lookup``, then the ingest's
+   ``metadata.timezone``, then the mapping's ``timezone``;
+6. ``drop``, then ``fallback`` sources, then each field goes to its target (``fields``, canonical
+   names kept, others to ``context`` or rejected) through its transforms; ``constants`` are set;
+7. timestamps are read (``timestamp_format``, the zone), ``endedAt`` derives ``durationMs`` or
+   ``playedAt``; ``required`` fields are checked;
+8. the canonical validation; then ``event_id`` makes the id from the chosen fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+from pydantic import ValidationError
+
+from shared.bulk.mapping import timestamps
+from shared.bulk.mapping.model import ENDED_AT, IMPRESSION_FIELDS, FieldSpec, SchemaMapping, has_v2_keys, is_canonical_path
+from shared.bulk.mapping.records import EnvelopeError, RecordsPath
+from shared.bulk.mapping.timestamps import BadValue
+from shared.events.models import PopEvent, field_errors, pop_event
+from shared.platform.encoding import STRICT_JSON, iso_utc
+
+_ROUTE_CACHE_MAX = 10_000
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
+_TIMESTAMP_TARGETS = ("playedAt", ENDED_AT)
+
+Outcome = tuple[str | None, PopEvent | None, str | None]  # (where in an envelope, event, error); both None: skipped
+
+
+class _Absent(Exception):
+    """A value that means "no value" (a null sentinel): the field is left out."""
+
+
+# --------------------------------------------------------------------------------------------
+# Value conversions. Each returns the converted value, or raises BadValue / _Absent.
+
+
+def _to_int(value):
+    if type(value) is str:
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                f = float(value)
+            except ValueError:
+                return value
+            return int(f) if f.is_integer() else value
+    return value
+
+
+def _to_float(value):
+    if type(value) is str:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _duration(unit: str) -> Callable[[Any], int]:
+    scale = 1000 if unit == "s" else 1
+
+    def convert(value):
+        if type(value) is int:
+            return value * scale
+        if type(value) is float and value == value:
+            return round(value * scale)
+        if type(value) is str:
+            m = _DURATION.fullmatch(value)
+            if m:
+                return round(float(m.group(1)) * (1000 if (m.group(2) or unit).lower() == "s" else 1))
+        raise BadValue(f"expected a duration ({'seconds' if unit == 's' else 'milliseconds'}, or a string like "
+                       f"'15s' or '1500ms'), got {repr(value)[:60]}")
+
+    return convert
+
+
+def _as_string(value):
+    if type(value) is int:
+        return str(value)
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    if type(value) is float:
+        return repr(value)
+    return value
+
+
+def _dig(value, path: tuple[str, ...]):
+    for part in path:
+        if type(value) is not dict or part not in value:
+            raise _Absent
+        value = value[part]
+    return value
+
+
+def _from_json(path: str):
+    parts = tuple(path.split(".")) if path else ()
+
+    def convert(value):
+        if type(value) is not str:
+            raise BadValue(f"expected a JSON string, got {repr(value)[:60]}")
+        try:
+            parsed = STRICT_JSON.decode(value)
+        except ValueError as exc:
+            raise BadValue(f"is not valid JSON: {exc}") from None
+        try:
+            return _dig(parsed, parts)
+        except _Absent:
+            if not parts:
+                raise
+            raise _Absent from None
+
+    return convert
+
+
+def _extract(pattern: str):
+    regex = re.compile(pattern)
+    group = 1 if regex.groups else 0
+
+    def convert(value):
+        if type(value) not in (str, int, float):
+            raise BadValue(f"expected text to match {pattern!r}, got {repr(value)[:60]}")
+        m = regex.search(value if type(value) is str else _as_string(value))
+        if m is None:
+            raise BadValue(f"{repr(value)[:60]} does not match {pattern!r}")
+        return m.group(group)
+
+    return convert
+
+
+def _chain(steps: list[Callable]) -> Callable | None:
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+
+    def convert(value):
+        for step in steps:
+            value = step(value)
+        return value
+
+    return convert
+
+
+def _same(a, b) -> bool:
+    if type(a) is type(b) or type(a) is not str and type(b) is not str:
+        return a == b
+    return str(_as_string(a)) == str(_as_string(b))
+
+
+def _get(record: dict, path: tuple[str, ...]):
+    value = record
+    for part in path:
+        if type(value) is not dict:
+            return None
+        value = value.get(part)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class CompiledMapping:
+    """Per-mapping lookups precomputed once: record key -> (path, converter, label)."""
+
+    def __init__(self, mapping: SchemaMapping, numeric: bool, ingest_zone: str | None = None):
+        self.mapping = m = mapping
+        self.numeric = numeric
+        self.reject = m.unmapped == "reject"
+        self.routes: dict[str, tuple] = {}
+        self.nested: dict[str, list[tuple[tuple[str, ...], tuple]]] = {}
+        self.labels: dict[str, str] = {}  # canonical path -> how the file calls it
+        self.fallbacks: list[tuple[str, tuple[str, ...]]] = []
+        for source, spec in m.fields.items():
+            if isinstance(spec, FieldSpec):
+                target, route = spec.to, self._target(spec.to, spec)
+                if spec.fallback:
+                    self.fallbacks.append((source, tuple(spec.fallback)))
+            else:
+                target, route = spec, self._target(spec)
+            if source != target:
+                self.labels[target] = f"{source} ({target})"
+            if "." in source and not is_canonical_path(source):
+                top, rest = source.split(".", 1)
+                self.nested.setdefault(top, []).append((tuple(rest.split(".")), route))
+            self.routes[source] = route
+        self.constants = [(tuple(k.split(".")), v) for k, v in m.constants.items()]
+        self.time_format = m.timestamp_format
+        self.default_zone = timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
+        self.zoned = self.default_zone is not None or m.uses_zones()
+        self.utc_fast = self.time_format == "iso8601"  # "...Z" needs no reading here: the validation reads it
+        self.zone_field = tuple(m.timezone_field.split(".")) if m.timezone_field else None
+        self.zone_lookup = (tuple(m.timezone_lookup.field.split(".")), m.timezone_lookup.zones) if m.timezone_lookup else None
+        self.nulls = frozenset(m.null_values)
+        self.records = RecordsPath.parse(m.records) if m.records else None
+        self.envelope_fields = [(name, tuple(name.split("."))) for name in m.envelope_fields]
+        self.columns = m.columns
+        self.delimiter = m.delimiter
+        self.where = [_condition(c.field, c.test, c.value) for c in m.where]
+        self.required = [(name, tuple(name.split("."))) for name in m.required]
+        self.drop = list(m.drop)
+        self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
+        self.event_id_names = m.event_id
+        self.layouts: dict[tuple[str, ...], tuple[list[str], bool]] = {}
+        # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
+        self.plain = frozenset(
+            name for name in ("eventId", "screenId", "siteId", "campaignId", "creativeId", "durationMs", "playCount",
+                              "playedAt", "impressions", "context", "device")
+            if name not in m.fields and name not in self.nested and self.route(name)[1] is None
+        )
+        # The record already is a canonical event: no renames, constants, conversions or context.
+        self.direct = (not m.fields and not m.constants and self.reject and not numeric and m.timestamp_format == "iso8601"
+                       and not m.uses_zones() and not has_v2_keys(m))
+
+    def _target(self, target: str, spec: FieldSpec | None = None) -> tuple:
+        steps: list[Callable] = []
+        if spec is not None:
+            if spec.null_values:
+                nulls = frozenset(spec.null_values)
+
+                def null_check(value, nulls=nulls):
+                    if type(value) is str and value in nulls:
+                        raise _Absent
+                    return value
+
+                steps.append(null_check)
+            if spec.from_json is not None:
+                steps.append(_from_json(spec.from_json))
+            if spec.extract is not None:
+                steps.append(_extract(spec.extract))
+            if spec.string:
+                steps.append(_as_string)
+            if spec.unit is not None:
+                steps.append(_duration(spec.unit))
+        if target in ("durationMs", "playCount") and self.numeric and not (spec and spec.unit):
+            steps.append(_to_int)
+        elif target in IMPRESSION_FIELDS and self.numeric:
+            steps.append(_to_float)
+        return (target.split(".") if "." in target else target), _chain(steps), target
+
+    def route(self, key: str) -> tuple:
+        route = self.routes.get(key)
+        if route is None:
+            if is_canonical_path(key):
+                route = self._target(key)
+            elif self.reject:
+                route = (key, None, key)
+            else:
+                route = (["context", key], None, f"context.{key}")
+            if len(self.routes) < _ROUTE_CACHE_MAX:
+                self.routes[key] = route
+        return route
+
+    # -- one record -------------------------------------------------------------------------
+
+    def map(self, record: dict, zone=None, own: bool = False) -> tuple[dict, list[str]]:
+        """What the mapping makes of one record before canonical validation, and its conversion errors.
+        With own, the record is the caller's to give away: it is changed in place instead of copied."""
+        errors: list[str] = []
+        keys = tuple(record)
+        layout = self.layouts.get(keys)  # rows of a file mostly share their keys: decide once per key set
+        if layout is None:
+            layout = self._layout(keys)
+        special, at_once = layout
+        if at_once:
+            # Fast path: fields already canonical are copied at once; only the others are routed.
+            out = record if own else dict(record)
+            routes, nested = self.routes, self.nested
+            for key in special:
+                value = out.pop(key)
+                path, convert, label = routes.get(key) or self.route(key)
+                if type(path) is not str or key in nested:
+                    self._route_into(out, key, value, errors)
+                elif convert is None:
+                    out[path] = value
+                else:  # _put, inlined: most routed keys are a top-level field with a transform
+                    try:
+                        out[path] = convert(value)
+                    except _Absent:
+                        pass
+                    except BadValue as exc:
+                        errors.append(f"{self.labels.get(label, label)}: {exc}")
+        else:  # a renamed field and the canonical one both present: record order decides (the last wins)
+            out = {}
+            for key, value in record.items():
+                self._route_into(out, key, value, errors)
+        for path, value in self.constants:
+            _set(out, path, value, errors, ".".join(path))
+        played = out.get("playedAt")
+        if ENDED_AT in out or "playedAt" in out and not (self.utc_fast and type(played) is str and played[-1:] == "Z"):
+            self._times(out, errors, zone if zone is not None else self.default_zone)
+        for name, path in self.required if not errors else ():  # a missing field caused by an error is that error
+            if _get(out, path) is None:
+                errors.append(f"{self.label(name)}: required, but the record has no value for it")
+        return out, errors
+
+    def _layout(self, keys: tuple[str, ...]) -> tuple[list[str], bool]:
+        """For a record with these keys: the keys that need routing, and whether the others can be
+        copied at once (no routed key lands on a top-level field the record also has, where the
+        record's order would decide which value wins)."""
+        special = [k for k in keys if k not in self.plain]
+        tops = []
+        for key in special:
+            path = (self.routes.get(key) or self.route(key))[0]
+            tops.append(path if type(path) is str else path[0])
+        layout = special, all(top == key or top not in keys for key, top in zip(special, tops))
+        if len(self.layouts) < _ROUTE_CACHE_MAX:
+            self.layouts[keys] = layout
+        return layout
+
+    def _route_into(self, out: dict, key: str, value, errors: list[str]) -> None:
+        nested = self.nested
+        if nested and key in nested and type(value) is dict:
+            value = self._extract_nested(key, value, out, errors)
+            if not value:
+                return
+        self._put(out, self.routes.get(key) or self.route(key), value, errors)
+
+    def _put(self, out: dict, route: tuple, value, errors: list[str]) -> None:
+        path, convert, label = route
+        if convert is not None:
+            try:
+                value = convert(value)
+            except _Absent:
+                return
+            except BadValue as exc:
+                errors.append(f"{self.labels.get(label, label)}: {exc}")
+                return
+        if type(path) is str:
+            out[path] = value
+        else:
+            _set(out, path, value, errors, label)
+
+    def _extract_nested(self, key: str, value: dict, out: dict, errors: list[str]) -> dict:
+        """Apply the mapped dotted paths under `key`; return what is left of `value`."""
+        rest = _copy_tree(value)
+        for sub, route in self.nested[key]:
+            node = rest
+            for part in sub[:-1]:
+                node = node.get(part) if type(node) is dict else None
+            if type(node) is dict and sub[-1] in node:
+                self._put(out, route, node.pop(sub[-1]), errors)
+        return _prune(rest)
+
+    def _times(self, out: dict, errors: list[str], zone) -> None:
+        fmt = self.time_format
+        if fmt == "iso8601" and ENDED_AT not in out:
+            value = out.get("playedAt")
+            if zone is None and not self.zoned or type(value) is str and value[-1:] == "Z":
+                return  # the canonical validation reads it as it is (the common case, kept fast)
+        moments = {}
+        for name in _TIMESTAMP_TARGETS:
+            if name not in out:
+                continue
+            value = out[name]
+            if value is None and (fmt == "iso8601" or fmt not in timestamps.EPOCH_UNITS):
+                out.pop(name)  # null: absent, as the canonical validation reads it
+                continue
+            try:
+                moments[name] = timestamps.parse(value, fmt, zone)
+            except BadValue as exc:
+                errors.append(f"{self.label(name)}: {exc}")
+                out.pop(name)
+        start, end = moments.get("playedAt"), moments.pop(ENDED_AT, None)
+        out.pop(ENDED_AT, None)
+        if end is not None:
+            duration = out.get("durationMs")
+            if duration is None and start is not None:
+                if end < start:
+                    errors.append(f"{self.label(ENDED_AT)}: is before {self.label('playedAt')}")
+                else:
+                    out["durationMs"] = round((end - start) / timedelta(milliseconds=1))
+            elif start is None and "playedAt" not in out and type(duration) is int:
+                moments["playedAt"] = end - timedelta(milliseconds=duration)
+        if "playedAt" in moments:
+            try:
+                out["playedAt"] = iso_utc(moments["playedAt"])
+            except OverflowError:
+                errors.append(f"{self.label('playedAt')}: is out of range")
+
+    def to_event(self, record: dict, zone=None) -> tuple[PopEvent | None, str | None]:
+        """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
+        return self._validated(*self.map(record, zone))
+
+    def _validated(self, data: dict, errors: list[str]) -> tuple[PopEvent | None, str | None]:
+        try:
+            event = pop_event.validate_python(data)
+        except ValidationError as exc:
+            for err in field_errors(exc):
+                field = self.label(err["field"])
+                errors.append(f"{field}: {err['message']}" if field else err["message"])
+            return None, "; ".join(errors)
+        if errors:
+            return None, "; ".join(errors)
+        if self.event_id is not None:
+            key = []
+            for name, path in zip(self.event_id_names, self.event_id):
+                value = _event_value(event, path)
+                if value is None:
+                    return None, f"event_id: {self.label(name)} is missing, so the event id cannot be made"
+                key.append([name, value])
+            event.eventId = "evt-" + hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()[:32]
+        return event, None
+
+    # -- a parsed record of the file (a row, or an envelope) ----------------------------------
+
+    def outcomes(self, parsed) -> Iterator[Outcome]:
+        """(label, event, error) for each record in one parsed record of the file; a skipped record
+        has neither event nor error. `label` names the record's place inside an envelope."""
+        if self.records is None:
+            yield None, *self.one(parsed)
+            return
+        try:
+            found = list(self.records.records(parsed))
+        except EnvelopeError as exc:
+            yield None, None, str(exc)
+            return
+        for label, record, error in found:
+            if error is not None:
+                yield label, None, error
+                continue
+            if self.envelope_fields:
+                if type(record) is list and self.columns is not None:
+                    record, error = self._positional(record)
+                    if error:
+                        yield label, None, f"{label}: {error}"
+                        continue
+                if type(record) is dict:
+                    record = dict(record)
+                    for name, path in self.envelope_fields:
+                        value = _get(parsed, path)
+                        if value is not None and name not in record:
+                            record[name] = value
+            event, error = self.one(record)
+            yield label, event, (f"{label}: {error}" if error else None)
+
+    def one(self, record) -> tuple[PopEvent | None, str | None]:
+        """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
+        envelope. The record is consumed (the mapping may change it in place)."""
+        if type(record) is list:
+            if self.columns is None:
+                return None, "Record is an array; name its positions with columns in the mapping"
+            record, error = self._positional(record)
+            if error:
+                return None, error
+        elif type(record) is not dict:
+            return None, f"Record should be a JSON object, not {type(record).__name__}"
+        if self.nulls:
+            record = {k: v for k, v in record.items() if not (type(v) is str and v in self.nulls)}
+        for holds in self.where:
+            if not holds(record):
+                return None, None
+        zone = None
+        if self.zone_field is not None or self.zone_lookup is not None:
+            zone, error = self._record_zone(record)
+            if error:
+                return None, error
+        if self.drop or self.fallbacks:
+            record = dict(record)
+            for name in self.drop:
+                record.pop(name, None)
+            for source, others in self.fallbacks:
+                for other in others:
+                    value = record.pop(other, None)
+                    if record.get(source) is None and value is not None:
+                        record[source] = value
+        data, errors = self.map(record, zone, own=True)
+        if not errors and self.event_id is None:  # the common case without a call: valid, or its errors worded
+            try:
+                return pop_event.validate_python(data), None
+            except ValidationError:
+                pass
+        return self._validated(data, errors)
+
+    def _positional(self, values: list) -> tuple[dict | None, str | None]:
+        if len(values) != len(self.columns):
+            n = len(values)
+            return None, f"Record has {n} value{'' if n == 1 else 's'}; the mapping's columns name {len(self.columns)}"
+        return {k: v for k, v in zip(self.columns, values) if v is not None and v != ""}, None
+
+    def _record_zone(self, record: dict):
+        try:
+            if self.zone_field is not None:
+                name = _get(record, self.zone_field)
+                if name is not None:
+                    return timestamps.zone(name), None
+            if self.zone_lookup is not None:
+                path, zones = self.zone_lookup
+                key = _get(record, path)
+                if key is not None:
+                    name = zones.get(str(_as_string(key)))
+                    if name is not None:
+                        return timestamps.zone(name), None
+        except BadValue as exc:
+            return None, f"{self.mapping.timezone_field}: {exc}"
+        return None, None
+
+    def label(self, field: str | None) -> str | None:
+        if field is None:
+            return None
+        return self.labels.get(field, field)
+
+    def validate_json(self, payload: bytes) -> PopEvent | None:
+        """The event of a JSON record validated straight from its bytes, when this mapping is the
+        canonical event itself (`direct`); None when the record needs the full path (`to_event`),
+        which alone words errors and handles what this does not (dotted keys, NaN, bad UTF-8)."""
+        if b"NaN" in payload or b"Infinity" in payload:  # pydantic's parser would accept them
+            return None
+        try:
+            return pop_event.validate_json(payload)
+        except ValidationError:
+            return None
+
+
+def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
+    """A where condition as a function of the record (built once: it runs on every row)."""
+    path = tuple(field.split("."))
+    get = (lambda r: r.get(field)) if len(path) == 1 else (lambda r: _get(r, path))
+    if test == "present":
+        return (lambda r: r.get(field) is not None) if len(path) == 1 else (lambda r: get(r) is not None)
+    if test == "absent":
+        return (lambda r: r.get(field) is None) if len(path) == 1 else (lambda r: get(r) is None)
+    values = value if test in ("in", "not_in") else [value]
+
+    def matches(actual) -> bool:
+        return any(_same(actual, v) for v in values)
+
+    if test in ("equals", "in"):
+        return lambda r: (a := get(r)) is not None and matches(a)
+    return lambda r: (a := get(r)) is None or not matches(a)  # not_equals, not_in
+
+
+def _event_value(event: PopEvent, path: tuple[str, ...]):
+    value: Any = event
+    for part in path:
+        if value is None:
+            return None
+        value = value.get(part) if type(value) is dict else getattr(value, part, None)
+    return value
+
+
+def _copy_tree(value: dict) -> dict:
+    return {k: _copy_tree(v) if type(v) is dict else v for k, v in value.items()}
+
+
+def _prune(value: dict) -> dict:
+    for k in [k for k, v in value.items() if type(v) is dict]:
+        if not _prune(value[k]):
+            del value[k]
+    return value
+
+
+def _set(out: dict, path, value, errors: list[str], label: str) -> None:
+    node = out
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif type(child) is not dict:
+            errors.append(f"{label}: cannot be set because {part} is not an object")
+            return
+        node = child
+    node[path[-1]] = value

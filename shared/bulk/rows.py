@@ -1,0 +1,71 @@
+"""One chunk's records through framing, mapping and validation: what the worker publishes and what a
+preview shows come from this one loop, so they cannot disagree."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from shared.bulk import formats
+from shared.bulk.formats import delimited
+from shared.bulk.mapping.compiled import CompiledMapping
+from shared.bulk.mapping.model import SchemaMapping
+from shared.bulk.models import ChunkSpec, FilePlan
+from shared.events.models import PopEvent
+
+RowOutcome = tuple[int, PopEvent | None, str | None]
+"""(row, event, None) for an event; (row, None, error) for a row error; (row, None, None) for a
+record the mapping's filters skipped. An envelope yields one outcome per record inside it."""
+
+
+def mapped_rows(
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled: CompiledMapping
+) -> Iterator[RowOutcome]:
+    """The outcomes of a chunk's records; the caller has seeked `stream` to `chunk.start`."""
+    # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
+    direct = compiled.direct and fmt != "csv"
+    envelopes = compiled.records is not None
+    arrays = envelopes or compiled.columns is not None
+    delimiter = compiled.delimiter
+    for row, record, error in formats.iter_rows(
+        stream, fmt, chunk, max_row_bytes, header, parse=not direct, arrays=arrays, delimiter=delimiter
+    ):
+        if error is not None:
+            yield row, None, error
+            continue
+        if direct:
+            event = compiled.validate_json(record)
+            if event is not None:
+                yield row, event, None
+                continue
+            record, error = formats.parse_record(fmt, record, header)
+            if error is not None:
+                yield row, None, error
+                continue
+        if envelopes:
+            for _place, event, error in compiled.outcomes(record):
+                yield row, event, error
+        else:
+            yield row, *compiled.one(record)
+
+
+def csv_header(mapping: SchemaMapping, plan: FilePlan) -> tuple[list[str] | None, str | None]:
+    """The column names of a CSV file as this mapping reads it, or why it cannot be read: the
+    splitter reads the first row with commas, not knowing the mapping (it may have none yet)."""
+    if not mapping.header:
+        return mapping.columns, None
+    if mapping.delimiter == ",":
+        return plan.header, plan.header_problem
+    if plan.header_text is None:
+        return None, "The CSV header row is too long to be read again with the mapping's delimiter"
+    try:
+        return delimited.header_names(plan.header_text, mapping.delimiter), None
+    except delimited.HeaderProblem as exc:
+        return None, str(exc)
+
+
+def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> ChunkSpec | None:
+    """For a CSV file without a header row (`header: false`), its first row, which the plan set
+    apart as the header, as one more chunk; None otherwise."""
+    if plan.format != "csv" or mapping.header or plan.header_end is None:
+        return None
+    return ChunkSpec(index=index, start=plan.header_start, end=plan.header_end, first_row=plan.header_row, row_count=1)
