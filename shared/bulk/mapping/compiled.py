@@ -29,7 +29,7 @@ from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.model import ENDED_AT, IMPRESSION_FIELDS, FieldSpec, SchemaMapping, has_v2_keys, is_canonical_path
 from shared.bulk.mapping.records import EnvelopeError, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
-from shared.events.models import PopEvent, field_errors, pop_event
+from shared.events.models import PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
 
 _ROUTE_CACHE_MAX = 10_000
@@ -396,7 +396,7 @@ class CompiledMapping:
 
     def _validated(self, data: dict, errors: list[str]) -> tuple[PopEvent | None, str | None]:
         try:
-            event = pop_event.validate_python(data)
+            event = PopEvent.model_validate(data)
         except ValidationError as exc:
             for err in field_errors(exc):
                 field = self.label(err["field"])
@@ -479,7 +479,7 @@ class CompiledMapping:
         data, errors = self.map(record, zone, own=True)
         if not errors and self.event_id is None:  # the common case without a call: valid, or its errors worded
             try:
-                return pop_event.validate_python(data), None
+                return PopEvent.model_validate(data), None
             except ValidationError:
                 pass
         return self._validated(data, errors)
@@ -519,7 +519,7 @@ class CompiledMapping:
         if b"NaN" in payload or b"Infinity" in payload:  # pydantic's parser would accept them
             return None
         try:
-            return pop_event.validate_json(payload)
+            return PopEvent.model_validate_json(payload)
         except ValidationError:
             return None
 
