@@ -6,6 +6,7 @@ locals {
     events_url     = google_cloudfunctions2_function.function["events"].service_config[0].uri
     ingest_url     = google_cloudfunctions2_function.function["ingest"].service_config[0].uri
     job_status_url = google_cloudfunctions2_function.function["job_status"].service_config[0].uri
+    reports_url    = google_cloudfunctions2_function.function["reports"].service_config[0].uri
     upload_url_url = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
   })
 }

@@ -54,6 +54,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    reports = {
+      trigger       = "http"
+      description   = "GET /coatro/v1/pop/reports/delivery: a tenant's delivery report from BigQuery, paginated."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40 # each request waits on one BigQuery query
+      timeout       = 60
+      min_instances = var.min_instances
+    }
     splitter = {
       trigger     = "storage"
       description = "Streams an uploaded file once and cuts it into chunks."
@@ -114,6 +123,11 @@ locals {
   function_extra_env = {
     # Upload URLs are signed through IAM signBlob as the function's own account (no key files).
     upload_url = { COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["upload_url"].email }
+    # The one table reports read (read-only grants in iam.tf).
+    reports = {
+      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
+    }
   }
 
   # Cloud Run services behind the functions, for the invoker grants (iam.tf).

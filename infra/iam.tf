@@ -19,6 +19,7 @@ locals {
     events      = "roles/datastore.viewer"
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
+    reports     = "roles/datastore.viewer"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
     upload_url  = "roles/datastore.user"
@@ -54,6 +55,7 @@ locals {
     "gateway:events"     = { function = "events", account = "gateway" }
     "gateway:ingest"     = { function = "ingest", account = "gateway" }
     "gateway:job_status" = { function = "job_status", account = "gateway" }
+    "gateway:reports"    = { function = "reports", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
     "push:sweeper"       = { function = "sweeper", account = "push" }
@@ -117,6 +119,21 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   name     = local.function_services[each.value.function]
   role     = "roles/run.invoker"
   member   = "serviceAccount:${local.invoker_accounts[each.value.account]}"
+}
+
+# reports reads the events table and nothing else: data of this one dataset, and running query jobs,
+# which BigQuery grants only on a project (a job is billed to one). jobUser holds no data access.
+resource "google_bigquery_dataset_iam_member" "reports_reads_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["reports"].email}"
+}
+
+resource "google_project_iam_member" "reports_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["reports"].email}"
 }
 
 # ---- Accounts that run no code: they only carry requests to the functions.

@@ -90,6 +90,10 @@ def make_handler(routes, pool: urllib3.PoolManager):
                     {"Content-Type": "application/problem+json", "Allow": allowed},
                 )
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            # As API Gateway does: the backend sees its own Host; the one the caller used is forwarded
+            # (reports build their page links from it).
+            headers["X-Forwarded-Host"] = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+            headers["X-Forwarded-Proto"] = "http"
             try:
                 upstream = pool.request(
                     self.command, backend + self.path, body=body, headers=headers, redirect=False, retries=False

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         None, validation_alias="BIGQUERY_EMULATOR_HOST",
         description="Local stack only: the BigQuery emulator's address (http://host:port).",
     )
+    public_base_url: str | None = Field(
+        None, description="Where callers reach the API (https://api.example.com), for the links in reports; "
+        "by default the address the caller used, as the gateway forwards it.",
+    )
     report_max_bytes_billed: int | None = Field(
         None, ge=1, description="A report query that would bill more bytes than this fails instead (cloud cost cap).",
     )
