@@ -84,3 +84,20 @@ def test_each_bad_parameter_is_named(query, named):
 def test_a_repeated_parameter_is_named():
     assert fields_of([("filter[date]", "2025-01-27"), ("filter[campaignId]", "a"), ("filter[campaignId]", "b")]) == [
         "filter[campaignId]"]
+
+
+def test_values_reach_the_query_only_as_parameters():
+    from shared.reports import delivery
+
+    hostile = "x' OR TRUE --"
+    q = parse(MultiDict({"filter[date]": "2025-01-27", "filter[campaignId]": hostile, "timezone": "Europe/Paris",
+                         "groupBy": "date,siteId"}))
+    sql = delivery._sql(q, delivery._PAGE)
+    assert hostile not in sql and "Europe/Paris" not in sql and "2025-01-27" not in sql
+    parameters = {p.name: p.value for p in delivery._config("tenant-a", q, paged=True).query_parameters}
+    assert parameters["campaignId"] == hostile and parameters["tenantId"] == "tenant-a"
+    assert parameters["timezone"] == "Europe/Paris" and (parameters["limit"], parameters["offset"]) == (50, 0)
+    # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
+    dedup = sql[: sql.index("QUALIFY")]
+    assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
+    assert "campaignId = @campaignId" in sql[sql.index("QUALIFY"):]
