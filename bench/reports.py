@@ -134,24 +134,32 @@ def main() -> None:
         everything = sorted(t for ts in latencies.values() for t in ts)
         q = statistics.quantiles(everything, n=100)
 
-        # Publish -> visible: one event at a time over the API, polled in a report on its own day.
-        visible = []
+        # Publish -> visible: one event at a time over the API; poll the table for its row, then a
+        # report on its own day until it counts it.
+        in_table, in_report = [], []
+        client = clients.bigquery()
         for n in range(args.visibility_samples):
             day = (FIRST_DAY + timedelta(days=400 + n)).date().isoformat()
-            event = {"eventId": f"visible-{n}", "playedAt": f"{day}T12:00:00Z", "campaignId": "probe", "durationMs": 1}
+            event_id = f"visible-{n}"
+            event = {"eventId": event_id, "playedAt": f"{day}T12:00:00Z", "campaignId": "probe", "durationMs": 1}
+            lookup = bigquery.QueryJobConfig(query_parameters=[
+                bigquery.ScalarQueryParameter("tenant", "STRING", tenant),
+                bigquery.ScalarQueryParameter("event", "STRING", event_id)])
             t0 = time.perf_counter()
             response = session.post(stack.gateway_url + "/coatro/v1/pop/events", json={"events": [event]},
                                     headers=headers, timeout=30)
             assert response.status_code == 202, response.text
-            while True:
-                body = session.get(stack.gateway_url + REPORT, params={"filter[date]": day}, headers=headers,
-                                   timeout=60).json()
-                if body["result"]:
-                    visible.append(time.perf_counter() - t0)
-                    break
+            while not list(client.query_and_wait(
+                    f"SELECT 1 FROM `{clients.events_table()}` WHERE tenantId = @tenant AND eventId = @event",
+                    job_config=lookup)):
                 if time.perf_counter() - t0 > 120:
-                    raise SystemExit(f"event {event['eventId']} not visible after 120 s")
+                    raise SystemExit(f"event {event_id} not in the table after 120 s")
                 time.sleep(0.05)
+            in_table.append(time.perf_counter() - t0)
+            while not session.get(stack.gateway_url + REPORT, params={"filter[date]": day}, headers=headers,
+                                  timeout=60).json()["result"]:
+                time.sleep(0.05)
+            in_report.append(time.perf_counter() - t0)
 
         print(f"\n{args.events:,} events over {args.days} days ({written:,} rows with 1% redelivered), "
               f"loaded in {load_seconds:.0f} s ({written / load_seconds:,.0f} rows/s)")
@@ -163,8 +171,10 @@ def main() -> None:
             if ts:
                 print(f"    {statistics.median(ts) * 1000:>7.0f} ms median  {json.dumps(shape)}")
         print("  " + cpu.report(used, args.queries, "report", ["fn-reports", "bigquery", "gateway", "firestore"]))
-        print(f"  publish -> visible in a report ({len(visible)} events, polled every 50 ms + a report): "
-              f"p50 {statistics.median(visible) * 1000:.0f} ms   max {max(visible) * 1000:.0f} ms")
+        print(f"  publish -> row in the table ({len(in_table)} events, polled every 50 ms): "
+              f"p50 {statistics.median(in_table) * 1000:.0f} ms   max {max(in_table) * 1000:.0f} ms")
+        print(f"  publish -> counted in a report: p50 {statistics.median(in_report) * 1000:.0f} ms   "
+              f"max {max(in_report) * 1000:.0f} ms")
     finally:
         stack.stop()
 
