@@ -46,6 +46,8 @@ class RowMapper:
     def row(self, message) -> dict:
         """The row of one Pub/Sub message (a `google.pubsub_v1.PubsubMessage`)."""
         data = json.loads(message.data)
+        if not isinstance(data, dict):
+            raise ValueError("the message data is not a JSON object")
         row = {}
         for name, value in data.items():
             if name not in self.columns:
