@@ -125,9 +125,10 @@ def events_sink(stack):
     sink.close()
 
 
-def bigquery_rows(tenant_id: str, count: int, timeout: float = 30.0) -> list[dict]:
+def bigquery_rows(tenant_id: str, count: int, timeout: float = 120.0) -> list[dict]:
     """A tenant's rows in the events table (duplicates included), once there are at least `count`:
-    the local BigQuery subscription stand-in writes what lands on pop-events within a moment."""
+    the local BigQuery subscription stand-in writes what lands on pop-events in order, so after the
+    bulk tests of a session a test's rows may wait behind tens of thousands of earlier events."""
     from google.cloud import bigquery
 
     sql = f"SELECT * FROM `{clients.events_table()}` WHERE tenantId = @tenant ORDER BY eventId, publish_time"
