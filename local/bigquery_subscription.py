@@ -67,8 +67,11 @@ def deliver_once(subscriber, mapper: RowMapper, max_rows: int = 2000) -> int:
     about as much as 1,000 rows: gathering several pulls per insert is what keeps up with a bulk job.)"""
     received = []
     while len(received) < max_rows:
+        # The first pull waits for messages; the next ones take only what is already there, or a
+        # lone event would wait for the pull's deadline.
         response = subscriber.pull(request={"subscription": mapper.subscription_path,
-                                            "max_messages": min(1000, max_rows - len(received))}, timeout=30)
+                                            "max_messages": min(1000, max_rows - len(received)),
+                                            "return_immediately": bool(received)}, timeout=30)
         if not response.received_messages:
             break
         received += response.received_messages
