@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test tail key client bench-events bench-bulk venv clean
+.PHONY: dev test tail key client bench-events bench-bulk bench-reports venv clean
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ bench-events: venv  ## events endpoint throughput through the local gateway, wit
 
 bench-bulk: venv  ## a 1,000,000-row NDJSON file through the local stack: rows/s, peak RSS, ceilings
 	$(PY) -m bench.bulk
+
+bench-reports: venv  ## report latency over 1,000,000 events in the local BigQuery, and publish-to-visible time
+	$(PY) -m bench.reports
 
 clean:
 	rm -rf $(VENV) .local-stack .pytest_cache

@@ -10,7 +10,8 @@ resource "google_bigquery_dataset" "pop" {
 }
 
 # One row per message on pop-events. Column names match the message JSON (shared/events/publishing.py);
-# the last four columns are the subscription's metadata (write_metadata). A redelivered or retried
+# the last four columns are the subscription's metadata (write_metadata). `playCount` is how many plays
+# an aggregated row stands for (absent: 1). A redelivered or retried
 # event lands twice; read through the `events` view, which keeps one row per (tenantId, eventId).
 resource "google_bigquery_table" "events" {
   # checkov:skip=CKV_GCP_80: Google-managed encryption is the accepted baseline (see the dataset).
@@ -28,38 +29,8 @@ resource "google_bigquery_table" "events" {
 
   clustering = ["tenantId", "campaignId"]
 
-  schema = jsonencode([
-    { name = "tenantId", type = "STRING", mode = "REQUIRED" },
-    { name = "eventId", type = "STRING", mode = "REQUIRED" },
-    { name = "source", type = "STRING", mode = "NULLABLE", description = "api or bulk" },
-    { name = "screenId", type = "STRING", mode = "NULLABLE" },
-    { name = "siteId", type = "STRING", mode = "NULLABLE" },
-    { name = "campaignId", type = "STRING", mode = "NULLABLE" },
-    { name = "creativeId", type = "STRING", mode = "NULLABLE" },
-    { name = "playedAt", type = "TIMESTAMP", mode = "NULLABLE" },
-    { name = "durationMs", type = "INT64", mode = "NULLABLE" },
-    { name = "playCount", type = "INT64", mode = "NULLABLE" }, # plays an aggregated row stands for; null means 1
-    {
-      name = "impressions", type = "RECORD", mode = "NULLABLE",
-      fields = [{
-        name = "ageBuckets", type = "RECORD", mode = "NULLABLE",
-        fields = [
-          { name = "total", type = "FLOAT64", mode = "NULLABLE" },
-          { name = "male", type = "FLOAT64", mode = "NULLABLE" },
-          { name = "female", type = "FLOAT64", mode = "NULLABLE" },
-        ]
-      }]
-    },
-    { name = "context", type = "JSON", mode = "NULLABLE", description = "Free-form key-value pairs" },
-    { name = "device", type = "JSON", mode = "NULLABLE", description = "Free-form key-value pairs" },
-    { name = "jobId", type = "STRING", mode = "NULLABLE", description = "Bulk job (source = bulk)" },
-    { name = "row", type = "INT64", mode = "NULLABLE", description = "Row in the bulk file, as a person counts it" },
-    { name = "ingestedAt", type = "TIMESTAMP", mode = "NULLABLE" },
-    { name = "subscription_name", type = "STRING", mode = "NULLABLE" },
-    { name = "message_id", type = "STRING", mode = "NULLABLE" },
-    { name = "publish_time", type = "TIMESTAMP", mode = "NULLABLE" },
-    { name = "attributes", type = "JSON", mode = "NULLABLE" },
-  ])
+  # The one schema file, also read by the local stack (local/bigquery.py), so the two cannot drift.
+  schema = file("${path.module}/bigquery/pop_events.schema.json")
 }
 
 resource "google_bigquery_table" "events_view" {

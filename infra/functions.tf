@@ -63,6 +63,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    reports = {
+      trigger       = "http"
+      description   = "GET /coatro/v1/pop/reports/delivery: a tenant's delivery report from BigQuery, paginated."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40 # each request waits on one BigQuery query
+      timeout       = 60
+      min_instances = var.min_instances
+    }
     splitter = {
       trigger     = "storage"
       description = "Streams an uploaded file once and cuts it into chunks."
@@ -138,6 +147,11 @@ locals {
       COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["token"].email
       COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
       COATRO_TOKEN_AUDIENCE          = var.token_audience
+    }
+    # The one table reports read (read-only grants in iam.tf).
+    reports = {
+      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
     }
   }
 

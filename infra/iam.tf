@@ -21,6 +21,7 @@ locals {
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
+    reports     = "roles/datastore.viewer"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
     token       = "roles/datastore.viewer" # looks up OAuth2 clients
@@ -59,6 +60,7 @@ locals {
     "gateway:job_status" = { function = "job_status", account = "gateway" }
     "gateway:token"      = { function = "token", account = "gateway" }
     "gateway:schemas"    = { function = "schemas", account = "gateway" }
+    "gateway:reports"    = { function = "reports", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
     "push:sweeper"       = { function = "sweeper", account = "push" }
@@ -130,6 +132,21 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   name     = local.function_services[each.value.function]
   role     = "roles/run.invoker"
   member   = "serviceAccount:${local.invoker_accounts[each.value.account]}"
+}
+
+# reports reads the events table and nothing else: data of this one dataset, and running query jobs,
+# which BigQuery grants only on a project (a job is billed to one). jobUser holds no data access.
+resource "google_bigquery_dataset_iam_member" "reports_reads_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["reports"].email}"
+}
+
+resource "google_project_iam_member" "reports_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["reports"].email}"
 }
 
 # ---- Accounts that run no code: they only carry requests to the functions.

@@ -129,6 +129,10 @@ class Gateway:
         headers = _forwarded_headers(request)
         check_request(request, operation)
         headers = self._authenticate(request.method, path, target, headers)
+        # As API Gateway does: the backend sees its own Host; the one the caller used is forwarded
+        # (reports build their page links from it), replacing whatever the caller claimed.
+        headers = [(k, v) for k, v in headers if k.lower() not in (b"x-forwarded-host", b"x-forwarded-proto")]
+        headers += [(b"X-Forwarded-Host", request.host.encode("latin-1")), (b"X-Forwarded-Proto", b"http")]
         body = request.get_data(cache=False)
         try:
             upstream = self.client.send(

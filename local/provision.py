@@ -1,4 +1,4 @@
-"""Create what the cloud gets from Terraform, in the emulators: topics, subscriptions, bucket, a key."""
+"""Create what the cloud gets from Terraform, in the emulators: topics, subscriptions, bucket, table, a key."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from google.api_core import exceptions
 
+from local import bigquery, bigquery_subscription
 from shared.auth import api_keys, oauth_clients
 from shared.auth.callers import SCOPES
 from shared.platform import clients
@@ -52,6 +53,9 @@ def resources() -> None:
     for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC, settings.sweeps_topic):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
+    # What the cloud's BigQuery subscription does, local/bigquery_subscription.py does from this one.
+    ensure_subscription(bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
+    bigquery.create_events_table()
     try:
         clients.storage().create_bucket(settings.uploads_bucket)
     except exceptions.Conflict:

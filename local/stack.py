@@ -36,6 +36,7 @@ The local stack needs the Google Cloud emulators:
     gcloud components install cloud-firestore-emulator pubsub-emulator beta
     (or on Debian: apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator)
   Cloud Storage: pip install gcp-storage-emulator   (part of requirements-dev.txt)
+  BigQuery: pip install bqemulator duckdb-extensions duckdb-extension-spatial numpy   (requirements-dev.txt)
 and Java 17 or newer on PATH."""
 
 
@@ -56,10 +57,11 @@ class Ports:
     pubsub: int = 8685
     storage: int = 9023
     first_function: int = 8101
+    bigquery: int = 9050
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(free_port(), free_port(), free_port(), free_port(), 0)
+        return cls(free_port(), free_port(), free_port(), free_port(), 0, free_port())
 
 
 # Processes per function, where one is not enough: in the cloud Pub/Sub push scales `worker` out to
@@ -74,6 +76,7 @@ def emulator_env(ports: Ports, project: str) -> dict[str, str]:
         "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports.firestore}",
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports.pubsub}",
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports.storage}",
+        "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{ports.bigquery}",
     }
 
 
@@ -123,6 +126,12 @@ class Stack:
             import gcp_storage_emulator  # noqa: F401
         except ImportError:
             raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT) from None
+        try:
+            from local import bigquery
+
+            bigquery.install_spatial_extension()
+        except ImportError as exc:
+            raise StackError(f"the BigQuery emulator is not installed in this environment ({exc}).\n" + INSTALL_HINT) from None
         self._spawn(
             "firestore",
             ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports.firestore}", "--quiet"],
@@ -141,9 +150,21 @@ class Stack:
             [sys.executable, "-m", "local.storage_emulator", "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
             console=False,
         )
+        # Persistent (a DuckDB file in the work directory): in memory, the emulator's memory only grows.
+        self._spawn(
+            "bigquery",
+            [
+                str(Path(sys.executable).parent / "bqemulator"), "start", "--rest-host=127.0.0.1",
+                f"--rest-port={self.ports.bigquery}", "--grpc-port=0", "--persistent",
+                f"--data-dir={self._dir() / 'bigquery'}", f"--project={self.project}", "--log-level=warning",
+            ],
+            console=False,
+        )
         self._wait_http("firestore", f"http://127.0.0.1:{self.ports.firestore}/", timeout=90)
         self._wait_http("pubsub", f"http://127.0.0.1:{self.ports.pubsub}/", timeout=90)
         self._wait_http("storage", f"{self.storage_url}/storage/v1/b", timeout=60)
+        self._wait_http("bigquery", f"http://127.0.0.1:{self.ports.bigquery}/bigquery/v2/projects/{self.project}/datasets",
+                        timeout=90)
         os.environ.update(self.env())
         from local import provision
 
@@ -177,6 +198,7 @@ class Stack:
             [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends),
              "--auth", json.dumps(self.token_variables())],
         )
+        self._spawn("bigquery-subscription", [sys.executable, "-m", "local.bigquery_subscription"])
         if "sweeper" in self.function_ports:
             self._spawn("scheduler", [sys.executable, "-m", "local.scheduler"])
         if "splitter" in self.function_ports:
@@ -271,7 +293,7 @@ class Stack:
     def _check_alive(self, name: str) -> None:
         proc = self.procs[name]
         if proc.poll() is not None:
-            hint = INSTALL_HINT if name in ("firestore", "pubsub", "storage") else ""
+            hint = INSTALL_HINT if name in ("firestore", "pubsub", "storage", "bigquery") else ""
             raise StackError(f"{name} exited with code {proc.returncode}:\n{self.log_tail(name)}\n{hint}")
 
     def _wait_http(self, name: str, url: str, timeout: float) -> None:
@@ -310,12 +332,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--firestore-port", type=int, default=defaults.firestore)
     parser.add_argument("--pubsub-port", type=int, default=defaults.pubsub)
     parser.add_argument("--storage-port", type=int, default=defaults.storage)
+    parser.add_argument("--bigquery-port", type=int, default=defaults.bigquery)
     parser.add_argument("--functions-port", type=int, default=defaults.first_function, help="first of one per function")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".local-stack")
     parser.add_argument("--print-env", action="store_true",
                         help="print the emulator environment of a stack on these ports (for `make tail`, `make key`) and exit")
     args = parser.parse_args(argv)
-    ports = Ports(args.gateway_port, args.firestore_port, args.pubsub_port, args.storage_port, args.functions_port)
+    ports = Ports(args.gateway_port, args.firestore_port, args.pubsub_port, args.storage_port, args.functions_port,
+                  args.bigquery_port)
     if args.print_env:
         print(" ".join(f"{k}={v}" for k, v in emulator_env(ports, "coatro-local").items()))
         return
@@ -331,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  API key:    {stack.api_key}   (tenant {DEV_TENANT}; set COATRO_DEV_API_KEY to change)\n"
             f"  OAuth2:     client_id {DEV_CLIENT_ID}, client_secret {DEV_CLIENT_SECRET}  (POST /coatro/v1/oauth/token)\n"
             f"  storage:    {stack.storage_url}\n"
+            f"  BigQuery:   http://127.0.0.1:{stack.ports.bigquery} (table {stack.project}.coatro_pop.events_raw)\n"
             f"  functions:  {', '.join(f'{n}:{p}' for n, p in stack.function_ports.items())}\n"
             f"  logs:       {stack.workdir / 'logs'}\n"
             f"  see events: make tail\n"

@@ -123,3 +123,19 @@ def events_sink(stack):
     sink = EventsSink(os.environ.get("COATRO_EVENTS_TOPIC", "pop-events"))
     yield sink
     sink.close()
+
+
+def bigquery_rows(tenant_id: str, count: int, timeout: float = 120.0) -> list[dict]:
+    """A tenant's rows in the events table (duplicates included), once there are at least `count`:
+    the local BigQuery subscription stand-in writes what lands on pop-events in order, so after the
+    bulk tests of a session a test's rows may wait behind tens of thousands of earlier events."""
+    from google.cloud import bigquery
+
+    sql = f"SELECT * FROM `{clients.events_table()}` WHERE tenantId = @tenant ORDER BY eventId, publish_time"
+    config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("tenant", "STRING", tenant_id)])
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [dict(r) for r in clients.bigquery().query_and_wait(sql, job_config=config)]
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.3)

@@ -2,7 +2,8 @@
 
 Nothing connects at import time. Tests reset the cache with `reset()` after changing settings.
 The emulator environment variables (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST,
-STORAGE_EMULATOR_HOST) are honoured by the client libraries themselves.
+STORAGE_EMULATOR_HOST) are honoured by the client libraries themselves; BigQuery's client has no such
+variable, so `bigquery()` reads BIGQUERY_EMULATOR_HOST through the settings.
 """
 
 from __future__ import annotations
@@ -34,6 +35,26 @@ def storage():
     return gcs.Client(project=get_settings().project_id)
 
 
+@lru_cache
+def bigquery():
+    """The BigQuery client; against the local emulator with anonymous credentials and its http:// address."""
+    from google.cloud import bigquery as bq
+
+    settings = get_settings()
+    if settings.bigquery_emulator_host:
+        from google.auth.credentials import AnonymousCredentials
+
+        return bq.Client(project=settings.project_id, credentials=AnonymousCredentials(),
+                         client_options={"api_endpoint": settings.bigquery_emulator_host})
+    return bq.Client(project=settings.project_id)
+
+
+def events_table() -> str:
+    """`project.dataset.table` of the events the BigQuery subscription writes."""
+    settings = get_settings()
+    return f"{settings.project_id}.{settings.bigquery_dataset}.{settings.events_table}"
+
+
 def topic_path(topic: str) -> str:
     return f"projects/{get_settings().project_id}/topics/{topic}"
 
@@ -41,5 +62,5 @@ def topic_path(topic: str) -> str:
 def reset() -> None:
     """Forget settings and clients (tests change the environment between cases)."""
     get_settings.cache_clear()
-    for factory in (firestore, publisher, storage):
+    for factory in (firestore, publisher, storage, bigquery):
         factory.cache_clear()

@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     chunks_topic: str = Field("pop-chunks", description="Topic of bulk chunk work items.")
     sweeps_topic: str = Field("pop-sweeps", description="Topic of the periodic sweep that restarts stuck jobs.")
     uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
+    bigquery_dataset: str = Field("coatro_pop", description="BigQuery dataset of the events table.")
+    events_table: str = Field(
+        "events_raw", description="Table the pop-events BigQuery subscription writes (duplicates included)."
+    )
+    bigquery_emulator_host: str | None = Field(
+        None, validation_alias="BIGQUERY_EMULATOR_HOST",
+        description="Local stack only: the BigQuery emulator's address (http://host:port).",
+    )
+    public_base_url: str | None = Field(
+        None, description="Where callers reach the API (https://api.example.com), for the links in reports; "
+        "by default the address the caller used, as the gateway forwards it.",
+    )
+    report_max_bytes_billed: int | None = Field(
+        None, ge=1, description="A report query that would bill more bytes than this fails instead (cloud cost cap).",
+    )
 
     api_key_cache_seconds: float = Field(
         60.0, ge=0, description="How long a key lookup is cached; a revoked key works at most this long."

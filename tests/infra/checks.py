@@ -30,6 +30,7 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/schemas/{version}", "get"): "schemas",
     ("/coatro/v1/pop/dynamic/schemas/{version}", "put"): "schemas",
     ("/coatro/v1/pop/dynamic/schemas/{version}/preview", "post"): "schemas",
+    ("/coatro/v1/pop/reports/delivery", "get"): "reports",
     ("/coatro/v1/oauth/token", "post"): "token",
 }
 # Operations that take no credential at the gateway: the token endpoint authenticates the client itself.
@@ -50,6 +51,7 @@ EXPECTED_TRIGGERS = {
     "ingest": "http",
     "job_status": "http",
     "schemas": "http",
+    "reports": "http",
     "splitter": "storage",
     "sweeper": "push",
     "token": "http",
@@ -81,6 +83,9 @@ ALLOWED_PROJECT_GRANTS = {
 # Firestore has no IAM below the project. A function account may hold these, and only with a
 # condition that names exactly this stack's database (equality, not a prefix).
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
+# BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
+# data access. The one function that queries may hold it, unconditioned.
+FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser")}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )
@@ -395,6 +400,8 @@ def project_role_problems(infra: Infra) -> list[str]:
                     if "google_service_account.function[" in member and not functions:
                         functions = {"?"}  # for_each that could not be expanded: treat as a function account
                     if functions:
+                        if all((f, role) in FUNCTION_PROJECT_ROLES for f in functions):
+                            continue
                         problems += _function_grant_problems(infra, where, role, inst)
                         continue
                     grantee = _grantee(member)

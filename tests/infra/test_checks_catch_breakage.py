@@ -208,6 +208,16 @@ def test_a_project_wide_role_for_a_function_account_is_reported(broken):
     assert reported(problems, "worker_editor", "a function account holds project-level role 'roles/pubsub.publisher'")
 
 
+def test_job_user_for_any_function_but_reports_or_more_than_job_user_is_reported(broken):
+    broken.resources["google_project_iam_member"]["worker_queries"] = {
+        "role": "roles/bigquery.jobUser", "member": 'serviceAccount:${google_service_account.function["worker"].email}',
+    }
+    broken.resources["google_project_iam_member"]["reports_runs_queries"]["role"] = "roles/bigquery.dataViewer"
+    problems = checks.project_role_problems(broken)
+    assert reported(problems, "worker_queries", "roles/bigquery.jobUser")
+    assert reported(problems, "reports_runs_queries", "roles/bigquery.dataViewer")
+
+
 def test_a_firestore_role_without_the_database_condition_is_reported(broken):
     grant = broken.resources["google_project_iam_member"]["function_firestore"]
     del grant["condition"]
@@ -381,7 +391,8 @@ def test_checkov_reports_a_public_bucket_and_an_unjustified_skip(tmp_path):
     problems = checkov_problems(run_checkov(copy))
     assert reported(problems, "CKV_GCP_114 failed on google_storage_bucket.uploads")
     assert reported(problems, "CKV_GCP_84 is skipped on google_artifact_registry_repository.functions without a reason")
-    assert reported(problems, "CKV_GCP_124 is skipped on google_cloudfunctions2_function.function without a reason")
+    # checkov names the for_each resource, or (depending on how it expands it) each instance
+    assert reported(problems, "CKV_GCP_124 is skipped on google_cloudfunctions2_function.function", "without a reason")
 
 
 def test_checkov_fails_the_http_functions_ingress_without_the_inline_skip(tmp_path):

@@ -86,3 +86,10 @@ def test_checkov_passes_with_only_justified_skips(checkov_report):
 
 def test_each_entry_point_has_the_signature_of_its_trigger(infra):
     assert checks.entry_point_problems(ROOT / "functions", infra) == []
+
+
+def test_the_events_table_is_made_from_the_schema_file_the_local_stack_reads(infra):
+    from local.bigquery import SCHEMA_FILE
+
+    schema = str(infra.of_type("google_bigquery_table")["events"].get("schema"))
+    assert schema == '${file("${path.module}/' + SCHEMA_FILE.relative_to(INFRA).as_posix() + '")}', schema

@@ -1,0 +1,183 @@
+"""Benchmark of GET /coatro/v1/pop/reports/delivery over 1,000,000 events in the local stack.
+
+  python -m bench.reports [--events 1000000] [--days 30] [--queries 40]
+
+Starts its own local stack on free ports, then:
+  1. loads the events into the real events table (the BigQuery emulator's, made from the one schema
+     file) with load jobs of NDJSON written as the BigQuery subscription writes rows — metadata
+     columns included, and 1% of the events delivered twice, so every report deduplicates;
+  2. asks for reports through the gateway and the reports function, as a caller would (windows of 1,
+     7, 30 and 92 days; groupBy date,campaignId / screenId / date,siteId,creativeId; first and later
+     pages), and prints p50/p99 latency and the CPU per report of the function and of the emulator;
+  3. sends single events over the API and polls a report until each is counted: the time from
+     publish to visible in a report (events endpoint -> pop-events -> BigQuery subscription stand-in
+     -> table -> report), p50 and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import statistics
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import requests
+from google.cloud import bigquery
+
+from bench import cpu
+from local.stack import Ports, Stack
+from shared.auth import api_keys
+from shared.platform import clients
+
+REPORT = "/coatro/v1/pop/reports/delivery"
+FIRST_DAY = datetime(2025, 1, 1, tzinfo=timezone.utc)
+LOAD_BATCH = 100_000
+
+
+def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
+    """The rows the subscription would have written for `count` events (plus redeliveries)."""
+    rng = random.Random(seed)
+    published = "2025-01-01T00:00:00.000000Z"
+    for i in range(count):
+        played = FIRST_DAY + timedelta(seconds=rng.randrange(days * 86400))
+        row = {
+            "tenantId": tenant, "eventId": f"bench-{i}", "source": "api",
+            "screenId": f"screen-{rng.randrange(500):04d}", "siteId": f"site-{rng.randrange(50):03d}",
+            "campaignId": f"campaign-{rng.randrange(20)}", "creativeId": f"creative-{rng.randrange(100)}",
+            "playedAt": played.isoformat().replace("+00:00", "Z"), "durationMs": 15000 + rng.randrange(30000),
+            "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
+            "ingestedAt": published, "subscription_name": "bench", "message_id": str(i), "publish_time": published,
+            "attributes": {"tenantId": tenant, "eventId": f"bench-{i}", "source": "api"},
+        }
+        yield row
+        if rng.random() < duplicates:
+            yield {**row, "message_id": f"{i}-again"}
+
+
+def load(tenant: str, count: int, days: int) -> int:
+    """Load jobs of NDJSON into the events table; the number of rows written."""
+    client = clients.bigquery()
+    config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+                                    write_disposition=bigquery.WriteDisposition.WRITE_APPEND)
+    written, batch = 0, []
+
+    def flush():
+        nonlocal written, batch
+        data = io.BytesIO("\n".join(json.dumps(r) for r in batch).encode())
+        client.load_table_from_file(data, clients.events_table(), job_config=config).result(timeout=3600)
+        written += len(batch)
+        batch = []
+        print(f"  loaded {written:,} rows", flush=True)
+
+    for row in rows(tenant, count, days, duplicates=0.01):
+        batch.append(row)
+        if len(batch) == LOAD_BATCH:
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+def report_queries(days: int) -> list[dict]:
+    def window(n: int, start: int = 0) -> dict:
+        first = (FIRST_DAY + timedelta(days=start)).date()
+        return {"filter[from]": first.isoformat(), "filter[to]": (first + timedelta(days=n - 1)).isoformat()}
+
+    return [
+        {"filter[date]": (FIRST_DAY + timedelta(days=3)).date().isoformat()},
+        {**window(7), "groupBy": "date,campaignId"},
+        {**window(min(days, 30)), "groupBy": "date,campaignId"},
+        {**window(min(days, 30)), "groupBy": "screenId", "per_page": 200, "page": 2},
+        {**window(min(days, 30)), "groupBy": "date,siteId,creativeId", "per_page": 200, "page": 7},
+        {**window(min(days, 30)), "groupBy": "campaignId", "filter[campaignId]": "campaign-3", "timezone": "America/New_York"},
+        {**window(92), "groupBy": "campaignId"},
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30, help="the events are spread over this many days")
+    parser.add_argument("--queries", type=int, default=42, help="reports timed (cycling through 7 shapes)")
+    parser.add_argument("--visibility-samples", type=int, default=10)
+    args = parser.parse_args()
+
+    stack = Stack(ports=Ports.free())
+    print("starting a local stack on free ports...", flush=True)
+    stack.start()
+    try:
+        clients.reset()
+        tenant = f"bench-{uuid.uuid4().hex[:6]}"
+        key = api_keys.create_key(tenant, label="benchmark")
+        headers = {"X-API-Key": key}
+        session = requests.Session()
+        started = time.perf_counter()
+        written = load(tenant, args.events, args.days)
+        load_seconds = time.perf_counter() - started
+
+        shapes = report_queries(args.days)
+        expected = session.get(stack.gateway_url + REPORT, params=shapes[2], headers=headers, timeout=600).json()
+        plays = sum(r["plays"] for r in expected["result"])
+        latencies: dict[int, list[float]] = {i: [] for i in range(len(shapes))}
+        before = cpu.cpu_seconds(stack)
+        for n in range(args.queries):
+            params = shapes[n % len(shapes)]
+            t0 = time.perf_counter()
+            response = session.get(stack.gateway_url + REPORT, params=params, headers=headers, timeout=600)
+            latencies[n % len(shapes)].append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text
+        used = cpu.spent(before, cpu.cpu_seconds(stack))
+        everything = sorted(t for ts in latencies.values() for t in ts)
+        q = statistics.quantiles(everything, n=100)
+
+        # Publish -> visible: one event at a time over the API; poll the table for its row, then a
+        # report on its own day until it counts it.
+        in_table, in_report = [], []
+        client = clients.bigquery()
+        for n in range(args.visibility_samples):
+            day = (FIRST_DAY + timedelta(days=400 + n)).date().isoformat()
+            event_id = f"visible-{n}"
+            event = {"eventId": event_id, "playedAt": f"{day}T12:00:00Z", "campaignId": "probe", "durationMs": 1}
+            lookup = bigquery.QueryJobConfig(query_parameters=[
+                bigquery.ScalarQueryParameter("tenant", "STRING", tenant),
+                bigquery.ScalarQueryParameter("event", "STRING", event_id)])
+            t0 = time.perf_counter()
+            response = session.post(stack.gateway_url + "/coatro/v1/pop/events", json={"events": [event]},
+                                    headers=headers, timeout=30)
+            assert response.status_code == 202, response.text
+            while not list(client.query_and_wait(
+                    f"SELECT 1 FROM `{clients.events_table()}` WHERE tenantId = @tenant AND eventId = @event",
+                    job_config=lookup)):
+                if time.perf_counter() - t0 > 120:
+                    raise SystemExit(f"event {event_id} not in the table after 120 s")
+                time.sleep(0.05)
+            in_table.append(time.perf_counter() - t0)
+            while not session.get(stack.gateway_url + REPORT, params={"filter[date]": day}, headers=headers,
+                                  timeout=60).json()["result"]:
+                time.sleep(0.05)
+            in_report.append(time.perf_counter() - t0)
+
+        print(f"\n{args.events:,} events over {args.days} days ({written:,} rows with 1% redelivered), "
+              f"loaded in {load_seconds:.0f} s ({written / load_seconds:,.0f} rows/s)")
+        print(f"  check: the 30-day report's first page counts {plays:,} plays")
+        print(f"  report latency through the gateway ({args.queries} reports): "
+              f"p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms")
+        for i, shape in enumerate(shapes):
+            ts = latencies[i]
+            if ts:
+                print(f"    {statistics.median(ts) * 1000:>7.0f} ms median  {json.dumps(shape)}")
+        print("  " + cpu.report(used, args.queries, "report", ["fn-reports", "bigquery", "gateway", "firestore"]))
+        print(f"  publish -> row in the table ({len(in_table)} events, polled every 50 ms): "
+              f"p50 {statistics.median(in_table) * 1000:.0f} ms   max {max(in_table) * 1000:.0f} ms")
+        print(f"  publish -> counted in a report: p50 {statistics.median(in_report) * 1000:.0f} ms   "
+              f"max {max(in_report) * 1000:.0f} ms")
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

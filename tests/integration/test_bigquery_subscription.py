@@ -1,0 +1,110 @@
+"""Every shape of `pop-events` message the functions publish becomes the right row in BigQuery.
+
+The functions publish (events endpoint, bulk worker) to the Pub/Sub emulator; the local stand-in of
+the BigQuery subscription (local/bigquery_subscription.py, started by the stack) writes the rows into
+the BigQuery emulator's table made from infra/bigquery/pop_events.schema.json; the test reads them
+back through google-cloud-bigquery and checks each column's value and type.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from google.cloud import pubsub_v1
+
+from local.bigquery import schema_fields
+from local.bigquery_subscription import SUBSCRIPTION
+from shared.events.publishing import derived_event_id
+from shared.events.models import PopEvent
+from shared.platform import clients
+from tests.conftest import bigquery_rows, unique
+from tests.integration.conftest import assert_counts
+
+UTC = timezone.utc
+FULL = {
+    "screenId": "screen-001", "siteId": "site-001", "campaignId": "campaign-001", "creativeId": "creative-001",
+    "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 30000,
+    "impressions": {"ageBuckets": {"total": 150.5, "male": 80.0, "female": 70.5}},
+    "context": {"weather": "sunny", "nested": {"list": [1, "two", None, True], "n": 1.5}},
+    "device": {"model": "X1", "firmware": {"major": 3}},
+}
+
+
+def _post(events_client, key, events):
+    response = events_client.post("/coatro/v1/pop/events", json={"events": events}, headers={"X-API-Key": key})
+    assert response.status_code == 202, response.get_json()
+
+
+def _metadata_ok(row: dict, source: str, tenant_id: str) -> None:
+    project = clients.bigquery().project
+    assert row["subscription_name"] == f"projects/{project}/subscriptions/{SUBSCRIPTION}"
+    assert isinstance(row["message_id"], str) and row["message_id"]
+    assert isinstance(row["publish_time"], datetime) and row["publish_time"].tzinfo is not None
+    assert row["attributes"] == {"tenantId": tenant_id, "eventId": row["eventId"], "source": source}
+    assert isinstance(row["ingestedAt"], datetime)
+
+
+def test_api_messages_full_and_minimal_become_typed_rows(events_client, tenant):
+    tenant_id, key = tenant
+    minimal = {"screenId": "screen-min"}  # no eventId: the function derives one
+    _post(events_client, key, [{"eventId": "evt-full", **FULL}, minimal])
+    rows = {r["eventId"]: r for r in bigquery_rows(tenant_id, 2)}
+    derived = derived_event_id(tenant_id, PopEvent.model_validate(minimal))
+    assert set(rows) == {"evt-full", derived}
+
+    full = rows["evt-full"]
+    _metadata_ok(full, "api", tenant_id)
+    assert (full["tenantId"], full["source"], full["jobId"], full["row"]) == (tenant_id, "api", None, None)
+    for name in ("screenId", "siteId", "campaignId", "creativeId"):
+        assert full[name] == FULL[name]
+    assert full["playedAt"] == datetime(2025, 1, 27, 10, 0, tzinfo=UTC)  # TIMESTAMP, stored in UTC
+    assert full["durationMs"] == 30000 and type(full["durationMs"]) is int
+    assert full["impressions"] == FULL["impressions"]
+    assert all(type(v) is float for v in full["impressions"]["ageBuckets"].values())
+    assert full["context"] == FULL["context"] and full["device"] == FULL["device"]  # JSON columns, any nesting
+    assert full["playCount"] is None
+
+    small = rows[derived]
+    _metadata_ok(small, "api", tenant_id)
+    assert small["screenId"] == "screen-min"
+    for name in ("siteId", "campaignId", "creativeId", "playedAt", "durationMs", "impressions", "context",
+                 "device", "jobId", "row", "playCount"):
+        assert small[name] is None, name
+
+
+def test_bulk_messages_carry_job_and_row(bulk):
+    lines = [{"eventId": "b-1", **FULL}, {"eventId": "b-2", "durationMs": 5, "context": {"k": "v"}}]
+    job_id = bulk.start("ndjson", "\n".join(json.dumps(line) for line in lines).encode())
+    bulk.run_all()
+    assert_counts(bulk.status(job_id), "completed", 2, 2, 0)
+    rows = {r["eventId"]: r for r in bigquery_rows(bulk.tenant_id, 2)}
+    assert set(rows) == {"b-1", "b-2"}
+    for event_id, row_number in (("b-1", 1), ("b-2", 2)):
+        row = rows[event_id]
+        _metadata_ok(row, "bulk", bulk.tenant_id)
+        assert (row["source"], row["jobId"], row["row"]) == ("bulk", job_id, row_number)
+        assert type(row["row"]) is int
+    assert rows["b-1"]["context"] == FULL["context"] and rows["b-1"]["device"] == FULL["device"]
+    assert rows["b-1"]["impressions"] == FULL["impressions"]
+    assert rows["b-2"]["context"] == {"k": "v"} and rows["b-2"]["durationMs"] == 5
+
+
+def test_play_count_and_unknown_fields(stack):
+    """An aggregated row's playCount lands in its column; a field the table lacks is dropped
+    (drop_unknown_fields), not a failed write."""
+    tenant_id = unique("tenant")
+    data = {"eventId": "agg-1", "playedAt": "2025-01-27T10:00:00.000Z", "playCount": 12, "notAColumn": {"x": 1},
+            "tenantId": tenant_id, "source": "api", "ingestedAt": "2025-01-27T10:00:01.000Z"}
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(clients.topic_path("pop-events"), json.dumps(data).encode(), tenantId=tenant_id,
+                      eventId="agg-1", source="api").result(timeout=30)
+    [row] = bigquery_rows(tenant_id, 1)
+    assert row["playCount"] == 12 and "notAColumn" not in row
+
+
+def test_the_table_has_exactly_the_columns_of_the_schema_file(stack):
+    table = clients.bigquery().get_table(clients.events_table())
+    got = [(f.name, f.field_type, f.mode) for f in table.schema]
+    assert got == [(f["name"], f["type"], f["mode"]) for f in schema_fields()]
+    assert table.time_partitioning.field == "playedAt" and table.clustering_fields == ["tenantId", "campaignId"]

@@ -1,0 +1,103 @@
+"""Parsing the delivery report's query parameters: every bad one is a 400 that names it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from shared.platform.problems import Problem
+from shared.reports.params import DEFAULT_GROUP_BY, DeliveryQuery, parse
+
+UTC = timezone.utc
+
+
+def fields_of(query: dict | list) -> list[str]:
+    with pytest.raises(Problem) as caught:
+        parse(MultiDict(query))
+    problem = caught.value
+    assert problem.status == 400 and problem.slug == "validation-failed"
+    for name in (e["field"] for e in problem.errors):
+        assert name in problem.detail
+    return [e["field"] for e in problem.errors]
+
+
+def test_defaults():
+    q = parse(MultiDict({"filter[date]": "2025-01-27"}))
+    assert q == DeliveryQuery(date(2025, 1, 27), date(2025, 1, 27))
+    assert (q.timezone, q.group_by, q.filters, q.page, q.per_page, q.offset) == ("UTC", DEFAULT_GROUP_BY, {}, 1, 50, 0)
+
+
+def test_everything_given():
+    q = parse(MultiDict({
+        "filter[from]": "2025-01-01", "filter[to]": "2025-04-02", "timezone": "Europe/Paris",
+        "groupBy": "screenId,date", "filter[campaignId]": "c-1", "filter[siteId]": "s 1", "page": "3", "per_page": "200",
+        "access_token": "a-token",
+    }))
+    assert (q.first_day, q.last_day) == (date(2025, 1, 1), date(2025, 4, 2))  # 92 days, both inclusive
+    assert q.group_by == ("screenId", "date") and q.filters == {"campaignId": "c-1", "siteId": "s 1"}
+    assert (q.page, q.per_page, q.offset) == (3, 200, 400)
+
+
+def test_the_window_is_the_days_in_the_timezone_in_utc():
+    q = parse(MultiDict({"filter[from]": "2025-03-29", "filter[to]": "2025-03-30", "timezone": "Europe/Paris"}))
+    # midnight in Paris is 23:00 UTC in winter, 22:00 UTC after the switch to summer time on the 30th
+    assert q.window() == (datetime(2025, 3, 28, 23, tzinfo=UTC), datetime(2025, 3, 30, 22, tzinfo=UTC))
+    assert parse(MultiDict({"filter[date]": "2025-01-27"})).window() == (
+        datetime(2025, 1, 27, tzinfo=UTC), datetime(2025, 1, 28, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("query, named", [
+    ({}, ["filter[date]"]),
+    ({"filter[date]": "2025-1-27"}, ["filter[date]"]),
+    ({"filter[date]": "2025-02-30"}, ["filter[date]"]),
+    ({"filter[date]": "2025-01-27T00:00:00Z"}, ["filter[date]"]),
+    ({"filter[date]": "2025-01-27", "filter[from]": "2025-01-27"}, ["filter[date]"]),
+    ({"filter[from]": "2025-01-27"}, ["filter[to]"]),
+    ({"filter[to]": "2025-01-27"}, ["filter[from]"]),
+    ({"filter[from]": "2025-01-28", "filter[to]": "2025-01-27"}, ["filter[to]"]),
+    ({"filter[from]": "2025-01-01", "filter[to]": "2025-04-03"}, ["filter[to]"]),  # 93 days
+    ({"filter[date]": "2025-01-27", "timezone": "Mars/Olympus"}, ["timezone"]),
+    ({"filter[date]": "2025-01-27", "timezone": "../../etc/passwd"}, ["timezone"]),
+    ({"filter[date]": "2025-01-27", "timezone": ""}, ["timezone"]),
+    ({"filter[date]": "2025-01-27", "groupBy": "date,campaign"}, ["groupBy"]),
+    ({"filter[date]": "2025-01-27", "groupBy": ""}, ["groupBy"]),
+    ({"filter[date]": "2025-01-27", "groupBy": "date,date"}, ["groupBy"]),
+    ({"filter[date]": "2025-01-27", "page": "0"}, ["page"]),
+    ({"filter[date]": "2025-01-27", "page": "-1"}, ["page"]),
+    ({"filter[date]": "2025-01-27", "page": "1.5"}, ["page"]),
+    ({"filter[date]": "2025-01-27", "page": "99999999999999999999"}, ["page"]),
+    ({"filter[date]": "2025-01-27", "per_page": "201"}, ["per_page"]),
+    ({"filter[date]": "2025-01-27", "per_page": "0"}, ["per_page"]),
+    ({"filter[date]": "2025-01-27", "per_page": "ten"}, ["per_page"]),
+    ({"filter[date]": "2025-01-27", "filter[campaignId]": ""}, ["filter[campaignId]"]),
+    ({"filter[date]": "2025-01-27", "filter[screenId]": "x" * 129}, ["filter[screenId]"]),
+    ({"filter[date]": "2025-01-27", "filter[campaign]": "c-1"}, ["filter[campaign]"]),
+    ({"filter[date]": "2025-01-27", "tenantId": "someone-else"}, ["tenantId"]),
+    ({"filter[date]": "2025-01-27", "page": "x", "per_page": "500", "groupBy": "nope"}, ["groupBy", "page", "per_page"]),
+])
+def test_each_bad_parameter_is_named(query, named):
+    assert fields_of(query) == named
+
+
+def test_a_repeated_parameter_is_named():
+    assert fields_of([("filter[date]", "2025-01-27"), ("filter[campaignId]", "a"), ("filter[campaignId]", "b")]) == [
+        "filter[campaignId]"]
+
+
+def test_values_reach_the_query_only_as_parameters():
+    from shared.reports import delivery
+
+    hostile = "x' OR TRUE --"
+    q = parse(MultiDict({"filter[date]": "2025-01-27", "filter[campaignId]": hostile, "timezone": "Europe/Paris",
+                         "groupBy": "date,siteId"}))
+    sql = delivery._sql(q, delivery._PAGE)
+    assert hostile not in sql and "Europe/Paris" not in sql and "2025-01-27" not in sql
+    parameters = {p.name: p.value for p in delivery._config("tenant-a", q, paged=True).query_parameters}
+    assert parameters["campaignId"] == hostile and parameters["tenantId"] == "tenant-a"
+    assert parameters["timezone"] == "Europe/Paris" and (parameters["limit"], parameters["offset"]) == (50, 0)
+    # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
+    dedup = sql[: sql.index("QUALIFY")]
+    assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
+    assert "campaignId = @campaignId" in sql[sql.index("QUALIFY"):]
