@@ -366,14 +366,6 @@ class ApiClient:
         return _json(self.request("POST", f"{SCHEMAS_PATH}/preview", json_body={**payload, "mapping": mapping}))
 
 
-def bulk_base(schema_version: str | None) -> str:
-    return CANONICAL_BULK if schema_version is None else DYNAMIC_BULK
-
-
-def job_path(job_id: str) -> str:
-    base = CANONICAL_BULK if job_id.startswith("job-bulk-") else DYNAMIC_BULK
-    return f"{base}/jobs/{quote(job_id, safe='')}"
-
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every page of a delivery report, following `collection.next_url` from the first page to the last."""
         page: dict[str, Any] = _json(self.request("GET", REPORT_PATH, params={**params, "per_page": REPORT_PAGE_SIZE}))
@@ -390,6 +382,15 @@ def job_path(job_id: str) -> str:
                 raise ApiError(200, "Unexpected response", f"next_url repeats a page already read: {next_url}")
             seen.add(next_url)
             page = _json(self.request("GET", next_url))
+
+
+def bulk_base(schema_version: str | None) -> str:
+    return CANONICAL_BULK if schema_version is None else DYNAMIC_BULK
+
+
+def job_path(job_id: str) -> str:
+    base = CANONICAL_BULK if job_id.startswith("job-bulk-") else DYNAMIC_BULK
+    return f"{base}/jobs/{quote(job_id, safe='')}"
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery."""
 
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
-from shared.platform.http import serve
+from shared.platform.http import http_error_response, serve
 from shared.reports.api import delivery
+
+functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http

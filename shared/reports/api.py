@@ -51,8 +51,8 @@ def _links(request: Request, query: DeliveryQuery, size: int) -> Collection:
     base = _base_url(request)
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "per_page", *CREDENTIAL_PARAMETERS)]
 
-    def url(page: int) -> str:
-        return base + "?" + urlencode([*kept, ("page", page), ("per_page", query.per_page)], quote_via=quote, safe="[],/")
+    def url(page: int) -> str:  # filter%5Bdate%5D: RFC 3986 allows no [ ] in a query
+        return base + "?" + urlencode([*kept, ("page", page), ("per_page", query.per_page)], quote_via=quote, safe=",/")
 
     last = max(1, math.ceil(size / query.per_page))
     return Collection(
