@@ -189,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="coatro-bench-"))
-    stack = Stack(ports=Ports.free(), workdir=workdir / "stack")
+    stack = Stack(ports=Ports.free(), workdir=workdir / "stack", reports=False)  # ingestion only (see Stack.reports)
     print(f"generating {args.small_rows:,} and {args.rows:,} row NDJSON files...", flush=True)
     files = []
     for rows in (args.small_rows, args.rows):

@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    stack = Stack(ports=Ports.free())
+    stack = Stack(ports=Ports.free(), reports=False)  # ingestion only (see Stack.reports)
     print("starting a local stack on free ports...", flush=True)
     stack.start()
     try:

@@ -48,14 +48,15 @@ def ensure_subscription(name: str, topic: str, **config) -> None:
             pass
 
 
-def resources() -> None:
+def resources(reports: bool = True) -> None:
     settings = get_settings()
     for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC, settings.sweeps_topic):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
-    # What the cloud's BigQuery subscription does, local/bigquery_subscription.py does from this one.
-    ensure_subscription(bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
-    bigquery.create_events_table()
+    if reports:
+        # What the cloud's BigQuery subscription does, local/bigquery_subscription.py does from this one.
+        ensure_subscription(bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
+        bigquery.create_events_table()
     try:
         clients.storage().create_bucket(settings.uploads_bucket)
     except exceptions.Conflict:

@@ -91,6 +91,10 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     function_ports: dict[str, int] = field(default_factory=dict)
     jwks: object | None = None  # local.jwks_server.JwksServer: the signing account's public keys (OAuth2)
+    # The read side: the BigQuery emulator and the BigQuery subscription stand-in. The ingestion benchmarks
+    # leave it out: in the cloud that subscription costs the functions nothing, while locally it doubles
+    # the Pub/Sub emulator's work (every event stored and delivered twice).
+    reports: bool = True
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -126,12 +130,13 @@ class Stack:
             import gcp_storage_emulator  # noqa: F401
         except ImportError:
             raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT) from None
-        try:
-            from local import bigquery
+        if self.reports:
+            try:
+                from local import bigquery
 
-            bigquery.install_spatial_extension()
-        except ImportError as exc:
-            raise StackError(f"the BigQuery emulator is not installed in this environment ({exc}).\n" + INSTALL_HINT) from None
+                bigquery.install_spatial_extension()
+            except ImportError as exc:
+                raise StackError(f"the BigQuery emulator is not installed in this environment ({exc}).\n" + INSTALL_HINT) from None
         self._spawn(
             "firestore",
             ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports.firestore}", "--quiet"],
@@ -150,21 +155,22 @@ class Stack:
             [sys.executable, "-m", "local.storage_emulator", "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
             console=False,
         )
-        # Persistent (a DuckDB file in the work directory): in memory, the emulator's memory only grows.
-        self._spawn(
-            "bigquery",
-            [
-                str(Path(sys.executable).parent / "bqemulator"), "start", "--rest-host=127.0.0.1",
-                f"--rest-port={self.ports.bigquery}", "--grpc-port=0", "--persistent",
-                f"--data-dir={self._dir() / 'bigquery'}", f"--project={self.project}", "--log-level=warning",
-            ],
-            console=False,
-        )
+        if self.reports:  # persistent (a DuckDB file in the work directory): in memory, its memory only grows
+            self._spawn(
+                "bigquery",
+                [
+                    str(Path(sys.executable).parent / "bqemulator"), "start", "--rest-host=127.0.0.1",
+                    f"--rest-port={self.ports.bigquery}", "--grpc-port=0", "--persistent",
+                    f"--data-dir={self._dir() / 'bigquery'}", f"--project={self.project}", "--log-level=warning",
+                ],
+                console=False,
+            )
         self._wait_http("firestore", f"http://127.0.0.1:{self.ports.firestore}/", timeout=90)
         self._wait_http("pubsub", f"http://127.0.0.1:{self.ports.pubsub}/", timeout=90)
         self._wait_http("storage", f"{self.storage_url}/storage/v1/b", timeout=60)
-        self._wait_http("bigquery", f"http://127.0.0.1:{self.ports.bigquery}/bigquery/v2/projects/{self.project}/datasets",
-                        timeout=90)
+        if self.reports:
+            self._wait_http("bigquery", f"http://127.0.0.1:{self.ports.bigquery}/bigquery/v2/projects/{self.project}/datasets",
+                            timeout=90)
         os.environ.update(self.env())
         from local import provision
 
@@ -174,7 +180,7 @@ class Stack:
         """Provision topics, bucket and dev key, then start every function and the gateway."""
         from local import provision
 
-        provision.resources()
+        provision.resources(reports=self.reports)
         provision.dev_key(self.api_key, DEV_TENANT)
         provision.dev_client(DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT)
         port = self.ports.first_function
@@ -198,7 +204,8 @@ class Stack:
             [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends),
              "--auth", json.dumps(self.token_variables())],
         )
-        self._spawn("bigquery-subscription", [sys.executable, "-m", "local.bigquery_subscription"])
+        if self.reports:
+            self._spawn("bigquery-subscription", [sys.executable, "-m", "local.bigquery_subscription"])
         if "sweeper" in self.function_ports:
             self._spawn("scheduler", [sys.executable, "-m", "local.scheduler"])
         if "splitter" in self.function_ports:
