@@ -152,14 +152,7 @@ The format is taken from the extension (.ndjson/.jsonl, .json, .csv) unless --fo
 @reports_errors
 def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll_interval, timeout, progress_,
            url, api_key, retries):
-    try:
-        file_format = file_format or bulk.infer_format(file)
-    except bulk.FormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="FILE") from None
-    try:
-        meta = bulk.parse_metadata(metadata)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--metadata") from None
+    file_format, meta = _format_and_metadata(file, file_format, metadata)
     client = make_client(ctx, url, api_key, retries)
 
     target = client.upload_url(file.name, file_format, expires, schema_version)
@@ -261,14 +254,7 @@ Exit code 0 when every row mapped, 3 when some rows are errors.""")
 @click.pass_context
 @reports_errors
 def schema_preview(ctx, file, mapping, file_format, metadata, as_json, url, api_key, retries):
-    try:
-        file_format = file_format or bulk.infer_format(file)
-    except bulk.FormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="FILE") from None
-    try:
-        meta = bulk.parse_metadata(metadata)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--metadata") from None
+    file_format, meta = _format_and_metadata(file, file_format, metadata)
     mapping_path = Path(mapping)
     chosen = _read_mapping(mapping_path) if mapping_path.is_file() else mapping
     sample, cut = bulk.read_sample(file, file_format)
@@ -401,3 +387,15 @@ def show_config(ctx, url, api_key, retries):
         click.echo(f"oauth2   client_id {config.client_id or '(none)'}, client_secret {secret}   "
                    f"[{config.client_source}; {used}]")
     click.echo(f"config   {config.config_path}{'' if config.config_path.exists() else ' (not present)'}")
+
+
+def _format_and_metadata(file, file_format: str | None, metadata) -> tuple[str, dict[str, str]]:
+    """The file's format (given, or from its extension) and the --metadata pairs, or a usage error."""
+    try:
+        file_format = file_format or bulk.infer_format(file)
+    except bulk.FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    try:
+        return file_format, bulk.parse_metadata(metadata)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metadata") from None

@@ -224,8 +224,8 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
 
 def check_end(cur: Cursor, max_row_bytes: int) -> None:
     """After the closing `]` of the events array: the rest of its object (other members are
-    ignored; a second `events` makes the file invalid), then nothing but whitespace. Content after the document would otherwise vanish
-    unread, so it makes the file invalid. (A file that simply ends early stays accepted: see the
+    ignored; a second `events` makes the file invalid), then nothing but whitespace. Content after
+    the document would otherwise vanish unread, so it makes the file invalid. (A file that simply ends early stays accepted: see the
     truncation rules in shared/bulk/formats/__init__.py.)"""
     if cur.in_object:
         while True:
