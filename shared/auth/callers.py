@@ -6,7 +6,9 @@ A caller presents one of two credentials:
   verified by API Gateway in the cloud (signature against the issuer's JWKS, `iss`, `aud`, `exp`) and
   by `local/gateway_auth.py` locally; both forward its verified claims to the function as
   `X-Apigateway-Api-Userinfo` (base64url JSON). Only the gateway can invoke the functions (IAM), and
-  it never passes on a caller's own copy of that header, so the claims are trusted here as they are.
+  it never passes on a caller's own copy of that header (API Gateway runs ESPv2 with the header prefix
+  X-Apigateway-, and ESPv2 overrides a client-provided userinfo header: GoogleCloudPlatform/esp-v2#447,
+  cloudendpoints/esp#338), so the claims are trusted here as they are.
 
 `scope` names what the endpoint needs (`pop:write`, `reports:read`): a token without it is a 403.
 """
