@@ -56,7 +56,8 @@ class Operation:
     operation_id: str
     backend: str | None  # the function's base URL; None: that function is not running in this stack
     deadline: float  # seconds, x-google-backend's deadline
-    definition: dict = field(compare=False, repr=False)  # the operation in openapi.yaml (security, parameters, ...)
+    definition: dict = field(compare=False, repr=False)  # the operation in openapi.yaml (parameters, ...)
+    security: list = field(default_factory=list, compare=False)  # its security requirements (or the document's)
 
 
 def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tuple[re.Pattern, dict[str, Operation]]]:
@@ -73,7 +74,8 @@ def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tup
             backend = op["x-google-backend"]
             variable = re.fullmatch(r"\$\{(\w+)\}", backend["address"]).group(1)
             methods[method.upper()] = Operation(op.get("operationId", f"{method} {path}"), backends.get(variable),
-                                                float(backend.get("deadline", default_deadline)), op)
+                                                float(backend.get("deadline", default_deadline)), op,
+                                                op.get("security", spec.get("security")) or [])
         routes.append((pattern, methods))
     return routes
 
@@ -128,7 +130,7 @@ class Gateway:
         operation = self._operation(path, request.method)
         headers = _forwarded_headers(request)
         check_request(request, operation)
-        headers = self._authenticate(request.method, path, target, headers)
+        headers = self._authenticate(operation, target, headers)
         # As API Gateway does: the backend sees its own Host; the one the caller used is forwarded
         # (reports build their page links from it), replacing whatever the caller claimed.
         headers = [(k, v) for k, v in headers if k.lower() not in (b"x-forwarded-host", b"x-forwarded-proto")]
@@ -152,11 +154,11 @@ class Gateway:
         out = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
         return Response(content, status=upstream.status_code, headers=out)
 
-    def _authenticate(self, method: str, path: str, target: str, headers: list[tuple[bytes, bytes]]):
+    def _authenticate(self, operation: Operation, target: str, headers: list[tuple[bytes, bytes]]):
         """API Gateway's JWT checks (local/gateway_auth.py): a token, if sent, must be valid, and its
         verified claims go on as X-Apigateway-Api-Userinfo; a caller's own such header never does."""
         as_text = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers}
-        forwarded, denied = self.auth.check(method, path, as_text, target.partition("?")[2])
+        forwarded, denied = self.auth.check(operation.security, as_text, target.partition("?")[2])
         if denied is not None:
             raise denied
         return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in forwarded.items()]

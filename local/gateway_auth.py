@@ -150,22 +150,11 @@ class GatewayAuth:
                 headers=[(loc["header"], loc.get("value_prefix", "")) for loc in locations if "header" in loc],
                 params=[loc["query"] for loc in locations if "query" in loc], fetch=fetch,
             )
-        self.operations: list[tuple[re.Pattern, str, list[dict]]] = []
-        for path, operations in spec["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
-            for method, op in operations.items():
-                self.operations.append((pattern, method.upper(), op.get("security", spec.get("security")) or []))
 
-    def _security(self, method: str, path: str) -> list[dict]:
-        for pattern, op_method, security in self.operations:
-            if op_method == method and pattern.match(path):
-                return security
-        return []
-
-    def check(self, method: str, path: str, headers: dict[str, str], query: str) -> tuple[dict[str, str], Problem | None]:
-        """(headers to forward, None), or (_, the Problem to answer with)."""
+    def check(self, security: list[dict], headers: dict[str, str], query: str) -> tuple[dict[str, str], Problem | None]:
+        """For an operation with these security requirements (the gateway's Operation.security):
+        (headers to forward, None), or (_, the Problem to answer with)."""
         forwarded = {k: v for k, v in headers.items() if k.lower() != USERINFO_HEADER.lower()}
-        security = self._security(method, path)
         if not security:
             return forwarded, None
         params = parse_qs(query, keep_blank_values=False)

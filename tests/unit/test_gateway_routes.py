@@ -45,3 +45,12 @@ def test_each_operation_gets_its_deadline_or_the_documents_default():
     routes = load_routes({"events_url": "E"})
     deadlines = {method: op.deadline for _, ops in routes for method, op in ops.items()}
     assert deadlines and all(d == 60.0 for d in deadlines.values())
+
+
+def test_each_operation_carries_the_security_the_token_check_applies():
+    routes = load_routes({})
+    security = {(pattern.pattern, method): op.security for pattern, ops in routes for method, op in ops.items()}
+    token = [s for (path, method), s in security.items() if "oauth/token" in path]
+    assert token == [[]]  # the token endpoint authenticates the client itself
+    others = [s for (path, _), s in security.items() if "oauth/token" not in path]
+    assert others and all(s == [{"coatro_oauth2": []}, {}] for s in others)

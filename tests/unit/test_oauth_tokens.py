@@ -136,6 +136,11 @@ def test_garbage_is_rejected(provider):
 # -- the gateway's handling of a request ----------------------------------------------------------
 
 
+# What the gateway's routes hold for these operations (local.gateway.load_routes).
+EVENTS_SECURITY = SPEC["paths"]["/coatro/v1/pop/events"]["post"]["security"]
+TOKEN_SECURITY = SPEC["paths"]["/coatro/v1/oauth/token"]["post"].get("security", [])
+
+
 @pytest.fixture
 def gateway(signer) -> GatewayAuth:
     variables = {"token_issuer": signer.email, "token_jwks_uri": JWKS_URI, "token_audience": AUDIENCE}
@@ -144,7 +149,7 @@ def gateway(signer) -> GatewayAuth:
 
 def test_gateway_forwards_the_verified_payload_and_strips_a_forged_one(signer, gateway):
     token = signer.sign_jwt(claims(signer))
-    headers, problem = gateway.check("POST", "/coatro/v1/pop/events",
+    headers, problem = gateway.check(EVENTS_SECURITY,
                                      {"Authorization": f"Bearer {token}", "x-apigateway-api-userinfo": "forged"}, "")
     assert problem is None
     assert headers[USERINFO_HEADER] == token.split(".")[1]
@@ -154,33 +159,33 @@ def test_gateway_forwards_the_verified_payload_and_strips_a_forged_one(signer, g
 
 def test_gateway_takes_the_token_from_the_access_token_parameter(signer, gateway):
     token = signer.sign_jwt(claims(signer))
-    headers, problem = gateway.check("POST", "/coatro/v1/pop/events", {}, f"access_token={token}&x=1")
+    headers, problem = gateway.check(EVENTS_SECURITY, {}, f"access_token={token}&x=1")
     assert problem is None and headers[USERINFO_HEADER] == token.split(".")[1]
 
 
 def test_without_a_token_the_request_passes_to_the_api_key_check_and_loses_any_forged_claims(gateway):
     forged = b64url(json.dumps({"tenant": "victim", "scope": "pop:write"}).encode())
-    headers, problem = gateway.check("POST", "/coatro/v1/pop/events", {"X-API-Key": "k", USERINFO_HEADER: forged}, "")
+    headers, problem = gateway.check(EVENTS_SECURITY, {"X-API-Key": "k", USERINFO_HEADER: forged}, "")
     assert problem is None and headers == {"X-API-Key": "k"}
     # Also on operations without any security (the token endpoint itself).
-    headers, problem = gateway.check("POST", "/coatro/v1/oauth/token", {USERINFO_HEADER: forged}, "")
+    headers, problem = gateway.check(TOKEN_SECURITY, {USERINFO_HEADER: forged}, "")
     assert problem is None and headers == {}
 
 
 def test_an_invalid_token_is_a_401_even_where_api_keys_are_allowed(signer, gateway):
     token = signer.sign_jwt(claims(signer, aud="nope"))
-    _, problem = gateway.check("POST", "/coatro/v1/pop/events", {"Authorization": f"Bearer {token}", "X-API-Key": "k"}, "")
+    _, problem = gateway.check(EVENTS_SECURITY, {"Authorization": f"Bearer {token}", "X-API-Key": "k"}, "")
     assert problem is not None and problem.status == 401
 
 
 def test_a_required_token_that_is_missing_is_a_401(gateway):
-    _, problem = gateway.check("GET", "/strict", {}, "")
+    _, problem = gateway.check(SPEC["paths"]["/strict"]["get"]["security"], {}, "")
     assert problem.status == 401 and problem.headers["WWW-Authenticate"] == 'Bearer realm="coatro"'
 
 
 def test_a_token_sent_twice_is_an_invalid_request(signer, gateway):
     token = signer.sign_jwt(claims(signer))
-    _, problem = gateway.check("POST", "/coatro/v1/pop/events", {"Authorization": f"Bearer {token}"}, f"access_token={token}")
+    _, problem = gateway.check(EVENTS_SECURITY, {"Authorization": f"Bearer {token}"}, f"access_token={token}")
     assert problem.status == 400
 
 
