@@ -7,7 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from coatro_cli.api import ApiClient, ApiError
 
@@ -193,19 +193,29 @@ def spreadsheet_safe(cell: Any) -> Any:
     return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
 
 
-def write_errors(errors: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
-    """Write errors as CSV (row,error; spreadsheet formulas defused) or a JSON array, streaming; returns how many."""
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO, columns: list[str]) -> int:
+    """Records as CSV, streaming: RFC 4180 (CRLF, which also makes the writer quote a bare CR), every
+    cell spreadsheet-safe; keys not in columns are left out. Returns how many."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
     count = 0
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; also makes the writer quote a bare CR
-        writer.writerow(["row", "error"])
-        for e in errors:
-            writer.writerow([spreadsheet_safe(e.get("row")), spreadsheet_safe(e.get("error"))])
-            count += 1
-        return count
+    for record in records:
+        writer.writerow([spreadsheet_safe(record.get(c)) for c in columns])
+        count += 1
+    return count
+
+
+def write_json_array(records: Iterable[Any], out: TextIO) -> int:
+    """Records as one JSON array, one per line, written as they arrive. Returns how many."""
+    count = 0
     out.write("[")
-    for e in errors:
-        out.write(("," if count else "") + "\n  " + json.dumps(e, ensure_ascii=False))
+    for record in records:
+        out.write(("," if count else "") + "\n  " + json.dumps(record, ensure_ascii=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+def write_errors(errors: Iterator[dict[str, Any]], out: TextIO, fmt: str) -> int:
+    """Write errors as CSV (row,error) or a JSON array, streaming; returns how many."""
+    return write_csv(errors, out, ["row", "error"]) if fmt == "csv" else write_json_array(errors, out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any, Iterable, Iterator, TextIO
+
+from coatro_cli.bulk import write_csv, write_json_array
 
 GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
 MEASURES = ("plays", "durationMs", "impressions.total", "impressions.male", "impressions.female",
@@ -50,18 +51,7 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
 
 def write(report_rows: Iterable[dict[str, Any]], out: TextIO, fmt: str, group_by: list[str]) -> int:
     """Write rows as they arrive (a long report is never held whole); returns how many."""
-    count = 0
     if fmt == "json":
-        out.write("[")
-        for row in report_rows:
-            out.write(("," if count else "") + "\n  " + json.dumps(row, ensure_ascii=False))
-            count += 1
-        out.write("\n]\n" if count else "]\n")
-        return count
-    columns = list(group_by or ["date", "campaignId"]) + list(MEASURES)
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in report_rows:
-        writer.writerow(flat(row))
-        count += 1
-    return count
+        return write_json_array(report_rows, out)
+    # The same CSV as the errors export: group keys are the tenant's own ids, so formulas are defused.
+    return write_csv(map(flat, report_rows), out, list(group_by or ["date", "campaignId"]) + list(MEASURES))

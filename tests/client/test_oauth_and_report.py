@@ -135,6 +135,19 @@ def test_report_follows_every_next_url_and_writes_csv(coatro, server):
                              "impressions.female", "firstPlayedAt", "lastPlayedAt"]
 
 
+def test_report_csv_defuses_formulas_in_the_tenants_own_ids():
+    from coatro_cli import report
+
+    rows = [{"date": "2025-01-27", "campaignId": '=HYPERLINK("http://evil.example","x")', "plays": 1,
+             "impressions": {"total": -1.5}}]
+    out = io.StringIO()
+    assert report.write(iter(rows), out, "csv", ["date", "campaignId"]) == 1
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert row["campaignId"] == "'" + rows[0]["campaignId"] and row["date"] == "2025-01-27"
+    assert row["impressions.total"] == "-1.5"  # numbers are not text: left as they are
+    assert out.getvalue().endswith("\r\n")
+
+
 def test_report_as_json_with_client_credentials(coatro, server, tmp_path):
     paged_report(server, pages=2)
     server.script = [token_reply("tok-r")]
