@@ -14,8 +14,9 @@ Every result is an aware datetime in UTC (so derived times are computed in UTC);
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from shared.platform import timezones
 
 EPOCH_UNITS = {"epoch_seconds": 1, "epoch_millis": 1_000, "epoch_micros": 1_000_000}
 EPOCH_NAMES = {"epoch_seconds": "epoch seconds", "epoch_millis": "epoch milliseconds", "epoch_micros": "epoch microseconds"}
@@ -26,15 +27,12 @@ class BadValue(Exception):
     """A value that cannot be converted; the message says why, for a person."""
 
 
-@lru_cache(maxsize=1024)
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone called `name`, or BadValue."""
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
-        raise BadValue(f"unknown time zone {name!r}")
+def zone(name) -> ZoneInfo:
+    """The IANA zone called `name` (`shared.platform.timezones`), or BadValue."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise BadValue(f"unknown time zone {name!r} (expected an IANA name such as Europe/London)") from None
+        return timezones.iana_zone(name)
+    except timezones.UnknownZone as exc:
+        raise BadValue(str(exc)) from None
 
 
 def is_zone(name) -> bool:
