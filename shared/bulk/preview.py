@@ -1,8 +1,11 @@
 """Preview: what a mapping makes of a small sample, ingesting nothing.
 
 The sample goes through the splitter's framing (`formats.plan_file`) and the worker's loop
-(`rows.mapped_rows`): the events and row errors shown are the ones an ingest of the same bytes
-would produce (except ids derived from the tenant: an event without `eventId` shows none here).
+(`rows.encoded_rows`, the encoding into pop-events messages included): the counts, events and row
+errors are the ones an ingest of the same bytes would record (except ids derived from the tenant:
+an event without `eventId` shows none here). The response lists at most `MAX_PREVIEW_EVENTS`
+events and `MAX_PREVIEW_ERRORS` errors (the first, in row order) and says when it left some out;
+its counts are always whole.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from shared.bulk import formats, pipeline, rows
 from shared.bulk.mapping import timestamps
 from shared.bulk.models import RowError
 from shared.bulk.schemas import SchemaMapping
+from shared.events.publishing import MessageEncoder
+from shared.platform.encoding import utc_now
 
 MAX_PREVIEW_ROW_BYTES = 1 << 20
+MAX_PREVIEW_EVENTS = 1_000
+MAX_PREVIEW_ERRORS = 1_000
 
 
 class PreviewRefused(ValueError):
@@ -31,6 +38,7 @@ class Preview(BaseModel):
     processedRows: int
     errorRows: int
     skippedRows: int
+    truncated: bool = False  # True when events or errors list fewer than processedRows / errorRows
 
 
 def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None = None) -> Preview:
@@ -51,21 +59,28 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     if problem:
         raise PreviewRefused(problem)
     first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))
+    encode = MessageEncoder("preview", "bulk", utc_now(), "preview").encode
     events: list[dict[str, Any]] = []
     errors: list[RowError] = list(plan.errors)
-    skipped = 0
+    processed = skipped = 0
     for chunk in ([first_row] if first_row else []) + plan.chunks:
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
-        for row, event, error in rows.mapped_rows(stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled):
+        for row, event, _message, error in rows.encoded_rows(
+            stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled, encode
+        ):
             if event is not None:
-                events.append(event.model_dump(mode="json", exclude_none=True))
+                processed += 1
+                if len(events) < MAX_PREVIEW_EVENTS:  # (an event that was encoded can be dumped)
+                    events.append(event.model_dump(mode="json", exclude_none=True))
             elif error is not None:
                 errors.append(RowError(row=row, error=error))
             else:
                 skipped += 1
     errors.sort(key=lambda e: e.row)
+    error_rows = len(errors)
     return Preview(
-        events=events, errors=errors, totalRows=len(events) + len(errors) + skipped, processedRows=len(events),
-        errorRows=len(errors), skippedRows=skipped,
+        events=events, errors=errors[:MAX_PREVIEW_ERRORS], totalRows=processed + error_rows + skipped,
+        processedRows=processed, errorRows=error_rows, skippedRows=skipped,
+        truncated=processed > len(events) or error_rows > MAX_PREVIEW_ERRORS,
     )

@@ -1,16 +1,25 @@
-"""One chunk's records through framing, mapping and validation: what the worker publishes and what a
-preview shows come from this one loop, so they cannot disagree."""
+"""One chunk's records through framing, mapping, validation and encoding: what the worker publishes
+and what a preview shows come from this one loop (`encoded_rows`), so they cannot disagree.
+
+Whatever a record holds and whatever a tenant's mapping does with it, the outcome is that record's:
+an event, a row error or a skip. Nothing a record can contain makes this loop raise; only the
+stream (storage) can, and only that, or publishing, retries a chunk.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from shared.bulk import formats
 from shared.bulk.formats import delimited
 from shared.bulk.mapping.compiled import CompiledMapping
 from shared.bulk.mapping.model import SchemaMapping
 from shared.bulk.models import ChunkSpec, FilePlan
+from shared.bulk.mapping.compiled import unexpected_error
 from shared.events.models import PopEvent
+from shared.events.publishing import Unpublishable
+
+Message = tuple[bytes, dict[str, str]]
 
 RowOutcome = tuple[int, PopEvent | None, str | None]
 """(row, event, None) for an event; (row, None, error) for a row error; (row, None, None) for a
@@ -33,7 +42,12 @@ def mapped_rows(
             yield row, None, error
             continue
         if direct:
-            event = compiled.validate_json(record)
+            try:
+                event = compiled.validate_json(record)
+            except MemoryError:
+                raise
+            except Exception:  # noqa: BLE001 - the full path below words what this one cannot read
+                event = None
             if event is not None:
                 yield row, event, None
                 continue
@@ -46,6 +60,27 @@ def mapped_rows(
                 yield row, event, error
         else:
             yield row, *compiled.one(record)
+
+
+def encoded_rows(
+    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled: CompiledMapping,
+    encode: Callable[[PopEvent, int], Message],
+) -> Iterator[tuple[int, PopEvent | None, Message | None, str | None]]:
+    """`mapped_rows` with each event encoded as its pop-events message: (row, event, message, None),
+    (row, None, None, error), or (row, None, None, None) for a skipped record. An event that
+    validates but cannot be a message (too large, too deep, not text) is its row's error."""
+    for row, event, error in mapped_rows(stream, fmt, chunk, max_row_bytes, header, compiled):
+        if event is None:
+            yield row, None, None, error
+            continue
+        try:
+            yield row, event, encode(event, row), None
+        except Unpublishable as exc:
+            yield row, None, None, f"Row cannot be stored: {exc}"
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a record's event, whatever it holds, is the record's
+            yield row, None, None, f"Row cannot be stored: {unexpected_error(exc)}"
 
 
 def csv_header(mapping: SchemaMapping, plan: FilePlan) -> tuple[list[str] | None, str | None]:

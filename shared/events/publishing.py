@@ -87,6 +87,8 @@ class MessageEncoder:
             reason = str(exc).removeprefix("Error serializing to JSON: ")
             if "surrogates not allowed" in reason:
                 reason = "a string or key holds a lone UTF-16 surrogate, which is not text"
+            elif "serialization depth" in reason:
+                reason = "context or device nests objects and arrays too deeply to store"
             raise Unpublishable(f"the event cannot be stored as JSON: {reason}") from None
         if "Infinity" in body or "NaN" in body or "\ufffd" in body:  # rare: look closer
             _check_kept_exactly(event, body)

@@ -18,7 +18,9 @@ For each parsed record (a CSV row, a JSON object, or an envelope holding records
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import re
 from datetime import timedelta
 from typing import Any, Callable, Iterator
@@ -26,8 +28,10 @@ from typing import Any, Callable, Iterator
 from pydantic import ValidationError
 
 from shared.bulk.mapping import timestamps
-from shared.bulk.mapping.model import ENDED_AT, IMPRESSION_FIELDS, FieldSpec, SchemaMapping, has_v2_keys, is_canonical_path
-from shared.bulk.mapping.records import EnvelopeError, RecordsPath
+from shared.bulk.mapping.model import (
+    ENDED_AT, IMPRESSION_FIELDS, FieldSpec, SchemaMapping, has_v2_keys, is_canonical_path, tenant_regex,
+)
+from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
 from shared.events.models import PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
@@ -41,6 +45,17 @@ Outcome = tuple[str | None, PopEvent | None, str | None]  # (where in an envelop
 
 class _Absent(Exception):
     """A value that means "no value" (a null sentinel): the field is left out."""
+
+
+def unexpected_error(exc: Exception) -> str:
+    """The row error of a record on which the mapping code raised: whatever a tenant's mapping does
+    with one record is that record's error, never its chunk's. The cases known to raise are turned
+    into their own messages where they happen; this names the category of anything left."""
+    if isinstance(exc, RecursionError):
+        return "Record nests too deeply for the mapping to read (more levels of objects and arrays than it follows)"
+    if isinstance(exc, OverflowError):
+        return f"A value of the record is out of range for the mapping ({str(exc)[:100]})"
+    return f"The mapping could not be applied to this record ({type(exc).__name__}: {str(exc)[:100]})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,12 +90,17 @@ def _duration(unit: str) -> Callable[[Any], int]:
     def convert(value):
         if type(value) is int:
             return value * scale
-        if type(value) is float and value == value:
-            return round(value * scale)
         if type(value) is str:
             m = _DURATION.fullmatch(value)
             if m:
-                return round(float(m.group(1)) * (1000 if (m.group(2) or unit).lower() == "s" else 1))
+                value, value_scale = float(m.group(1)), 1000 if (m.group(2) or unit).lower() == "s" else 1
+                if math.isfinite(value * value_scale):
+                    return round(value * value_scale)
+                raise BadValue(f"{m.group(1)[:30]!r} is out of range for a duration")
+        elif type(value) is float and value == value:
+            if math.isfinite(value * scale):
+                return round(value * scale)
+            raise BadValue(f"{value!r} is out of range for a duration")
         raise BadValue(f"expected a duration ({'seconds' if unit == 's' else 'milliseconds'}, or a string like "
                        f"'15s' or '1500ms'), got {repr(value)[:60]}")
 
@@ -115,6 +135,8 @@ def _from_json(path: str):
             parsed = STRICT_JSON.decode(value)
         except ValueError as exc:
             raise BadValue(f"is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadValue("is JSON that nests too deeply to read") from None
         try:
             return _dig(parsed, parts)
         except _Absent:
@@ -126,7 +148,7 @@ def _from_json(path: str):
 
 
 def _extract(pattern: str):
-    regex = re.compile(pattern)
+    regex = tenant_regex(pattern)  # RE2: linear in the text, whatever the pattern
     group = 1 if regex.groups else 0
 
     def convert(value):
@@ -344,15 +366,26 @@ class CompiledMapping:
             _set(out, path, value, errors, label)
 
     def _extract_nested(self, key: str, value: dict, out: dict, errors: list[str]) -> dict:
-        """Apply the mapped dotted paths under `key`; return what is left of `value`."""
-        rest = _copy_tree(value)
+        """Apply the mapped dotted paths under `key`; return what is left of `value`. Only the
+        objects on a mapped path are copied (and dropped once emptied), so the work is the paths'
+        length, not the record's size or depth."""
+        rest = dict(value)
         for sub, route in self.nested[key]:
-            node = rest
+            node, trail = rest, []
             for part in sub[:-1]:
-                node = node.get(part) if type(node) is dict else None
-            if type(node) is dict and sub[-1] in node:
-                self._put(out, route, node.pop(sub[-1]), errors)
-        return _prune(rest)
+                child = node.get(part)
+                if type(child) is not dict:
+                    break
+                trail.append((node, part))
+                node[part] = node = dict(child)
+            else:
+                if sub[-1] in node:
+                    self._put(out, route, node.pop(sub[-1]), errors)
+                    while trail and not node:  # an object the mapping emptied is not left behind
+                        parent, part = trail.pop()
+                        del parent[part]
+                        node = parent
+        return rest
 
     def _times(self, out: dict, errors: list[str], zone) -> None:
         fmt = self.time_format
@@ -383,7 +416,11 @@ class CompiledMapping:
                 else:
                     out["durationMs"] = round((end - start) / timedelta(milliseconds=1))
             elif start is None and "playedAt" not in out and type(duration) is int:
-                moments["playedAt"] = end - timedelta(milliseconds=duration)
+                try:
+                    moments["playedAt"] = end - timedelta(milliseconds=duration)
+                except OverflowError:
+                    errors.append(f"{self.label('durationMs')}: {duration!r} is out of range to derive "
+                                  f"{self.label('playedAt')} from {self.label(ENDED_AT)}")
         if "playedAt" in moments:
             try:
                 out["playedAt"] = iso_utc(moments["playedAt"])
@@ -422,10 +459,17 @@ class CompiledMapping:
         if self.records is None:
             yield None, *self.one(parsed)
             return
-        try:
-            found = list(self.records.records(parsed))
+        try:  # (references to the records, not copies) at most one more than allowed, to tell
+            found = list(itertools.islice(self.records.records(parsed), MAX_RECORDS_PER_ROW + 1))
         except EnvelopeError as exc:
             yield None, None, str(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever the envelope holds, it is this row's error
+            yield None, None, unexpected_error(exc)
+            return
+        if len(found) > MAX_RECORDS_PER_ROW:
+            yield None, None, (f"records {self.records.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
+                               f"the limit per row; split it into rows of at most {MAX_RECORDS_PER_ROW:,}")
             return
         for label, record, error in found:
             if error is not None:
@@ -448,7 +492,18 @@ class CompiledMapping:
 
     def one(self, record) -> tuple[PopEvent | None, str | None]:
         """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
-        envelope. The record is consumed (the mapping may change it in place)."""
+        envelope. The record is consumed (the mapping may change it in place).
+
+        Never raises for what is in the record: an exception out of the mapping code is the
+        record's error (`unexpected_error`), so one record can never fail its chunk."""
+        try:
+            return self._one(record)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            return None, unexpected_error(exc)
+
+    def _one(self, record) -> tuple[PopEvent | None, str | None]:
         if type(record) is list:
             if self.columns is None:
                 return None, "Record is an array; name its positions with columns in the mapping"
@@ -532,14 +587,30 @@ def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
         return (lambda r: r.get(field) is not None) if len(path) == 1 else (lambda r: get(r) is not None)
     if test == "absent":
         return (lambda r: r.get(field) is None) if len(path) == 1 else (lambda r: get(r) is None)
-    values = value if test in ("in", "not_in") else [value]
-
-    def matches(actual) -> bool:
-        return any(_same(actual, v) for v in values)
+    matches = _Membership(value if test in ("in", "not_in") else [value])
 
     if test in ("equals", "in"):
         return lambda r: (a := get(r)) is not None and matches(a)
     return lambda r: (a := get(r)) is None or not matches(a)  # not_equals, not_in
+
+
+class _Membership:
+    """Whether a record's value is one of a condition's values, as `_same` compares them (a number
+    and its string form are the same), in O(1) whatever the list's length: the values are sets by
+    type. A condition's values are scalars (the mapping's model refuses the rest)."""
+
+    def __init__(self, values: list):
+        self.strings = {v for v in values if type(v) is str}
+        self.others = {v for v in values if type(v) is not str}
+        self.others_as_strings = {str(_as_string(v)) for v in self.others}
+
+    def __call__(self, actual) -> bool:
+        if type(actual) is str:
+            return actual in self.strings or actual in self.others_as_strings
+        try:
+            return actual in self.others or str(_as_string(actual)) in self.strings
+        except TypeError:  # an object or array: equal to no scalar, and no string is its text
+            return False
 
 
 def _event_value(event: PopEvent, path: tuple[str, ...]):
@@ -548,17 +619,6 @@ def _event_value(event: PopEvent, path: tuple[str, ...]):
         if value is None:
             return None
         value = value.get(part) if type(value) is dict else getattr(value, part, None)
-    return value
-
-
-def _copy_tree(value: dict) -> dict:
-    return {k: _copy_tree(v) if type(v) is dict else v for k, v in value.items()}
-
-
-def _prune(value: dict) -> dict:
-    for k in [k for k, v in value.items() if type(v) is dict]:
-        if not _prune(value[k]):
-            del value[k]
     return value
 
 

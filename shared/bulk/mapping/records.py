@@ -12,6 +12,9 @@ import re
 from typing import Any, Iterator
 
 _SEGMENT = re.compile(r"([^.\[\]]+)(\[\*\])?")
+# Records one row (a line, an array element) may hold. Chunks are cut by rows and bytes, so this
+# bounds a chunk's records whatever a mapping finds inside its rows; a row over it is one row error.
+MAX_RECORDS_PER_ROW = 10_000
 
 
 class EnvelopeError(Exception):

@@ -67,7 +67,7 @@ def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
         raise BadValue(f"expected a timestamp string, got {repr(value)[:60]}")
     try:
         parsed = datetime.fromisoformat(value) if fmt == "iso8601" else datetime.strptime(value, fmt)
-    except ValueError:
+    except (ValueError, OverflowError):
         expected = "an ISO 8601 timestamp" if fmt == "iso8601" else f"a timestamp like {fmt!r}"
         raise BadValue(f"expected {expected}, got {value[:60]!r}") from None
     if parsed.tzinfo is None:
@@ -79,7 +79,10 @@ def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
         parsed = parsed.replace(tzinfo=tz)  # fold=0: see the module's rule for DST edges
     # In UTC: arithmetic on an aware datetime in a zone is wall-clock arithmetic (03:00:10 EDT minus
     # 15 s would be 02:59:55 local, an hour that does not exist), and derived times must be exact.
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00: the UTC time is outside years 1-9999
+        raise BadValue(f"{value[:60]!r} is out of range: in UTC it falls outside the years 1 to 9999") from None
 
 
 def _epoch(value, fmt: str, unit: int) -> datetime:
