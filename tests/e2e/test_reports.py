@@ -242,3 +242,28 @@ def test_the_same_report_by_api_key_and_by_bearer_token_and_scopes_are_enforced(
     refused = requests.post(stack.gateway_url + "/coatro/v1/pop/events", json={"events": events[:1]},
                             headers={"Authorization": f"Bearer {reader}"}, timeout=30)
     assert refused.status_code == 403, refused.text
+
+
+def test_links_never_show_the_functions_own_address(stack, tenant):
+    _, key = tenant
+    function = f"127.0.0.1:{stack.function_ports['reports']}"
+    params = {"filter[date]": "2025-01-27", "per_page": 5}
+    # A Host that is not a host: the gateway cannot forward it, and the links showed the function's address.
+    for host in ("bad host", "a@b", "x/y"):
+        response = requests.get(stack.gateway_url + REPORT, params=params, headers={"X-API-Key": key, "Host": host},
+                                timeout=60)
+        assert response.status_code == 200, response.text
+        assert function not in response.text
+        collection = response.json()["collection"]
+        assert collection["first_url"].startswith(REPORT + "?") and collection["last_url"].startswith(REPORT + "?")
+    # Through the gateway with a good Host: absolute, where the caller called.
+    response = get(stack.gateway_url, key, **params)
+    assert response.json()["collection"]["first_url"].startswith(stack.gateway_url + REPORT + "?"), response.text
+    # The caller cannot choose the host of its links: the gateway replaces what it claims.
+    response = requests.get(stack.gateway_url + REPORT, params=params, timeout=60,
+                            headers={"X-API-Key": key, "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert response.json()["collection"]["first_url"].startswith(stack.gateway_url + REPORT + "?"), response.text
+    # Called directly (no gateway, no forwarded host): relative, not at the function's address.
+    response = requests.get(f"http://{function}{REPORT}", params=params, headers={"X-API-Key": key}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert function not in response.text and response.json()["collection"]["first_url"].startswith(REPORT + "?")
