@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.platform import origins
 
 
 class Settings(BaseSettings):
@@ -91,6 +93,11 @@ class Settings(BaseSettings):
     storage_public_url: str | None = Field(
         None, description="Local stack only: the storage emulator's address as callers reach it."
     )
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        return origins.base_url(value)  # a wrong one fails at start, not as broken links
 
 
 @lru_cache

@@ -2,10 +2,12 @@
 
 The body is a collection as ad platforms serve them:
 `{"collection": {first_url, last_url, next_url, prev_url, per_page, size}, "result": [...], "status": 200}`,
-where `size` counts the rows of every page and the links are absolute URLs that repeat every
-parameter of the request but `page` (and never a credential). They are built from the address the
-caller used: `X-Forwarded-Host` / `X-Forwarded-Proto` when a gateway set them (API Gateway and the
-local gateway do), else the request's own; `COATRO_PUBLIC_BASE_URL` overrides both (a custom domain).
+where `size` counts the rows of every page and the links repeat every parameter of the request but
+`page` (and never a credential). They are absolute at `COATRO_PUBLIC_BASE_URL` when it is set (a custom
+domain), else at the host and scheme a gateway forwards (`X-Forwarded-Host`, `X-Forwarded-Proto`) when
+both are valid; otherwise they are relative (`/coatro/v1/...?...`, resolved against the URL the caller
+requested). Never at the request's own Host, which behind a gateway is this function's internal address
+(shared/platform/origins.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 
 from shared.auth import callers
 from shared.platform.http import json_response
+from shared.platform.origins import forwarded_origin
 from shared.platform.settings import get_settings
 from shared.reports.delivery import delivery_report
 from shared.reports.params import CREDENTIAL_PARAMETERS, DeliveryQuery, parse
@@ -38,13 +41,14 @@ class DeliveryReport(BaseModel):
     status: int = 200
 
 
+PATH = "/coatro/v1/pop/reports/delivery"
+
+
 def _base_url(request: Request) -> str:
-    configured = get_settings().public_base_url
-    if configured:
-        return configured.rstrip("/") + request.path
-    host = (request.headers.get("X-Forwarded-Host") or request.host).split(",")[0].strip()
-    proto = (request.headers.get("X-Forwarded-Proto") or request.scheme).split(",")[0].strip()
-    return f"{proto}://{host}{request.path}"
+    """The links' URL before the query: the report's path (whatever path reached the function), absolute
+    when the public origin is known."""
+    origin = get_settings().public_base_url or forwarded_origin(request.headers) or ""
+    return origin + PATH
 
 
 def _links(request: Request, query: DeliveryQuery, size: int) -> Collection:

@@ -7,13 +7,14 @@ event. An unknown parameter is an error too: a misspelt filter would otherwise w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from werkzeug.datastructures import MultiDict
 
 from shared.platform.problems import validation_failed
+from shared.platform.timezones import iana_zone, is_iana_zone
 
 GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
 DIMENSIONS = ("campaignId", "creativeId", "screenId", "siteId")  # the filterable ids
@@ -23,6 +24,12 @@ DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000_000  # keeps the offset a BigQuery INT64
 MAX_ID_LENGTH = 128
+# The days a report may cover. The window of any of them, in any zone (at most 26 hours from UTC), is
+# a datetime and a BigQuery TIMESTAMP; a day near year 1 or 9999 overflowed in a zone east or west of UTC.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9]: ASCII digits only, unlike \d
+_DIGITS = re.compile(r"[0-9]{1,12}")
 # Not part of the report: the OAuth2 access token, which the gateway also accepts as a query parameter.
 CREDENTIAL_PARAMETERS = ("access_token",)
 KNOWN = {"filter[date]", "filter[from]", "filter[to]", "timezone", "groupBy", "page", "per_page",
@@ -41,7 +48,7 @@ class DeliveryQuery:
 
     def window(self) -> tuple[datetime, datetime]:
         """[start, end) in UTC: midnight of the first day to midnight after the last, in the timezone."""
-        zone = ZoneInfo(self.timezone)
+        zone = iana_zone(self.timezone)
         start = datetime.combine(self.first_day, time(), zone)
         end = datetime.combine(self.last_day + timedelta(days=1), time(), zone)
         return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
@@ -55,14 +62,24 @@ def _error(parameter: str, message: str) -> dict:
     return {"index": None, "field": parameter, "message": message}
 
 
-def _day(value: str) -> date:
-    if len(value) != 10:
-        raise ValueError
-    return date.fromisoformat(value)
+def _parse_day(name: str, value: str, errors: list[dict]) -> date | None:
+    """Strictly YYYY-MM-DD in ASCII digits (date.fromisoformat also takes 2025-W10-1 and 20250101),
+    from FIRST_DAY to LAST_DAY; else None and an error naming the parameter."""
+    try:
+        if not _DAY.fullmatch(value):
+            raise ValueError
+        day = date.fromisoformat(value)
+        if FIRST_DAY <= day <= LAST_DAY:
+            return day
+    except ValueError:
+        pass
+    errors.append(_error(name, f"Input should be a date, YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}"))
+    return None
 
 
 def _positive(value: str) -> int:
-    if not value.isascii() or not value.isdigit():
+    """A whole number in ASCII digits: int() would also take " 5", "+5", "1_000" and other scripts' digits."""
+    if not _DIGITS.fullmatch(value):
         raise ValueError
     return int(value)
 
@@ -84,10 +101,7 @@ def parse(args: MultiDict) -> DeliveryQuery:
     if "filter[date]" in values:
         if "filter[from]" in values or "filter[to]" in values:
             errors.append(_error("filter[date]", "Give either filter[date] or filter[from] and filter[to], not both"))
-        try:
-            first = last = _day(values["filter[date]"])
-        except ValueError:
-            errors.append(_error("filter[date]", "Input should be a date, YYYY-MM-DD"))
+        first = last = _parse_day("filter[date]", values["filter[date]"], errors)
     elif "filter[from]" not in values and "filter[to]" not in values:
         errors.append(_error("filter[date]", "A report needs filter[date], or filter[from] and filter[to]"))
     else:
@@ -95,10 +109,8 @@ def parse(args: MultiDict) -> DeliveryQuery:
             if name not in values:
                 errors.append(_error(name, "Required with " + ("filter[to]" if name == "filter[from]" else "filter[from]")))
                 continue
-            try:
-                day = _day(values[name])
-            except ValueError:
-                errors.append(_error(name, "Input should be a date, YYYY-MM-DD"))
+            day = _parse_day(name, values[name], errors)
+            if day is None:
                 continue
             first, last = (day, last) if name == "filter[from]" else (first, day)
         if first and last:
@@ -108,11 +120,7 @@ def parse(args: MultiDict) -> DeliveryQuery:
                 errors.append(_error("filter[to]", f"A report covers at most {MAX_DAYS} days"))
 
     zone = values.get("timezone", "UTC")
-    try:
-        if not zone or zone != zone.strip():
-            raise ValueError
-        ZoneInfo(zone)
-    except (ValueError, ZoneInfoNotFoundError):
+    if not is_iana_zone(zone):  # not posixrules, localtime, posix/..., right/... (leap seconds)
         errors.append(_error("timezone", "Input should be an IANA time zone, e.g. Europe/Paris"))
 
     group_by = DEFAULT_GROUP_BY

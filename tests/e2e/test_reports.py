@@ -242,3 +242,56 @@ def test_the_same_report_by_api_key_and_by_bearer_token_and_scopes_are_enforced(
     refused = requests.post(stack.gateway_url + "/coatro/v1/pop/events", json={"events": events[:1]},
                             headers={"Authorization": f"Bearer {reader}"}, timeout=30)
     assert refused.status_code == 403, refused.text
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"filter[date]": "9999-12-31"}, "filter[date]"),  # the window overflowed: a 500
+    ({"filter[date]": "0001-01-01", "timezone": "Asia/Tokyo"}, "filter[date]"),
+    ({"filter[from]": "9999-12-30", "filter[to]": "9999-12-31", "timezone": "America/Los_Angeles"}, "filter[from]"),
+    ({"filter[date]": "2025-W10-1"}, "filter[date]"),  # an ISO week date was taken for 2025-03-03
+    ({"filter[date]": "٢٠٢٥-٠١-٢٧"}, "filter[date]"),
+    ({"filter[date]": "2025-01-27", "timezone": "right/UTC"}, "timezone"),  # these gave an empty report
+    ({"filter[date]": "2025-01-27", "timezone": "posixrules"}, "timezone"),
+    ({"filter[date]": "2025-01-27", "timezone": "posix/Europe/Paris"}, "timezone"),
+    ({"filter[date]": "2025-01-27", "timezone": "localtime"}, "timezone"),
+    ({"filter[date]": "2025-01-27", "page": "١٢"}, "page"),
+    ({"filter[date]": "2025-01-27", "per_page": "٥"}, "per_page"),
+])
+def test_edges_of_the_calendar_odd_zones_and_digits_are_400s_naming_the_parameter(stack, tenant, params, named):
+    response = get(stack.gateway_url, tenant[1], **params)
+    assert response.status_code == 400, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert named in [e["field"] for e in response.json()["errors"]], response.text
+
+
+def test_the_first_and_last_days_answer_in_the_zones_furthest_from_utc(stack, tenant):
+    for day, zone in (("1900-01-01", "Pacific/Kiritimati"), ("1900-01-01", "Etc/GMT+12"),
+                      ("2999-12-31", "Pacific/Kiritimati"), ("2999-12-31", "Etc/GMT+12")):
+        response = get(stack.gateway_url, tenant[1], **{"filter[date]": day, "timezone": zone})
+        assert response.status_code == 200, (day, zone, response.text)
+        assert response.json()["result"] == []
+
+
+def test_links_never_show_the_functions_own_address(stack, tenant):
+    _, key = tenant
+    function = f"127.0.0.1:{stack.function_ports['reports']}"
+    params = {"filter[date]": "2025-01-27", "per_page": 5}
+    # A Host that is not a host: the gateway cannot forward it, and the links showed the function's address.
+    for host in ("bad host", "a@b", "x/y"):
+        response = requests.get(stack.gateway_url + REPORT, params=params, headers={"X-API-Key": key, "Host": host},
+                                timeout=60)
+        assert response.status_code == 200, response.text
+        assert function not in response.text
+        collection = response.json()["collection"]
+        assert collection["first_url"].startswith(REPORT + "?") and collection["last_url"].startswith(REPORT + "?")
+    # Through the gateway with a good Host: absolute, where the caller called.
+    response = get(stack.gateway_url, key, **params)
+    assert response.json()["collection"]["first_url"].startswith(stack.gateway_url + REPORT + "?"), response.text
+    # The caller cannot choose the host of its links: the gateway replaces what it claims.
+    response = requests.get(stack.gateway_url + REPORT, params=params, timeout=60,
+                            headers={"X-API-Key": key, "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert response.json()["collection"]["first_url"].startswith(stack.gateway_url + REPORT + "?"), response.text
+    # Called directly (no gateway, no forwarded host): relative, not at the function's address.
+    response = requests.get(f"http://{function}{REPORT}", params=params, headers={"X-API-Key": key}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert function not in response.text and response.json()["collection"]["first_url"].startswith(REPORT + "?")
