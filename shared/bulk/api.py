@@ -13,6 +13,7 @@ hint where it lives. Each family is the contract's four steps, whole; a job has 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 import secrets
@@ -241,9 +242,10 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
 
 def _decode_token(token: str) -> tuple[str, int]:
     try:
-        chunk, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if not re.fullmatch(r"\d{6}", chunk) or not re.fullmatch(r"\d{1,6}", offset):
+        # validate: no character outside the alphabet is skipped; ASCII digits only (\\d takes any script's)
+        chunk, offset = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode().split(":")
+        if not re.fullmatch(r"[0-9]{6}", chunk) or not _DIGITS.fullmatch(offset):
             raise ValueError
         return chunk, int(offset)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeError, binascii.Error):
         raise bad_request("pageToken is not one this API returned.") from None

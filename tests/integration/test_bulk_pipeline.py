@@ -6,6 +6,8 @@ files: the test itself plays Eventarc (calls the splitter) and Pub/Sub (delivers
 
 from __future__ import annotations
 
+import base64
+
 import json
 import os
 
@@ -84,8 +86,15 @@ def test_errors_are_paginated_in_row_order_with_exact_counts(bulk):
         assert "pageSize must be an integer from 1 to 1000" in response.get_json()["detail"]
     response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageSize=007", headers=bulk.headers)
     assert response.status_code == 200 and len(response.get_json()["errors"]) == 7
-    response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors?pageToken=garbage", headers=bulk.headers)
-    assert response.status_code == 400
+    # pageTokens this API never returns: garbage, other scripts' digits (\u0661\u0662: ARABIC-INDIC ONE TWO),
+    # characters base64 would silently skip, a position with a sign
+    tokens = ["garbage", "\u0661\u0662"] + [base64.urlsafe_b64encode(t.encode()).decode() for t in (
+        "000000:\u0661\u0662", "\u0660\u0660\u0660\u0660\u0660\u0660:1", "000000:+1", "000000:1 ")]
+    tokens.append("!" + base64.urlsafe_b64encode(b"000000:1").decode())
+    for token in tokens:
+        response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors", query_string={"pageToken": token}, headers=bulk.headers)
+        assert response.status_code == 400, token
+        assert response.get_json()["detail"] == "pageToken is not one this API returned."
 
 
 def test_stored_errors_are_capped_but_the_count_stays_exact(bulk):
