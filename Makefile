@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test tail key client bench-events bench-bulk bench-reports venv clean
+.PHONY: dev test tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ bench-bulk: venv  ## a 1,000,000-row NDJSON file through the local stack: rows/s
 
 bench-reports: venv  ## report latency over 1,000,000 events in the local BigQuery, and publish-to-visible time
 	$(PY) -m bench.reports
+
+bench-isolation: venv  ## what a hostile mapping costs (RE2 extract, where-in) and another tenant's latency beside it
+	$(PY) -m bench.isolation
 
 clean:
 	rm -rf $(VENV) .local-stack .pytest_cache
