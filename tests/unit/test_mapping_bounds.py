@@ -64,6 +64,16 @@ def test_a_1_mib_line_of_empty_records_is_one_row_error_and_its_neighbours_are_m
     assert shown.errors[0].row == 2 and "more than 10,000 records" in shown.errors[0].error
 
 
+def test_envelope_fields_copied_into_each_record_may_make_at_most_8_times_the_row():
+    compiled = load_mapping(ENVELOPE).compiled("ndjson")
+    small = {"screen": "s" * 1_000, "pop": [{}] * 3_000}  # 3 MB of copies from a 10 KB row
+    [(_, event, error)] = list(compiled.outcomes(small))
+    assert event is None and error.startswith("envelope_fields: copying them into each of the row's 3,000 records makes "
+                                              "3,006,000 bytes, more than 8 times the row")
+    fine = {"screen": "s" * 20, "pop": [{"playedAt": VALID["playedAt"], "durationMs": 1}] * 3_000}
+    assert all(event is not None for _, event, _ in compiled.outcomes(fine))
+
+
 def test_the_preview_lists_at_most_1000_events_and_errors_and_says_so_with_whole_counts():
     rows = [{**VALID, "eventId": f"e-{i}"} for i in range(1_500)] + [{**VALID, "durationMs": "x"}] * 1_200
     content = "".join(json.dumps(r) + "\n" for r in rows).encode()

@@ -37,6 +37,8 @@ from shared.events.models import PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
 
 _ROUTE_CACHE_MAX = 10_000
+COPY_FACTOR = 8  # envelope_fields copied into a row's records: at most this many times the row's own size
+_COPY_SLACK = 64 * 1024
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
 _TIMESTAMP_TARGETS = ("playedAt", ENDED_AT)
 
@@ -471,6 +473,9 @@ class CompiledMapping:
             yield None, None, (f"records {self.records.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
                                f"the limit per row; split it into rows of at most {MAX_RECORDS_PER_ROW:,}")
             return
+        if self.envelope_fields and len(found) > 1 and (error := self._copies_problem(parsed, len(found))):
+            yield None, None, error
+            return
         for label, record, error in found:
             if error is not None:
                 yield label, None, error
@@ -489,6 +494,19 @@ class CompiledMapping:
                             record[name] = value
             event, error = self.one(record)
             yield label, event, (f"{label}: {error}" if error else None)
+
+    def _copies_problem(self, envelope: dict, records: int) -> str | None:
+        """Why copying the envelope_fields into each record would make too much of one row, or None:
+        the copies may come to at most COPY_FACTOR times the row itself (plus 64 KiB), so what a
+        chunk's records hold stays within a multiple of the chunk's bytes."""
+        copied = sum(_json_size(_get(envelope, path)) for _, path in self.envelope_fields) * records
+        if copied <= _COPY_SLACK:
+            return None
+        limit = COPY_FACTOR * _json_size(envelope) + _COPY_SLACK
+        if copied <= limit:
+            return None
+        return (f"envelope_fields: copying them into each of the row's {records:,} records makes {copied:,} bytes, "
+                f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row")
 
     def one(self, record) -> tuple[PopEvent | None, str | None]:
         """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
@@ -611,6 +629,17 @@ class _Membership:
             return actual in self.others or str(_as_string(actual)) in self.strings
         except TypeError:  # an object or array: equal to no scalar, and no string is its text
             return False
+
+
+def _json_size(value) -> int:
+    """About how many bytes `value` takes as JSON (what a copy of it costs downstream)."""
+    if value is None:
+        return 0
+    if type(value) is str:
+        return len(value) + 2
+    if type(value) in (int, float, bool):
+        return 8
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 def _event_value(event: PopEvent, path: tuple[str, ...]):
