@@ -303,7 +303,8 @@ def _process_chunk(message: ChunkMessage) -> None:
 
     compiled = mapping.compiled(message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
-    processed, skipped, errors, batch, batch_bytes = 0, 0, [], [], 0
+    processed, skipped, error_rows, errors, batch, batch_bytes = 0, 0, 0, [], [], 0
+    keep = message.storedErrorsPerChunk  # rows come in order: the first `keep` errors are the ones stored
     try:
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
@@ -315,8 +316,10 @@ def _process_chunk(message: ChunkMessage) -> None:
                 if encoded is None:
                     if error is None:
                         skipped += 1
-                    else:
-                        errors.append(RowError(row=row, error=error))
+                    else:  # only the kept ones are held: a chunk of 2 million bad records is 2 million errors
+                        error_rows += 1
+                        if len(errors) < keep:
+                            errors.append(RowError(row=row, error=error))
                     continue
                 batch.append(encoded)
                 batch_bytes += len(encoded[0])
@@ -329,7 +332,7 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
     processed += publish(batch) if batch else 0
-    _record_chunk(message.jobId, spec.index, processed, errors, message.storedErrorsPerChunk, skipped=skipped)
+    _record_chunk(message.jobId, spec.index, processed, errors, keep, error_rows=error_rows, skipped=skipped)
     finish_if_done(message.jobId)
 
 
