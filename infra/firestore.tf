@@ -52,6 +52,18 @@ resource "google_firestore_field" "file_plan_unindexed" {
   index_config {}
 }
 
+# A tenant's schema mapping (shared/store.py create_schema): up to 256 KiB of the tenant's keys and
+# values (a timezone_lookup alone may hold 10,000 zones). Read whole by version, never queried inside;
+# indexed, each key would be an index entry, and a large mapping would pass the 40,000 a document may have.
+resource "google_firestore_field" "schema_mapping_unindexed" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "schemas"
+  field      = "mapping"
+
+  index_config {}
+}
+
 # The queries in shared/store.py (schemas by tenantId, unfinished jobs by status for the sweep, a
 # job's chunks summed by aggregation, a job's chunks with errors in document order) are served by
 # Firestore's automatic single-field indexes. A query that filters on one field and orders by

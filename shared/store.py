@@ -16,6 +16,7 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -26,6 +27,7 @@ from shared.auth.models import ApiKeyRecord, OAuthClientRecord
 from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
 from shared.bulk.schemas import SchemaMapping
 from shared.platform import clients
+from shared.platform.encoding import OutOfRange, member_path
 from shared.platform.settings import get_settings
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
@@ -34,6 +36,7 @@ T = TypeVar("T")
 
 
 MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
+MAX_DOCUMENT_BYTES = 1_048_576  # Firestore's limit for one document, counted as `stored_size` counts
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -42,7 +45,9 @@ def unstorable(value: Any, path: str) -> tuple[str, str] | None:
 
     Firestore's limits (https://firebase.google.com/docs/firestore/quotas): no array directly in an
     array, map keys non-empty and not of the reserved form `__name__`, integers within 64 bits, text
-    in valid UTF-8 (a lone surrogate is not), and a bounded depth.
+    in valid UTF-8 (a lone surrogate is not), and a bounded depth. A number a double cannot hold
+    (`encoding.OutOfRange`: 1e400 would be stored as infinity, 1e-400 as 0) is refused as well.
+    `path` names the value in the message ("" for a whole body: its members are named bare).
     """
     return _unstorable(value, path, 0)
 
@@ -52,6 +57,11 @@ def _unstorable(value: Any, path: str, depth: int) -> tuple[str, str] | None:
         return None if _is_text(value) else (path, "holds a lone UTF-16 surrogate, which is not text")
     if isinstance(value, int) and not isinstance(value, bool):
         return None if value in _INT64 else (path, "is an integer beyond 64 bits; send it as a string")
+    if isinstance(value, float):
+        if isinstance(value, OutOfRange) or not math.isfinite(value):
+            size = "large" if value != 0 else "small"
+            return path, f"is a number too {size} for a double (64-bit floating point); send it as a string"
+        return None
     if not isinstance(value, (dict, list)):
         return None
     if depth >= MAX_NESTING:
@@ -64,9 +74,9 @@ def _unstorable(value: Any, path: str, depth: int) -> tuple[str, str] | None:
                 return found
         return None
     for key, item in value.items():
-        where = f"{path}.{key}" if _is_text(key) else f"{path}.{ascii(key)}"
+        where = member_path(path, key if _is_text(key) else ascii(key))
         if not key:
-            return f"{path}", "has an empty key"
+            return path, "has an empty key"
         if not _is_text(key):
             return where, "is a key holding a lone UTF-16 surrogate, which is not text"
         if key.startswith("__") and key.endswith("__"):
@@ -74,6 +84,21 @@ def _unstorable(value: Any, path: str, depth: int) -> tuple[str, str] | None:
         if found := _unstorable(item, where, depth + 1):
             return found
     return None
+
+
+def stored_size(value: Any) -> int:
+    """Bytes Firestore counts for a value (https://firebase.google.com/docs/firestore/storage-size):
+    text is its UTF-8 bytes + 1, a number or timestamp 8, true/false/null 1, a map its names (+1 each)
+    and values, an array its values. A document is its name, its fields and 32 bytes."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass")) + 1
+    if isinstance(value, dict):
+        return sum(stored_size(str(k)) + stored_size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(stored_size(v) for v in value)
+    if value is None or isinstance(value, bool):
+        return 1
+    return 8
 
 
 def _is_text(value: str) -> bool:
@@ -195,12 +220,29 @@ def get_schema(tenant_id: str, version: str) -> SchemaMapping | None:
     return SchemaMapping.model_validate(snap.get("mapping")) if snap.exists else None
 
 
+def _schema_document(tenant_id: str, mapping: SchemaMapping) -> dict[str, Any]:
+    return {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}
+
+
+def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str] | None:
+    """(where, why) if the document `create_schema` would write cannot be stored, else None; `where`
+    names the mapping's key ("constants", "fields.a", ...), not the document's."""
+    stored = _schema_document(tenant_id, mapping)
+    if found := unstorable(stored["mapping"], ""):
+        return found
+    name = f"{SCHEMAS}/{tenant_id}:{mapping.version}"
+    size = stored_size(stored) + sum(stored_size(part) for part in name.split("/")) + 16 + 32
+    if size > MAX_DOCUMENT_BYTES:
+        key, largest = max(((k, stored_size(v)) for k, v in stored["mapping"].items()), key=lambda kv: kv[1])
+        return key, (f"makes the mapping {size} bytes as stored, over Firestore's 1 MiB for one document "
+                     f"({key} takes {largest}; each number counts 8 bytes, each text its UTF-8 bytes + 1)")
+    return None
+
+
 def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
     """Store a tenant's mapping; False if that version exists."""
     try:
-        _schema(tenant_id, mapping.version).create(
-            {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}, **_bounded()
-        )
+        _schema(tenant_id, mapping.version).create(_schema_document(tenant_id, mapping), **_bounded())
     except exceptions.AlreadyExists:
         return False
     return True

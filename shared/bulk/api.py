@@ -27,16 +27,15 @@ from pydantic import BaseModel, ValidationError
 from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, rows, schema_registry
-from shared.bulk.mapping import timestamps
 from shared.bulk.models import (
     FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage,
     JobRecord, JobStatus, UploadUrlRequest, UploadUrlResponse,
 )
 from shared.bulk.signing import signed_put_url
 from shared.events.models import field_errors
-from shared.platform import clients
+from shared.platform import clients, timezones
 from shared.platform.encoding import iso_utc, utc_now
-from shared.platform.http import json_response, read_json
+from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
@@ -93,10 +92,33 @@ def parse_body(model: type[Body], body) -> Body:
         raise validation_failed("The request is invalid.", field_errors(exc)) from None
 
 
+def check_metadata(metadata: dict | None) -> None:
+    """A 400 naming what an ingest's (or a preview's) metadata holds that a job could not keep as sent:
+    more than the size limit, a value Firestore cannot store, a timezone that is no IANA zone name."""
+    if metadata is None:
+        return
+    limit = get_settings().max_metadata_bytes
+    if len(json.dumps(metadata)) > limit:
+        raise validation_failed(
+            "The request is invalid.",
+            [{"index": None, "field": "metadata", "message": f"metadata is limited to {limit} bytes of JSON"}],
+        )
+    if problem := store.unstorable(metadata, "metadata"):
+        where, why = problem
+        raise validation_failed("The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}])
+    zone = metadata.get("timezone")
+    if zone is not None and not timezones.is_iana_zone(zone):
+        raise validation_failed(
+            "The request is invalid.",
+            [{"index": None, "field": "metadata.timezone",
+              "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC"}],
+        )
+
+
 def create_upload_url(request: Request) -> Response:
     endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    body = parse_body(UploadUrlRequest, read_json(request))
+    body = parse_body(UploadUrlRequest, read_json_document(request))
     now = datetime.now(timezone.utc)
     file_id = f"file-{endpoints.ids}-{now:%Y%m%d}-{secrets.token_hex(8)}"
     # The object name is ours, never the caller's fileName.
@@ -125,22 +147,8 @@ def start_ingest(request: Request) -> Response:
     settings = get_settings()
     endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
-    body = _ingest_request(endpoints, read_json(request))
-    if body.metadata is not None and len(json.dumps(body.metadata)) > settings.max_metadata_bytes:
-        raise validation_failed(
-            "The request is invalid.",
-            [{"index": None, "field": "metadata", "message": f"metadata is limited to {settings.max_metadata_bytes} bytes of JSON"}],
-        )
-    if body.metadata is not None and (problem := store.unstorable(body.metadata, "metadata")):
-        where, why = problem
-        raise validation_failed("The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}])
-    zone = (body.metadata or {}).get("timezone")
-    if zone is not None and not timestamps.is_zone(zone):
-        raise validation_failed(
-            "The request is invalid.",
-            [{"index": None, "field": "metadata.timezone",
-              "message": f"unknown time zone {zone!r}; use an IANA name such as Europe/London or UTC"}],
-        )
+    body = _ingest_request(endpoints, read_json_document(request))
+    check_metadata(body.metadata)
     mapping = schema_registry.lookup(tenant_id, body.schemaVersion)
     if mapping is None:
         versions = ", ".join(schema_registry.available(tenant_id))

@@ -17,7 +17,10 @@ FileStatus = Literal["awaiting_upload", "uploaded", "ready", "invalid"]
 JobState = Literal["queued", "processing", "completed", "partially_completed", "failed"]
 FINAL_STATES = ("completed", "partially_completed", "failed")  # a job in one of these never changes again
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Not in a file name: C0 and C1 controls and DEL, the line and paragraph separators (they break a line
+# in logs and listings), and the bidirectional embeddings, overrides and isolates (U+202E makes
+# "invoice\u202efdp.exe" show as "invoiceexe.pdf").
+_NOT_IN_FILE_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Ids we issue; anything else cannot exist, and never reaches Firestore as a document path.
 # The word after file-/job- names the endpoints that issued it: `dynamic` (/coatro/v1/pop/dynamic/bulk)
 # or `bulk` (the canonical /coatro/v1/pop/bulk); see shared.bulk.api.BulkEndpoints.
@@ -37,8 +40,11 @@ class UploadUrlRequest(_Request):
     @field_validator("fileName")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
+        if found := _NOT_IN_FILE_NAMES.search(value):
+            char = found.group()
+            kind = ("a line or paragraph separator" if char in "\u2028\u2029" else
+                    "a bidirectional text control" if "\u202a" <= char else "a control character")
+            raise ValueError(f"must not contain {kind}: U+{ord(char):04X} at character {found.start() + 1}")
         return value
 
 

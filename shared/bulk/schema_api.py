@@ -21,13 +21,14 @@ import re
 from flask import Request, Response
 from pydantic import ValidationError
 
+from shared import store
 from shared.auth import callers
 from shared.bulk import schema_registry
-from shared.bulk.api import parse_body
+from shared.bulk.api import check_metadata, parse_body
 from shared.bulk.models import MappingPreviewRequest, PreviewRequest, SchemaDocument, SchemaList, SchemaSummary
 from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping, load_mapping, mapping_problems
-from shared.platform.http import json_response, read_json
+from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import Problem, method_not_allowed, not_found, validation_failed
 from shared.platform.settings import get_settings
 
@@ -66,7 +67,7 @@ def get_schema(tenant_id: str, version: str) -> Response:
 
 
 def register(tenant_id: str, version: str, request: Request) -> Response:
-    body = read_json(request, get_settings().max_mapping_bytes)
+    body = read_json_document(request, get_settings().max_mapping_bytes)
     if not isinstance(body, dict):
         raise _invalid_mapping([{"index": None, "field": None, "message": "The mapping must be a JSON object"}])
     if not VERSION_PATTERN.fullmatch(version):
@@ -76,6 +77,8 @@ def register(tenant_id: str, version: str, request: Request) -> Response:
         raise _invalid_mapping([{"index": None, "field": "version",
                                  "message": f"The mapping's version {body['version']!r} is not the path's {version!r}"}])
     mapping = _mapping(body)
+    if found := schema_registry.unstorable(tenant_id, mapping):
+        raise _unstorable(found)
     if schema_registry.register(tenant_id, mapping):
         return json_response(201, _document(version, mapping), headers={"Location": f"{BASE}/{version}"})
     existing = schema_registry.lookup(tenant_id, version)
@@ -89,13 +92,18 @@ def register(tenant_id: str, version: str, request: Request) -> Response:
 
 def preview_version(tenant_id: str, version: str, request: Request) -> Response:
     mapping = _registered(tenant_id, version)
-    body = parse_body(PreviewRequest, read_json(request))
+    body = parse_body(PreviewRequest, read_json_document(request))
+    check_metadata(body.metadata)
     return _preview(mapping, body)
 
 
 def preview_mapping(request: Request) -> Response:
     """A mapping in the body needs no registry (the caller still needs a valid key)."""
-    body = parse_body(MappingPreviewRequest, read_json(request))
+    raw = read_json_document(request)
+    if isinstance(raw, dict) and isinstance(raw.get("mapping"), dict):  # as sent: the model may change text
+        _check_storable(raw["mapping"], "mapping")
+    body = parse_body(MappingPreviewRequest, raw)
+    check_metadata(body.metadata)
     mapping = _mapping({"version": PREVIEW, **body.mapping}, field_prefix="mapping")
     return _preview(mapping, body)
 
@@ -128,7 +136,10 @@ def _document(version: str, mapping: SchemaMapping) -> SchemaDocument:
 
 
 def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
-    """A mapping from the request, or a 400 naming each wrong key."""
+    """A mapping from the request, or a 400 naming each wrong key. The mapping is first checked as
+    sent: what Firestore could not store, and what validation would change on the way (a lone
+    surrogate in a key becomes U+FFFD), is refused, never stored changed."""
+    _check_storable(data, field_prefix)
     try:
         return load_mapping(data)
     except ValidationError as exc:
@@ -148,6 +159,19 @@ def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
          "message": message.removeprefix(f"{loc}: ") if loc else message}
         for loc, message in zip(locations, messages)
     ]
+
+
+def _check_storable(data: dict, prefix: str | None) -> None:
+    if found := store.unstorable(data, ""):
+        raise _unstorable(found, prefix)
+
+
+def _unstorable(found: tuple[str, str], prefix: str | None = None) -> Problem:
+    where, why = found
+    field = ".".join(p for p in (prefix, where) if p) or None
+    said = f"{field or 'the mapping'} {why}"
+    return validation_failed(f"The mapping cannot be stored as sent: {said}.",
+                             [{"index": None, "field": field, "message": said}])
 
 
 def _invalid_mapping(errors: list[dict]) -> Problem:

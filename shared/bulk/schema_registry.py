@@ -21,5 +21,10 @@ def register(tenant_id: str, mapping: SchemaMapping) -> bool:
     return store.create_schema(tenant_id, mapping)
 
 
+def unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str] | None:
+    """(where, why) if `register` could not store this mapping exactly as it is (`shared.store`)."""
+    return None if mapping.version in BUILTIN else store.schema_unstorable(tenant_id, mapping)
+
+
 def available(tenant_id: str) -> list[str]:
     return sorted(BUILTIN) + store.schema_versions(tenant_id)

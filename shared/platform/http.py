@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
 
 from shared.platform import logs
-from shared.platform.encoding import STRICT_JSON
+from shared.platform.encoding import DOCUMENT_JSON, STRICT_JSON, repeated_name
 from shared.platform.problems import (
-    Problem, bad_request, method_not_allowed, too_large, unavailable, unsupported_media_type,
+    Problem, bad_request, method_not_allowed, too_large, unavailable, unsupported_media_type, validation_failed,
 )
 from shared.platform.settings import get_settings
 
@@ -80,10 +80,25 @@ def read_json(request: Request, max_bytes: int | None = None) -> Any:
     return decode_json(read_json_bytes(request, max_bytes))
 
 
-def decode_json(data: bytes) -> Any:
+def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
+    """A JSON body that is kept or obeyed as sent (a schema mapping, an upload or ingest request and its
+    metadata): `read_json`, and a 400 naming a name given twice in any of its objects (a parser would
+    keep one of the two values without a word). Numbers a double cannot hold come back marked
+    (`encoding.OutOfRange`): whatever stores the value refuses them with `shared.store.unstorable`."""
+    body = decode_json(read_json_bytes(request, max_bytes), DOCUMENT_JSON)
+    if found := repeated_name(body):
+        where, name = found
+        raise validation_failed(
+            f"The request body gives {where} more than once; send each name once.",
+            [{"index": None, "field": where, "message": f"{name!r} is given more than once in this object; send it once"}],
+        )
+    return body
+
+
+def decode_json(data: bytes, decoder=STRICT_JSON) -> Any:
     """Strict JSON (no NaN or Infinity) from UTF-8 bytes, or a 400 saying what is wrong."""
     try:
-        return STRICT_JSON.decode(data.decode("utf-8"))
+        return decoder.decode(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
     except RecursionError:
