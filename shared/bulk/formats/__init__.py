@@ -3,9 +3,11 @@
 Two entry points share one framer per format, so the splitter and the workers cannot disagree on
 where a record starts or ends or on its row number:
 
-- `plan_file(stream, fmt, chunk_rows, max_row_bytes)` reads the whole object once, in blocks, and
-  cuts it into chunks: byte ranges ``[start, end)`` holding ``row_count`` records whose first one
-  has row number ``first_row``.
+- `plan_file(stream, fmt, chunk_rows, max_row_bytes, chunk_bytes)` reads the whole object once, in
+  blocks, and cuts it into chunks: byte ranges ``[start, end)`` holding ``row_count`` records whose
+  first one has row number ``first_row``. A chunk ends at ``chunk_rows`` records or with the record
+  that makes it span ``chunk_bytes`` (the setting; see its derivation there), so a worker's call is
+  bounded even when a mapping makes one line thousands of records.
 - `iter_rows(stream, fmt, chunk, max_row_bytes, header)` reads one chunk's byte range (the caller
   has seeked to ``chunk.start``; nothing past ``chunk.end`` is read) and yields
   ``(row, record, error)`` for each of its records.
