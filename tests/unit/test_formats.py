@@ -9,9 +9,10 @@ import tracemalloc
 
 import pytest
 
-from shared.bulk import pipeline
+from shared.bulk import pipeline, rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
+from shared.bulk.schemas import BUILTIN, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
 
@@ -579,3 +580,58 @@ def test_a_plan_of_the_largest_file_stays_within_max_plan_chunks(monkeypatch, ro
     assert sum(c.row_count for c in p.chunks) == size // len(row)
     assert len(p.chunks) <= pipeline.MAX_PLAN_CHUNKS
 
+
+# ------------------------------------------------------------------------------------------
+# A CSV file's first row over the row size limit: the header the splitter cannot read, or (for a
+# mapping with header: false) one data row that is a row error like any other long row
+
+
+HEADERLESS = load_mapping({"version": "nohead-t", "header": False, "columns": ["screenId", "durationMs"]})
+
+
+def first_row_outcomes(mapping, data: bytes, max_row_bytes: int):
+    """What the pipeline does with a CSV plan for `mapping`: (problem, outcomes of every row)."""
+    p = plan(data, "csv", max_row_bytes=max_row_bytes)
+    header, problem = bulk_rows.csv_header(mapping, p)
+    if problem:
+        return problem, []
+    compiled = mapping.compiled("csv")
+    first = bulk_rows.first_row_chunk(mapping, p, len(p.chunks))
+    out = []
+    for chunk in p.chunks + ([first] if first else []):
+        stream = io.BytesIO(data)
+        stream.seek(chunk.start)
+        out += [(row, error) for row, _event, error in
+                bulk_rows.mapped_rows(stream, "csv", chunk, max_row_bytes, header, compiled)]
+    return None, sorted(out)
+
+
+@pytest.mark.parametrize("long_row", [b"s-x," + b"9" * 2_000 + b"\n", b'"s-x\n' + b"9" * 2_000 + b'",1\r\n'])
+def test_csv_first_row_over_the_limit_is_kept_in_the_plan_not_invalid(long_row):
+    data = long_row + b"s-2,2\ns-3,3\n"
+    p = plan(data, "csv", max_row_bytes=1_000)
+    assert (p.header_row, p.header_start, p.header_end) == (1, 0, len(long_row))
+    assert p.header is None and p.header_text is None
+    assert p.header_problem == (
+        f"The CSV header row cannot be read: it is {len(long_row.rstrip())} bytes, longer than the row size limit "
+        "(1000 bytes)"
+    )
+    assert p.total_rows == 2 and [(c.first_row, c.row_count) for c in p.chunks] == [(len(long_row.splitlines()) + 1, 2)]
+    assert FilePlan.model_validate(json.loads(json.dumps(p.model_dump()))) == p
+
+
+def test_csv_first_row_over_the_limit_is_one_row_error_without_a_header_and_fails_with_one():
+    long_row = b"s-1," + b"9" * 2_000 + b"\n"
+    data = long_row + b"s-2,2\ns-3,3\n"
+    problem, outcomes = first_row_outcomes(HEADERLESS, data, 1_000)
+    assert problem is None
+    assert outcomes == [(1, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes"), (2, None), (3, None)]
+    # the same row anywhere else is the same row error
+    _, elsewhere = first_row_outcomes(HEADERLESS, b"s-0,0\n" + data, 1_000)
+    assert elsewhere[1] == (2, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes")
+    # a mapping that reads a header row cannot read this one, with any delimiter
+    message = (f"The CSV header row cannot be read: it is {len(long_row) - 1} bytes, longer than the row size "
+               "limit (1000 bytes)")
+    assert first_row_outcomes(BUILTIN["1.0"], data, 1_000) == (message, [])
+    semicolons = load_mapping({"version": "semi-t", "delimiter": ";"})
+    assert first_row_outcomes(semicolons, data, 1_000) == (message, [])

@@ -108,13 +108,17 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
             header_rec = next(records, None)
             if header_rec is None:
                 return plan  # only blank lines
-            text = delimited.header_text(header_rec)
             plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
-            plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
             try:
-                plan.header = delimited.header_names(text)
-            except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                text = delimited.header_text(header_rec, max_row_bytes)
+            except delimited.HeaderUnreadable as exc:  # too long: only a file without a header can use it
                 plan.header_problem = str(exc)
+            else:
+                plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
+                try:
+                    plan.header = delimited.header_names(text)
+                except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                    plan.header_problem = str(exc)
 
     chunks = plan.chunks
     errors = plan.errors
