@@ -64,7 +64,15 @@ def expire_at() -> datetime:
 
 
 def chunk_rows_for(size: int) -> int:
-    """Rows per chunk: the setting, raised for huge files of tiny rows so the plan stays bounded."""
+    """Rows per chunk: the setting, raised for huge files of tiny rows so the plan stays bounded.
+
+    A chunk ends at this many rows or once it spans the `chunk_bytes` setting, so every chunk but the
+    last takes at least m = min(2 x rows, chunk_bytes) bytes of the file with the separator after it
+    (a row is at least MIN_ROW_BYTES with its line end or comma) and the last at least one: n chunks
+    of a `size`-byte file have (n - 1) x m < size. Rows >= size / 2 / MAX_PLAN_CHUNKS here and chunk_bytes >= max_file_bytes /
+    MAX_PLAN_CHUNKS (settings) make m >= size / MAX_PLAN_CHUNKS, so n <= MAX_PLAN_CHUNKS for every
+    file the splitter plans.
+    """
     return max(get_settings().chunk_rows, math.ceil(size / MIN_ROW_BYTES / MAX_PLAN_CHUNKS))
 
 

@@ -88,7 +88,7 @@ def csv_header(mapping: SchemaMapping, plan: FilePlan) -> tuple[list[str] | None
     splitter reads the first row with commas, not knowing the mapping (it may have none yet)."""
     if not mapping.header:
         return mapping.columns, None
-    if mapping.delimiter == ",":
+    if mapping.delimiter == "," or delimited.HeaderUnreadable.marks(plan.header_problem):
         return plan.header, plan.header_problem
     if plan.header_text is None:
         return None, "The CSV header row is too long to be read again with the mapping's delimiter"
@@ -100,7 +100,8 @@ def csv_header(mapping: SchemaMapping, plan: FilePlan) -> tuple[list[str] | None
 
 def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> ChunkSpec | None:
     """For a CSV file without a header row (`header: false`), its first row, which the plan set
-    apart as the header, as one more chunk; None otherwise."""
+    apart as the header, as one more chunk; None otherwise. A first row over the row size limit is
+    such a chunk too: the worker reports it as that row's error, as it would anywhere else."""
     if plan.format != "csv" or mapping.header or plan.header_end is None:
         return None
     return ChunkSpec(index=index, start=plan.header_start, end=plan.header_end, first_row=plan.header_row, row_count=1)

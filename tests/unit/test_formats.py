@@ -9,8 +9,12 @@ import tracemalloc
 
 import pytest
 
+from shared.bulk import pipeline, rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
+from shared.bulk.schemas import BUILTIN, load_mapping
+from shared.platform import settings as settings_module
+from shared.platform.settings import Settings, get_settings
 
 MB = 1 << 20
 
@@ -59,13 +63,13 @@ class Synthetic:
         return b"".join(out)
 
 
-def plan(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB) -> FilePlan:
-    return plan_file(io.BytesIO(data), fmt, chunk_rows, max_row_bytes)
+def plan(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB, **kw) -> FilePlan:
+    return plan_file(io.BytesIO(data), fmt, chunk_rows, max_row_bytes, **kw)
 
 
-def read_all(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB, max_read=None):
+def read_all(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int = MB, max_read=None, **kw):
     """Plan, then read every chunk through iter_rows; also check the chunk contracts."""
-    p = plan(data, fmt, chunk_rows, max_row_bytes)
+    p = plan(data, fmt, chunk_rows, max_row_bytes, **kw)
     rows = []
     for chunk in p.chunks:
         stream = Tracked(data, max_read)
@@ -75,6 +79,8 @@ def read_all(data: bytes, fmt: str, chunk_rows: int = 1000, max_row_bytes: int =
         assert got[0][0] == chunk.first_row
         assert stream.furthest <= chunk.end, "iter_rows read past the chunk's end"
         assert chunk.row_count <= chunk_rows
+        if "chunk_bytes" in kw and chunk.row_count > 1:  # cut once its records reach chunk_bytes
+            assert chunk.end - chunk.start < kw["chunk_bytes"] + max_row_bytes + 2
         rows.extend(got)
     assert sum(c.row_count for c in p.chunks) + len(p.errors) == p.total_rows
     return p, rows
@@ -418,6 +424,10 @@ def test_chunked_reads_equal_a_whole_file_parse(fmt, block, monkeypatch):
         assert p.header == whole_plan.header
     assert len(whole) >= 100
     assert any(err for _, _, err in whole) or fmt == "csv"
+    for chunk_bytes in (1, 40, 300):  # cut by bytes as well: the same rows
+        p, rows = read_all(data, fmt, chunk_rows=50, max_read=block // 2 + 1, chunk_bytes=chunk_bytes)
+        assert rows == whole and p.total_rows == whole_plan.total_rows
+        assert len(p.chunks) > len(whole_plan.chunks)
 
 
 # ------------------------------------------------------------------------------------------
@@ -492,3 +502,136 @@ def test_content_after_the_json_document_makes_the_file_invalid_instead_of_vanis
 def test_json_object_with_events_twice_is_invalid_not_first_wins(data):
     with pytest.raises(FileInvalid, match='"events" more than once'):
         plan(data, "json")
+
+
+
+# ------------------------------------------------------------------------------------------
+# Chunks are bounded by bytes as well as rows: one worker call stays short whatever a mapping
+# makes of a line (an envelope can make one line thousands of records)
+
+
+def tiny_records_line(n: int, record: bytes = b"{}") -> bytes:
+    return b'{"pop":[' + b",".join([record] * n) + b"]}\n"
+
+
+def test_lines_of_many_tiny_records_are_cut_by_bytes_so_a_chunk_holds_boundedly_many_records():
+    settings = get_settings()
+    line = tiny_records_line(10_000)  # 30,010 bytes, 10,000 records once a mapping's `records` opens it
+    data = line * 1_000  # 30 MB: 1,000 lines, under chunk_rows; one chunk when cut by lines alone
+    p = plan_file(io.BytesIO(data), "ndjson", settings.chunk_rows, settings.max_row_bytes)
+    assert p.total_rows == 1_000
+    assert len(p.chunks) >= len(data) // (settings.chunk_bytes + len(line)) > 1
+    for c in p.chunks[:-1]:
+        assert settings.chunk_bytes <= c.end - c.start < settings.chunk_bytes + len(line)
+    # whatever records a line holds, a chunk's records fit in its bytes, each at least 2 bytes ("0,")
+    worst = max(c.end - c.start for c in p.chunks) // 2
+    assert worst <= (settings.chunk_bytes + settings.max_row_bytes) // 2
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
+def test_rows_of_ordinary_size_keep_chunks_of_chunk_rows(fmt):
+    settings = get_settings()
+    event = {"eventId": "evt-0000001", "screenId": "screen-001", "siteId": "site-001", "campaignId": "campaign-001",
+             "creativeId": "creative-001", "playedAt": "2025-01-27T10:00:00Z", "durationMs": 30000,
+             "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}}}
+    line = json.dumps(event).encode()  # 270 bytes
+    n = 3 * settings.chunk_rows + 7
+    if fmt == "ndjson":
+        data = (line + b"\n") * n
+    elif fmt == "json":
+        data = b"[" + b",\n".join([line] * n) + b"]"
+    else:
+        data = b"screenId,note\n" + (b's1,"' + line.replace(b'"', b'""') + b'"\n') * n
+    p = plan_file(io.BytesIO(data), fmt, settings.chunk_rows, settings.max_row_bytes)
+    assert [c.row_count for c in p.chunks] == [settings.chunk_rows] * 3 + [7]
+
+
+def test_chunk_bytes_is_a_setting_consistent_with_the_plan_limit(monkeypatch):
+    settings = Settings()
+    assert settings.chunk_bytes == 4 * MB
+    # every chunk but the last holds chunk_bytes or 2 x chunk_rows bytes, so a plan has at most
+    # max_file_bytes / chunk_bytes chunks from bytes: it must fit the plan's limit
+    assert settings_module.MAX_PLAN_CHUNKS == pipeline.MAX_PLAN_CHUNKS
+    assert settings.chunk_bytes * pipeline.MAX_PLAN_CHUNKS >= settings.max_file_bytes
+    assert settings.chunk_rows * 300 < settings.chunk_bytes  # ordinary rows (~270 bytes) are cut by rows
+    with pytest.raises(ValueError, match="chunk_bytes"):
+        Settings(chunk_bytes=MB)  # 5 GiB files would need 5,120 chunks
+    # a deployment that accepts files over 20 GiB gets larger chunks, as chunk_rows_for does for rows
+    assert Settings(max_file_bytes=100 * 1024**3).chunk_bytes == -(-100 * 1024**3 // pipeline.MAX_PLAN_CHUNKS)
+    monkeypatch.setenv("COATRO_CHUNK_BYTES", str(2 * MB))
+    monkeypatch.setenv("COATRO_MAX_FILE_BYTES", str(2 * MB * pipeline.MAX_PLAN_CHUNKS))
+    assert Settings().chunk_bytes == 2 * MB
+
+
+@pytest.mark.parametrize("row", [b"1\n", b'{"pop":[' + b"0," * 200 + b"0]}\n"])
+def test_a_plan_of_the_largest_file_stays_within_max_plan_chunks(monkeypatch, row):
+    """chunk_rows_for and chunk_bytes together: at most MAX_PLAN_CHUNKS chunks, for rows of any size."""
+    size = 2_000_000
+    monkeypatch.setenv("COATRO_MAX_FILE_BYTES", str(size))
+    monkeypatch.setenv("COATRO_CHUNK_BYTES", str(size // pipeline.MAX_PLAN_CHUNKS))
+    monkeypatch.setenv("COATRO_CHUNK_ROWS", "10")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        data = row * (size // len(row))
+        p = plan_file(io.BytesIO(data), "ndjson", pipeline.chunk_rows_for(len(data)), settings.max_row_bytes)
+    finally:
+        get_settings.cache_clear()
+    assert sum(c.row_count for c in p.chunks) == size // len(row)
+    assert len(p.chunks) <= pipeline.MAX_PLAN_CHUNKS
+
+
+# ------------------------------------------------------------------------------------------
+# A CSV file's first row over the row size limit: the header the splitter cannot read, or (for a
+# mapping with header: false) one data row that is a row error like any other long row
+
+
+HEADERLESS = load_mapping({"version": "nohead-t", "header": False, "columns": ["screenId", "durationMs"]})
+
+
+def first_row_outcomes(mapping, data: bytes, max_row_bytes: int):
+    """What the pipeline does with a CSV plan for `mapping`: (problem, outcomes of every row)."""
+    p = plan(data, "csv", max_row_bytes=max_row_bytes)
+    header, problem = bulk_rows.csv_header(mapping, p)
+    if problem:
+        return problem, []
+    compiled = mapping.compiled("csv")
+    first = bulk_rows.first_row_chunk(mapping, p, len(p.chunks))
+    out = []
+    for chunk in p.chunks + ([first] if first else []):
+        stream = io.BytesIO(data)
+        stream.seek(chunk.start)
+        out += [(row, error) for row, _event, error in
+                bulk_rows.mapped_rows(stream, "csv", chunk, max_row_bytes, header, compiled)]
+    return None, sorted(out)
+
+
+@pytest.mark.parametrize("long_row", [b"s-x," + b"9" * 2_000 + b"\n", b'"s-x\n' + b"9" * 2_000 + b'",1\r\n'])
+def test_csv_first_row_over_the_limit_is_kept_in_the_plan_not_invalid(long_row):
+    data = long_row + b"s-2,2\ns-3,3\n"
+    p = plan(data, "csv", max_row_bytes=1_000)
+    assert (p.header_row, p.header_start, p.header_end) == (1, 0, len(long_row))
+    assert p.header is None and p.header_text is None
+    assert p.header_problem == (
+        f"The CSV header row cannot be read: it is {len(long_row.rstrip())} bytes, longer than the row size limit "
+        "(1000 bytes)"
+    )
+    assert p.total_rows == 2 and [(c.first_row, c.row_count) for c in p.chunks] == [(len(long_row.splitlines()) + 1, 2)]
+    assert FilePlan.model_validate(json.loads(json.dumps(p.model_dump()))) == p
+
+
+def test_csv_first_row_over_the_limit_is_one_row_error_without_a_header_and_fails_with_one():
+    long_row = b"s-1," + b"9" * 2_000 + b"\n"
+    data = long_row + b"s-2,2\ns-3,3\n"
+    problem, outcomes = first_row_outcomes(HEADERLESS, data, 1_000)
+    assert problem is None
+    assert outcomes == [(1, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes"), (2, None), (3, None)]
+    # the same row anywhere else is the same row error
+    _, elsewhere = first_row_outcomes(HEADERLESS, b"s-0,0\n" + data, 1_000)
+    assert elsewhere[1] == (2, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes")
+    # a mapping that reads a header row cannot read this one, with any delimiter
+    message = (f"The CSV header row cannot be read: it is {len(long_row) - 1} bytes, longer than the row size "
+               "limit (1000 bytes)")
+    assert first_row_outcomes(BUILTIN["1.0"], data, 1_000) == (message, [])
+    semicolons = load_mapping({"version": "semi-t", "delimiter": ";"})
+    assert first_row_outcomes(semicolons, data, 1_000) == (message, [])

@@ -3,9 +3,11 @@
 Two entry points share one framer per format, so the splitter and the workers cannot disagree on
 where a record starts or ends or on its row number:
 
-- `plan_file(stream, fmt, chunk_rows, max_row_bytes)` reads the whole object once, in blocks, and
-  cuts it into chunks: byte ranges ``[start, end)`` holding ``row_count`` records whose first one
-  has row number ``first_row``.
+- `plan_file(stream, fmt, chunk_rows, max_row_bytes, chunk_bytes)` reads the whole object once, in
+  blocks, and cuts it into chunks: byte ranges ``[start, end)`` holding ``row_count`` records whose
+  first one has row number ``first_row``. A chunk ends at ``chunk_rows`` records or with the record
+  that makes it span ``chunk_bytes`` (the setting; see its derivation there), so a worker's call is
+  bounded even when a mapping makes one line thousands of records.
 - `iter_rows(stream, fmt, chunk, max_row_bytes, header)` reads one chunk's byte range (the caller
   has seeked to ``chunk.start``; nothing past ``chunk.end`` is read) and yields
   ``(row, record, error)`` for each of its records.
@@ -42,9 +44,10 @@ Truncation:
 
 `FileInvalid` (the file cannot be framed at all): NUL bytes in the first block (binary), a UTF-16 /
 UTF-32 byte order mark, content that clearly does not match the declared format, a JSON object
-without an ``"events"`` array, a CSV header row over the row size limit or not UTF-8. A CSV header
-row whose names are empty or repeated (read with commas) is kept in the plan with its problem: the
-file may have no header or another delimiter, which only its mapping says (`rows.csv_header`). An
+without an ``"events"`` array, a CSV header row that is not UTF-8. A CSV header row whose names are
+empty or repeated (read with commas), or that is longer than the row size limit, is kept in the plan
+with its problem: the file may have no header or another delimiter, which only its mapping says
+(`rows.csv_header`; without a header, an over-long first row is that row's error, as elsewhere). An
 NDJSON line that is an array of plain values is a positional record. An empty file is not invalid: it
 has zero rows and no chunks. A UTF-8 byte order mark is skipped (offsets stay byte offsets of the
 object).

@@ -11,6 +11,7 @@ from shared.bulk.formats.reading import (
     EMPTY, OK, OTHER_BOMS, OVERSIZE, UTF8_BOM, FileInvalid, Prefixed, read, snippet,
 )
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
+from shared.platform.settings import get_settings
 
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -63,14 +64,21 @@ def _check_format(fmt: str) -> None:
 
 MAX_HEADER_TEXT = 64 * 1024  # kept in the plan to be read again with a mapping's delimiter
 MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
-CHUNK_BYTES = 64 * 1024 * 1024  # a chunk of huge rows is cut early so one worker call stays short
 
 
-def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int = CHUNK_BYTES) -> FilePlan:
-    """Read `stream` once and cut it into chunks of at most `chunk_rows` records (and about `chunk_bytes`)."""
+def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int | None = None) -> FilePlan:
+    """Read `stream` once and cut it into chunks of at most `chunk_rows` records.
+
+    A chunk also ends with the record that makes it span `chunk_bytes` (default: the setting), so
+    it spans less than chunk_bytes + max_row_bytes (plus a line end) and, every record of a mapping
+    being at least 2 bytes, holds boundedly many records however many a row turns into. Every chunk
+    but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.chunk_rows_for` relies on it.
+    """
     _check_format(fmt)
-    if chunk_rows < 1 or max_row_bytes < 1:
-        raise ValueError("chunk_rows and max_row_bytes must be positive")
+    if chunk_bytes is None:
+        chunk_bytes = get_settings().chunk_bytes
+    if chunk_rows < 1 or max_row_bytes < 1 or chunk_bytes < 1:
+        raise ValueError("chunk_rows, max_row_bytes and chunk_bytes must be positive")
     first = read(stream, reading.BLOCK_SIZE)
     plan = FilePlan(format=fmt, total_rows=0)
     if not first:
@@ -100,13 +108,17 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
             header_rec = next(records, None)
             if header_rec is None:
                 return plan  # only blank lines
-            text = delimited.header_text(header_rec)
             plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
-            plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
             try:
-                plan.header = delimited.header_names(text)
-            except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                text = delimited.header_text(header_rec, max_row_bytes)
+            except delimited.HeaderUnreadable as exc:  # too long: only a file without a header can use it
                 plan.header_problem = str(exc)
+            else:
+                plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
+                try:
+                    plan.header = delimited.header_names(text)
+                except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
+                    plan.header_problem = str(exc)
 
     chunks = plan.chunks
     errors = plan.errors

@@ -71,11 +71,25 @@ class HeaderProblem(FileInvalid):
     its mapping reads it (a mapping may say the file has no header, or another delimiter)."""
 
 
-def header_text(rec) -> str:
-    """The header record's text; FileInvalid if it is too long or not UTF-8 (the file is unusable)."""
+class HeaderUnreadable(HeaderProblem):
+    """The first row is longer than the row size limit: no header can be read from it, whatever the
+    delimiter. A mapping without a header row (`header: false`) reads it as a data row, which is then
+    one row error like the same row anywhere else."""
+
+    PREFIX = "The CSV header row cannot be read: "
+
+    @classmethod
+    def marks(cls, problem: str | None) -> bool:
+        """Whether a plan's `header_problem` is this one (the plan keeps only the message)."""
+        return bool(problem) and problem.startswith(cls.PREFIX)
+
+
+def header_text(rec, max_row_bytes: int | None = None) -> str:
+    """The header record's text; HeaderUnreadable if it is too long, FileInvalid if it is not UTF-8."""
     _row, _s, _e, payload, kind = rec
     if kind != OK:
-        raise FileInvalid(f"The CSV header row is {payload} bytes, longer than the row size limit")
+        limit = f" ({max_row_bytes} bytes)" if max_row_bytes else ""
+        raise HeaderUnreadable(f"{HeaderUnreadable.PREFIX}it is {payload} bytes, longer than the row size limit{limit}")
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
