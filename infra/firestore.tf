@@ -14,8 +14,10 @@ resource "google_firestore_database" "main" {
 
 locals {
   # Firestore TTL deletes a document but not its subcollections, so a job's chunk results
-  # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it.
-  ttl_collections = toset(["files", "jobs", "chunks"])
+  # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it. tokenThrottles: the token
+  # endpoint's failed-authentication records (shared/auth/throttle.py), one per client id tried, known
+  # or not; each expires a window after its last failure.
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles"])
 }
 
 resource "google_firestore_field" "expire_at" {

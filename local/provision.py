@@ -54,8 +54,19 @@ def resources(reports: bool = True) -> None:
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
     if reports:
-        # What the cloud's BigQuery subscription does, local/bigquery_subscription.py does from this one.
-        ensure_subscription(bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
+        # What the cloud's BigQuery subscription does, local/bigquery_subscription.py does from this one,
+        # with its dead-letter policy (infra/pubsub.tf): a message it cannot write goes to pop-events-dead
+        # after MAX_DELIVERY_ATTEMPTS, where pop-events-dead-inspect keeps it. The backoff is the local
+        # push subscriptions' short one rather than the cloud's 10-600 s.
+        ensure_topic(bigquery_subscription.DEAD_LETTER_TOPIC)
+        ensure_subscription(bigquery_subscription.DEAD_LETTER_INSPECT, bigquery_subscription.DEAD_LETTER_TOPIC,
+                            ack_deadline_seconds=60)
+        ensure_subscription(
+            bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60,
+            retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
+            dead_letter_policy={"dead_letter_topic": clients.topic_path(bigquery_subscription.DEAD_LETTER_TOPIC),
+                                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
+        )
         bigquery.create_events_table()
     try:
         clients.storage().create_bucket(settings.uploads_bucket)

@@ -67,6 +67,46 @@ class Ports:
 # Processes per function, where one is not enough: in the cloud Pub/Sub push scales `worker` out to
 # many instances (one chunk each); locally two processes take chunks side by side, one per core.
 FUNCTION_PROCESSES = {"worker": 2}
+FUNCTIONS_TF = ROOT / "infra" / "functions.tf"
+
+
+def function_timeouts(path: Path = FUNCTIONS_TF) -> dict[str, int]:
+    """Each function's request timeout in seconds: `timeout` of its entry in `local.functions` of
+    infra/functions.tf, which Terraform makes its Cloud Run service's timeout_seconds. Read from there,
+    so the local stack and the cloud cannot drift apart."""
+    import hcl2
+
+    options = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
+    for block in hcl2.loads(path.read_text(), serialization_options=options).get("locals", []):
+        if "functions" in block:
+            return {name: int(spec["timeout"]) for name, spec in block["functions"].items()}
+    raise StackError(f"{path} has no local.functions")
+
+
+def function_process(name: str, port: int, source: Path | None = None,
+                     timeout: int | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command and the environment (on top of the stack's) of one function's functions-framework process.
+
+    The request timeout is what Cloud Run enforces in the cloud: there the response is cut off after
+    timeout_seconds (504; a push delivery counts as failed and comes again). functions-framework's
+    gunicorn does the same when given CLOUD_RUN_TIMEOUT_SECONDS, the variable Cloud Run sets for it;
+    with more than one thread per process (its default) only its threaded timeout does, which
+    THREADED_TIMEOUT_ENABLED turns on: the request's thread gets a RequestTimeoutException (raised
+    between Python bytecodes, so a call blocked in C ends first; every client call here has its own
+    deadline, shorter than any function's timeout).
+    """
+    timeout = function_timeouts()[name] if timeout is None else timeout
+    argv = [
+        str(Path(sys.executable).parent / "functions-framework"),
+        f"--target={name}", f"--source={source or FUNCTIONS_DIR / name / 'main.py'}",
+        "--host=127.0.0.1", f"--port={port}",
+    ]
+    env = {
+        "WORKERS": str(FUNCTION_PROCESSES.get(name, 1)),  # read by functions-framework's gunicorn
+        "CLOUD_RUN_TIMEOUT_SECONDS": str(timeout),
+        "THREADED_TIMEOUT_ENABLED": "true",
+    }
+    return argv, env
 
 
 def emulator_env(ports: Ports, project: str) -> dict[str, str]:
@@ -189,15 +229,8 @@ class Stack:
             port = port + 1 if port else 0
         provision.push_subscriptions(self)
         for name, fport in self.function_ports.items():
-            self._spawn(
-                f"fn-{name}",
-                [
-                    str(Path(sys.executable).parent / "functions-framework"),
-                    f"--target={name}", f"--source={FUNCTIONS_DIR / name / 'main.py'}",
-                    "--host=127.0.0.1", f"--port={fport}",
-                ],
-                extra_env={"WORKERS": str(FUNCTION_PROCESSES.get(name, 1))},  # read by functions-framework's gunicorn
-            )
+            argv, extra_env = function_process(name, fport)
+            self._spawn(f"fn-{name}", argv, extra_env=extra_env)
         backends = {f"{name}_url": f"http://127.0.0.1:{p}" for name, p in self.function_ports.items()}
         self._spawn(
             "gateway",

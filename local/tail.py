@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from google.cloud import pubsub_v1
-
+from local.bigquery_subscription import subscriber_client
 from local.provision import EVENTS_TAIL_SUBSCRIPTION
 from shared.platform.settings import get_settings
 
@@ -18,7 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--once", action="store_true", help="print what is waiting, then stop")
     args = parser.parse_args()
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = subscriber_client()  # takes events up to Pub/Sub's 10 MB
     path = subscriber.subscription_path(get_settings().project_id, EVENTS_TAIL_SUBSCRIPTION)
     print(f"reading {path} (Ctrl-C to stop)", flush=True)
     while True:

@@ -3,6 +3,7 @@
 Documents:
 - `apiKeys/{sha256hex}`: `ApiKeyRecord`
 - `oauthClients/{clientId}`: `OAuthClientRecord` (the secret only as a salted hash)
+- `tokenThrottles/{sha256 of a client id}`: `TokenThrottleRecord` (failed token requests; TTL `expireAt`)
 - `schemas/{tenantId}:{version}`: `{tenantId, mapping: SchemaMapping}`
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
 
-from shared.auth.models import ApiKeyRecord, OAuthClientRecord
+from shared.auth.models import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
 from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
 from shared.bulk.schemas import SchemaMapping
 from shared.platform import clients
@@ -32,6 +33,7 @@ from shared.platform.settings import get_settings
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
+TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
 
 
@@ -206,6 +208,33 @@ def revoke_oauth_client(client_id: str, at: str) -> bool:
         return False
     _oauth_client(client_id).update(_changes(OAuthClientRecord, {"revokedAt": at}), **_bounded())
     return True
+
+
+# -- token endpoint throttling -------------------------------------------------------------------
+
+
+def _token_throttle(key: str):
+    return clients.firestore().collection(TOKEN_THROTTLES).document(key)
+
+
+def get_token_throttle(key: str) -> TokenThrottleRecord | None:
+    return _read(_token_throttle(key), TokenThrottleRecord)
+
+
+def update_token_throttle(key: str, change: Callable[[TokenThrottleRecord | None], TokenThrottleRecord]) -> TokenThrottleRecord:
+    """Replace a throttle record by `change(current)` in a transaction (concurrent failures all count)."""
+    ref = _token_throttle(key)
+
+    def work(transaction) -> TokenThrottleRecord:
+        record = change(_read(ref, TokenThrottleRecord, transaction))
+        transaction.set(ref, record.model_dump())
+        return record
+
+    return in_transaction(work)
+
+
+def delete_token_throttle(key: str) -> None:
+    _token_throttle(key).delete(**_bounded())
 
 
 # -- schema mappings ------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -25,3 +28,13 @@ class OAuthClientRecord(BaseModel):
     label: str = ""
     createdAt: str
     revokedAt: str | None = None
+
+
+class TokenThrottleRecord(BaseModel):
+    """`tokenThrottles/{sha256 of a client id}`: failed client authentications of one client id, known or
+    not (shared.auth.throttle). Deleted on a success; Firestore's TTL deletes it at `expireAt` otherwise."""
+
+    failures: int
+    lastFailureAt: datetime
+    blockedUntil: datetime | None = None
+    expireAt: Any = None  # Firestore TTL (a datetime)

@@ -8,6 +8,10 @@ checks and forwards: `iss`, `aud`, `sub` (the client id), `iat`, `exp`, plus `te
 
 Errors are the JSON of §5.2 (`{"error", "error_description"}`), not problem+json: OAuth2 client
 libraries parse exactly that. Every answer carries `Cache-Control: no-store` (§5.1).
+
+A client id that keeps failing to authenticate is held off (`shared.auth.throttle`): 429 with
+`Retry-After` and the error `temporarily_unavailable` (RFC 6749 defines no code for this; that one,
+§4.1.2.1's, says "retry later" and is the one OAuth2 libraries pass through).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from urllib.parse import unquote_plus
 
 from flask import Request, Response
 
-from shared.auth import oauth_clients, signers
+from shared.auth import oauth_clients, signers, throttle
 from shared.auth.callers import SCOPES, TENANT_CLAIM
 from shared.platform.http import json_response
 from shared.platform.settings import get_settings
@@ -40,11 +44,14 @@ class OAuthError(Exception):
     description: str
     status: int = 400
     challenge: str | None = None  # WWW-Authenticate, for invalid_client
+    retry_after: int | None = None  # Retry-After, for a 429
 
     def response(self) -> Response:
         headers = dict(NO_STORE)
         if self.challenge:
             headers["WWW-Authenticate"] = self.challenge
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
         return json_response(self.status, {"error": self.error, "error_description": self.description}, headers)
 
 
@@ -52,6 +59,12 @@ def _invalid_client() -> OAuthError:
     # §5.2: 401 with WWW-Authenticate matching the scheme the client used (Basic), and the same 401 naming
     # Basic (the scheme we support) when the credentials came in the body. Never says whether the id or the secret was wrong.
     return OAuthError("invalid_client", "Client authentication failed.", 401, 'Basic realm="coatro"')
+
+
+def _throttled(retry_after: int) -> OAuthError:
+    return OAuthError("temporarily_unavailable",
+                      f"Too many failed client authentications; retry after {retry_after} seconds.", 429,
+                      retry_after=retry_after)
 
 
 def _form(request: Request) -> dict[str, str]:
@@ -138,9 +151,15 @@ def issue_token(request: Request) -> Response:
         client_id, secret = basic if basic is not None else (params.get("client_id", ""), params.get("client_secret", ""))
         if not client_id or not secret:
             raise _invalid_client()
+        try:
+            failures = throttle.check(client_id)
+        except throttle.Throttled as held:
+            raise _throttled(held.retry_after) from None
         client = oauth_clients.authenticate(client_id, secret)
         if client is None:
+            throttle.failed(client_id)
             raise _invalid_client()
+        throttle.succeeded(client_id, failures)
         scopes = _requested_scopes(params, client.scopes)
     except OAuthError as error:
         return error.response()

@@ -7,6 +7,7 @@ import zlib
 from typing import Any, Callable
 
 from flask import Request, Response
+from functions_framework.exceptions import RequestTimeoutException
 from google.api_core import exceptions as google_errors
 from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException
@@ -47,8 +48,9 @@ def http_error_response(error: HTTPException) -> Response:
 
 def serve(request: Request, methods: list[str], handler: Callable[[Request], Response]) -> Response:
     """Run a handler, turning Problems into problem+json, an unreachable or contended dependency (Firestore,
-    Storage, after their client's own retries) into a 503, and anything else into a 500. Both
-    unexpected cases are logged with their traceback."""
+    Storage, after their client's own retries) into a 503, a request ended at the function's timeout
+    into a 504 (what Cloud Run answers then), and anything else into a 500. The unexpected cases are
+    logged with their traceback."""
     try:
         if request.method not in methods:
             raise method_not_allowed(methods)
@@ -61,6 +63,12 @@ def serve(request: Request, methods: list[str], handler: Callable[[Request], Res
         return problem_response(
             unavailable("A service we depend on did not answer; retry the same request (repeating it is safe).",
                         get_settings().retry_after_seconds)
+        )
+    except RequestTimeoutException as exc:  # past the function's timeout (local stack: local/stack.py)
+        logs.exception("the request ran past the function's timeout and was ended", exc,
+                       http_request=_http_request(request, 504))
+        return problem_response(
+            Problem(504, "timeout", "Request timeout", "The request took longer than this endpoint allows; retry it later.")
         )
     except Exception as exc:  # the caller gets a clean 500; the log gets the traceback
         logs.exception("unhandled error", exc, http_request=_http_request(request, 500))

@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = Field(
         7200, ge=60, le=43200, description="Access token lifetime; IAM signJwt accepts at most 12 hours."
     )
+    # Token endpoint throttling (shared/auth/throttle.py): per client id, in Firestore.
+    token_failure_limit: int = Field(
+        10, ge=1, description="Failed client authentications in a row (each within the window of the last) before a client id is held off."
+    )
+    token_failure_window_seconds: float = Field(
+        900.0, gt=0, description="A failure this long after the previous one (and after any backoff) starts the count again."
+    )
+    token_backoff_seconds: float = Field(
+        1.0, gt=0, description="The first hold-off (429) after the limit; it doubles with each further failure."
+    )
+    token_backoff_max_seconds: float = Field(
+        300.0, gt=0, description="The longest hold-off: no client id is ever held off longer than this after its last failure."
+    )
     storage_public_url: str | None = Field(
         None, description="Local stack only: the storage emulator's address as callers reach it."
     )

@@ -9,6 +9,7 @@ back through google-cloud-bigquery and checks each column's value and type.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 
 from google.cloud import pubsub_v1
@@ -108,3 +109,59 @@ def test_the_table_has_exactly_the_columns_of_the_schema_file(stack):
     got = [(f.name, f.field_type, f.mode) for f in table.schema]
     assert got == [(f["name"], f["type"], f["mode"]) for f in schema_fields()]
     assert table.time_partitioning.field == "playedAt" and table.clustering_fields == ["tenantId", "campaignId"]
+
+
+def _publish_raw(messages: list[tuple[bytes, dict]]) -> None:
+    """Publish several messages at once (one publish batch, so the stand-in pulls them together)."""
+    publisher = pubsub_v1.PublisherClient()
+    futures = [publisher.publish(clients.topic_path("pop-events"), data, **attributes) for data, attributes in messages]
+    for future in futures:
+        future.result(timeout=60)
+
+
+def _event(tenant_id: str, event_id: str, **fields) -> tuple[bytes, dict]:
+    data = {"eventId": event_id, "playedAt": "2025-01-27T10:00:00.000Z", "tenantId": tenant_id, "source": "api",
+            "ingestedAt": "2025-01-27T10:00:01.000Z", **fields}
+    return json.dumps(data).encode(), {"tenantId": tenant_id, "eventId": event_id, "source": "api"}
+
+
+def test_a_9_mb_event_lands_in_the_table(stack):
+    """Pub/Sub takes messages up to 10 MB; the stand-in used to fail pulling one over gRPC's default 4 MiB
+    ("larger than max 4194304") and so never wrote it, nor anything pulled with it."""
+    tenant_id = unique("tenant")
+    blob = "x" * 9_000_000
+    _publish_raw([_event(tenant_id, "big-1", context={"blob": blob}), _event(tenant_id, "small-1")])
+    rows = {r["eventId"]: r for r in bigquery_rows(tenant_id, 2, timeout=60)}
+    assert set(rows) == {"big-1", "small-1"}
+    assert rows["big-1"]["context"] == {"blob": blob}
+
+
+def test_an_unwritable_message_does_not_hold_back_the_others_pulled_with_it(stack):
+    """A message BigQuery rejects (a value that does not fit its column), or that is not a JSON object at
+    all, is left to Pub/Sub's redelivery and dead-lettering; the rows pulled with it are written at once."""
+    tenant_id = unique("tenant")
+    good = [_event(tenant_id, f"good-{i}") for i in range(5)]
+    unfit = _event(tenant_id, "unfit", durationMs="not a number")
+    not_json = (b"\xff not json", {"tenantId": tenant_id, "eventId": "not-json", "source": "api"})
+    _publish_raw([unfit, *good[:2], not_json, *good[2:]])
+    rows = bigquery_rows(tenant_id, 5, timeout=20)
+    assert sorted(r["eventId"] for r in rows) == [f"good-{i}" for i in range(5)]
+
+
+def test_an_unwritable_message_is_dead_lettered_after_its_delivery_attempts(stack):
+    """As the cloud subscription's dead-letter policy does (infra/pubsub.tf): the stand-in nacks what it
+    cannot write, and after max_delivery_attempts Pub/Sub moves it to pop-events-dead."""
+    from local.bigquery_subscription import DEAD_LETTER_INSPECT
+
+    tenant_id = unique("tenant")
+    _publish_raw([_event(tenant_id, "unfit", durationMs="not a number"), _event(tenant_id, "fine")])
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(clients.bigquery().project, DEAD_LETTER_INSPECT)
+    dead, deadline = [], time.monotonic() + 120
+    while not dead and time.monotonic() < deadline:
+        response = subscriber.pull(request={"subscription": path, "max_messages": 100}, timeout=30)
+        if response.received_messages:
+            subscriber.acknowledge(request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]})
+        dead += [m.message for m in response.received_messages if m.message.attributes.get("tenantId") == tenant_id]
+    assert [m.attributes["eventId"] for m in dead] == ["unfit"]
+    assert [r["eventId"] for r in bigquery_rows(tenant_id, 1)] == ["fine"]

@@ -131,3 +131,57 @@ def test_the_secret_is_stored_only_as_a_salted_hash(oauth_client):
     assert document["secretHash"].startswith("sha256$")
     other_id, other_secret = oauth_clients.create_client("t", ["pop:write"], secret=secret)
     assert store.get_oauth_client(other_id).secretHash != document["secretHash"]  # salted: same secret, other hash
+
+
+def _throttle_settings(limit: int, base: float, cap: float, window: float = 600) -> None:
+    import os
+
+    os.environ.update({"COATRO_TOKEN_FAILURE_LIMIT": str(limit), "COATRO_TOKEN_BACKOFF_SECONDS": str(base),
+                       "COATRO_TOKEN_BACKOFF_MAX_SECONDS": str(cap), "COATRO_TOKEN_FAILURE_WINDOW_SECONDS": str(window)})
+    clients.reset()
+
+
+def test_repeated_wrong_secrets_throttle_the_client_id_with_429_until_the_backoff_ends(token_client, oauth_client):
+    """Issue #16: 500 wrong secrets in a row, then the right one worked at once. Now, after
+    `token_failure_limit` failures the client id is held off with 429 + Retry-After, even with the right
+    secret, but only until an exponential backoff (capped) ends; then the right secret works again."""
+    import time
+
+    _throttle_settings(limit=3, base=1, cap=2)
+    _, client_id, secret = oauth_client
+    creds = {"grant_type": "client_credentials", "client_id": client_id}
+    statuses = [request_token(token_client, {**creds, "client_secret": f"wrong-{i}"}).status_code for i in range(20)]
+    assert statuses[:3] == [401, 401, 401] and 429 in statuses, statuses
+    throttled = request_token(token_client, {**creds, "client_secret": secret})  # the right secret, too soon
+    body = assert_error(throttled, 429, "temporarily_unavailable")
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 2, throttled.headers
+    assert secret not in json.dumps(body) and client_id not in json.dumps(body)
+    time.sleep(int(throttled.headers["Retry-After"]) + 0.2)  # the backoff is capped at 2 s here
+    assert request_token(token_client, {**creds, "client_secret": secret}).status_code == 200
+    # A success resets the count: the next wrong secret is a plain 401 again, not a longer backoff.
+    assert request_token(token_client, {**creds, "client_secret": "wrong"}).status_code == 401
+    assert request_token(token_client, {**creds, "client_secret": secret}).status_code == 200
+
+
+def test_backoff_grows_exponentially_up_to_its_cap_and_unknown_ids_leave_only_expiring_state(token_client, stack):
+    import hashlib
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    _throttle_settings(limit=2, base=1, cap=4)
+    client_id = unique("cc_nobody")  # an id nobody holds is throttled exactly like a real one (no existence oracle)
+    creds = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"}
+    waits = []
+    for _ in range(5):
+        while (response := request_token(token_client, creds)).status_code == 401:
+            pass
+        assert_error(response, 429, "temporarily_unavailable")
+        waits.append(int(response.headers["Retry-After"]))
+        time.sleep(waits[-1] + 0.1)
+    assert waits == [1, 2, 4, 4, 4], waits  # doubled per failure past the limit, capped
+    # The state of an id is one document named by the id's hash, which Firestore's TTL deletes.
+    docs = clients.firestore().collection(store.TOKEN_THROTTLES).document(hashlib.sha256(client_id.encode()).hexdigest())
+    record = docs.get().to_dict()
+    assert client_id not in json.dumps(record, default=str)
+    now = datetime.now(timezone.utc)
+    assert now < record["expireAt"] <= now + timedelta(seconds=600 + 4)  # a window after the last hold-off
