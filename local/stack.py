@@ -97,7 +97,7 @@ def function_process(name: str, port: int, source: Path | None = None,
     """
     timeout = function_timeouts()[name] if timeout is None else timeout
     argv = [
-        str(Path(sys.executable).parent / "functions-framework"),
+        sys.executable, "-m", "local.function_server",  # functions-framework, its timeout fixed (see there)
         f"--target={name}", f"--source={source or FUNCTIONS_DIR / name / 'main.py'}",
         "--host=127.0.0.1", f"--port={port}",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import time
@@ -48,6 +49,14 @@ def test_a_request_longer_than_the_timeout_is_ended(tmp_path):
         assert response.status_code >= 500 and response.text != "finished", response.text
         assert 1.5 < took < 4, took  # ended at the 2 s timeout, not after the handler's 8 s
         assert requests.get(url, params={"seconds": "0.1"}, timeout=10).text == "finished"  # and it serves on
+        # Connections stay open between requests, as the gateway's pool expects (functions-framework's
+        # timeout worker closed each one after its first response: 502s at the gateway).
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(3):
+            connection.request("GET", "/?seconds=0")
+            answer = connection.getresponse()
+            assert answer.read() == b"finished" and answer.getheader("Connection") != "close"
+        connection.close()
     finally:
         proc.terminate()
         proc.wait(10)
