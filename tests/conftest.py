@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from local.stack import Ports, Stack, StackError
-from shared.auth import api_keys
+from shared.auth import api_keys, tenant_limits
 from shared.platform import clients
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ def restore_environment():
     os.environ.update(saved)
     clients.reset()
     api_keys.clear_cache()
+    tenant_limits.clear()
 
 
 class InstanceDied(BaseException):

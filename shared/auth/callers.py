@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Request
 
-from shared.auth import api_keys
+from shared.auth import api_keys, tenant_limits
 from shared.platform.problems import bad_request, insufficient_scope, invalid_token
 
 POP_WRITE = "pop:write"
@@ -45,7 +45,14 @@ def decode_userinfo(value: str) -> dict[str, Any]:
 
 
 def tenant_for(request: Request, scope: str) -> str:
-    """The calling tenant; a 401 Problem for a missing or bad credential, 403 for a token without `scope`."""
+    """The calling tenant; a 401 Problem for a missing or bad credential, 403 for a token without
+    `scope`, 429 when the tenant is over its request rate on this instance (`tenant_limits`)."""
+    tenant_id = _tenant(request, scope)
+    tenant_limits.admit(tenant_id)
+    return tenant_id
+
+
+def _tenant(request: Request, scope: str) -> str:
     userinfo = request.headers.get(USERINFO_HEADER)
     if userinfo:
         if request.headers.get("X-API-Key"):

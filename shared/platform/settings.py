@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         20.0, gt=0, description="How long one Firestore read or write may take, retries included, before a 503."
     )
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with a 503.")
+    tenant_requests_per_second: float = Field(
+        100.0, ge=0, description="Requests per second one tenant may make of one function instance (0: no limit); "
+        "over it, 429 with Retry-After. Per instance: see shared/auth/tenant_limits.py.",
+    )
+    tenant_request_burst: int = Field(200, ge=1, description="Requests a tenant may make at once before its rate applies.")
 
     # Bulk ingestion.
     chunk_rows: int = Field(5_000, ge=1, description="Rows per chunk work item.")

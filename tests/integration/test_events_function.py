@@ -318,3 +318,22 @@ def test_a_body_of_exactly_the_limit_whose_one_message_is_too_large_for_pub_sub_
     assert response.status_code == 413 and response.content_type == "application/problem+json"
     assert "Event 0 is too large" in response.get_json()["detail"]
     assert_nothing_published(client, key, tenant_id, events_sink)
+
+
+def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_another_tenant_does_not(client, tenant, events_sink):
+    """Issue 16: one tenant's burst cannot take an instance from the others (shared/auth/tenant_limits.py)."""
+    from shared.auth import api_keys
+
+    os.environ["COATRO_TENANT_REQUESTS_PER_SECOND"] = "0.5"
+    os.environ["COATRO_TENANT_REQUEST_BURST"] = "2"
+    clients.reset()
+    tenant_id, key = tenant
+    other_key = api_keys.create_key(unique("other"), label="test")
+    answers = [post(client, key, {"events": [event(eventId=unique("burst"))]}) for _ in range(3)]
+    assert [r.status_code for r in answers] == [202, 202, 429]
+    refused = answers[2]
+    assert refused.mimetype == "application/problem+json" and refused.headers["Retry-After"] == "2"
+    assert refused.get_json()["type"] == "https://coatro.dev/problems/too-many-requests"
+    assert post(client, other_key, {"events": [event(eventId=unique("other"))]}).status_code == 202
+    got = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 2, timeout=5)
+    assert len(got) == 2  # the refused request published nothing
