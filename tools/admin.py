@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from shared.auth import api_keys, oauth_clients
 from shared.auth.callers import SCOPES
+from shared import store
 from shared.bulk import schema_registry
 from shared.bulk.schemas import load_mapping, mapping_problems
 
@@ -52,9 +53,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "register-schema":
         try:
-            mapping = load_mapping(json.loads(args.mapping.read_text()))
-        except (OSError, ValueError) as exc:
-            problems = mapping_problems(exc) if isinstance(exc, ValidationError) else [str(exc)]
+            data = json.loads(args.mapping.read_text())
+            # kept exactly as written, or refused: what the schemas API checks (README, "What is stored")
+            found = store.unstorable(data, "") if isinstance(data, dict) else None
+            if found:
+                raise ValueError(f"{found[0] or 'the mapping'} {found[1]}")
+            mapping = load_mapping(data)
+            if found := schema_registry.unstorable(args.tenant, mapping):
+                raise ValueError(f"{found[0] or 'the mapping'} {found[1]}")
+        except (OSError, ValueError, RecursionError) as exc:
+            problems = mapping_problems(exc) if isinstance(exc, ValidationError) else [str(exc) or type(exc).__name__]
             print("invalid mapping:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 1
         if not schema_registry.register(args.tenant, mapping):

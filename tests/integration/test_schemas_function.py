@@ -117,6 +117,18 @@ def test_the_admin_command_and_the_api_share_one_registry(schemas, tmp_path):
     assert schemas.put(version, {**SNAKE, "version": version}).status_code == 200  # the same mapping
 
 
+
+def test_the_admin_command_refuses_what_the_api_refuses_as_unstorable(schemas, tmp_path, capsys):
+    version = unique("admin")
+    path = tmp_path / "mapping.json"
+    for constants, words in (({"context.grid": [[1]]}, "is an array directly inside an array"),
+                             ({"context.big": 2**64}, "is an integer beyond 64 bits")):
+        path.write_text(json.dumps({**SNAKE, "version": version, "constants": constants}))
+        assert admin.main(["register-schema", schemas.tenant_id, str(path)]) == 1
+        assert words in capsys.readouterr().err
+    assert (version, False) not in versions(schemas.get())
+
+
 def test_preview_of_a_registered_version_shows_events_and_row_errors_and_ingests_nothing(schemas, events_sink):
     version = unique("snake")
     assert schemas.put(version, {**SNAKE, "version": version}).status_code == 201
