@@ -34,36 +34,38 @@ resource "google_firestore_field" "expire_at" {
   index_config {}
 }
 
-# Values read with their document and never filtered on. A chunk result keeps up to thousands of
-# per-row errors: indexed, each would be an index entry (and could hit the per-document limit).
-resource "google_firestore_field" "chunk_errors_unindexed" {
+# Values read with their document and never filtered on; indexed, each of their keys or elements would
+# be an index entry, and a large one would pass the 40,000 a document may have:
+# - chunks.errors: a chunk result keeps up to thousands of per-row errors;
+# - files.plan: the chunk plan (a map holding up to 5,000 chunk specs);
+# - schemas.mapping: a tenant's schema mapping (shared/store.py create_schema), up to 256 KiB of the
+#   tenant's keys and values (a timezone_lookup alone may hold 10,000 zones), read whole by version.
+locals {
+  unindexed_fields = {
+    chunk_errors   = { collection = "chunks", field = "errors" }
+    file_plan      = { collection = "files", field = "plan" }
+    schema_mapping = { collection = "schemas", field = "mapping" }
+  }
+}
+
+resource "google_firestore_field" "unindexed" {
+  for_each   = local.unindexed_fields
   project    = var.project_id
   database   = google_firestore_database.main.name
-  collection = "chunks"
-  field      = "errors"
+  collection = each.value.collection
+  field      = each.value.field
 
   index_config {}
 }
 
-resource "google_firestore_field" "file_plan_unindexed" {
-  project    = var.project_id
-  database   = google_firestore_database.main.name
-  collection = "files"
-  field      = "plan" # the chunk plan (a map holding up to 5,000 chunk specs)
-
-  index_config {}
+moved {
+  from = google_firestore_field.chunk_errors_unindexed
+  to   = google_firestore_field.unindexed["chunk_errors"]
 }
 
-# A tenant's schema mapping (shared/store.py create_schema): up to 256 KiB of the tenant's keys and
-# values (a timezone_lookup alone may hold 10,000 zones). Read whole by version, never queried inside;
-# indexed, each key would be an index entry, and a large mapping would pass the 40,000 a document may have.
-resource "google_firestore_field" "schema_mapping_unindexed" {
-  project    = var.project_id
-  database   = google_firestore_database.main.name
-  collection = "schemas"
-  field      = "mapping"
-
-  index_config {}
+moved {
+  from = google_firestore_field.file_plan_unindexed
+  to   = google_firestore_field.unindexed["file_plan"]
 }
 
 # The queries in shared/store.py (schemas by tenantId, unfinished jobs by status for the sweep, a
