@@ -21,6 +21,7 @@ Every log line of a job's work carries its `jobId` and `fileId` (`logs.context`)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from google.api_core import exceptions
@@ -311,37 +312,60 @@ def _process_chunk(message: ChunkMessage) -> None:
 
     compiled = mapping.compiled(message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
-    processed, skipped, error_rows, errors, batch, batch_bytes = 0, 0, 0, [], [], 0
-    keep = message.storedErrorsPerChunk  # rows come in order: the first `keep` errors are the ones stored
+    keep = message.storedErrorsPerChunk
     try:
         with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
-            # Every record's outcome is its own (rows.encoded_rows never raises for what a record holds):
-            # only reading the object or publishing can fail this delivery and have Pub/Sub retry it.
-            for row, _event, encoded, error in rows.encoded_rows(
-                stream, message.format, spec, settings.max_row_bytes, message.header, compiled, encode
-            ):
-                if encoded is None:
-                    if error is None:
-                        skipped += 1
-                    else:  # only the kept ones are held: a chunk of 2 million bad records is 2 million errors
-                        error_rows += 1
-                        if len(errors) < keep:
-                            errors.append(RowError(row=row, error=error))
-                    continue
-                batch.append(encoded)
-                batch_bytes += len(encoded[0])
-                if len(batch) >= PUBLISH_BATCH or batch_bytes >= PUBLISH_BATCH_BYTES:
-                    processed += publish(batch)
-                    batch, batch_bytes = [], 0
+            outcome = map_chunk(stream, message.format, spec, settings.max_row_bytes, message.header, compiled,
+                                encode, keep, publish)
     except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
         _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=f"{REPLACED}: {exc}")],
-                      message.storedErrorsPerChunk, error_rows=spec.row_count)
+                      keep, error_rows=spec.row_count)
         finish_if_done(message.jobId)
         return
-    processed += publish(batch) if batch else 0
-    _record_chunk(message.jobId, spec.index, processed, errors, keep, error_rows=error_rows, skipped=skipped)
+    _record_chunk(message.jobId, spec.index, outcome.processed, outcome.errors, keep,
+                  error_rows=outcome.error_rows, skipped=outcome.skipped)
     finish_if_done(message.jobId)
+
+
+@dataclass
+class ChunkOutcome:
+    processed: int  # events published
+    skipped: int
+    error_rows: int
+    errors: list[RowError]  # the first `keep` of them, in row order
+
+
+def map_chunk(stream, fmt: str, spec: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled,
+              encode, keep: int, publish) -> ChunkOutcome:
+    """A chunk's records (from `stream`, seeked to its start) mapped, encoded and published in batches
+    bounded by count and bytes; `publish(batch)` returns how many it published.
+
+    Every record's outcome is its own (rows.encoded_rows never raises for what a record holds): only
+    reading the stream or publishing can raise, failing this delivery so that Pub/Sub retries it.
+    Only the first `keep` row errors are held (rows come in order): a chunk of 2 million bad records
+    does not hold 2 million errors.
+    """
+    out = ChunkOutcome(0, 0, 0, [])
+    batch: list = []
+    batch_bytes = 0
+    for row, _event, encoded, error in rows.encoded_rows(stream, fmt, spec, max_row_bytes, header, compiled, encode):
+        if encoded is None:
+            if error is None:
+                out.skipped += 1
+            else:
+                out.error_rows += 1
+                if len(out.errors) < keep:
+                    out.errors.append(RowError(row=row, error=error))
+            continue
+        batch.append(encoded)
+        batch_bytes += len(encoded[0])
+        if len(batch) >= PUBLISH_BATCH or batch_bytes >= PUBLISH_BATCH_BYTES:
+            out.processed += publish(batch)
+            batch, batch_bytes = [], 0
+    if batch:
+        out.processed += publish(batch)
+    return out
 
 
 def _mark_processing(job_id: str) -> None:

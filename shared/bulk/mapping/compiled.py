@@ -178,12 +178,6 @@ def _chain(steps: list[Callable]) -> Callable | None:
     return convert
 
 
-def _same(a, b) -> bool:
-    if type(a) is type(b) or type(a) is not str and type(b) is not str:
-        return a == b
-    return str(_as_string(a)) == str(_as_string(b))
-
-
 def _get(record: dict, path: tuple[str, ...]):
     value = record
     for part in path:
@@ -613,9 +607,9 @@ def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
 
 
 class _Membership:
-    """Whether a record's value is one of a condition's values, as `_same` compares them (a number
-    and its string form are the same), in O(1) whatever the list's length: the values are sets by
-    type. A condition's values are scalars (the mapping's model refuses the rest)."""
+    """Whether a record's value is one of a condition's values: equal, or when one of the two is a
+    string and the other not, equal as text (a CSV's "1" is the number 1), in O(1) whatever the
+    list's length: the values are sets by type. A condition's values are scalars (the mapping's model refuses the rest)."""
 
     def __init__(self, values: list):
         self.strings = {v for v in values if type(v) is str}

@@ -13,6 +13,7 @@ from pydantic import (
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.records import RecordsPath
+from shared.platform import timezones
 
 SCALAR_FIELDS = ("eventId", "screenId", "siteId", "campaignId", "creativeId", "playedAt", "durationMs", "playCount")
 IMPRESSION_FIELDS = tuple(f"impressions.ageBuckets.{b}" for b in ("total", "male", "female"))
@@ -123,7 +124,7 @@ class TimezoneLookup(_Part):
     @classmethod
     def _zones(cls, value: dict[str, str]) -> dict[str, str]:
         for key, name in value.items():
-            if not timestamps.is_zone(name):
+            if not timezones.is_iana_zone(name):
                 raise ValueError(f"zones[{key!r}]: unknown time zone {name!r} (expected an IANA name such as Europe/London)")
         return value
 
@@ -234,7 +235,7 @@ class SchemaMapping(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        if value is not None and not timestamps.is_zone(value):
+        if value is not None and not timezones.is_iana_zone(value):
             raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/London)")
         return value
 

@@ -35,14 +35,6 @@ def zone(name) -> ZoneInfo:
         raise BadValue(str(exc)) from None
 
 
-def is_zone(name) -> bool:
-    try:
-        zone(name)
-    except BadValue:
-        return False
-    return True
-
-
 def pattern_problem(pattern: str) -> str | None:
     """Why a strptime pattern is unusable, or None. A pattern must at least name the date and hour."""
     if "%" not in pattern:
