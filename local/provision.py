@@ -98,7 +98,7 @@ def dev_key(api_key: str, tenant_id: str) -> None:
 
 
 def dev_client(client_id: str, secret: str, tenant_id: str) -> None:
-    """An OAuth2 client of the dev tenant with every scope, so the README's token example works as written."""
+    """An OAuth2 client of the dev tenant with every scope, so the token example of docs/auth.md works as written."""
     try:
         oauth_clients.create_client(tenant_id, list(SCOPES), label="local development", client_id=client_id, secret=secret)
     except exceptions.AlreadyExists:

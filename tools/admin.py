@@ -5,7 +5,7 @@
   python -m tools.admin create-client TENANT --scopes pop:write reports:read [--label TEXT]
                                                            prints the client id and secret once
   python -m tools.admin revoke-client CLIENT_ID
-  python -m tools.admin register-schema TENANT MAPPING.json   a bulk schemaVersion (see README)
+  python -m tools.admin register-schema TENANT MAPPING.json   a bulk schemaVersion (see docs/schemas.md)
   python -m tools.admin list-schemas TENANT
 
 Reads the same settings as the functions: GOOGLE_CLOUD_PROJECT, and FIRESTORE_EMULATOR_HOST locally.
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "register-schema":
         try:
             data = json.loads(args.mapping.read_text())
-            # kept exactly as written, or refused: what the schemas API checks (README, "What is stored")
+            # kept exactly as written, or refused: what the schemas API checks (docs/schemas.md, "What is stored")
             found = store.unstorable(data, "") if isinstance(data, dict) else None
             if found:
                 raise ValueError(f"{found[0] or 'the mapping'} {found[1]}")

@@ -36,7 +36,7 @@ def secret_matches(secret: str, stored: str) -> bool:
 def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id: str | None = None,
                   secret: str | None = None) -> tuple[str, str]:
     """Store a new client and return (client_id, client_secret); the secret is not kept and cannot be shown again.
-    (The local stack passes a fixed id and secret for its dev client, so the README's examples work.)"""
+    (The local stack passes a fixed id and secret for its dev client, so the documented examples (docs/auth.md) work.)"""
     client_id = client_id or CLIENT_ID_PREFIX + secrets.token_hex(12)
     if not CLIENT_ID.fullmatch(client_id):
         raise ValueError(f"a client id is 1-128 of A-Z a-z 0-9 . _ - (not {client_id!r})")

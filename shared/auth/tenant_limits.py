@@ -6,7 +6,7 @@ a request finding its tenant's bucket empty is a 429 with `Retry-After` (the sec
 back), before any of its body is read. It costs no network call, which is why it is per instance:
 in the cloud a tenant may reach at most rate x instances (each function's `max_instance_count` in
 infra/functions.tf bounds the instances), and API Gateway cannot count per tenant (its quotas count
-Google Cloud consumer projects; see the README, "Rate limits"). The buckets are bounded in number
+Google Cloud consumer projects; see docs/auth.md, "Rate limits"). The buckets are bounded in number
 (least recently used tenants are forgotten first: a forgotten tenant starts again with a full burst).
 """
 

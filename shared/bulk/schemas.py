@@ -4,7 +4,7 @@ A `SchemaMapping` names a version and says how a file's records become canonical
 mappings use ``fields`` (source field -> canonical field), ``timestamp_format``, ``constants``,
 ``numeric_strings`` and ``unmapped``; v2 adds zones, envelopes, positional records, transforms,
 derived fields, filters, required and dropped fields and natural-key event ids. Every key is
-described, with an example, in README's "Mapping language" section.
+described, with an example, in docs/schemas.md, "Mapping language".
 
 The built-in ``1.0`` is the canonical event itself (unmapped fields rejected, exactly like the events
 endpoint), with CSV columns as dotted paths. Shipped examples live in ``shared/bulk/schema_examples/``.

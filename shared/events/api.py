@@ -63,7 +63,7 @@ class _Members(list):
 
 def _events_member_once(raw: bytes) -> None:
     """A 400 if the body's object has `events` twice: JSON parsers would keep one array silently.
-    (Inside an event, a repeated name keeps its last value, as everywhere in Coatro; see the README.)"""
+    (Inside an event, a repeated name keeps its last value, as everywhere in Coatro; see docs/events.md.)"""
     try:
         body = json.loads(raw, object_pairs_hook=_Members)
     except (ValueError, RecursionError):

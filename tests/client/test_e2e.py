@@ -211,7 +211,7 @@ def test_upload_without_a_schema_version_goes_to_the_canonical_endpoints(coatro,
     assert [e["row"] for e in json.loads(listed.stdout)] == [2]
 
 
-def test_the_readme_walkthrough_of_writing_a_mapping_with_preview(coatro, api, tmp_path):
+def test_the_documented_walkthrough_of_writing_a_mapping_with_preview(coatro, api, tmp_path):
     plays = tmp_path / "plays.csv"
     plays.write_text("play_id,screen,started_ms,duration_ms,campaign\n"
                      "p-1,scr-001,1737972000000,30000,summer-25\n"

@@ -1,4 +1,4 @@
-"""The mapping language: how a bulk file's records become canonical events (see README, "Mapping language").
+"""The mapping language: how a bulk file's records become canonical events (see docs/schemas.md, "Mapping language").
 
 - `model`: `SchemaMapping`, the mapping as data, validated at registration (errors name the key);
 - `compiled`: `CompiledMapping`, its lookups precomputed once and applied to each record;
