@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
+.PHONY: dev test lint tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ key: venv  ## create an API key in the running local stack: make key TENANT=acme
 SCOPES ?= pop:write reports:read
 client: venv  ## create an OAuth2 client in the running local stack: make client TENANT=acme [SCOPES=pop:write]
 	$(LOCAL_ENV) $(PY) -m tools.admin create-client $(TENANT) --scopes $(SCOPES)
+
+lint: venv  ## ruff (lint and format check); fix with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest $(PYTEST_ARGS)

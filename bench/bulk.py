@@ -28,12 +28,12 @@ import requests
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
-from shared.bulk import formats, rows as bulk_rows
+from shared.bulk import formats
+from shared.bulk import rows as bulk_rows
 from shared.bulk.models import FINAL_STATES
-from shared.platform import clients
 from shared.bulk.schemas import BUILTIN, load_mapping
 from shared.events.publishing import messages, publish
-from shared.platform import pubsub
+from shared.platform import clients, pubsub
 from shared.platform.settings import get_settings
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
@@ -42,13 +42,22 @@ BULK = "/coatro/v1/pop/dynamic/bulk"
 def generate(path: Path, rows: int, tag: str) -> None:
     with path.open("w") as out:
         for i in range(rows):
-            out.write(json.dumps({
-                "eventId": f"{tag}-{i}", "screenId": f"screen-{i % 997:04d}", "siteId": f"site-{i % 97:03d}",
-                "campaignId": f"campaign-{i % 31}", "creativeId": f"creative-{i % 101}",
-                "playedAt": "2025-01-27T10:00:00Z", "durationMs": 15000 + i % 30000,
-                "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
-                "context": {"weather": "sunny"},
-            }) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "eventId": f"{tag}-{i}",
+                        "screenId": f"screen-{i % 997:04d}",
+                        "siteId": f"site-{i % 97:03d}",
+                        "campaignId": f"campaign-{i % 31}",
+                        "creativeId": f"creative-{i % 101}",
+                        "playedAt": "2025-01-27T10:00:00Z",
+                        "durationMs": 15000 + i % 30000,
+                        "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
+                        "context": {"weather": "sunny"},
+                    }
+                )
+                + "\n"
+            )
 
 
 def peak_rss_mib(stack: Stack, name: str) -> float:
@@ -69,15 +78,27 @@ def peak_rss_mib(stack: Stack, name: str) -> float:
 
 def run_file(stack: Stack, key: str, path: Path) -> tuple[float, dict]:
     headers = {"X-API-Key": key}
-    upload = requests.post(f"{stack.gateway_url}{BULK}/upload-url", json={"fileName": path.name, "format": "ndjson"},
-                           headers=headers, timeout=30).json()
+    upload = requests.post(
+        f"{stack.gateway_url}{BULK}/upload-url",
+        json={"fileName": path.name, "format": "ndjson"},
+        headers=headers,
+        timeout=30,
+    ).json()
     with path.open("rb") as body:
-        requests.put(upload["uploadUrl"], data=body, headers={"Content-Type": upload["contentType"]}, timeout=600).raise_for_status()
+        requests.put(
+            upload["uploadUrl"], data=body, headers={"Content-Type": upload["contentType"]}, timeout=600
+        ).raise_for_status()
     started = time.monotonic()
-    job = requests.post(f"{stack.gateway_url}{BULK}/ingest", json={"fileId": upload["fileId"], "schemaVersion": "1.0"},
-                        headers=headers, timeout=30).json()
+    job = requests.post(
+        f"{stack.gateway_url}{BULK}/ingest",
+        json={"fileId": upload["fileId"], "schemaVersion": "1.0"},
+        headers=headers,
+        timeout=30,
+    ).json()
     while True:
-        status = requests.get(f"{stack.gateway_url}{BULK}/jobs/{job['jobId']}", headers=headers, timeout=30).json()
+        status = requests.get(
+            f"{stack.gateway_url}{BULK}/jobs/{job['jobId']}", headers=headers, timeout=30
+        ).json()
         if status["status"] in FINAL_STATES:
             return time.monotonic() - started, status
         time.sleep(0.5)
@@ -98,7 +119,9 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
             for chunk in plan.chunks:
                 stream.seek(chunk.start)
                 events, numbers = [], []
-                for row, payload, _ in formats.iter_rows(stream, "ndjson", chunk, 1024 * 1024, None, parse=False):
+                for row, payload, _ in formats.iter_rows(
+                    stream, "ndjson", chunk, 1024 * 1024, None, parse=False
+                ):
                     events.append(compiled.validate_json(payload))
                     numbers.append(row)
                 n += len(events)
@@ -112,11 +135,15 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
 
 # A v2 mapping of the benchmark's canonical NDJSON: a zone (zone-less timestamps would be read in it),
 # a filter and a unit transform; every row still becomes one event.
-V2_MAPPING = load_mapping({
-    "version": "bench-v2", "unmapped": "reject", "timezone": "Europe/London",
-    "where": [{"field": "screenId", "present": True}],
-    "fields": {"durationMs": {"to": "durationMs", "unit": "ms"}},
-})
+V2_MAPPING = load_mapping(
+    {
+        "version": "bench-v2",
+        "unmapped": "reject",
+        "timezone": "Europe/London",
+        "where": [{"field": "screenId", "present": True}],
+        "fields": {"durationMs": {"to": "durationMs", "unit": "ms"}},
+    }
+)
 
 
 def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, float]:
@@ -132,7 +159,9 @@ def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, 
         with path.open("rb") as stream:
             for chunk in plan.chunks:
                 stream.seek(chunk.start)
-                for _row, event, error in bulk_rows.mapped_rows(stream, "ndjson", chunk, 1024 * 1024, None, compiled):
+                for _row, event, error in bulk_rows.mapped_rows(
+                    stream, "ndjson", chunk, 1024 * 1024, None, compiled
+                ):
                     assert event is not None, error
                     n += 1
         return (time.process_time() - started) / n * 1e6
@@ -152,7 +181,11 @@ def splitter_rates(rows: int) -> list[tuple[str, float, float, float]]:
 
     bucket = clients.storage().bucket(get_settings().uploads_bucket)
     out = []
-    for fmt, make in (("ndjson", bulk_files.ndjson), ("json", bulk_files.json_array), ("csv", bulk_files.csv_file)):
+    for fmt, make in (
+        ("ndjson", bulk_files.ndjson),
+        ("json", bulk_files.json_array),
+        ("csv", bulk_files.csv_file),
+    ):
         blob = bucket.blob(f"bench/{uuid.uuid4().hex}.{fmt}")
         data = make(rows, "rate")
         blob.upload_from_string(data)
@@ -178,18 +211,26 @@ def ceiling_publish(path: Path, count: int) -> float:
         events = [compiled.validate_json(next(f).strip()) for _ in range(count)]
     started = time.perf_counter()
     for i in range(0, len(events), 1000):
-        publish(list(messages("bench", events[i : i + 1000], "bulk", "now", "job-bench", list(range(i, i + 1000)))))
+        publish(
+            list(
+                messages("bench", events[i : i + 1000], "bulk", "now", "job-bench", list(range(i, i + 1000)))
+            )
+        )
     return len(events) / (time.perf_counter() - started)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small-rows", type=int, default=100_000)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="coatro-bench-"))
-    stack = Stack(ports=Ports.free(), workdir=workdir / "stack", reports=False)  # ingestion only (see Stack.reports)
+    stack = Stack(
+        ports=Ports.free(), workdir=workdir / "stack", reports=False
+    )  # ingestion only (see Stack.reports)
     print(f"generating {args.small_rows:,} and {args.rows:,} row NDJSON files...", flush=True)
     files = []
     for rows in (args.small_rows, args.rows):
@@ -207,35 +248,67 @@ def main() -> None:
             before = cpu.cpu_seconds(stack)
             elapsed, status = run_file(stack, key, path)
             used = cpu.spent(before, cpu.cpu_seconds(stack))
-            results.append((rows, path.stat().st_size, elapsed, status, peak_rss_mib(stack, "splitter"), peak_rss_mib(stack, "worker")))
+            results.append(
+                (
+                    rows,
+                    path.stat().st_size,
+                    elapsed,
+                    status,
+                    peak_rss_mib(stack, "splitter"),
+                    peak_rss_mib(stack, "worker"),
+                )
+            )
             print(f"  {rows:,} rows: {status['status']} in {elapsed:.1f}s", flush=True)
             worker_cpu = used["fn-worker"] / rows * 1e6
-            cpu_lines.append(f"  {rows:,} rows, " + cpu.report(
-                used, rows, "row", ["fn-splitter", "fn-worker", "pubsub", "firestore", "storage", "fn-sweeper"]))
+            cpu_lines.append(
+                f"  {rows:,} rows, "
+                + cpu.report(
+                    used,
+                    rows,
+                    "row",
+                    ["fn-splitter", "fn-worker", "pubsub", "firestore", "storage", "fn-sweeper"],
+                )
+            )
         validate_floor, floor = floor_cpu_per_row(files[0][1], 5000)
         v1_cpu, v2_cpu = mapping_cpu_per_row(files[0][1], 5000)
         split_rates = splitter_rates(min(200_000, files[0][0]))
         publish_rate = ceiling_publish(files[0][1], min(100_000, files[0][0]))
 
-        print(f"\nbulk NDJSON through the local stack (chunks of {os.environ.get('COATRO_CHUNK_ROWS', '5000')} rows)")
-        print(f"  {'rows':>10} {'MB':>7} {'status':>10} {'to completed':>13} {'rows/s':>9} {'splitter RSS':>13} {'worker RSS':>11}")
+        print(
+            f"\nbulk NDJSON through the local stack (chunks of {os.environ.get('COATRO_CHUNK_ROWS', '5000')} rows)"
+        )
+        print(
+            f"  {'rows':>10} {'MB':>7} {'status':>10} {'to completed':>13} {'rows/s':>9} {'splitter RSS':>13} {'worker RSS':>11}"
+        )
         for rows, size, elapsed, status, split_rss, work_rss in results:
             assert status["processedRows"] == rows, status
-            print(f"  {rows:>10,} {size / 1e6:>7.0f} {status['status']:>10} {elapsed:>12.1f}s {rows / elapsed:>9,.0f}"
-                  f" {split_rss:>10.0f} MiB {work_rss:>7.0f} MiB")
+            print(
+                f"  {rows:>10,} {size / 1e6:>7.0f} {status['status']:>10} {elapsed:>12.1f}s {rows / elapsed:>9,.0f}"
+                f" {split_rss:>10.0f} MiB {work_rss:>7.0f} MiB"
+            )
         print("\n".join(cpu_lines))
-        print(f"  floor, in-process CPU per row: frame + validate {validate_floor:.1f} µs; "
-              f"+ messages + publish requests {floor:.1f} µs")
-        print(f"  ceiling, frame + map + validate CPU per row: 1.0 {v1_cpu:.1f} µs; v2 (zone, filter, unit) "
-              f"{v2_cpu:.1f} µs; ratio {v2_cpu / v1_cpu:.2f}x  (target: <= 1.5x)")
-        print(f"  worker CPU / floor (large file)                {worker_cpu / floor:>9.1f}x  (target: <= 40 µs per row)")
+        print(
+            f"  floor, in-process CPU per row: frame + validate {validate_floor:.1f} µs; "
+            f"+ messages + publish requests {floor:.1f} µs"
+        )
+        print(
+            f"  ceiling, frame + map + validate CPU per row: 1.0 {v1_cpu:.1f} µs; v2 (zone, filter, unit) "
+            f"{v2_cpu:.1f} µs; ratio {v2_cpu / v1_cpu:.2f}x  (target: <= 1.5x)"
+        )
+        print(
+            f"  worker CPU / floor (large file)                {worker_cpu / floor:>9.1f}x  (target: <= 40 µs per row)"
+        )
         for fmt, mb, read_rate, plan_rate in split_rates:
-            print(f"  splitter {fmt:>6} ({mb:.0f} MB): plans {plan_rate:,.0f} MB/s; reading the same object {read_rate:,.0f} MB/s")
+            print(
+                f"  splitter {fmt:>6} ({mb:.0f} MB): plans {plan_rate:,.0f} MB/s; reading the same object {read_rate:,.0f} MB/s"
+            )
         print(f"  ceiling: raw publish to the Pub/Sub emulator    {publish_rate:>9,.0f} messages/s")
         big = results[-1]
         print(f"  large file rows/s / raw publish rate             {big[0] / big[2] / publish_rate:>9.0%}")
-        print(f"  peak RSS growth small -> large file: splitter {big[4] - results[0][4]:+.0f} MiB, "
-              f"worker {big[5] - results[0][5]:+.0f} MiB (for {big[0] / results[0][0]:.0f}x the rows)")
+        print(
+            f"  peak RSS growth small -> large file: splitter {big[4] - results[0][4]:+.0f} MiB, "
+            f"worker {big[5] - results[0][5]:+.0f} MiB (for {big[0] / results[0][0]:.0f}x the rows)"
+        )
     finally:
         stack.stop()
 

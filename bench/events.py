@@ -26,10 +26,9 @@ import requests
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
-from shared.platform import clients
 from shared.events.api import parse_body
 from shared.events.publishing import messages, publish
-from shared.platform import pubsub
+from shared.platform import clients, pubsub
 from shared.platform.encoding import utc_now
 
 
@@ -62,7 +61,9 @@ def make_batches(count: int, size: int) -> list[bytes]:
 def floor_cpu_per_event(batches: list[bytes], tenant: str) -> tuple[float, float]:
     """(CPU µs per event for decode + validate only, CPU µs per event for everything short of sending)."""
     path = clients.topic_path("pop-events")
-    list(pubsub._requests(path, messages(tenant, parse_body(batches[0]), "api", utc_now())))  # warm up (imports)
+    list(
+        pubsub._requests(path, messages(tenant, parse_body(batches[0]), "api", utc_now()))
+    )  # warm up (imports)
     started = time.process_time()
     n = sum(len(parse_body(body)) for body in batches)
     validate = (time.process_time() - started) / n * 1e6
@@ -88,7 +89,9 @@ def through_gateway(url: str, key: str, batches: list[bytes], concurrency: int) 
     def send(body: bytes) -> None:
         session = local.__dict__.setdefault("session", requests.Session())
         t0 = time.perf_counter()
-        r = session.post(url, data=body, headers={"X-API-Key": key, "Content-Type": "application/json"}, timeout=120)
+        r = session.post(
+            url, data=body, headers={"X-API-Key": key, "Content-Type": "application/json"}, timeout=120
+        )
         latencies.append(time.perf_counter() - t0)
         if r.status_code != 202:
             raise RuntimeError(f"{r.status_code}: {r.text[:300]}")
@@ -102,7 +105,9 @@ def through_gateway(url: str, key: str, batches: list[bytes], concurrency: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -127,15 +132,25 @@ def main() -> None:
         used = cpu.spent(before, cpu.cpu_seconds(stack))
         function_cpu = used["fn-events"] / events * 1e6
         q = statistics.quantiles(latencies, n=100)
-        print(f"\n{events} events in {args.batches} batches of {args.batch_size}, {args.concurrency} concurrent senders")
-        print(f"  floor, in-process CPU per event: decode + validate {validate_floor:.1f} µs; "
-              f"+ messages + publish requests {floor:.1f} µs")
+        print(
+            f"\n{events} events in {args.batches} batches of {args.batch_size}, {args.concurrency} concurrent senders"
+        )
+        print(
+            f"  floor, in-process CPU per event: decode + validate {validate_floor:.1f} µs; "
+            f"+ messages + publish requests {floor:.1f} µs"
+        )
         print(f"  ceiling: publish straight to emulator  {publish_rate:>10,.0f} events/s")
         print(f"  through gateway + events function      {gateway_rate:>10,.0f} events/s")
-        print(f"  request latency (1,000-event batch)    p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms")
-        print(f"  gateway rate / direct publish rate     {gateway_rate / publish_rate:>10.0%}  (target >= 70%)")
+        print(
+            f"  request latency (1,000-event batch)    p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms"
+        )
+        print(
+            f"  gateway rate / direct publish rate     {gateway_rate / publish_rate:>10.0%}  (target >= 70%)"
+        )
         print("  " + cpu.report(used, events, "event", ["fn-events", "gateway", "pubsub", "firestore"]))
-        print(f"  events function CPU / floor            {function_cpu / floor:>10.1f}x  (target: <= 40 µs per event)")
+        print(
+            f"  events function CPU / floor            {function_cpu / floor:>10.1f}x  (target: <= 40 µs per event)"
+        )
     finally:
         stack.stop()
 

@@ -70,22 +70,31 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--hostile-threads", type=int, default=2)
     args = parser.parse_args(argv)
 
     plain = cpu_per_record({"version": "plain-1"}, {**VALID, "u": HOSTILE_VALUE}, 2_000)
     evil = cpu_per_record(EVIL, {**VALID, "u": HOSTILE_VALUE}, 2_000)
-    print(f"1. extract ^(a+)+$ against 10,000 characters (RE2): {evil:,.0f} µs CPU per record "
-          f"(a plain mapping of the same record: {plain:,.0f} µs; target < 1,000 µs)")
-    print("   Python's re, the same pattern against 20 / 22 / 24 characters: "
-          + " / ".join(f"{python_re_seconds(n) * 1e3:,.0f} ms" for n in (20, 22, 24)) + " (x2 per character)")
+    print(
+        f"1. extract ^(a+)+$ against 10,000 characters (RE2): {evil:,.0f} µs CPU per record "
+        f"(a plain mapping of the same record: {plain:,.0f} µs; target < 1,000 µs)"
+    )
+    print(
+        "   Python's re, the same pattern against 20 / 22 / 24 characters: "
+        + " / ".join(f"{python_re_seconds(n) * 1e3:,.0f} ms" for n in (20, 22, 24))
+        + " (x2 per character)"
+    )
     values = [f"scr-{i}" for i in range(30_000)]
     listed = cpu_per_record({"version": "in-1", "where": [{"field": "screenId", "in": values}]}, VALID, 2_000)
     base = cpu_per_record({"version": "plain-2"}, VALID, 2_000)
-    print(f"2. where screenId in 30,000 values: {listed:,.1f} µs CPU per record, a plain mapping {base:,.1f} µs "
-          f"({listed / base:.2f}x)")
+    print(
+        f"2. where screenId in 30,000 values: {listed:,.1f} µs CPU per record, a plain mapping {base:,.1f} µs "
+        f"({listed / base:.2f}x)"
+    )
 
     stack = Stack(ports=Ports.free(), reports=False).start()
     try:
@@ -103,8 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         def hostile() -> None:
             with requests.Session() as own:
                 while not stop.is_set():
-                    response = own.post(url + "/preview", json=body, headers={"X-API-Key": hostile_key}, timeout=600)
-                    assert response.status_code == 200 and response.json()["errorRows"] == HOSTILE_RECORDS, response.text[:300]
+                    response = own.post(
+                        url + "/preview", json=body, headers={"X-API-Key": hostile_key}, timeout=600
+                    )
+                    assert response.status_code == 200 and response.json()["errorRows"] == HOSTILE_RECORDS, (
+                        response.text[:300]
+                    )
                     previews[0] += 1
 
         threads = [threading.Thread(target=hostile, daemon=True) for _ in range(args.hostile_threads)]
@@ -118,11 +131,18 @@ def main(argv: list[str] | None = None) -> None:
             t.join()
         spent = cpu.spent(before, cpu.cpu_seconds(stack))
         (a50, a99), (d50, d99) = summary(alone), summary(during)
-        print(f"3. another tenant's GET {SCHEMAS} through the gateway: alone p50 {a50 * 1e3:,.1f} ms / p99 "
-              f"{a99 * 1e3:,.1f} ms; while {args.hostile_threads} loops preview ^(a+)+$ against {HOSTILE_RECORDS} records of "
-              f"10,000 characters ({previews[0]} previews): p50 {d50 * 1e3:,.1f} ms / p99 {d99 * 1e3:,.1f} ms "
-              f"(p50 x{d50 / a50:.2f})")
-        print("   " + cpu.report(spent, max(1, previews[0] * HOSTILE_RECORDS), "hostile record", ["fn-schemas", "gateway"]))
+        print(
+            f"3. another tenant's GET {SCHEMAS} through the gateway: alone p50 {a50 * 1e3:,.1f} ms / p99 "
+            f"{a99 * 1e3:,.1f} ms; while {args.hostile_threads} loops preview ^(a+)+$ against {HOSTILE_RECORDS} records of "
+            f"10,000 characters ({previews[0]} previews): p50 {d50 * 1e3:,.1f} ms / p99 {d99 * 1e3:,.1f} ms "
+            f"(p50 x{d50 / a50:.2f})"
+        )
+        print(
+            "   "
+            + cpu.report(
+                spent, max(1, previews[0] * HOSTILE_RECORDS), "hostile record", ["fn-schemas", "gateway"]
+            )
+        )
     finally:
         stack.stop()
 

@@ -23,7 +23,7 @@ import random
 import statistics
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 from google.cloud import bigquery
@@ -34,7 +34,7 @@ from shared.auth import api_keys
 from shared.platform import clients
 
 REPORT = "/coatro/v1/pop/reports/delivery"
-FIRST_DAY = datetime(2025, 1, 1, tzinfo=timezone.utc)
+FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
 LOAD_BATCH = 100_000
 
 
@@ -45,12 +45,20 @@ def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
     for i in range(count):
         played = FIRST_DAY + timedelta(seconds=rng.randrange(days * 86400))
         row = {
-            "tenantId": tenant, "eventId": f"bench-{i}", "source": "api",
-            "screenId": f"screen-{rng.randrange(500):04d}", "siteId": f"site-{rng.randrange(50):03d}",
-            "campaignId": f"campaign-{rng.randrange(20)}", "creativeId": f"creative-{rng.randrange(100)}",
-            "playedAt": played.isoformat().replace("+00:00", "Z"), "durationMs": 15000 + rng.randrange(30000),
+            "tenantId": tenant,
+            "eventId": f"bench-{i}",
+            "source": "api",
+            "screenId": f"screen-{rng.randrange(500):04d}",
+            "siteId": f"site-{rng.randrange(50):03d}",
+            "campaignId": f"campaign-{rng.randrange(20)}",
+            "creativeId": f"creative-{rng.randrange(100)}",
+            "playedAt": played.isoformat().replace("+00:00", "Z"),
+            "durationMs": 15000 + rng.randrange(30000),
             "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
-            "ingestedAt": published, "subscription_name": "bench", "message_id": str(i), "publish_time": published,
+            "ingestedAt": published,
+            "subscription_name": "bench",
+            "message_id": str(i),
+            "publish_time": published,
             "attributes": {"tenantId": tenant, "eventId": f"bench-{i}", "source": "api"},
         }
         yield row
@@ -61,8 +69,10 @@ def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
 def load(tenant: str, count: int, days: int) -> int:
     """Load jobs of NDJSON into the events table; the number of rows written."""
     client = clients.bigquery()
-    config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-                                    write_disposition=bigquery.WriteDisposition.WRITE_APPEND)
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+    )
     written, batch = 0, []
 
     def flush():
@@ -93,13 +103,20 @@ def report_queries(days: int) -> list[dict]:
         {**window(min(days, 30)), "groupBy": "date,campaignId"},
         {**window(min(days, 30)), "groupBy": "screenId", "per_page": 200, "page": 2},
         {**window(min(days, 30)), "groupBy": "date,siteId,creativeId", "per_page": 200, "page": 7},
-        {**window(min(days, 30)), "groupBy": "campaignId", "filter[campaignId]": "campaign-3", "timezone": "America/New_York"},
+        {
+            **window(min(days, 30)),
+            "groupBy": "campaignId",
+            "filter[campaignId]": "campaign-3",
+            "timezone": "America/New_York",
+        },
         {**window(92), "groupBy": "campaignId"},
     ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=30, help="the events are spread over this many days")
     parser.add_argument("--queries", type=int, default=42, help="reports timed (cycling through 7 shapes)")
@@ -120,7 +137,9 @@ def main() -> None:
         load_seconds = time.perf_counter() - started
 
         shapes = report_queries(args.days)
-        expected = session.get(stack.gateway_url + REPORT, params=shapes[2], headers=headers, timeout=600).json()
+        expected = session.get(
+            stack.gateway_url + REPORT, params=shapes[2], headers=headers, timeout=600
+        ).json()
         plays = sum(r["plays"] for r in expected["result"])
         latencies: dict[int, list[float]] = {i: [] for i in range(len(shapes))}
         before = cpu.cpu_seconds(stack)
@@ -141,40 +160,67 @@ def main() -> None:
         for n in range(args.visibility_samples):
             day = (FIRST_DAY + timedelta(days=400 + n)).date().isoformat()
             event_id = f"visible-{n}"
-            event = {"eventId": event_id, "playedAt": f"{day}T12:00:00Z", "campaignId": "probe", "durationMs": 1}
-            lookup = bigquery.QueryJobConfig(query_parameters=[
-                bigquery.ScalarQueryParameter("tenant", "STRING", tenant),
-                bigquery.ScalarQueryParameter("event", "STRING", event_id)])
+            event = {
+                "eventId": event_id,
+                "playedAt": f"{day}T12:00:00Z",
+                "campaignId": "probe",
+                "durationMs": 1,
+            }
+            lookup = bigquery.QueryJobConfig(
+                query_parameters=[
+                    bigquery.ScalarQueryParameter("tenant", "STRING", tenant),
+                    bigquery.ScalarQueryParameter("event", "STRING", event_id),
+                ]
+            )
             t0 = time.perf_counter()
-            response = session.post(stack.gateway_url + "/coatro/v1/pop/events", json={"events": [event]},
-                                    headers=headers, timeout=30)
+            response = session.post(
+                stack.gateway_url + "/coatro/v1/pop/events",
+                json={"events": [event]},
+                headers=headers,
+                timeout=30,
+            )
             assert response.status_code == 202, response.text
-            while not list(client.query_and_wait(
+            while not list(
+                client.query_and_wait(
                     f"SELECT 1 FROM `{clients.events_table()}` WHERE tenantId = @tenant AND eventId = @event",
-                    job_config=lookup)):
+                    job_config=lookup,
+                )
+            ):
                 if time.perf_counter() - t0 > 120:
                     raise SystemExit(f"event {event_id} not in the table after 120 s")
                 time.sleep(0.05)
             in_table.append(time.perf_counter() - t0)
-            while not session.get(stack.gateway_url + REPORT, params={"filter[date]": day}, headers=headers,
-                                  timeout=60).json()["result"]:
+            while not session.get(
+                stack.gateway_url + REPORT, params={"filter[date]": day}, headers=headers, timeout=60
+            ).json()["result"]:
                 time.sleep(0.05)
             in_report.append(time.perf_counter() - t0)
 
-        print(f"\n{args.events:,} events over {args.days} days ({written:,} rows with 1% redelivered), "
-              f"loaded in {load_seconds:.0f} s ({written / load_seconds:,.0f} rows/s)")
+        print(
+            f"\n{args.events:,} events over {args.days} days ({written:,} rows with 1% redelivered), "
+            f"loaded in {load_seconds:.0f} s ({written / load_seconds:,.0f} rows/s)"
+        )
         print(f"  check: the 30-day report's first page counts {plays:,} plays")
-        print(f"  report latency through the gateway ({args.queries} reports): "
-              f"p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms")
+        print(
+            f"  report latency through the gateway ({args.queries} reports): "
+            f"p50 {q[49] * 1000:.0f} ms   p99 {q[98] * 1000:.0f} ms"
+        )
         for i, shape in enumerate(shapes):
             ts = latencies[i]
             if ts:
                 print(f"    {statistics.median(ts) * 1000:>7.0f} ms median  {json.dumps(shape)}")
-        print("  " + cpu.report(used, args.queries, "report", ["fn-reports", "bigquery", "gateway", "firestore"]))
-        print(f"  publish -> row in the table ({len(in_table)} events, polled every 50 ms): "
-              f"p50 {statistics.median(in_table) * 1000:.0f} ms   max {max(in_table) * 1000:.0f} ms")
-        print(f"  publish -> counted in a report: p50 {statistics.median(in_report) * 1000:.0f} ms   "
-              f"max {max(in_report) * 1000:.0f} ms")
+        print(
+            "  "
+            + cpu.report(used, args.queries, "report", ["fn-reports", "bigquery", "gateway", "firestore"])
+        )
+        print(
+            f"  publish -> row in the table ({len(in_table)} events, polled every 50 ms): "
+            f"p50 {statistics.median(in_table) * 1000:.0f} ms   max {max(in_table) * 1000:.0f} ms"
+        )
+        print(
+            f"  publish -> counted in a report: p50 {statistics.median(in_report) * 1000:.0f} ms   "
+            f"max {max(in_report) * 1000:.0f} ms"
+        )
     finally:
         stack.stop()
 

@@ -42,7 +42,11 @@ def create_events_table() -> None:
 
     client = clients.bigquery()
     client.create_dataset(get_settings().bigquery_dataset, exists_ok=True)
-    table = bigquery.Table(clients.events_table(), schema=[bigquery.SchemaField.from_api_repr(f) for f in schema_fields()])
-    table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD)
+    table = bigquery.Table(
+        clients.events_table(), schema=[bigquery.SchemaField.from_api_repr(f) for f in schema_fields()]
+    )
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD
+    )
     table.clustering_fields = CLUSTERING
     client.create_table(table, exists_ok=True)

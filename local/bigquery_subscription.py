@@ -91,8 +91,9 @@ def subscriber_client():
     import grpc
     from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-    channel = grpc.insecure_channel(host, options=[("grpc.max_send_message_length", -1),
-                                                   ("grpc.max_receive_message_length", -1)])
+    channel = grpc.insecure_channel(
+        host, options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    )
     return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
@@ -136,8 +137,13 @@ def _insert_request(rows: list[dict]) -> list[dict]:
     BigQuery cannot be reached."""
     for attempt in (1, 2):
         try:
-            return clients.bigquery().insert_rows_json(clients.events_table(), rows, row_ids=AutoRowIDs.DISABLED,
-                                                       retry=None, timeout=INSERT_TIMEOUT_SECONDS)
+            return clients.bigquery().insert_rows_json(
+                clients.events_table(),
+                rows,
+                row_ids=AutoRowIDs.DISABLED,
+                retry=None,
+                timeout=INSERT_TIMEOUT_SECONDS,
+            )
         except requests.ConnectionError:
             if attempt == 2:
                 raise
@@ -153,9 +159,14 @@ def deliver_once(subscriber, mapper: RowMapper, max_rows: int = 2000) -> int:
     while len(received) < max_rows:
         # The first pull waits for messages; the next ones take only what is already there, or a
         # lone event would wait for the pull's deadline.
-        response = subscriber.pull(request={"subscription": mapper.subscription_path,
-                                            "max_messages": min(1000, max_rows - len(received)),
-                                            "return_immediately": bool(received)}, timeout=30)
+        response = subscriber.pull(
+            request={
+                "subscription": mapper.subscription_path,
+                "max_messages": min(1000, max_rows - len(received)),
+                "return_immediately": bool(received),
+            },
+            timeout=30,
+        )
         if not response.received_messages:
             break
         received += response.received_messages
@@ -167,21 +178,29 @@ def deliver_once(subscriber, mapper: RowMapper, max_rows: int = 2000) -> int:
             rows.append(mapper.row(m.message))
             mapped.append(m)
         except ValueError as exc:  # not JSON: the real subscription cannot write it either
-            logs.warning("message is not a JSON object; nacked (dead-lettered after its delivery attempts)",
-                         message_id=m.message.message_id, delivery_attempt=m.delivery_attempt, reason=str(exc))
+            logs.warning(
+                "message is not a JSON object; nacked (dead-lettered after its delivery attempts)",
+                message_id=m.message.message_id,
+                delivery_attempt=m.delivery_attempt,
+                reason=str(exc),
+            )
             rejected.append(m.ack_id)
     failed = insert(rows)
     for index, why in sorted(failed.items()):
-        logs.warning("BigQuery rejected a row; nacked (dead-lettered after its delivery attempts)",
-                     message_id=mapped[index].message.message_id, delivery_attempt=mapped[index].delivery_attempt,
-                     errors=why)
+        logs.warning(
+            "BigQuery rejected a row; nacked (dead-lettered after its delivery attempts)",
+            message_id=mapped[index].message.message_id,
+            delivery_attempt=mapped[index].delivery_attempt,
+            errors=why,
+        )
     written = [m.ack_id for i, m in enumerate(mapped) if i not in failed]
     if written:
         subscriber.acknowledge(request={"subscription": mapper.subscription_path, "ack_ids": written})
     nacked = rejected + [mapped[i].ack_id for i in sorted(failed)]
     if nacked:  # a nack: Pub/Sub counts the attempt and redelivers after the subscription's backoff
-        subscriber.modify_ack_deadline(request={"subscription": mapper.subscription_path, "ack_ids": nacked,
-                                                "ack_deadline_seconds": 0})
+        subscriber.modify_ack_deadline(
+            request={"subscription": mapper.subscription_path, "ack_ids": nacked, "ack_deadline_seconds": 0}
+        )
     return len(written)
 
 

@@ -46,8 +46,20 @@ DEFAULT_DEADLINE_SECONDS = 60.0  # x-google-backend's deadline when an operation
 BACKEND_KEEPALIVE_SECONDS = 1.0
 
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-    "trailer", "transfer-encoding", "upgrade", "expect", "host", "content-length", "server", "date",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "host",
+    "content-length",
+    "server",
+    "date",
 }
 
 
@@ -57,10 +69,14 @@ class Operation:
     backend: str | None  # the function's base URL; None: that function is not running in this stack
     deadline: float  # seconds, x-google-backend's deadline
     definition: dict = field(compare=False, repr=False)  # the operation in openapi.yaml (parameters, ...)
-    security: list = field(default_factory=list, compare=False)  # its security requirements (or the document's)
+    security: list = field(
+        default_factory=list, compare=False
+    )  # its security requirements (or the document's)
 
 
-def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tuple[re.Pattern, dict[str, Operation]]]:
+def load_routes(
+    backends: dict[str, str], spec_path: Path = OPENAPI
+) -> list[tuple[re.Pattern, dict[str, Operation]]]:
     """[(path regex, {METHOD: Operation})] from the OpenAPI document."""
     spec = yaml.safe_load(spec_path.read_text())
     default_deadline = float((spec.get("x-google-backend") or {}).get("deadline", DEFAULT_DEADLINE_SECONDS))
@@ -73,9 +89,13 @@ def load_routes(backends: dict[str, str], spec_path: Path = OPENAPI) -> list[tup
                 continue
             backend = op["x-google-backend"]
             variable = re.fullmatch(r"\$\{(\w+)\}", backend["address"]).group(1)
-            methods[method.upper()] = Operation(op.get("operationId", f"{method} {path}"), backends.get(variable),
-                                                float(backend.get("deadline", default_deadline)), op,
-                                                op.get("security", spec.get("security")) or [])
+            methods[method.upper()] = Operation(
+                op.get("operationId", f"{method} {path}"),
+                backends.get(variable),
+                float(backend.get("deadline", default_deadline)),
+                op,
+                op.get("security", spec.get("security")) or [],
+            )
         routes.append((pattern, methods))
     return routes
 
@@ -92,14 +112,20 @@ def check_request(request: Request, operation: Operation) -> None:
         raise bad_request("Send exactly one X-API-Key header, holding one key.", slug="ambiguous-api-key")
 
 
-def _problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None) -> Problem:
+def _problem(
+    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Problem:
     return Problem(status, slug, title, detail, headers=headers or {})
 
 
 def problem_response(problem: Problem) -> Response:
     # werkzeug answers HEAD (and 204/304) without a body, keeping Content-Length.
-    return Response(json.dumps(problem.body()), status=problem.status, headers=problem.headers,
-                    content_type="application/problem+json")
+    return Response(
+        json.dumps(problem.body()),
+        status=problem.status,
+        headers=problem.headers,
+        content_type="application/problem+json",
+    )
 
 
 class Gateway:
@@ -117,15 +143,21 @@ class Gateway:
             response = problem_response(problem)
         except Exception as exc:  # the caller gets a clean 500; the log says why
             log("ERROR", "gateway error", request, 500, started, error=repr(exc))
-            return problem_response(_problem(500, "internal", "Internal server error", "The gateway failed."))(
-                environ, start_response)
+            return problem_response(
+                _problem(500, "internal", "Internal server error", "The gateway failed.")
+            )(environ, start_response)
         log("INFO", "gateway", request, response.status_code, started)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
         target = _target(request.environ)
         if len(target) > MAX_URI_BYTES:
-            raise _problem(414, "uri-too-long", "URI too long", f"The request target is longer than {MAX_URI_BYTES} bytes.")
+            raise _problem(
+                414,
+                "uri-too-long",
+                "URI too long",
+                f"The request target is longer than {MAX_URI_BYTES} bytes.",
+            )
         path = target.split("?", 1)[0]
         operation = self._operation(path, request.method)
         headers = _forwarded_headers(request)
@@ -138,8 +170,13 @@ class Gateway:
         body = request.get_data(cache=False)
         try:
             upstream = self.client.send(
-                self.client.build_request(request.method, operation.backend + target, headers=headers, content=body,
-                                          timeout=httpx.Timeout(operation.deadline, connect=5.0)),
+                self.client.build_request(
+                    request.method,
+                    operation.backend + target,
+                    headers=headers,
+                    content=body,
+                    timeout=httpx.Timeout(operation.deadline, connect=5.0),
+                ),
                 stream=True,
             )
             try:
@@ -147,10 +184,16 @@ class Gateway:
             finally:
                 upstream.close()
         except httpx.TimeoutException:
-            raise _problem(504, "gateway-timeout", "Gateway timeout",
-                           f"The backend did not answer within {operation.deadline:g} s.") from None
+            raise _problem(
+                504,
+                "gateway-timeout",
+                "Gateway timeout",
+                f"The backend did not answer within {operation.deadline:g} s.",
+            ) from None
         except httpx.TransportError as exc:
-            raise _problem(502, "bad-gateway", "Bad gateway", f"Backend unavailable: {type(exc).__name__}.") from None
+            raise _problem(
+                502, "bad-gateway", "Bad gateway", f"Backend unavailable: {type(exc).__name__}."
+            ) from None
         out = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
         return Response(content, status=upstream.status_code, headers=out)
 
@@ -164,18 +207,23 @@ class Gateway:
         return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in forwarded.items()]
 
     def _operation(self, path: str, method: str) -> Operation:
-        for pattern, operations in self.routes:
-            if pattern.match(path):
-                break
-        else:
+        operations = next((ops for pattern, ops in self.routes if pattern.match(path)), None)
+        if operations is None:
             raise _problem(404, "not-found", "Not found", "No such API path.")
         if method not in operations:
             allowed = ", ".join(sorted(operations))
-            raise _problem(405, "method-not-allowed", "Method not allowed", f"This path accepts {allowed}.",
-                           headers={"Allow": allowed})
+            raise _problem(
+                405,
+                "method-not-allowed",
+                "Method not allowed",
+                f"This path accepts {allowed}.",
+                headers={"Allow": allowed},
+            )
         operation = operations[method]
         if operation.backend is None:
-            raise _problem(501, "not-implemented", "Not implemented", "This operation has no backend in this stack.")
+            raise _problem(
+                501, "not-implemented", "Not implemented", "This operation has no backend in this stack."
+            )
         return operation
 
 
@@ -190,15 +238,26 @@ def _target(environ) -> str:
 
 def _forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
     connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
-    headers = [(k, v) for k, v in request.headers.items()
-               if k.lower() not in HOP_BY_HOP and k.lower() not in connection_tokens]
+    headers = [
+        (k, v)
+        for k, v in request.headers.items()
+        if k.lower() not in HOP_BY_HOP and k.lower() not in connection_tokens
+    ]
     if len(headers) > MAX_HEADER_FIELDS:
-        raise _problem(431, "request-header-fields-too-large", "Request header fields too large",
-                       f"At most {MAX_HEADER_FIELDS} header fields are accepted.")
+        raise _problem(
+            431,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            f"At most {MAX_HEADER_FIELDS} header fields are accepted.",
+        )
     for name, value in headers:
         if len(name) + len(value) + 4 > MAX_HEADER_FIELD_BYTES:
-            raise _problem(431, "request-header-fields-too-large", "Request header fields too large",
-                           f"The {name[:64]} header is longer than {MAX_HEADER_FIELD_BYTES} bytes.")
+            raise _problem(
+                431,
+                "request-header-fields-too-large",
+                "Request header fields too large",
+                f"The {name[:64]} header is longer than {MAX_HEADER_FIELD_BYTES} bytes.",
+            )
     # WSGI hands header values over as latin-1 text; they go on as the same bytes (obs-text included).
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
@@ -206,17 +265,32 @@ def _forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
 def log(severity: str, message: str, request: Request, status: int, started: float, **extra) -> None:
     # One JSON line per request, like Cloud Logging's httpRequest; the path holds ids only, never keys,
     # and the query (which may hold an access_token) is not logged.
-    print(json.dumps({
-        "severity": severity, "message": message,
-        "httpRequest": {"requestMethod": request.method, "requestUrl": request.path[:256], "status": status,
-                        "latency": f"{time.monotonic() - started:.3f}s"},
-        **extra,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "severity": severity,
+                "message": message,
+                "httpRequest": {
+                    "requestMethod": request.method,
+                    "requestUrl": request.path[:256],
+                    "status": status,
+                    "latency": f"{time.monotonic() - started:.3f}s",
+                },
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 # ---- waitress's own answers (malformed framing, 413 from Content-Length, 431, 501) as problem+json
 
-_SLUGS = {400: "bad-request", 413: "payload-too-large", 431: "request-header-fields-too-large", 501: "not-implemented"}
+_SLUGS = {
+    400: "bad-request",
+    413: "payload-too-large",
+    431: "request-header-fields-too-large",
+    501: "not-implemented",
+}
 
 
 class ProblemErrorTask(ErrorTask):
@@ -226,7 +300,9 @@ class ProblemErrorTask(ErrorTask):
         error = self.request.error
         # waitress quotes the offending header line; that may hold a credential, so it is not echoed.
         detail = re.sub(r'\s*"[^"]*"?', "", str(error.body)).strip() or error.reason
-        problem = Problem(error.code, _SLUGS.get(error.code, "bad-request"), error.reason, f"{detail}.".replace("..", "."))
+        problem = Problem(
+            error.code, _SLUGS.get(error.code, "bad-request"), error.reason, f"{detail}.".replace("..", ".")
+        )
         body = json.dumps(problem.body()).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/problem+json"))
@@ -239,24 +315,36 @@ class ProblemChannel(HTTPChannel):
     error_task_class = ProblemErrorTask
 
 
-def make_server(routes, port: int, auth: GatewayAuth, host: str = "127.0.0.1",
-                read_timeout: int = READ_TIMEOUT_SECONDS, max_body_bytes: int | None = None):
+def make_server(
+    routes,
+    port: int,
+    auth: GatewayAuth,
+    host: str = "127.0.0.1",
+    read_timeout: int = READ_TIMEOUT_SECONDS,
+    max_body_bytes: int | None = None,
+):
     """The gateway as a waitress server (call .run() to serve)."""
     client = httpx.Client(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64,
-                            keepalive_expiry=BACKEND_KEEPALIVE_SECONDS),
+        limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=64, keepalive_expiry=BACKEND_KEEPALIVE_SECONDS
+        ),
         follow_redirects=False,
     )
     client.headers.clear()  # forward the caller's headers only, not httpx's defaults (User-Agent, ...)
     limit = max_body_bytes or get_settings().max_body_bytes
     server = waitress.create_server(
-        Gateway(routes, client, auth), host=host, port=port, ident="coatro-local-gateway",
+        Gateway(routes, client, auth),
+        host=host,
+        port=port,
+        ident="coatro-local-gateway",
         threads=16,
         connection_limit=512,  # stalled connections cost a socket each, never a thread
-        channel_timeout=read_timeout, cleanup_interval=1,  # timed-out connections are looked for every second
+        channel_timeout=read_timeout,
+        cleanup_interval=1,  # timed-out connections are looked for every second
         max_request_header_size=MAX_HEADER_BYTES,
         recv_bytes=65536,  # bodies of 1,000 events are ~200 KB: read them in fewer, larger pieces
-        max_request_body_size=limit + 1,  # waitress refuses a body >= this; the functions accept exactly `limit`
+        max_request_body_size=limit
+        + 1,  # waitress refuses a body >= this; the functions accept exactly `limit`
         expose_tracebacks=False,
     )
     server.channel_class = ProblemChannel
@@ -264,18 +352,35 @@ def make_server(routes, port: int, auth: GatewayAuth, host: str = "127.0.0.1",
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--backends", required=True, help='JSON: {"events_url": "http://127.0.0.1:8101", ...}')
-    parser.add_argument("--read-timeout", type=int, default=READ_TIMEOUT_SECONDS,
-                        help="seconds a connection may stay silent (idle, or stalled mid-request) before it is closed")
-    parser.add_argument("--auth", default="{}",
-                        help='OAuth2: JSON {"token_issuer": ..., "token_jwks_uri": ..., "token_audience": ...}')
+    parser.add_argument(
+        "--backends", required=True, help='JSON: {"events_url": "http://127.0.0.1:8101", ...}'
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=int,
+        default=READ_TIMEOUT_SECONDS,
+        help="seconds a connection may stay silent (idle, or stalled mid-request) before it is closed",
+    )
+    parser.add_argument(
+        "--auth",
+        default="{}",
+        help='OAuth2: JSON {"token_issuer": ..., "token_jwks_uri": ..., "token_audience": ...}',
+    )
     args = parser.parse_args()
     # Always on, so a forged X-Apigateway-Api-Userinfo never passes, even without token settings.
     auth = GatewayAuth(yaml.safe_load(OPENAPI.read_text()), json.loads(args.auth))
-    server = make_server(load_routes(json.loads(args.backends)), args.port, auth, read_timeout=args.read_timeout)
-    print(json.dumps({"severity": "INFO", "message": f"gateway listening on {args.port}"}), file=sys.stderr, flush=True)
+    server = make_server(
+        load_routes(json.loads(args.backends)), args.port, auth, read_timeout=args.read_timeout
+    )
+    print(
+        json.dumps({"severity": "INFO", "message": f"gateway listening on {args.port}"}),
+        file=sys.stderr,
+        flush=True,
+    )
     server.run()
 
 

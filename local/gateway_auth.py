@@ -24,8 +24,9 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
@@ -39,13 +40,25 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp"]
 
 
 def invalid_token(detail: str) -> Problem:
-    return Problem(401, "invalid-token", "Unauthorized", detail,
-                   headers={"WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'})
+    return Problem(
+        401,
+        "invalid-token",
+        "Unauthorized",
+        detail,
+        headers={
+            "WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'
+        },
+    )
 
 
 def invalid_request(detail: str) -> Problem:
-    return Problem(400, "invalid-request", "Bad request", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="coatro", error="invalid_request"'})
+    return Problem(
+        400,
+        "invalid-request",
+        "Bad request",
+        detail,
+        headers={"WWW-Authenticate": 'Bearer realm="coatro", error="invalid_request"'},
+    )
 
 
 def _render(value: Any, variables: dict[str, str]) -> Any:
@@ -84,7 +97,9 @@ class Provider:
             if stale or (kid not in self._keys and time.monotonic() - self._fetched_at > 5):
                 try:
                     jwks = self.fetch(self.jwks_uri)
-                    self._keys = {k.get("kid"): jwt.PyJWK(k) for k in jwks.get("keys", []) if k.get("kty") == "RSA"}
+                    self._keys = {
+                        k.get("kid"): jwt.PyJWK(k) for k in jwks.get("keys", []) if k.get("kty") == "RSA"
+                    }
                     self._fetched_at = time.monotonic()
                 except (OSError, ValueError, jwt.PyJWTError):
                     if not self._keys:
@@ -104,8 +119,13 @@ class Provider:
             raise invalid_token("The access token was signed with an unknown key.")
         try:
             return jwt.decode(
-                token, key.key, algorithms=["RS256"], audience=self.audiences, issuer=self.issuer,
-                leeway=CLOCK_SKEW_SECONDS, options={"require": REQUIRED_CLAIMS},
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self.audiences,
+                issuer=self.issuer,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError:
             raise invalid_token("The access token has expired.") from None
@@ -123,13 +143,15 @@ class Provider:
         for name, prefix in self.headers:
             if name.lower() in lowered:
                 original, value = lowered[name.lower()]
-                if value[: len(prefix)].lower() == prefix.lower() and value[len(prefix):].strip():
-                    found.append((value[len(prefix):].strip(), original))
+                if value[: len(prefix)].lower() == prefix.lower() and value[len(prefix) :].strip():
+                    found.append((value[len(prefix) :].strip(), original))
         for param in self.params:
             for value in query.get(param, []):
                 found.append((value, None))
         if len(found) > 1:
-            raise invalid_request("Send the access token once: in the Authorization header or the access_token parameter.")
+            raise invalid_request(
+                "Send the access token once: in the Authorization header or the access_token parameter."
+            )
         return found[0] if found else (None, None)
 
 
@@ -143,15 +165,25 @@ class GatewayAuth:
             if definition.get("type") != "oauth2" or "x-google-issuer" not in definition:
                 continue
             locations = definition.get("x-google-jwt-locations") or [
-                {"header": "Authorization", "value_prefix": "Bearer "}, {"query": "access_token"}]
+                {"header": "Authorization", "value_prefix": "Bearer "},
+                {"query": "access_token"},
+            ]
             self.providers[name] = Provider(
-                issuer=definition["x-google-issuer"], jwks_uri=definition["x-google-jwks_uri"],
-                audiences=[a.strip() for a in str(definition.get("x-google-audiences", "")).split(",") if a.strip()],
-                headers=[(loc["header"], loc.get("value_prefix", "")) for loc in locations if "header" in loc],
-                params=[loc["query"] for loc in locations if "query" in loc], fetch=fetch,
+                issuer=definition["x-google-issuer"],
+                jwks_uri=definition["x-google-jwks_uri"],
+                audiences=[
+                    a.strip() for a in str(definition.get("x-google-audiences", "")).split(",") if a.strip()
+                ],
+                headers=[
+                    (loc["header"], loc.get("value_prefix", "")) for loc in locations if "header" in loc
+                ],
+                params=[loc["query"] for loc in locations if "query" in loc],
+                fetch=fetch,
             )
 
-    def check(self, security: list[dict], headers: dict[str, str], query: str) -> tuple[dict[str, str], Problem | None]:
+    def check(
+        self, security: list[dict], headers: dict[str, str], query: str
+    ) -> tuple[dict[str, str], Problem | None]:
         """For an operation with these security requirements (the gateway's Operation.security):
         (headers to forward, None), or (_, the Problem to answer with)."""
         forwarded = {k: v for k, v in headers.items() if k.lower() != USERINFO_HEADER.lower()}
@@ -182,5 +214,10 @@ class GatewayAuth:
             return forwarded, problem
         if optional:
             return forwarded, None
-        return forwarded, Problem(401, "unauthorized", "Unauthorized", "An access token is required.",
-                                  headers={"WWW-Authenticate": 'Bearer realm="coatro"'})
+        return forwarded, Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "An access token is required.",
+            headers={"WWW-Authenticate": 'Bearer realm="coatro"'},
+        )

@@ -48,7 +48,7 @@ class JwksServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}{JWK_PATH}{self.email}"
 
-    def start(self) -> "JwksServer":
+    def start(self) -> JwksServer:
         self.thread.start()
         return self
 

@@ -59,13 +59,20 @@ def resources(reports: bool = True) -> None:
         # after MAX_DELIVERY_ATTEMPTS, where pop-events-dead-inspect keeps it. The backoff is the local
         # push subscriptions' short one rather than the cloud's 10-600 s.
         ensure_topic(bigquery_subscription.DEAD_LETTER_TOPIC)
-        ensure_subscription(bigquery_subscription.DEAD_LETTER_INSPECT, bigquery_subscription.DEAD_LETTER_TOPIC,
-                            ack_deadline_seconds=60)
         ensure_subscription(
-            bigquery_subscription.SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60,
+            bigquery_subscription.DEAD_LETTER_INSPECT,
+            bigquery_subscription.DEAD_LETTER_TOPIC,
+            ack_deadline_seconds=60,
+        )
+        ensure_subscription(
+            bigquery_subscription.SUBSCRIPTION,
+            settings.events_topic,
+            ack_deadline_seconds=60,
             retry_policy={"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}},
-            dead_letter_policy={"dead_letter_topic": clients.topic_path(bigquery_subscription.DEAD_LETTER_TOPIC),
-                                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
+            dead_letter_policy={
+                "dead_letter_topic": clients.topic_path(bigquery_subscription.DEAD_LETTER_TOPIC),
+                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+            },
         )
         bigquery.create_events_table()
     try:
@@ -79,11 +86,18 @@ def push_subscriptions(stack) -> None:
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
-        "worker": (WORKER_SUBSCRIPTION, settings.chunks_topic, {
-            "ack_deadline_seconds": 600, **retry,
-            "dead_letter_policy": {"dead_letter_topic": clients.topic_path(CHUNKS_DEAD_TOPIC),
-                                   "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS},
-        }),
+        "worker": (
+            WORKER_SUBSCRIPTION,
+            settings.chunks_topic,
+            {
+                "ack_deadline_seconds": 600,
+                **retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": clients.topic_path(CHUNKS_DEAD_TOPIC),
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                },
+            },
+        ),
         "dead_letter": (DEAD_LETTER_SUBSCRIPTION, CHUNKS_DEAD_TOPIC, {"ack_deadline_seconds": 60}),
         "sweeper": (SWEEPER_SUBSCRIPTION, settings.sweeps_topic, {"ack_deadline_seconds": 600, **retry}),
     }
@@ -100,7 +114,9 @@ def dev_key(api_key: str, tenant_id: str) -> None:
 def dev_client(client_id: str, secret: str, tenant_id: str) -> None:
     """An OAuth2 client of the dev tenant with every scope, so the token example of docs/auth.md works as written."""
     try:
-        oauth_clients.create_client(tenant_id, list(SCOPES), label="local development", client_id=client_id, secret=secret)
+        oauth_clients.create_client(
+            tenant_id, list(SCOPES), label="local development", client_id=client_id, secret=secret
+        )
     except exceptions.AlreadyExists:
         pass
 

@@ -16,10 +16,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from functions import FUNCTIONS_DIR, function_names
 
@@ -60,7 +60,7 @@ class Ports:
     bigquery: int = 9050
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         return cls(free_port(), free_port(), free_port(), free_port(), 0, free_port())
 
 
@@ -83,8 +83,9 @@ def function_timeouts(path: Path = FUNCTIONS_TF) -> dict[str, int]:
     raise StackError(f"{path} has no local.functions")
 
 
-def function_process(name: str, port: int, source: Path | None = None,
-                     timeout: int | None = None) -> tuple[list[str], dict[str, str]]:
+def function_process(
+    name: str, port: int, source: Path | None = None, timeout: int | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The command and the environment (on top of the stack's) of one function's functions-framework process.
 
     The request timeout is what Cloud Run enforces in the cloud: there the response is cut off after
@@ -97,9 +98,13 @@ def function_process(name: str, port: int, source: Path | None = None,
     """
     timeout = function_timeouts()[name] if timeout is None else timeout
     argv = [
-        sys.executable, "-m", "local.function_server",  # functions-framework, its timeout fixed (see there)
-        f"--target={name}", f"--source={source or FUNCTIONS_DIR / name / 'main.py'}",
-        "--host=127.0.0.1", f"--port={port}",
+        sys.executable,
+        "-m",
+        "local.function_server",  # functions-framework, its timeout fixed (see there)
+        f"--target={name}",
+        f"--source={source or FUNCTIONS_DIR / name / 'main.py'}",
+        "--host=127.0.0.1",
+        f"--port={port}",
     ]
     env = {
         "WORKERS": str(FUNCTION_PROCESSES.get(name, 1)),  # read by functions-framework's gunicorn
@@ -169,39 +174,70 @@ class Stack:
         try:
             import gcp_storage_emulator  # noqa: F401
         except ImportError:
-            raise StackError("gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT) from None
+            raise StackError(
+                "gcp-storage-emulator is not installed in this environment.\n" + INSTALL_HINT
+            ) from None
         if self.reports:
             try:
                 from local import bigquery
 
                 bigquery.install_spatial_extension()
             except ImportError as exc:
-                raise StackError(f"the BigQuery emulator is not installed in this environment ({exc}).\n" + INSTALL_HINT) from None
+                raise StackError(
+                    f"the BigQuery emulator is not installed in this environment ({exc}).\n" + INSTALL_HINT
+                ) from None
         self._spawn(
             "firestore",
-            ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports.firestore}", "--quiet"],
+            [
+                "gcloud",
+                "emulators",
+                "firestore",
+                "start",
+                f"--host-port=127.0.0.1:{self.ports.firestore}",
+                "--quiet",
+            ],
             console=False,
         )
         self._spawn(
             "pubsub",
             [
-                "gcloud", "beta", "emulators", "pubsub", "start",
-                f"--host-port=127.0.0.1:{self.ports.pubsub}", f"--project={self.project}", "--quiet",
+                "gcloud",
+                "beta",
+                "emulators",
+                "pubsub",
+                "start",
+                f"--host-port=127.0.0.1:{self.ports.pubsub}",
+                f"--project={self.project}",
+                "--quiet",
             ],
             console=False,
         )
         self._spawn(
             "storage",
-            [sys.executable, "-m", "local.storage_emulator", "start", "--host=127.0.0.1", f"--port={self.ports.storage}", "--in-memory"],
+            [
+                sys.executable,
+                "-m",
+                "local.storage_emulator",
+                "start",
+                "--host=127.0.0.1",
+                f"--port={self.ports.storage}",
+                "--in-memory",
+            ],
             console=False,
         )
         if self.reports:  # persistent (a DuckDB file in the work directory): in memory, its memory only grows
             self._spawn(
                 "bigquery",
                 [
-                    str(Path(sys.executable).parent / "bqemulator"), "start", "--rest-host=127.0.0.1",
-                    f"--rest-port={self.ports.bigquery}", "--grpc-port=0", "--persistent",
-                    f"--data-dir={self._dir() / 'bigquery'}", f"--project={self.project}", "--log-level=warning",
+                    str(Path(sys.executable).parent / "bqemulator"),
+                    "start",
+                    "--rest-host=127.0.0.1",
+                    f"--rest-port={self.ports.bigquery}",
+                    "--grpc-port=0",
+                    "--persistent",
+                    f"--data-dir={self._dir() / 'bigquery'}",
+                    f"--project={self.project}",
+                    "--log-level=warning",
                 ],
                 console=False,
             )
@@ -209,8 +245,11 @@ class Stack:
         self._wait_http("pubsub", f"http://127.0.0.1:{self.ports.pubsub}/", timeout=90)
         self._wait_http("storage", f"{self.storage_url}/storage/v1/b", timeout=60)
         if self.reports:
-            self._wait_http("bigquery", f"http://127.0.0.1:{self.ports.bigquery}/bigquery/v2/projects/{self.project}/datasets",
-                            timeout=90)
+            self._wait_http(
+                "bigquery",
+                f"http://127.0.0.1:{self.ports.bigquery}/bigquery/v2/projects/{self.project}/datasets",
+                timeout=90,
+            )
         os.environ.update(self.env())
         from local import provision
 
@@ -234,8 +273,17 @@ class Stack:
         backends = {f"{name}_url": f"http://127.0.0.1:{p}" for name, p in self.function_ports.items()}
         self._spawn(
             "gateway",
-            [sys.executable, "-m", "local.gateway", "--port", str(self.ports.gateway), "--backends", json.dumps(backends),
-             "--auth", json.dumps(self.token_variables())],
+            [
+                sys.executable,
+                "-m",
+                "local.gateway",
+                "--port",
+                str(self.ports.gateway),
+                "--backends",
+                json.dumps(backends),
+                "--auth",
+                json.dumps(self.token_variables()),
+            ],
         )
         if self.reports:
             self._spawn("bigquery-subscription", [sys.executable, "-m", "local.bigquery_subscription"])
@@ -245,8 +293,11 @@ class Stack:
             self._spawn(
                 "storage-bridge",
                 [
-                    sys.executable, "-m", "local.storage_bridge",
-                    "--splitter", f"http://127.0.0.1:{self.function_ports['splitter']}",
+                    sys.executable,
+                    "-m",
+                    "local.storage_bridge",
+                    "--splitter",
+                    f"http://127.0.0.1:{self.function_ports['splitter']}",
                 ],
             )
         for name, fport in self.function_ports.items():
@@ -262,10 +313,13 @@ class Stack:
         if self.jwks is None:
             self.jwks = JwksServer(self.env()["COATRO_SIGNING_KEY_FILE"]).start()
         settings = Settings()
-        return {"token_issuer": settings.token_issuer or self.jwks.email, "token_jwks_uri": self.jwks.jwks_uri,
-                "token_audience": settings.token_audience}
+        return {
+            "token_issuer": settings.token_issuer or self.jwks.email,
+            "token_jwks_uri": self.jwks.jwks_uri,
+            "token_audience": settings.token_audience,
+        }
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         try:
             self.start_emulators()
             self.start_services()
@@ -309,19 +363,31 @@ class Stack:
             os.killpg(pid, signal.SIGCONT)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], console: bool | None = None,
-               extra_env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, argv: list[str], console: bool | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         console = (not self.quiet) if console is None else console
         log = None if console else open(self._dir() / "logs" / f"{name}.log", "ab")
         # Own XDG_RUNTIME_DIR: gunicorn's control socket lives there, one per function process.
         runtime = self._dir() / "run" / name
         runtime.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(runtime),
-               **(extra_env or {})}
+        env = {
+            **os.environ,
+            **self.env(),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "XDG_RUNTIME_DIR": str(runtime),
+            **(extra_env or {}),
+        }
         try:
             self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT if log else None,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise StackError(f"could not start {name}: {exc}\n{INSTALL_HINT}") from None
@@ -345,7 +411,9 @@ class Stack:
                     return
             except OSError:
                 time.sleep(0.2)
-        raise StackError(f"{name} did not become ready within {timeout}s:\n{self.log_tail(name)}\n{INSTALL_HINT}")
+        raise StackError(
+            f"{name} did not become ready within {timeout}s:\n{self.log_tail(name)}\n{INSTALL_HINT}"
+        )
 
     def _wait_port(self, name: str, port: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -373,13 +441,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pubsub-port", type=int, default=defaults.pubsub)
     parser.add_argument("--storage-port", type=int, default=defaults.storage)
     parser.add_argument("--bigquery-port", type=int, default=defaults.bigquery)
-    parser.add_argument("--functions-port", type=int, default=defaults.first_function, help="first of one per function")
+    parser.add_argument(
+        "--functions-port", type=int, default=defaults.first_function, help="first of one per function"
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / ".local-stack")
-    parser.add_argument("--print-env", action="store_true",
-                        help="print the emulator environment of a stack on these ports (for `make tail`, `make key`) and exit")
+    parser.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the emulator environment of a stack on these ports (for `make tail`, `make key`) and exit",
+    )
     args = parser.parse_args(argv)
-    ports = Ports(args.gateway_port, args.firestore_port, args.pubsub_port, args.storage_port, args.functions_port,
-                  args.bigquery_port)
+    ports = Ports(
+        args.gateway_port,
+        args.firestore_port,
+        args.pubsub_port,
+        args.storage_port,
+        args.functions_port,
+        args.bigquery_port,
+    )
     if args.print_env:
         print(" ".join(f"{k}={v}" for k, v in emulator_env(ports, "coatro-local").items()))
         return

@@ -32,8 +32,13 @@ def storage_event(bucket: str, blob) -> tuple[dict[str, str], bytes]:
         "ce-time": blob.updated.isoformat() if blob.updated else "",
     }
     body = {
-        "bucket": bucket, "name": blob.name, "generation": str(blob.generation), "size": str(blob.size),
-        "contentType": blob.content_type, "crc32c": blob.crc32c, "md5Hash": blob.md5_hash,
+        "bucket": bucket,
+        "name": blob.name,
+        "generation": str(blob.generation),
+        "size": str(blob.size),
+        "contentType": blob.content_type,
+        "crc32c": blob.crc32c,
+        "md5Hash": blob.md5_hash,
     }
     return headers, json.dumps(body).encode()
 

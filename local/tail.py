@@ -24,7 +24,10 @@ def main() -> None:
         response = subscriber.pull(request={"subscription": path, "max_messages": 500}, timeout=30)
         for received in response.received_messages:
             message = received.message
-            print(json.dumps({"attributes": dict(message.attributes), "data": json.loads(message.data)}), flush=True)
+            print(
+                json.dumps({"attributes": dict(message.attributes), "data": json.loads(message.data)}),
+                flush=True,
+            )
         if response.received_messages:
             subscriber.acknowledge(
                 request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: `functions` is the repo's package
 from functions import function_names as _function_names  # noqa: E402
+
 # 1980-01-01 is the earliest time a zip entry can hold; any fixed value works, this one is conventional.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
@@ -90,9 +91,13 @@ def package(root: Path, out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root (default: this checkout)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: <root>/build/functions)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: <root>/build/functions)"
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     out = (args.out or root / "build" / "functions").resolve()

@@ -18,8 +18,9 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
@@ -71,7 +72,10 @@ def _unstorable(value: Any, path: str, depth: int) -> tuple[str, str] | None:
     if isinstance(value, list):
         for i, item in enumerate(value):
             if isinstance(item, list):
-                return f"{path}[{i}]", "is an array directly inside an array, which cannot be stored; wrap it in an object"
+                return (
+                    f"{path}[{i}]",
+                    "is an array directly inside an array, which cannot be stored; wrap it in an object",
+                )
             if found := _unstorable(item, f"{path}[{i}]", depth + 1):
                 return found
         return None
@@ -115,7 +119,10 @@ def _bounded() -> dict[str, Any]:
     seconds = get_settings().firestore_timeout_seconds
     # Aborted too: a single read or write aborted by a transaction's lock is safe to repeat.
     transient = retry.if_exception_type(
-        exceptions.InternalServerError, exceptions.TooManyRequests, exceptions.ServiceUnavailable, exceptions.Aborted,
+        exceptions.InternalServerError,
+        exceptions.TooManyRequests,
+        exceptions.ServiceUnavailable,
+        exceptions.Aborted,
     )
     return {
         "retry": retry.Retry(predicate=transient, initial=0.1, maximum=2.0, timeout=seconds),
@@ -221,7 +228,9 @@ def get_token_throttle(key: str) -> TokenThrottleRecord | None:
     return _read(_token_throttle(key), TokenThrottleRecord)
 
 
-def update_token_throttle(key: str, change: Callable[[TokenThrottleRecord | None], TokenThrottleRecord]) -> TokenThrottleRecord:
+def update_token_throttle(
+    key: str, change: Callable[[TokenThrottleRecord | None], TokenThrottleRecord]
+) -> TokenThrottleRecord:
     """Replace a throttle record by `change(current)` in a transaction (concurrent failures all count)."""
     ref = _token_throttle(key)
 
@@ -263,8 +272,10 @@ def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str]
     size = stored_size(stored) + sum(stored_size(part) for part in name.split("/")) + 16 + 32
     if size > MAX_DOCUMENT_BYTES:
         key, largest = max(((k, stored_size(v)) for k, v in stored["mapping"].items()), key=lambda kv: kv[1])
-        return key, (f"makes the mapping {size} bytes as stored, over Firestore's 1 MiB for one document "
-                     f"({key} takes {largest}; each number counts 8 bytes, each text its UTF-8 bytes + 1)")
+        return key, (
+            f"makes the mapping {size} bytes as stored, over Firestore's 1 MiB for one document "
+            f"({key} takes {largest}; each number counts 8 bytes, each text its UTF-8 bytes + 1)"
+        )
     return None
 
 
@@ -280,7 +291,12 @@ def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
 def schema_versions(tenant_id: str) -> list[str]:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = clients.firestore().collection(SCHEMAS).where(filter=FieldFilter("tenantId", "==", tenant_id)).select([])
+    query = (
+        clients.firestore()
+        .collection(SCHEMAS)
+        .where(filter=FieldFilter("tenantId", "==", tenant_id))
+        .select([])
+    )
     return sorted(snap.id.split(":", 1)[1] for snap in query.stream(**_bounded()))
 
 
@@ -331,7 +347,12 @@ def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
     """Up to `limit` jobs whose status is one of `states` (served by the automatic single-field index)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = clients.firestore().collection(JOBS).where(filter=FieldFilter("status", "in", list(states))).limit(limit)
+    query = (
+        clients.firestore()
+        .collection(JOBS)
+        .where(filter=FieldFilter("status", "in", list(states)))
+        .limit(limit)
+    )
     return [JobRecord.model_validate(snap.to_dict()) for snap in query.stream(**_bounded())]
 
 
@@ -371,12 +392,18 @@ def chunk_totals(job_id: str) -> ChunkTotals:
     """Sums over a job's chunk results (Firestore aggregation): no hot counter document."""
     agg = (
         _chunks(job_id)
-        .count(alias="chunks").sum("processedRows", alias="processed").sum("errorRows", alias="errors")
+        .count(alias="chunks")
+        .sum("processedRows", alias="processed")
+        .sum("errorRows", alias="errors")
         .sum("skippedRows", alias="skipped")
     )
     values = {r.alias: r.value for r in agg.get(**_bounded())[0]}
-    return ChunkTotals(int(values["chunks"]), int(values["processed"] or 0), int(values["errors"] or 0),
-                       int(values["skipped"] or 0))
+    return ChunkTotals(
+        int(values["chunks"]),
+        int(values["processed"] or 0),
+        int(values["errors"] or 0),
+        int(values["skipped"] or 0),
+    )
 
 
 def chunks_with_errors(job_id: str, from_chunk: str | None, limit: int) -> Iterator[tuple[str, ChunkResult]]:

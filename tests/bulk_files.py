@@ -46,8 +46,17 @@ def json_array(rows: int, tag: str) -> bytes:
 
 
 CSV_COLUMNS = [
-    "eventId", "screenId", "siteId", "campaignId", "creativeId", "playedAt", "durationMs",
-    "impressions.ageBuckets.total", "impressions.ageBuckets.male", "impressions.ageBuckets.female", "context.weather",
+    "eventId",
+    "screenId",
+    "siteId",
+    "campaignId",
+    "creativeId",
+    "playedAt",
+    "durationMs",
+    "impressions.ageBuckets.total",
+    "impressions.ageBuckets.male",
+    "impressions.ageBuckets.female",
+    "context.weather",
 ]
 
 
@@ -60,6 +69,19 @@ def csv_file(rows: int, tag: str) -> bytes:
         ab = e["impressions"]["ageBuckets"]
         # Every 10th row's weather has a quoted newline: the row numbers must still be right.
         weather = "sunny,\nthen rain" if i % 10 == 0 else "sunny"
-        writer.writerow([e["eventId"], e["screenId"], e["siteId"], e["campaignId"], e["creativeId"], e["playedAt"],
-                         e["durationMs"], ab["total"], ab["male"], ab["female"], weather])
+        writer.writerow(
+            [
+                e["eventId"],
+                e["screenId"],
+                e["siteId"],
+                e["campaignId"],
+                e["creativeId"],
+                e["playedAt"],
+                e["durationMs"],
+                ab["total"],
+                ab["male"],
+                ab["female"],
+                weather,
+            ]
+        )
     return out.getvalue().encode()

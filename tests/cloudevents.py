@@ -68,7 +68,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -97,7 +97,7 @@ def _event_id() -> str:
 
 def _now() -> str:
     """RFC 3339 UTC with milliseconds, as Pub/Sub writes publishTime."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _varint(value: int) -> bytes:
@@ -116,8 +116,16 @@ def storage_etag(generation: int, metageneration: int) -> str:
     return base64.b64encode(b"\x08" + _varint(generation) + b"\x10" + _varint(metageneration)).decode()
 
 
-def _storage_event(type_: str, bucket: str, name: str, generation: int, size: int, crc32c: str | None,
-                   drop: tuple[str, ...], data_overrides: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+def _storage_event(
+    type_: str,
+    bucket: str,
+    name: str,
+    generation: int,
+    size: int,
+    crc32c: str | None,
+    drop: tuple[str, ...],
+    data_overrides: dict[str, Any],
+) -> tuple[dict[str, str], bytes]:
     saved = sample("storage_object_finalized.json")
     attributes, data = saved["attributes"], saved["data"]
     unknown = set(drop) - set(data) - set(data_overrides)
@@ -132,7 +140,7 @@ def _storage_event(type_: str, bucket: str, name: str, generation: int, size: in
         generation=str(generation),
         size=str(size),
         mediaLink=f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/{quoted}"
-                  f"?generation={generation}&alt=media",
+        f"?generation={generation}&alt=media",
     )
     if crc32c is not None:
         data["crc32c"] = crc32c
@@ -157,8 +165,15 @@ def _storage_event(type_: str, bucket: str, name: str, generation: int, size: in
     return headers, json.dumps(data).encode()
 
 
-def storage_finalized(bucket: str, name: str, generation: int, size: int, crc32c: str | None = None,
-                      drop: tuple[str, ...] = (), **data_overrides: Any) -> tuple[dict[str, str], bytes]:
+def storage_finalized(
+    bucket: str,
+    name: str,
+    generation: int,
+    size: int,
+    crc32c: str | None = None,
+    drop: tuple[str, ...] = (),
+    **data_overrides: Any,
+) -> tuple[dict[str, str], bytes]:
     """(headers, body) of the binary-mode CloudEvent Eventarc POSTs for a finalized object.
 
     Built from the saved sample with `bucket`, `name`, `generation` and `size` (both sent as strings,
@@ -170,8 +185,9 @@ def storage_finalized(bucket: str, name: str, generation: int, size: int, crc32c
     return _storage_event(STORAGE_FINALIZED, bucket, name, generation, size, crc32c, drop, data_overrides)
 
 
-def foreign_cloud_event(type_: str = STORAGE_DELETED, bucket: str = SAMPLE_BUCKET,
-                        name: str = SAMPLE_OBJECT) -> tuple[dict[str, str], bytes]:
+def foreign_cloud_event(
+    type_: str = STORAGE_DELETED, bucket: str = SAMPLE_BUCKET, name: str = SAMPLE_OBJECT
+) -> tuple[dict[str, str], bytes]:
     """(headers, body) of an event a finalized-object function must ignore.
 
     - a Cloud Storage type other than finalized (`google.cloud.storage.object.v1.deleted`,
@@ -188,8 +204,10 @@ def foreign_cloud_event(type_: str = STORAGE_DELETED, bucket: str = SAMPLE_BUCKE
     if type_ == PUBSUB_PUBLISHED:
         envelope = pubsub_push(b'{"sample": true}', {"origin": "eventarc"})
         message = envelope["message"]
-        data = {"message": {k: message[k] for k in ("attributes", "data", "messageId", "publishTime")},
-                "subscription": envelope["subscription"]}
+        data = {
+            "message": {k: message[k] for k in ("attributes", "data", "messageId", "publishTime")},
+            "subscription": envelope["subscription"],
+        }
         headers = {
             "Content-Type": "application/json",
             "ce-specversion": "1.0",
@@ -202,8 +220,9 @@ def foreign_cloud_event(type_: str = STORAGE_DELETED, bucket: str = SAMPLE_BUCKE
     raise ValueError(f"no sample for event type {type_!r}")
 
 
-def pubsub_push(data: bytes, attributes: dict[str, str] | None = None,
-                subscription: str = SAMPLE_SUBSCRIPTION) -> dict[str, Any]:
+def pubsub_push(
+    data: bytes, attributes: dict[str, str] | None = None, subscription: str = SAMPLE_SUBSCRIPTION
+) -> dict[str, Any]:
     """The JSON body of a Pub/Sub push request (wrapped) delivering one message.
 
     `data` is base64-encoded into `message.data`; the message gets a fresh `messageId`/`message_id`
@@ -213,8 +232,13 @@ def pubsub_push(data: bytes, attributes: dict[str, str] | None = None,
     envelope = sample("pubsub_push.json")
     message = envelope["message"]
     message_id, published = _event_id(), _now()
-    message.update(data=base64.b64encode(data).decode(), messageId=message_id, message_id=message_id,
-                   publishTime=published, publish_time=published)
+    message.update(
+        data=base64.b64encode(data).decode(),
+        messageId=message_id,
+        message_id=message_id,
+        publishTime=published,
+        publish_time=published,
+    )
     if attributes:
         message["attributes"] = dict(attributes)
     else:

@@ -28,7 +28,8 @@ def stack(tmp_path_factory):
     # half-done on purpose, and a sweep at a random moment would race them. Claims go stale fast so a
     # test of a dead claim need not wait two minutes.
     stack = Stack(
-        ports=Ports.free(), workdir=tmp_path_factory.mktemp("stack"),
+        ports=Ports.free(),
+        workdir=tmp_path_factory.mktemp("stack"),
         settings_env={"COATRO_SWEEP_INTERVAL_SECONDS": "3600", "COATRO_STALE_CLAIM_SECONDS": "2"},
     )
     try:
@@ -93,17 +94,25 @@ class EventsSink:
         project = os.environ["GOOGLE_CLOUD_PROJECT"]
         self.path = self.subscriber.subscription_path(project, unique("sink"))
         self.subscriber.create_subscription(
-            request={"name": self.path, "topic": f"projects/{project}/topics/{topic}", "ack_deadline_seconds": 60}
+            request={
+                "name": self.path,
+                "topic": f"projects/{project}/topics/{topic}",
+                "ack_deadline_seconds": 60,
+            }
         )
 
     def pull(self, tenant_id: str | None = None, until=None, timeout: float = 20.0) -> list[dict]:
         """Messages (attributes + data) until `until(messages)` holds or nothing more arrives."""
         out, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = self.subscriber.pull(request={"subscription": self.path, "max_messages": 1000}, timeout=5)
+            response = self.subscriber.pull(
+                request={"subscription": self.path, "max_messages": 1000}, timeout=5
+            )
             received = response.received_messages
             if received:
-                self.subscriber.acknowledge(request={"subscription": self.path, "ack_ids": [m.ack_id for m in received]})
+                self.subscriber.acknowledge(
+                    request={"subscription": self.path, "ack_ids": [m.ack_id for m in received]}
+                )
             for m in received:
                 msg = {"attributes": dict(m.message.attributes), "data": json.loads(m.message.data)}
                 if tenant_id is None or msg["attributes"].get("tenantId") == tenant_id:
@@ -133,7 +142,9 @@ def bigquery_rows(tenant_id: str, count: int, timeout: float = 120.0) -> list[di
     from google.cloud import bigquery
 
     sql = f"SELECT * FROM `{clients.events_table()}` WHERE tenantId = @tenant ORDER BY eventId, publish_time"
-    config = bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("tenant", "STRING", tenant_id)])
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("tenant", "STRING", tenant_id)]
+    )
     deadline = time.monotonic() + timeout
     while True:
         rows = [dict(r) for r in clients.bigquery().query_and_wait(sql, job_config=config)]

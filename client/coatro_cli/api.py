@@ -7,9 +7,10 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -42,7 +43,9 @@ class RetryPolicy:
     max_delay: float = 30.0
     max_retry_after: float = 300.0
 
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
         rng = rng or random
         if retry_after is not None:
@@ -66,8 +69,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class ApiError(Exception):
@@ -93,7 +96,7 @@ class ApiError(Exception):
         self.url = url
 
     @classmethod
-    def from_response(cls, resp: requests.Response) -> "ApiError":
+    def from_response(cls, resp: requests.Response) -> ApiError:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         try:
             body = resp.json()
@@ -101,8 +104,15 @@ class ApiError(Exception):
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), str) and "title" not in body:
             # An OAuth2 error (RFC 6749 §5.2) from the token endpoint: {"error", "error_description"}.
-            return cls(resp.status_code, body["error"], str(body.get("error_description") or ""), None, None,
-                       retry_after, resp.url)
+            return cls(
+                resp.status_code,
+                body["error"],
+                str(body.get("error_description") or ""),
+                None,
+                None,
+                retry_after,
+                resp.url,
+            )
         if isinstance(body, dict) and ("title" in body or "detail" in body):
             errors = body.get("errors")
             return cls(
@@ -127,10 +137,14 @@ class ApiError(Exception):
         describe = describe_error or describe_error_item
         out += [f"  {describe(e)}" for e in self.errors]
         if self.status == 401:
-            out.append("  check the API key (--api-key, COATRO_API_KEY or api_key in the config file) or the OAuth2 "
-                       "client credentials (COATRO_CLIENT_ID / COATRO_CLIENT_SECRET, client_id / client_secret)")
+            out.append(
+                "  check the API key (--api-key, COATRO_API_KEY or api_key in the config file) or the OAuth2 "
+                "client credentials (COATRO_CLIENT_ID / COATRO_CLIENT_SECRET, client_id / client_secret)"
+            )
         if self.status == 403:
-            out.append("  the OAuth2 client lacks the scope this command needs (pop:write to send, reports:read for reports)")
+            out.append(
+                "  the OAuth2 client lacks the scope this command needs (pop:write to send, reports:read for reports)"
+            )
         return out
 
 
@@ -171,7 +185,12 @@ def origin(url: str) -> str:
 
 def short_reason(exc: BaseException) -> str:
     text = str(exc)
-    for pattern in (r"\[Errno -?\d+\] ([^'\")]+)", r"(Read timed out)", r"(Connection aborted)", r"(timed out)"):
+    for pattern in (
+        r"\[Errno -?\d+\] ([^'\")]+)",
+        r"(Read timed out)",
+        r"(Connection aborted)",
+        r"(timed out)",
+    ):
         if m := re.search(pattern, text):
             return m.group(1).strip()
     return type(exc).__name__
@@ -189,7 +208,7 @@ class TokenSource:
     expires_at: float = 0.0
     fetched: int = 0
 
-    def header(self, client: "ApiClient") -> str:
+    def header(self, client: ApiClient) -> str:
         if self.token is None or self.clock() >= self.expires_at:
             self._fetch(client)
         return f"Bearer {self.token}"
@@ -197,7 +216,7 @@ class TokenSource:
     def invalidate(self) -> None:
         self.token = None
 
-    def _fetch(self, client: "ApiClient") -> None:
+    def _fetch(self, client: ApiClient) -> None:
         from base64 import b64encode
         from urllib.parse import quote_plus, urlencode
 
@@ -205,12 +224,20 @@ class TokenSource:
         basic = b64encode(f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()).decode()
         started = self.clock()
         resp = client.request(
-            "POST", TOKEN_PATH, body=urlencode({"grant_type": "client_credentials"}).encode(), send_key=False,
+            "POST",
+            TOKEN_PATH,
+            body=urlencode({"grant_type": "client_credentials"}).encode(),
+            send_key=False,
             headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         )
         body = _json(resp)
         if body.get("token_type", "").lower() != "bearer" or not body.get("access_token"):
-            raise ApiError(resp.status_code, "Unexpected response", "the token endpoint returned no Bearer token", url=resp.url)
+            raise ApiError(
+                resp.status_code,
+                "Unexpected response",
+                "the token endpoint returned no Bearer token",
+                url=resp.url,
+            )
         lifetime = float(body.get("expires_in") or 0)
         self.token = body["access_token"]
         self.expires_at = started + max(lifetime - 60, lifetime * 0.9, 0.0)
@@ -272,11 +299,19 @@ class ApiClient:
             self.requests_made += 1
             data = body() if callable(body) else body
             try:
-                resp = self.session.request(method, url, data=data, headers=headers, params=params, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                resp = self.session.request(
+                    method, url, data=data, headers=headers, params=params, timeout=self.timeout
+                )
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
                 if attempt >= attempts:
                     raise NetworkError(url, exc) from None
-                self._pause(attempt, attempts, None, f"cannot reach {origin(url)} ({short_reason(exc)})", on_retry)
+                self._pause(
+                    attempt, attempts, None, f"cannot reach {origin(url)} ({short_reason(exc)})", on_retry
+                )
                 continue
             finally:
                 close = getattr(data, "close", None)
@@ -299,7 +334,12 @@ class ApiClient:
             raise error
 
     def _pause(
-        self, attempt: int, attempts: int, retry_after: float | None, why: str, on_retry: Callable[[], None] | None
+        self,
+        attempt: int,
+        attempts: int,
+        retry_after: float | None,
+        why: str,
+        on_retry: Callable[[], None] | None,
     ) -> None:
         wait = self.policy.delay(attempt, retry_after)
         self.retries += 1
@@ -318,15 +358,22 @@ class ApiClient:
         )
         return _json(resp)
 
-    def upload_url(self, file_name: str, file_format: str, expires_in: int | None = None,
-                   schema_version: str | None = None) -> dict[str, Any]:
+    def upload_url(
+        self,
+        file_name: str,
+        file_format: str,
+        expires_in: int | None = None,
+        schema_version: str | None = None,
+    ) -> dict[str, Any]:
         """A signed upload URL: under the dynamic endpoints for a schema version, else the canonical ones."""
         payload: dict[str, Any] = {"fileName": file_name, "format": file_format}
         if expires_in is not None:
             payload["expiresInSeconds"] = expires_in
         return _json(self.request("POST", f"{bulk_base(schema_version)}/upload-url", json_body=payload))
 
-    def ingest(self, file_id: str, schema_version: str | None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    def ingest(
+        self, file_id: str, schema_version: str | None, metadata: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """Start the job of an uploaded file; no schema version: the canonical endpoints (rows are canonical events)."""
         payload: dict[str, Any] = {"fileId": file_id}
         if schema_version is not None:
@@ -338,7 +385,9 @@ class ApiClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return _json(self.request("GET", job_path(job_id)))
 
-    def job_errors_page(self, job_id: str, page_size: int = 1000, page_token: str | None = None) -> dict[str, Any]:
+    def job_errors_page(
+        self, job_id: str, page_size: int = 1000, page_token: str | None = None
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"pageSize": page_size}
         if page_token:
             params["pageToken"] = page_token
@@ -355,20 +404,30 @@ class ApiClient:
         resp = self.request("PUT", f"{SCHEMAS_PATH}/{quote(version, safe='')}", json_body=mapping)
         return resp.status_code == 201, _json(resp)
 
-    def preview(self, sample: str, file_format: str, mapping: dict[str, Any] | str,
-                metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    def preview(
+        self,
+        sample: str,
+        file_format: str,
+        mapping: dict[str, Any] | str,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """What a mapping (a dict) or a registered version (a str) makes of a sample; nothing is ingested."""
         payload: dict[str, Any] = {"format": file_format, "sample": sample}
         if metadata:
             payload["metadata"] = metadata
         if isinstance(mapping, str):
-            return _json(self.request("POST", f"{SCHEMAS_PATH}/{quote(mapping, safe='')}/preview", json_body=payload))
-        return _json(self.request("POST", f"{SCHEMAS_PATH}/preview", json_body={**payload, "mapping": mapping}))
-
+            return _json(
+                self.request("POST", f"{SCHEMAS_PATH}/{quote(mapping, safe='')}/preview", json_body=payload)
+            )
+        return _json(
+            self.request("POST", f"{SCHEMAS_PATH}/preview", json_body={**payload, "mapping": mapping})
+        )
 
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every page of a delivery report, following `collection.next_url` from the first page to the last."""
-        page: dict[str, Any] = _json(self.request("GET", REPORT_PATH, params={**params, "per_page": REPORT_PAGE_SIZE}))
+        page: dict[str, Any] = _json(
+            self.request("GET", REPORT_PATH, params={**params, "per_page": REPORT_PAGE_SIZE})
+        )
         seen: set[str] = set()
         while True:
             yield page
@@ -379,7 +438,9 @@ class ApiClient:
                 # The credential goes with every request: never to a host the user did not configure.
                 raise ApiError(200, "Unexpected response", f"next_url points to another host: {next_url}")
             if next_url in seen:
-                raise ApiError(200, "Unexpected response", f"next_url repeats a page already read: {next_url}")
+                raise ApiError(
+                    200, "Unexpected response", f"next_url repeats a page already read: {next_url}"
+                )
             seen.add(next_url)
             page = _json(self.request("GET", next_url))
 
@@ -397,7 +458,14 @@ def _json(resp: requests.Response) -> dict[str, Any]:
     try:
         body = resp.json()
     except ValueError:
-        raise ApiError(resp.status_code, "Unexpected response", f"not JSON: {resp.text[:200]!r}", url=resp.url) from None
+        raise ApiError(
+            resp.status_code, "Unexpected response", f"not JSON: {resp.text[:200]!r}", url=resp.url
+        ) from None
     if not isinstance(body, dict):
-        raise ApiError(resp.status_code, "Unexpected response", f"expected a JSON object, got {body!r:.200}", url=resp.url)
+        raise ApiError(
+            resp.status_code,
+            "Unexpected response",
+            f"expected a JSON object, got {body!r:.200}",
+            url=resp.url,
+        )
     return body

@@ -6,8 +6,9 @@ import csv
 import json
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from coatro_cli.api import ApiClient, ApiError
 
@@ -146,8 +147,10 @@ def read_sample(path: Path, fmt: str, limit: int = PREVIEW_MAX_BYTES) -> tuple[s
     if cut:
         end = data.rfind(b"\n", 0, limit)
         if fmt == "json" or end < 0:
-            raise FormatError(f"{path.name} is over {limit // 1024} KiB and cannot be cut into whole rows; "
-                              "preview a smaller sample of it")
+            raise FormatError(
+                f"{path.name} is over {limit // 1024} KiB and cannot be cut into whole rows; "
+                "preview a smaller sample of it"
+            )
         data = data[: end + 1]
     try:
         return data.decode("utf-8"), cut

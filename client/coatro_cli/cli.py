@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from coatro_cli import __version__, bulk, progress, report as reports
+from coatro_cli import __version__, bulk, progress
+from coatro_cli import report as reports
 from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource
 from coatro_cli.config import DEFAULT_URL, ConfigError, resolve
 from coatro_cli.events import API_MAX_BODY_BYTES, API_MAX_EVENTS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_EVENTS
@@ -54,11 +55,19 @@ def reports_errors(command):
 
 def connection_options(command):
     """--url, --api-key and --retries, accepted before or after the subcommand name."""
-    command = click.option("--retries", type=click.IntRange(0, 20), default=None,
-                           help="Retries for a throttled (429), unavailable (502/503/504) or unreachable "
-                                "server, with exponential backoff; Retry-After is honoured. Default 5.")(command)
-    command = click.option("--api-key", metavar="KEY", help="API key (else COATRO_API_KEY or the config file).")(command)
-    command = click.option("--url", metavar="URL", help=f"API base URL (else COATRO_URL, the config file, {DEFAULT_URL}).")(command)
+    command = click.option(
+        "--retries",
+        type=click.IntRange(0, 20),
+        default=None,
+        help="Retries for a throttled (429), unavailable (502/503/504) or unreachable "
+        "server, with exponential backoff; Retry-After is honoured. Default 5.",
+    )(command)
+    command = click.option(
+        "--api-key", metavar="KEY", help="API key (else COATRO_API_KEY or the config file)."
+    )(command)
+    command = click.option(
+        "--url", metavar="URL", help=f"API base URL (else COATRO_URL, the config file, {DEFAULT_URL})."
+    )(command)
     return command
 
 
@@ -66,7 +75,9 @@ def make_client(ctx: click.Context, url: str | None, api_key: str | None, retrie
     top = ctx.find_root().params
     config = resolve(url or top.get("url"), api_key or top.get("api_key"))
     if not config.url.startswith(("http://", "https://")):
-        raise ConfigError(f"the URL {config.url!r} (from {config.url_source}) must start with http:// or https://")
+        raise ConfigError(
+            f"the URL {config.url!r} (from {config.url_source}) must start with http:// or https://"
+        )
     retries = retries if retries is not None else top.get("retries")
     policy = RetryPolicy() if retries is None else RetryPolicy(max_attempts=retries + 1)
     config.require_credentials()
@@ -74,15 +85,18 @@ def make_client(ctx: click.Context, url: str | None, api_key: str | None, retrie
     return ApiClient(config.url, config.api_key, token_source=tokens, policy=policy, notify=progress.say)
 
 
-@click.group(help=f"Coatro proof-of-play client: send events, upload bulk files, follow jobs.\n\n{CONFIG_HELP}\n{EXIT_CODES_HELP}",
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    help=f"Coatro proof-of-play client: send events, upload bulk files, follow jobs.\n\n{CONFIG_HELP}\n{EXIT_CODES_HELP}",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @connection_options
 @click.version_option(__version__, prog_name="coatro")
 def main(url, api_key, retries):
     pass
 
 
-@main.command(help=f"""Send POP events from FILE (or - for stdin) to POST /coatro/v1/pop/events.
+@main.command(
+    help=f"""Send POP events from FILE (or - for stdin) to POST /coatro/v1/pop/events.
 
 The input is NDJSON (one event per line), a JSON array of events, or {{"events": [...]}}; the kind
 is recognised from the content. Events are streamed in gzip-compressed batches within the API's
@@ -91,13 +105,26 @@ The server rejects a batch with an invalid event as a whole: each error is print
 FILE:LINE: field: message, and nothing in that batch counts as accepted unless --skip-invalid
 resends the rest.
 
-Exit code 0 only if every event was accepted, else 1.""")
+Exit code 0 only if every event was accepted, else 1."""
+)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--batch-size", type=click.IntRange(1, API_MAX_EVENTS), default=DEFAULT_BATCH_EVENTS, show_default=True,
-              help="Most events per request.")
-@click.option("--max-batch-bytes", type=click.IntRange(1024, API_MAX_BODY_BYTES), default=DEFAULT_BATCH_BYTES,
-              show_default=True, help="Most bytes per request body (before gzip).")
-@click.option("--skip-invalid", is_flag=True, help="When a batch is rejected, resend it without the invalid events.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, API_MAX_EVENTS),
+    default=DEFAULT_BATCH_EVENTS,
+    show_default=True,
+    help="Most events per request.",
+)
+@click.option(
+    "--max-batch-bytes",
+    type=click.IntRange(1024, API_MAX_BODY_BYTES),
+    default=DEFAULT_BATCH_BYTES,
+    show_default=True,
+    help="Most bytes per request body (before gzip).",
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="When a batch is rejected, resend it without the invalid events."
+)
 @click.option("--progress/--no-progress", "progress_", default=True, help="Show an events counter on stderr.")
 @connection_options
 @click.pass_context
@@ -106,8 +133,11 @@ def send(ctx, file, batch_size, max_batch_bytes, skip_invalid, progress_, url, a
     client = make_client(ctx, url, api_key, retries)
     name = "<stdin>" if file == "-" else file
     try:
-        stream = (io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict") if file == "-"
-                  else open(file, encoding="utf-8-sig", errors="strict"))
+        stream = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict")
+            if file == "-"
+            else open(file, encoding="utf-8-sig", errors="strict")
+        )
     except OSError as exc:
         raise CliError(f"cannot read {file}: {exc.strerror}") from None
     counter = progress.bar("send", unit=" events", enabled=progress_)
@@ -123,7 +153,8 @@ def send(ctx, file, batch_size, max_batch_bytes, skip_invalid, progress_, url, a
     ctx.exit(0 if summary.ok else 1)
 
 
-@main.command(help=f"""Upload FILE for bulk ingestion and start its job; print the job id on stdout.
+@main.command(
+    help=f"""Upload FILE for bulk ingestion and start its job; print the job id on stdout.
 
 Requests a signed upload URL, PUTs the file (streamed, with a progress bar in bytes on stderr),
 then starts the ingest. With --wait, follows the job with a progress bar in rows until it ends.
@@ -133,25 +164,61 @@ With --schema-version the rows are mapped by that version (the dynamic endpoints
 
 The format is taken from the extension (.ndjson/.jsonl, .json, .csv) unless --format is given.
 
-{EXIT_CODES_HELP}""")
+{EXIT_CODES_HELP}"""
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "file_format", type=click.Choice(bulk.FORMATS), help="File format (default: from the extension).")
-@click.option("--schema-version", help="Schema version that maps the rows (see coatro schema list); "
-                                       "leave it out for a file of canonical events.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(bulk.FORMATS),
+    help="File format (default: from the extension).",
+)
+@click.option(
+    "--schema-version",
+    help="Schema version that maps the rows (see coatro schema list); "
+    "leave it out for a file of canonical events.",
+)
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Job metadata; repeat for more pairs.")
-@click.option("--expires", type=click.IntRange(1, 86400), metavar="SECONDS",
-              help="Validity of the upload URL (server default 3600).")
+@click.option(
+    "--expires",
+    type=click.IntRange(1, 86400),
+    metavar="SECONDS",
+    help="Validity of the upload URL (server default 3600).",
+)
 @click.option("--wait", is_flag=True, help="Follow the job until it ends; the exit code tells how it ended.")
-@click.option("--poll-interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True, metavar="SECONDS",
-              help="With --wait: time between status checks.")
-@click.option("--timeout", type=click.FloatRange(0, None), metavar="SECONDS",
-              help="With --wait: give up waiting after this long (exit 1; the job goes on).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.1, 3600),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --wait: time between status checks.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, None),
+    metavar="SECONDS",
+    help="With --wait: give up waiting after this long (exit 1; the job goes on).",
+)
 @click.option("--progress/--no-progress", "progress_", default=True, help="Show progress bars on stderr.")
 @connection_options
 @click.pass_context
 @reports_errors
-def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll_interval, timeout, progress_,
-           url, api_key, retries):
+def upload(
+    ctx,
+    file,
+    file_format,
+    schema_version,
+    metadata,
+    expires,
+    wait,
+    poll_interval,
+    timeout,
+    progress_,
+    url,
+    api_key,
+    retries,
+):
     file_format, meta = _format_and_metadata(file, file_format, metadata)
     client = make_client(ctx, url, api_key, retries)
 
@@ -160,7 +227,9 @@ def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll
         if not target.get(key):
             raise CliError(f"the upload-url answer has no {key}: {json.dumps(target)[:300]}")
     content_type = target.get("contentType") or "application/octet-stream"
-    with progress.bar("upload", total=file.stat().st_size, unit="B", byte_units=True, enabled=progress_) as bar:
+    with progress.bar(
+        "upload", total=file.stat().st_size, unit="B", byte_units=True, enabled=progress_
+    ) as bar:
         bulk.put_file(client, target["uploadUrl"], content_type, file, bar)
     job = client.ingest(target["fileId"], schema_version, meta)
     job_id = job.get("jobId")
@@ -183,20 +252,27 @@ def upload(ctx, file, file_format, schema_version, metadata, expires, wait, poll
     ctx.exit(bulk.EXIT_FOR_STATUS.get(final.get("status"), bulk.EXIT_ERROR))
 
 
-@main.group(help="""Schema versions: the mappings from an export's fields to the canonical event.
+@main.group(
+    help="""Schema versions: the mappings from an export's fields to the canonical event.
 
 Write a mapping with preview (try, look, fix), register it, then upload files with
---schema-version VERSION. Registered versions are immutable.""")
+--schema-version VERSION. Registered versions are immutable."""
+)
 def schema():
     pass
 
 
-@schema.command(name="register", help="""Register the mapping in FILE (JSON) as a schema version.
+@schema.command(
+    name="register",
+    help="""Register the mapping in FILE (JSON) as a schema version.
 
 The version is --version (which replaces the file's), else the mapping's own "version" key. Registering the same mapping again
-is harmless; a different mapping under a registered version is refused (versions are immutable).""")
+is harmless; a different mapping under a registered version is refused (versions are immutable).""",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--version", "version", metavar="VERSION", help="Version to register it as (else the file's \"version\").")
+@click.option(
+    "--version", "version", metavar="VERSION", help='Version to register it as (else the file\'s "version").'
+)
 @connection_options
 @click.pass_context
 @reports_errors
@@ -208,8 +284,11 @@ def schema_register(ctx, file, version, url, api_key, retries):
     mapping["version"] = version
     created, document = make_client(ctx, url, api_key, retries).register_schema(version, mapping)
     click.echo(document.get("version", version))
-    progress.say(f"registered schema version {version}" if created
-                 else f"schema version {version} was already registered with this same mapping; nothing changed")
+    progress.say(
+        f"registered schema version {version}"
+        if created
+        else f"schema version {version} was already registered with this same mapping; nothing changed"
+    )
 
 
 @schema.command(name="list", help="Schema versions this API key can ingest with, built-in ones first.")
@@ -226,7 +305,9 @@ def schema_list(ctx, as_json, url, api_key, retries):
         click.echo(f"{entry.get('version')}{'  (built in)' if entry.get('builtIn') else ''}")
 
 
-@schema.command(name="show", help="Print a schema version's mapping (JSON, ready to edit and register as a new version).")
+@schema.command(
+    name="show", help="Print a schema version's mapping (JSON, ready to edit and register as a new version)."
+)
 @click.argument("version")
 @connection_options
 @click.pass_context
@@ -236,19 +317,37 @@ def schema_show(ctx, version, url, api_key, retries):
     click.echo(json.dumps(document.get("mapping"), indent=2, ensure_ascii=False))
 
 
-@schema.command(name="preview", help=f"""Show what a mapping makes of FILE, ingesting nothing.
+@schema.command(
+    name="preview",
+    help=f"""Show what a mapping makes of FILE, ingesting nothing.
 
 --mapping is a mapping file (JSON, need not be registered) or a registered version. The canonical
 events are printed on stdout, one JSON object per line; the row errors and counts on stderr. At most
 {bulk.PREVIEW_MAX_BYTES // 1024} KiB are sent: a larger NDJSON or CSV file is cut after its last
 whole line within that.
 
-Exit code 0 when every row mapped, 3 when some rows are errors.""")
+Exit code 0 when every row mapped, 3 when some rows are errors.""",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mapping", "-m", required=True, metavar="FILE|VERSION",
-              help="A mapping file (JSON) or a registered schema version.")
-@click.option("--format", "file_format", type=click.Choice(bulk.FORMATS), help="File format (default: from the extension).")
-@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="As an ingest's metadata (e.g. timezone=Europe/Paris).")
+@click.option(
+    "--mapping",
+    "-m",
+    required=True,
+    metavar="FILE|VERSION",
+    help="A mapping file (JSON) or a registered schema version.",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(bulk.FORMATS),
+    help="File format (default: from the extension).",
+)
+@click.option(
+    "--metadata",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="As an ingest's metadata (e.g. timezone=Europe/Paris).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer as is.")
 @connection_options
 @click.pass_context
@@ -282,9 +381,11 @@ def _read_mapping(path: Path) -> dict:
     return mapping
 
 
-@main.command(help="""Show a bulk job: status, row counts, times and its first errors.
+@main.command(
+    help="""Show a bulk job: status, row counts, times and its first errors.
 
-Exit code 0 when the status was read, whatever it is.""")
+Exit code 0 when the status was read, whatever it is."""
+)
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer as is.")
 @connection_options
@@ -292,15 +393,24 @@ Exit code 0 when the status was read, whatever it is.""")
 @reports_errors
 def job(ctx, job_id, as_json, url, api_key, retries):
     answer = make_client(ctx, url, api_key, retries).job(job_id)
-    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else "\n".join(bulk.job_lines(answer)))
+    click.echo(
+        json.dumps(answer, indent=2, ensure_ascii=False) if as_json else "\n".join(bulk.job_lines(answer))
+    )
 
 
-@main.command(help="""Every per-row error of a bulk job (all pages), as CSV (row,error) or a JSON array.
+@main.command(
+    help="""Every per-row error of a bulk job (all pages), as CSV (row,error) or a JSON array.
 
-Written to stdout unless --output is given.""")
+Written to stdout unless --output is given."""
+)
 @click.argument("job_id")
 @click.option("--format", "out_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to this file.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file.",
+)
 @click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True, hidden=True)
 @connection_options
 @click.pass_context
@@ -326,35 +436,64 @@ def _csv_list(ctx, param, value):
     return items
 
 
-@main.command(help=f"""A delivery report (GET /coatro/v1/pop/reports/delivery), every page of it, as CSV or JSON.
+@main.command(
+    help=f"""A delivery report (GET /coatro/v1/pop/reports/delivery), every page of it, as CSV or JSON.
 
 Plays, seconds on screen and impressions per group: --group-by is a comma list of
-{', '.join(reports.GROUP_KEYS)} (the server's default: date,campaignId). Days are cut in --timezone
+{", ".join(reports.GROUP_KEYS)} (the server's default: date,campaignId). Days are cut in --timezone
 (IANA, default UTC). Give --date for one day, or --from and --to (at most 92 days). The client follows
-next_url from the first page to the last and writes rows as they arrive; the token needs reports:read.""")
+next_url from the first page to the last and writes rows as they arrive; the token needs reports:read."""
+)
 @click.option("--date", "date", metavar="YYYY-MM-DD", help="One day.")
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day of the range.")
 @click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day of the range.")
-@click.option("--group-by", callback=_csv_list, metavar="KEYS", help="Comma list, e.g. date,campaignId,screenId.")
+@click.option(
+    "--group-by", callback=_csv_list, metavar="KEYS", help="Comma list, e.g. date,campaignId,screenId."
+)
 @click.option("--timezone", metavar="IANA", help="Time zone of the day boundaries, e.g. Europe/Paris.")
 @click.option("--campaign-id", help="Only this campaign.")
 @click.option("--screen-id", help="Only this screen.")
 @click.option("--site-id", help="Only this site.")
 @click.option("--creative-id", help="Only this creative.")
 @click.option("--format", "out_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to this file.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file.",
+)
 @connection_options
 @click.pass_context
 @reports_errors
-def report(ctx, date, date_from, date_to, group_by, timezone, campaign_id, screen_id, site_id, creative_id,
-           out_format, output, url, api_key, retries):
+def report(
+    ctx,
+    date,
+    date_from,
+    date_to,
+    group_by,
+    timezone,
+    campaign_id,
+    screen_id,
+    site_id,
+    creative_id,
+    out_format,
+    output,
+    url,
+    api_key,
+    retries,
+):
     if not date and not (date_from and date_to):
         raise click.UsageError("give --date, or both --from and --to")
     if date and (date_from or date_to):
         raise click.UsageError("give --date or --from/--to, not both")
-    params = reports.query(date, date_from, date_to, group_by, timezone,
-                           {"campaign_id": campaign_id, "screen_id": screen_id, "site_id": site_id,
-                            "creative_id": creative_id})
+    params = reports.query(
+        date,
+        date_from,
+        date_to,
+        group_by,
+        timezone,
+        {"campaign_id": campaign_id, "screen_id": screen_id, "site_id": site_id, "creative_id": creative_id},
+    )
     client = make_client(ctx, url, api_key, retries)
     rows = reports.rows(client.report_pages(params))
     try:
@@ -383,9 +522,15 @@ def show_config(ctx, url, api_key, retries):
     click.echo(f"api key  {masked}   [{config.api_key_source or 'not set'}]")
     if config.client_id or config.client_secret:
         secret = "(none)" if not config.client_secret else "****"
-        used = "in use" if config.uses_client_credentials else ("not used: the API key wins" if key else "incomplete")
-        click.echo(f"oauth2   client_id {config.client_id or '(none)'}, client_secret {secret}   "
-                   f"[{config.client_source}; {used}]")
+        used = (
+            "in use"
+            if config.uses_client_credentials
+            else ("not used: the API key wins" if key else "incomplete")
+        )
+        click.echo(
+            f"oauth2   client_id {config.client_id or '(none)'}, client_secret {secret}   "
+            f"[{config.client_source}; {used}]"
+        )
     click.echo(f"config   {config.config_path}{'' if config.config_path.exists() else ' (not present)'}")
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 DEFAULT_URL = "http://localhost:8080"
 FILE_KEYS = ("url", "api_key", "client_id", "client_secret")
@@ -45,10 +45,14 @@ class Config:
         if self.api_key or self.uses_client_credentials:
             return
         if self.client_id or self.client_secret:
-            missing = "COATRO_CLIENT_SECRET / client_secret" if self.client_id else "COATRO_CLIENT_ID / client_id"
-            raise ConfigError(f"OAuth2 client credentials need both an id and a secret; {missing} is not set.")
+            missing = (
+                "COATRO_CLIENT_SECRET / client_secret" if self.client_id else "COATRO_CLIENT_ID / client_id"
+            )
+            raise ConfigError(
+                f"OAuth2 client credentials need both an id and a secret; {missing} is not set."
+            )
         raise ConfigError(
-            "no API key (nor OAuth2 client credentials). Pass --api-key, set COATRO_API_KEY, or add api_key = \"...\" to "
+            'no API key (nor OAuth2 client credentials). Pass --api-key, set COATRO_API_KEY, or add api_key = "..." to '
             f"{self.config_path}; or use OAuth2 client credentials: COATRO_CLIENT_ID and COATRO_CLIENT_SECRET "
             "(or client_id / client_secret in that file).\n"
             "For the local stack (make dev) the key is printed at start-up (default: your-api-key), and so is "
@@ -115,5 +119,7 @@ def resolve(
         config_path=path,
         client_id=client_id,
         client_secret=client_secret,
-        client_source=id_source if id_source == secret_source else ", ".join(filter(None, (id_source, secret_source))) or None,
+        client_source=id_source
+        if id_source == secret_source
+        else ", ".join(filter(None, (id_source, secret_source))) or None,
     )

@@ -14,8 +14,9 @@ import gzip
 import json
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 # The API's limits (pop-events contract + server settings).
 API_MAX_EVENTS = 10_000
@@ -144,7 +145,9 @@ class _Reader:
             except json.JSONDecodeError as exc:
                 if self._more():
                     continue
-                raise InputError(f"line {exc.lineno + self.line - self._line_at_pos()}: not valid JSON: {exc.msg}") from None
+                raise InputError(
+                    f"line {exc.lineno + self.line - self._line_at_pos()}: not valid JSON: {exc.msg}"
+                ) from None
             except (ValueError, RecursionError) as exc:
                 raise InputError(f"line {self.line}: not valid JSON: {exc}") from None
             # A number that ends exactly at the end of the buffer may continue in the next block.
@@ -189,7 +192,9 @@ def detect_kind(reader: _Reader) -> str:
     return "ndjson"
 
 
-def read_events(stream: TextIO, max_event_bytes: int = API_MAX_BODY_BYTES) -> Iterator[SourceEvent | Unreadable]:
+def read_events(
+    stream: TextIO, max_event_bytes: int = API_MAX_BODY_BYTES
+) -> Iterator[SourceEvent | Unreadable]:
     """Every event of the input in order; input that cannot be sent is yielded as Unreadable."""
     reader = _Reader(stream, max_event_bytes)
     kind = detect_kind(reader)
@@ -215,7 +220,9 @@ def _ndjson(reader: _Reader) -> Iterator[SourceEvent | Unreadable]:
         try:
             event = _DECODER.decode(text.strip())
         except json.JSONDecodeError as exc:
-            yield Unreadable(line, f"not valid JSON: {exc.msg} (column {exc.colno}); NDJSON needs one event per line")
+            yield Unreadable(
+                line, f"not valid JSON: {exc.msg} (column {exc.colno}); NDJSON needs one event per line"
+            )
             continue
         except (ValueError, RecursionError) as exc:
             yield Unreadable(line, f"not valid JSON: {exc}")
@@ -300,7 +307,9 @@ def batches(
             continue
         size = len(item.encoded)
         if _ENVELOPE + size > API_MAX_BODY_BYTES:
-            yield Unreadable(item.line, f"the event is {size} bytes; a request holds at most {API_MAX_BODY_BYTES} bytes")
+            yield Unreadable(
+                item.line, f"the event is {size} bytes; a request holds at most {API_MAX_BODY_BYTES} bytes"
+            )
             continue
         extra = size + (1 if current.events else 0)
         if current.events and (len(current.events) >= max_events or current.size + extra > max_bytes):

@@ -39,7 +39,9 @@ def _terminal_size() -> tuple[int, int]:
     return size.columns, size.lines
 
 
-def bar(desc: str, total: int | None = None, unit: str = "it", byte_units: bool = False, enabled: bool = True) -> tqdm:
+def bar(
+    desc: str, total: int | None = None, unit: str = "it", byte_units: bool = False, enabled: bool = True
+) -> tqdm:
     interactive = sys.stderr.isatty()
     # Some pseudo-terminals (CI runners, `script`) report a 0x0 size; tqdm would then draw nothing.
     columns, lines = _terminal_size()

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from coatro_cli.bulk import write_csv, write_json_array
 
 GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
-MEASURES = ("plays", "durationMs", "impressions.total", "impressions.male", "impressions.female",
-            "firstPlayedAt", "lastPlayedAt")
-FILTERS = {"campaign_id": "campaignId", "screen_id": "screenId", "site_id": "siteId", "creative_id": "creativeId"}
+MEASURES = (
+    "plays",
+    "durationMs",
+    "impressions.total",
+    "impressions.male",
+    "impressions.female",
+    "firstPlayedAt",
+    "lastPlayedAt",
+)
+FILTERS = {
+    "campaign_id": "campaignId",
+    "screen_id": "screenId",
+    "site_id": "siteId",
+    "creative_id": "creativeId",
+}
 
 
-def query(date: str | None, date_from: str | None, date_to: str | None, group_by: list[str],
-          timezone: str | None, filters: dict[str, str | None]) -> dict[str, str]:
+def query(
+    date: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    group_by: list[str],
+    timezone: str | None,
+    filters: dict[str, str | None],
+) -> dict[str, str]:
     """The first page's query parameters, named as the API names them."""
     params: dict[str, str] = {}
     if date:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, TextIO
+from typing import TextIO
 
 from coatro_cli.api import ApiClient, ApiError, NetworkError
 from coatro_cli.events import Batch, Unreadable, batches, read_events
@@ -132,7 +133,9 @@ class Sender:
 
     def _report_invalid(self, batch: Batch, error: ApiError) -> None:
         """The server's per-event errors, each pointing at its line in the input."""
-        lines = [f"error: batch {batch.number} ({batch.lines()}) was rejected: {error.status} {error.title}: {error.detail}"]
+        lines = [
+            f"error: batch {batch.number} ({batch.lines()}) was rejected: {error.status} {error.title}: {error.detail}"
+        ]
         for e in error.errors:
             if not isinstance(e, dict):
                 lines.append(f"  {e}")
@@ -149,4 +152,3 @@ class Sender:
                 "fix the lines above and send again, or use --skip-invalid to send the valid ones"
             )
         self.report("\n".join(lines))
-

@@ -39,7 +39,11 @@ def decode_userinfo(value: str) -> dict[str, Any]:
         claims = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
     except (binascii.Error, ValueError):
         raise invalid_token("The access token's claims could not be read.") from None
-    if not isinstance(claims, dict) or not isinstance(claims.get(TENANT_CLAIM), str) or not claims[TENANT_CLAIM]:
+    if (
+        not isinstance(claims, dict)
+        or not isinstance(claims.get(TENANT_CLAIM), str)
+        or not claims[TENANT_CLAIM]
+    ):
         raise invalid_token("The access token names no tenant.")
     return claims
 

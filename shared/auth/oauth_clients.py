@@ -33,8 +33,13 @@ def secret_matches(secret: str, stored: str) -> bool:
     return scheme == "sha256" and hmac.compare_digest(secret_hash(secret, salt), stored)
 
 
-def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id: str | None = None,
-                  secret: str | None = None) -> tuple[str, str]:
+def create_client(
+    tenant_id: str,
+    scopes: list[str],
+    label: str = "",
+    client_id: str | None = None,
+    secret: str | None = None,
+) -> tuple[str, str]:
     """Store a new client and return (client_id, client_secret); the secret is not kept and cannot be shown again.
     (The local stack passes a fixed id and secret for its dev client, so the documented examples (docs/auth.md) work.)"""
     client_id = client_id or CLIENT_ID_PREFIX + secrets.token_hex(12)
@@ -42,7 +47,11 @@ def create_client(tenant_id: str, scopes: list[str], label: str = "", client_id:
         raise ValueError(f"a client id is 1-128 of A-Z a-z 0-9 . _ - (not {client_id!r})")
     secret = secret or SECRET_PREFIX + secrets.token_urlsafe(32)
     record = OAuthClientRecord(
-        tenantId=tenant_id, scopes=sorted(set(scopes)), secretHash=secret_hash(secret), label=label, createdAt=utc_now()
+        tenantId=tenant_id,
+        scopes=sorted(set(scopes)),
+        secretHash=secret_hash(secret),
+        label=label,
+        createdAt=utc_now(),
     )
     store.create_oauth_client(client_id, record)
     return client_id, secret

@@ -89,8 +89,18 @@ class LocalKeySigner:
         def as_b64(n: int) -> str:
             return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
 
-        return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.key_id,
-                          "n": as_b64(numbers.n), "e": as_b64(numbers.e)}]}
+        return {
+            "keys": [
+                {
+                    "kty": "RSA",
+                    "alg": "RS256",
+                    "use": "sig",
+                    "kid": self.key_id,
+                    "n": as_b64(numbers.n),
+                    "e": as_b64(numbers.e),
+                }
+            ]
+        }
 
 
 @lru_cache
@@ -103,7 +113,9 @@ def signer() -> Signer:
     if settings.signing_key_file:
         return _local(settings.signing_key_file)
     if not settings.signing_service_account:
-        raise RuntimeError("COATRO_SIGNING_SERVICE_ACCOUNT (cloud) or COATRO_SIGNING_KEY_FILE (local) must be set")
+        raise RuntimeError(
+            "COATRO_SIGNING_SERVICE_ACCOUNT (cloud) or COATRO_SIGNING_KEY_FILE (local) must be set"
+        )
     return IamSigner(settings.signing_service_account)
 
 

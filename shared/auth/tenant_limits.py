@@ -61,7 +61,9 @@ def admit(tenant_id: str) -> None:
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise Problem(
-            429, "too-many-requests", "Too many requests",
+            429,
+            "too-many-requests",
+            "Too many requests",
             f"This tenant is over {rate:g} requests per second on this instance (bursts of "
             f"{settings.tenant_request_burst}); retry after {seconds} s.",
             headers={"Retry-After": str(seconds)},

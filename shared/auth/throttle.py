@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from shared import store
 from shared.auth.models import TokenThrottleRecord
@@ -48,7 +48,7 @@ def key(client_id: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def check(client_id: str) -> TokenThrottleRecord | None:
@@ -74,22 +74,32 @@ def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThro
     """The record after one more failure at `now`."""
     window = timedelta(seconds=get_settings().token_failure_window_seconds)
     blocked_until = current.blockedUntil if current is not None else None
-    fresh = current is None or (now - current.lastFailureAt > window and (blocked_until is None or blocked_until <= now))
+    fresh = current is None or (
+        now - current.lastFailureAt > window and (blocked_until is None or blocked_until <= now)
+    )
     failures = 1 if fresh else current.failures + 1
     hold = backoff_seconds(failures)
     new_block = now + timedelta(seconds=hold) if hold else None
     if new_block is not None and blocked_until is not None and blocked_until > new_block:
         new_block = blocked_until  # a failure that raced past a hold-off never shortens it
-    return TokenThrottleRecord(failures=failures, lastFailureAt=now, blockedUntil=new_block,
-                               expireAt=max(now, new_block or now) + window)
+    return TokenThrottleRecord(
+        failures=failures,
+        lastFailureAt=now,
+        blockedUntil=new_block,
+        expireAt=max(now, new_block or now) + window,
+    )
 
 
 def failed(client_id: str) -> None:
     """Count a failed authentication of this id (known or not)."""
     record = store.update_token_throttle(key(client_id), lambda current: next_record(current, _now()))
     if record.blockedUntil is not None:
-        logs.warning("token endpoint: client id held off after failed authentications", clientIdHash=key(client_id),
-                     failures=record.failures, blockedUntil=record.blockedUntil.isoformat())
+        logs.warning(
+            "token endpoint: client id held off after failed authentications",
+            clientIdHash=key(client_id),
+            failures=record.failures,
+            blockedUntil=record.blockedUntil.isoformat(),
+        )
 
 
 def succeeded(client_id: str, record: TokenThrottleRecord | None) -> None:

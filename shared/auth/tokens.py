@@ -52,7 +52,9 @@ class OAuthError(Exception):
             headers["WWW-Authenticate"] = self.challenge
         if self.retry_after is not None:
             headers["Retry-After"] = str(self.retry_after)
-        return json_response(self.status, {"error": self.error, "error_description": self.description}, headers)
+        return json_response(
+            self.status, {"error": self.error, "error_description": self.description}, headers
+        )
 
 
 def _invalid_client() -> OAuthError:
@@ -62,9 +64,12 @@ def _invalid_client() -> OAuthError:
 
 
 def _throttled(retry_after: int) -> OAuthError:
-    return OAuthError("temporarily_unavailable",
-                      f"Too many failed client authentications; retry after {retry_after} seconds.", 429,
-                      retry_after=retry_after)
+    return OAuthError(
+        "temporarily_unavailable",
+        f"Too many failed client authentications; retry after {retry_after} seconds.",
+        429,
+        retry_after=retry_after,
+    )
 
 
 def _form(request: Request) -> dict[str, str]:
@@ -73,7 +78,9 @@ def _form(request: Request) -> dict[str, str]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise OAuthError("invalid_request", "The request body is too large.")
     if "client_secret" in request.args:
-        raise OAuthError("invalid_request", "Client credentials must not be sent in the URL (RFC 6749 §2.3.1).")
+        raise OAuthError(
+            "invalid_request", "Client credentials must not be sent in the URL (RFC 6749 §2.3.1)."
+        )
     form = request.form
     params = {}
     for name in form:
@@ -91,7 +98,12 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        raise OAuthError("invalid_client", "Only HTTP Basic client authentication is supported.", 401, 'Basic realm="coatro"')
+        raise OAuthError(
+            "invalid_client",
+            "Only HTTP Basic client authentication is supported.",
+            401,
+            'Basic realm="coatro"',
+        )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -108,10 +120,14 @@ def _requested_scopes(params: dict[str, str], allowed: list[str]) -> list[str]:
         return sorted(allowed)
     requested = params["scope"].split(" ")
     if any(not s for s in requested):
-        raise OAuthError("invalid_scope", "The scope parameter is malformed: scopes are separated by single spaces.")
+        raise OAuthError(
+            "invalid_scope", "The scope parameter is malformed: scopes are separated by single spaces."
+        )
     unknown = sorted(set(requested) - set(SCOPES))
     if unknown:
-        raise OAuthError("invalid_scope", f"Unknown scope {', '.join(unknown)}; scopes are {', '.join(SCOPES)}.")
+        raise OAuthError(
+            "invalid_scope", f"Unknown scope {', '.join(unknown)}; scopes are {', '.join(SCOPES)}."
+        )
     refused = sorted(set(requested) - set(allowed))
     if refused:
         raise OAuthError("invalid_scope", f"This client may not request {', '.join(refused)}.")
@@ -143,12 +159,17 @@ def issue_token(request: Request) -> Response:
         params = _form(request)
         basic = _basic_credentials(request)
         if basic is not None and ("client_id" in params or "client_secret" in params):
-            raise OAuthError("invalid_request", "Send the client credentials either with HTTP Basic or in the body, not both.")
+            raise OAuthError(
+                "invalid_request",
+                "Send the client credentials either with HTTP Basic or in the body, not both.",
+            )
         if "grant_type" not in params:
             raise OAuthError("invalid_request", "The grant_type parameter is missing.")
         if params["grant_type"] != GRANT_TYPE:
             raise OAuthError("unsupported_grant_type", f"Only grant_type={GRANT_TYPE} is supported.")
-        client_id, secret = basic if basic is not None else (params.get("client_id", ""), params.get("client_secret", ""))
+        client_id, secret = (
+            basic if basic is not None else (params.get("client_id", ""), params.get("client_secret", ""))
+        )
         if not client_id or not secret:
             raise _invalid_client()
         try:
@@ -165,6 +186,10 @@ def issue_token(request: Request) -> Response:
         return error.response()
     settings = get_settings()
     token = signers.signer().sign_jwt(claims_for(client_id, client.tenantId, scopes))
-    body = {"access_token": token, "token_type": "Bearer", "expires_in": settings.token_lifetime_seconds,
-            "scope": " ".join(scopes)}
+    body = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": settings.token_lifetime_seconds,
+        "scope": " ".join(scopes),
+    }
     return json_response(200, body, dict(NO_STORE))

@@ -18,7 +18,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from flask import Request, Response
@@ -28,8 +28,18 @@ from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, rows, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, JOB_ID, CanonicalIngestRequest, FileRecord, IngestRequest, IngestResponse, JobErrorsPage,
-    JobRecord, JobStatus, UploadUrlRequest, UploadUrlResponse,
+    FILE_ID,
+    FINAL_STATES,
+    JOB_ID,
+    CanonicalIngestRequest,
+    FileRecord,
+    IngestRequest,
+    IngestResponse,
+    JobErrorsPage,
+    JobRecord,
+    JobStatus,
+    UploadUrlRequest,
+    UploadUrlResponse,
 )
 from shared.bulk.signing import signed_put_url
 from shared.events.models import field_errors
@@ -85,7 +95,10 @@ def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
 
 def parse_body(model: type[Body], body) -> Body:
     if not isinstance(body, dict):
-        raise validation_failed("The body must be a JSON object.", [{"index": None, "field": None, "message": "Input should be a JSON object"}])
+        raise validation_failed(
+            "The body must be a JSON object.",
+            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
+        )
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -101,17 +114,30 @@ def check_metadata(metadata: dict | None) -> None:
     if len(json.dumps(metadata)) > limit:
         raise validation_failed(
             "The request is invalid.",
-            [{"index": None, "field": "metadata", "message": f"metadata is limited to {limit} bytes of JSON"}],
+            [
+                {
+                    "index": None,
+                    "field": "metadata",
+                    "message": f"metadata is limited to {limit} bytes of JSON",
+                }
+            ],
         )
     if problem := store.unstorable(metadata, "metadata"):
         where, why = problem
-        raise validation_failed("The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}])
+        raise validation_failed(
+            "The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}]
+        )
     zone = metadata.get("timezone")
     if zone is not None and not timezones.is_iana_zone(zone):
         raise validation_failed(
             "The request is invalid.",
-            [{"index": None, "field": "metadata.timezone",
-              "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC"}],
+            [
+                {
+                    "index": None,
+                    "field": "metadata.timezone",
+                    "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC",
+                }
+            ],
         )
 
 
@@ -119,14 +145,19 @@ def create_upload_url(request: Request) -> Response:
     endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
     body = parse_body(UploadUrlRequest, read_json_document(request))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     file_id = f"file-{endpoints.ids}-{now:%Y%m%d}-{secrets.token_hex(8)}"
     # The object name is ours, never the caller's fileName.
     object_name = f"{pipeline.UPLOAD_PREFIX}{tenant_id}/{file_id}"
     content_type = formats.FORMATS[body.format]
     record = FileRecord(
-        fileId=file_id, tenantId=tenant_id, fileName=body.fileName, format=body.format, objectName=object_name,
-        createdAt=utc_now(), expireAt=pipeline.expire_at(),
+        fileId=file_id,
+        tenantId=tenant_id,
+        fileName=body.fileName,
+        format=body.format,
+        objectName=object_name,
+        createdAt=utc_now(),
+        expireAt=pipeline.expire_at(),
         uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
     store.create_file(record)
@@ -134,7 +165,9 @@ def create_upload_url(request: Request) -> Response:
     return json_response(
         200,
         UploadUrlResponse(
-            uploadUrl=url, fileId=file_id, contentType=content_type,
+            uploadUrl=url,
+            fileId=file_id,
+            contentType=content_type,
             uploadInstructions=(
                 f"Use PUT method with Content-Type: {content_type} header within {body.expiresInSeconds} seconds. "
                 f"Then call POST {endpoints.base}/ingest with fileId."
@@ -152,7 +185,10 @@ def start_ingest(request: Request) -> Response:
     mapping = schema_registry.lookup(tenant_id, body.schemaVersion)
     if mapping is None:
         versions = ", ".join(schema_registry.available(tenant_id))
-        raise bad_request(f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.", slug="unknown-schema-version")
+        raise bad_request(
+            f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.",
+            slug="unknown-schema-version",
+        )
     record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(
@@ -174,9 +210,13 @@ def start_ingest(request: Request) -> Response:
         job_id, created = pipeline.create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
     except PublishFailed:
         raise unavailable(
-            "The job exists but its work could not be queued; retry the same request.", settings.retry_after_seconds
+            "The job exists but its work could not be queued; retry the same request.",
+            settings.retry_after_seconds,
         ) from None
-    return json_response(202, IngestResponse(jobId=job_id, message="Job queued" if created else "Job already exists for this file"))
+    return json_response(
+        202,
+        IngestResponse(jobId=job_id, message="Job queued" if created else "Job already exists for this file"),
+    )
 
 
 def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
@@ -184,11 +224,17 @@ def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
         return parse_body(IngestRequest, body)
     # schemaVersion may be left out, or be the one it means: "1.0".
     if isinstance(body, dict) and body.pop("schemaVersion", CANONICAL_SCHEMA) != CANONICAL_SCHEMA:
-        raise validation_failed("The request is invalid.", [{
-            "index": None, "field": "schemaVersion",
-            "message": f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
-                       f"for another schema version use POST {DYNAMIC.base}/ingest",
-        }])
+        raise validation_failed(
+            "The request is invalid.",
+            [
+                {
+                    "index": None,
+                    "field": "schemaVersion",
+                    "message": f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
+                    f"for another schema version use POST {DYNAMIC.base}/ingest",
+                }
+            ],
+        )
     canonical = parse_body(CanonicalIngestRequest, body)
     return IngestRequest(fileId=canonical.fileId, schemaVersion=CANONICAL_SCHEMA, metadata=canonical.metadata)
 
@@ -206,7 +252,9 @@ def job_status(request: Request) -> Response:
         raise not_found("No such job.")
     job = _tenant_job(endpoints, tenant_id, match["job"])
     if match["errors"]:
-        return json_response(200, _errors_page(job, request.args.get("pageToken"), request.args.get("pageSize")))
+        return json_response(
+            200, _errors_page(job, request.args.get("pageToken"), request.args.get("pageSize"))
+        )
     if job.status in FINAL_STATES:
         processed, errors, skipped = job.processedRows or 0, job.errorRows or 0, job.skippedRows or 0
     else:
@@ -216,9 +264,19 @@ def job_status(request: Request) -> Response:
     return json_response(
         200,
         JobStatus(
-            jobId=job.jobId, status=job.status, totalRows=job.totalRows, processedRows=processed, errorRows=errors,
-            skippedRows=skipped, errors=first, startedAt=job.startedAt, completedAt=job.completedAt, fileId=job.fileId,
-            schemaVersion=job.schemaVersion, createdAt=job.createdAt, failureReason=job.failureReason,
+            jobId=job.jobId,
+            status=job.status,
+            totalRows=job.totalRows,
+            processedRows=processed,
+            errorRows=errors,
+            skippedRows=skipped,
+            errors=first,
+            startedAt=job.startedAt,
+            completedAt=job.completedAt,
+            fileId=job.fileId,
+            schemaVersion=job.schemaVersion,
+            createdAt=job.createdAt,
+            failureReason=job.failureReason,
         ),
     )
 
@@ -226,8 +284,10 @@ def job_status(request: Request) -> Response:
 def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRecord:
     job = store.get_job(job_id) if endpoints.owns_job(job_id) else None
     if job is None or job.tenantId != tenant_id:  # the same answer for another tenant's job
-        raise not_found(f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
-                        + _elsewhere(endpoints, BulkEndpoints.owns_job, job_id))
+        raise not_found(
+            f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
+            + _elsewhere(endpoints, BulkEndpoints.owns_job, job_id)
+        )
     return job
 
 
@@ -243,7 +303,9 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
     page, after = pipeline.stored_errors(job.jobId, position, page_size)
     total = job.errorRows if job.status in FINAL_STATES else store.chunk_totals(job.jobId).error_rows
     return JobErrorsPage(
-        jobId=job.jobId, errors=page, totalErrors=total or 0,
+        jobId=job.jobId,
+        errors=page,
+        totalErrors=total or 0,
         nextPageToken=base64.urlsafe_b64encode(f"{after[0]}:{after[1]}".encode()).decode() if after else None,
     )
 
@@ -251,7 +313,9 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
 def _decode_token(token: str) -> tuple[str, int]:
     try:
         # validate: no character outside the alphabet is skipped; ASCII digits only (\\d takes any script's)
-        chunk, offset = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode().split(":")
+        chunk, offset = (
+            base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode().split(":")
+        )
         if not re.fullmatch(r"[0-9]{6}", chunk) or not _DIGITS.fullmatch(offset):
             raise ValueError
         return chunk, int(offset)

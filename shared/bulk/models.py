@@ -42,8 +42,13 @@ class UploadUrlRequest(_Request):
     def _printable(cls, value: str) -> str:
         if found := _NOT_IN_FILE_NAMES.search(value):
             char = found.group()
-            kind = ("a line or paragraph separator" if char in "\u2028\u2029" else
-                    "a bidirectional text control" if "\u202a" <= char else "a control character")
+            kind = (
+                "a line or paragraph separator"
+                if char in "\u2028\u2029"
+                else "a bidirectional text control"
+                if char >= "\u202a"
+                else "a control character"
+            )
             raise ValueError(f"must not contain {kind}: U+{ord(char):04X} at character {found.start() + 1}")
         return value
 
@@ -163,7 +168,9 @@ class JobRecord(BaseModel):
     startedAt: str | None = None
     completedAt: str | None = None
     totalRows: int | None = None
-    expectedChunks: int | None = None  # chunk results that end the job (chunks, plus one for plan-level errors)
+    expectedChunks: int | None = (
+        None  # chunk results that end the job (chunks, plus one for plan-level errors)
+    )
     fanOut: Literal["claimed", "done"] | None = None
     fanOutClaimedAt: datetime | None = None
     processedRows: int | None = None

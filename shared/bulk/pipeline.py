@@ -22,14 +22,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
 
 from shared import store
 from shared.bulk import formats, rows, schema_registry
 from shared.bulk.models import (
-    FILE_ID, FINAL_STATES, ChunkMessage, ChunkResult, ChunkSpec, FilePlan, FileRecord, JobRecord, RowError, SweepRequest,
+    FILE_ID,
+    FINAL_STATES,
+    ChunkMessage,
+    ChunkResult,
+    ChunkSpec,
+    FilePlan,
+    FileRecord,
+    JobRecord,
+    RowError,
+    SweepRequest,
 )
 from shared.events.publishing import MessageEncoder, publish
 from shared.platform import clients, logs
@@ -61,7 +70,7 @@ def job_id_for(file_id: str) -> str:
 
 
 def expire_at() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(days=get_settings().retention_days)
+    return datetime.now(UTC) + timedelta(days=get_settings().retention_days)
 
 
 def chunk_rows_for(size: int) -> int:
@@ -84,8 +93,12 @@ def split_upload(obj: StorageObject) -> None:
     """Handle a finalized object: plan the file it belongs to, then fan out if its job is waiting."""
     settings = get_settings()
     parts = obj.name.split("/")
-    if (obj.bucket != settings.uploads_bucket or len(parts) != 3 or not obj.name.startswith(UPLOAD_PREFIX)
-            or not FILE_ID.fullmatch(parts[2])):
+    if (
+        obj.bucket != settings.uploads_bucket
+        or len(parts) != 3
+        or not obj.name.startswith(UPLOAD_PREFIX)
+        or not FILE_ID.fullmatch(parts[2])
+    ):
         logs.warning("ignoring an object that is not an upload", bucket=obj.bucket, object=obj.name)
         return
     tenant_id, file_id = parts[1], parts[2]
@@ -113,14 +126,19 @@ def _split(record: FileRecord, obj: StorageObject) -> None:
     if job_id and status in ("ready", "invalid"):
         job = store.get_job(job_id)
         if job is not None and job.fanOut:
-            logs.warning("object replaced after its job started; the job keeps the planned generation",
-                         planned=planned, new=generation)
+            logs.warning(
+                "object replaced after its job started; the job keeps the planned generation",
+                planned=planned,
+                new=generation,
+            )
             return
     store.update_file(file_id, status="uploaded", generation=generation, size=obj.size, crc32c=obj.crc32c)
 
     if obj.size > settings.max_file_bytes:
-        outcome = {"status": "invalid",
-                   "invalidReason": f"The file is {obj.size} bytes; the limit is {settings.max_file_bytes} bytes."}
+        outcome = {
+            "status": "invalid",
+            "invalidReason": f"The file is {obj.size} bytes; the limit is {settings.max_file_bytes} bytes.",
+        }
     else:
         blob = clients.storage().bucket(obj.bucket).get_blob(obj.name)
         if blob is None or blob.generation != generation:
@@ -128,7 +146,9 @@ def _split(record: FileRecord, obj: StorageObject) -> None:
             return
         try:
             with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as stream:  # reads this generation only
-                plan = formats.plan_file(stream, record.format, chunk_rows_for(obj.size), settings.max_row_bytes)
+                plan = formats.plan_file(
+                    stream, record.format, chunk_rows_for(obj.size), settings.max_row_bytes
+                )
             outcome = {"status": "ready", "totalRows": plan.total_rows, "plan": plan}
         except formats.FileInvalid as exc:
             outcome = {"status": "invalid", "invalidReason": str(exc)}
@@ -137,7 +157,9 @@ def _split(record: FileRecord, obj: StorageObject) -> None:
             return
 
     job_id = _record_plan(file_id, generation, outcome)
-    logs.info("file planned", generation=generation, status=outcome["status"], totalRows=outcome.get("totalRows"))
+    logs.info(
+        "file planned", generation=generation, status=outcome["status"], totalRows=outcome.get("totalRows")
+    )
     if job_id:
         fan_out(job_id)
 
@@ -168,11 +190,20 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
     """
     job_id = job_id_for(file_id)
     with logs.context(jobId=job_id, fileId=file_id):
-        created = store.create_job(JobRecord(
-            jobId=job_id, tenantId=tenant_id, fileId=file_id, schemaVersion=schema_version,
-            metadata=metadata, createdAt=utc_now(), expireAt=expire_at(),
-        ))
-        if created:  # (if its creator died right here, the file has no jobId: the sweep still fans the job out)
+        created = store.create_job(
+            JobRecord(
+                jobId=job_id,
+                tenantId=tenant_id,
+                fileId=file_id,
+                schemaVersion=schema_version,
+                metadata=metadata,
+                createdAt=utc_now(),
+                expireAt=expire_at(),
+            )
+        )
+        if (
+            created
+        ):  # (if its creator died right here, the file has no jobId: the sweep still fans the job out)
             store.update_file(file_id, jobId=job_id)
         try:
             fan_out(job_id)
@@ -207,7 +238,7 @@ def fan_out(job_id: str) -> None:
             return None
         if record.status != "ready":
             return None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if job.fanOut == "claimed" and job.fanOutClaimedAt > now - stale:
             return "in progress"
         plan = record.plan
@@ -216,8 +247,14 @@ def fan_out(job_id: str) -> None:
             store.update_job(job_id, transaction, **_failed_fields(job, problem))
             return None
         expected = len(plan.chunks) + (1 if plan.errors else 0) + (1 if first_row else 0)
-        store.update_job(job_id, transaction, fanOut="claimed", fanOutClaimedAt=now,
-                         totalRows=plan.total_rows + (1 if first_row else 0), expectedChunks=expected)
+        store.update_job(
+            job_id,
+            transaction,
+            fanOut="claimed",
+            fanOutClaimedAt=now,
+            totalRows=plan.total_rows + (1 if first_row else 0),
+            expectedChunks=expected,
+        )
         return job, record.objectName, record.generation, plan, header, first_row
 
     with logs.context(jobId=job_id):
@@ -244,21 +281,38 @@ def _csv_layout(job: JobRecord, plan: FilePlan) -> tuple[list[str] | None, Chunk
     return header, rows.first_row_chunk(mapping, plan, len(plan.chunks) + (1 if plan.errors else 0)), problem
 
 
-def _publish_chunks(job: JobRecord, object_name: str, generation: int, plan: FilePlan,
-                    header: list[str] | None, first_row: ChunkSpec | None) -> None:
+def _publish_chunks(
+    job: JobRecord,
+    object_name: str,
+    generation: int,
+    plan: FilePlan,
+    header: list[str] | None,
+    first_row: ChunkSpec | None,
+) -> None:
     per_chunk = stored_errors_per_chunk(len(plan.chunks) + 1)
     if plan.errors:  # rows the splitter already knows are bad (a truncated JSON tail) get their own result
         _record_chunk(job.jobId, len(plan.chunks), 0, list(plan.errors), per_chunk)
     messages = (
         ChunkMessage(
-            jobId=job.jobId, tenantId=job.tenantId, fileId=job.fileId, objectName=object_name,
-            generation=generation, format=plan.format, schemaVersion=job.schemaVersion,
-            timezone=ingest_timezone(job.metadata), header=header, chunk=chunk, storedErrorsPerChunk=per_chunk,
+            jobId=job.jobId,
+            tenantId=job.tenantId,
+            fileId=job.fileId,
+            objectName=object_name,
+            generation=generation,
+            format=plan.format,
+            schemaVersion=job.schemaVersion,
+            timezone=ingest_timezone(job.metadata),
+            header=header,
+            chunk=chunk,
+            storedErrorsPerChunk=per_chunk,
         )
         for chunk in plan.chunks + ([first_row] if first_row else [])
     )
     try:
-        publish_and_wait(get_settings().chunks_topic, ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages))
+        publish_and_wait(
+            get_settings().chunks_topic,
+            ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages),
+        )
     except Exception:
         store.update_job(job.jobId, fanOut=None)  # release the claim so a retry publishes at once
         raise
@@ -305,8 +359,14 @@ def _process_chunk(message: ChunkMessage) -> None:
     blob = clients.storage().bucket(settings.uploads_bucket).get_blob(message.objectName)
     if mapping is None or blob is None or blob.generation != message.generation:
         reason = f"schema version {message.schemaVersion} no longer exists" if mapping is None else REPLACED
-        _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=reason)],
-                      message.storedErrorsPerChunk, error_rows=spec.row_count)
+        _record_chunk(
+            message.jobId,
+            spec.index,
+            0,
+            [RowError(row=spec.first_row, error=reason)],
+            message.storedErrorsPerChunk,
+            error_rows=spec.row_count,
+        )
         finish_if_done(message.jobId)
         return
 
@@ -314,17 +374,41 @@ def _process_chunk(message: ChunkMessage) -> None:
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
     keep = message.storedErrorsPerChunk
     try:
-        with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as stream:  # the blob carries the planned generation
+        with blob.open(
+            "rb", chunk_size=READ_CHUNK_BYTES
+        ) as stream:  # the blob carries the planned generation
             stream.seek(spec.start)
-            outcome = map_chunk(stream, message.format, spec, settings.max_row_bytes, message.header, compiled,
-                                encode, keep, publish)
+            outcome = map_chunk(
+                stream,
+                message.format,
+                spec,
+                settings.max_row_bytes,
+                message.header,
+                compiled,
+                encode,
+                keep,
+                publish,
+            )
     except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
-        _record_chunk(message.jobId, spec.index, 0, [RowError(row=spec.first_row, error=f"{REPLACED}: {exc}")],
-                      keep, error_rows=spec.row_count)
+        _record_chunk(
+            message.jobId,
+            spec.index,
+            0,
+            [RowError(row=spec.first_row, error=f"{REPLACED}: {exc}")],
+            keep,
+            error_rows=spec.row_count,
+        )
         finish_if_done(message.jobId)
         return
-    _record_chunk(message.jobId, spec.index, outcome.processed, outcome.errors, keep,
-                  error_rows=outcome.error_rows, skipped=outcome.skipped)
+    _record_chunk(
+        message.jobId,
+        spec.index,
+        outcome.processed,
+        outcome.errors,
+        keep,
+        error_rows=outcome.error_rows,
+        skipped=outcome.skipped,
+    )
     finish_if_done(message.jobId)
 
 
@@ -336,8 +420,17 @@ class ChunkOutcome:
     errors: list[RowError]  # the first `keep` of them, in row order
 
 
-def map_chunk(stream, fmt: str, spec: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled,
-              encode, keep: int, publish) -> ChunkOutcome:
+def map_chunk(
+    stream,
+    fmt: str,
+    spec: ChunkSpec,
+    max_row_bytes: int,
+    header: list[str] | None,
+    compiled,
+    encode,
+    keep: int,
+    publish,
+) -> ChunkOutcome:
     """A chunk's records (from `stream`, seeked to its start) mapped, encoded and published in batches
     bounded by count and bytes; `publish(batch)` returns how many it published.
 
@@ -349,7 +442,9 @@ def map_chunk(stream, fmt: str, spec: ChunkSpec, max_row_bytes: int, header: lis
     out = ChunkOutcome(0, 0, 0, [])
     batch: list = []
     batch_bytes = 0
-    for row, _event, encoded, error in rows.encoded_rows(stream, fmt, spec, max_row_bytes, header, compiled, encode):
+    for row, _event, encoded, error in rows.encoded_rows(
+        stream, fmt, spec, max_row_bytes, header, compiled, encode
+    ):
         if encoded is None:
             if error is None:
                 out.skipped += 1
@@ -377,16 +472,32 @@ def _mark_processing(job_id: str) -> None:
     store.in_transaction(mark)
 
 
-def _record_chunk(job_id: str, index: int, processed: int, errors: list[RowError], keep: int,
-                  error_rows: int | None = None, dead_lettered: bool = False, skipped: int = 0) -> None:
+def _record_chunk(
+    job_id: str,
+    index: int,
+    processed: int,
+    errors: list[RowError],
+    keep: int,
+    error_rows: int | None = None,
+    dead_lettered: bool = False,
+    skipped: int = 0,
+) -> None:
     errors.sort(key=lambda e: e.row)
     kept = [
-        e if len(e.error) <= MAX_ERROR_CHARS else RowError(row=e.row, error=e.error[: MAX_ERROR_CHARS - 1] + "…")
+        e
+        if len(e.error) <= MAX_ERROR_CHARS
+        else RowError(row=e.row, error=e.error[: MAX_ERROR_CHARS - 1] + "…")
         for e in errors[:keep]
     ]
     result = ChunkResult(
-        index=index, processedRows=processed, errorRows=len(errors) if error_rows is None else error_rows,
-        skippedRows=skipped, hasErrors=bool(errors), errors=kept, recordedAt=utc_now(), deadLettered=dead_lettered,
+        index=index,
+        processedRows=processed,
+        errorRows=len(errors) if error_rows is None else error_rows,
+        skippedRows=skipped,
+        hasErrors=bool(errors),
+        errors=kept,
+        recordedAt=utc_now(),
+        deadLettered=dead_lettered,
         expireAt=expire_at(),
     )
     if not store.record_chunk(job_id, result):
@@ -408,8 +519,15 @@ def dead_letter_chunk(message: ChunkMessage) -> None:
             error=f"This row and the {spec.row_count - 1} rows after it (one chunk) could not be processed "
             "after repeated attempts; send them again.",
         )
-        _record_chunk(message.jobId, spec.index, 0, [error], message.storedErrorsPerChunk,
-                      error_rows=spec.row_count, dead_lettered=True)
+        _record_chunk(
+            message.jobId,
+            spec.index,
+            0,
+            [error],
+            message.storedErrorsPerChunk,
+            error_rows=spec.row_count,
+            dead_lettered=True,
+        )
         logs.error("chunk dead-lettered", rows=spec.row_count)
         finish_if_done(message.jobId)
 
@@ -417,11 +535,20 @@ def dead_letter_chunk(message: ChunkMessage) -> None:
 # -- completion and status ------------------------------------------------------------------------
 
 
-def _final_fields(status: str, processed: int, errors: int, reason: str | None = None, skipped: int = 0) -> dict:
+def _final_fields(
+    status: str, processed: int, errors: int, reason: str | None = None, skipped: int = 0
+) -> dict:
     # totalRows is what the rows became: with records inside envelopes (a mapping's `records`) a
     # row is a record, and the file's line / element count the plan knows is replaced by this.
-    return {"status": status, "processedRows": processed, "errorRows": errors, "skippedRows": skipped,
-            "totalRows": processed + errors + skipped, "completedAt": utc_now(), "failureReason": reason}
+    return {
+        "status": status,
+        "processedRows": processed,
+        "errorRows": errors,
+        "skippedRows": skipped,
+        "totalRows": processed + errors + skipped,
+        "completedAt": utc_now(),
+        "failureReason": reason,
+    }
 
 
 def _failed_fields(job: JobRecord, reason: str | None) -> dict:
@@ -445,13 +572,22 @@ def finish_if_done(job_id: str) -> None:
         current = store.get_job(job_id, transaction)
         if current.status in FINAL_STATES:
             return
-        fields = _final_fields(status, processed, errors, "every row failed" if status == "failed" else None, skipped)
+        fields = _final_fields(
+            status, processed, errors, "every row failed" if status == "failed" else None, skipped
+        )
         if not current.startedAt:
             fields["startedAt"] = fields["completedAt"]
         store.update_job(job_id, transaction, **fields)
 
     store.in_transaction(finish)
-    logs.info("job finished", jobId=job_id, status=status, processedRows=processed, errorRows=errors, skippedRows=skipped)
+    logs.info(
+        "job finished",
+        jobId=job_id,
+        status=status,
+        processedRows=processed,
+        errorRows=errors,
+        skippedRows=skipped,
+    )
 
 
 def _fail_job(job_id: str, reason: str) -> None:
@@ -465,7 +601,9 @@ def _fail_job(job_id: str, reason: str) -> None:
     logs.error("job failed", reason=reason)
 
 
-def stored_errors(job_id: str, position: tuple[str, int] | None, limit: int) -> tuple[list[RowError], tuple[str, int] | None]:
+def stored_errors(
+    job_id: str, position: tuple[str, int] | None, limit: int
+) -> tuple[list[RowError], tuple[str, int] | None]:
     """Up to `limit` stored per-row errors in row order, from a position (chunk id, offset in its
     errors); returns the page and the position after it, None at the end."""
     page: list[RowError] = []
@@ -521,7 +659,7 @@ def _sweep(job: JobRecord) -> None:
         except FanOutInProgress:
             logs.info("fan-out in progress; left to its claimer until the claim is stale")
         return
-    age = datetime.now(timezone.utc) - datetime.fromisoformat(job.createdAt)
+    age = datetime.now(UTC) - datetime.fromisoformat(job.createdAt)
     if age < timedelta(seconds=settings.replan_after_seconds):
         return  # the splitter may still be reading the file
     blob = clients.storage().bucket(settings.uploads_bucket).get_blob(record.objectName)
@@ -529,5 +667,12 @@ def _sweep(job: JobRecord) -> None:
         _fail_job(job.jobId, "the uploaded file no longer exists; upload it again and start a new ingest")
         return
     logs.warning("file still not planned; planning it again", fileStatus=record.status)
-    split_upload(StorageObject(bucket=settings.uploads_bucket, name=record.objectName,
-                               generation=blob.generation, size=blob.size, crc32c=blob.crc32c))
+    split_upload(
+        StorageObject(
+            bucket=settings.uploads_bucket,
+            name=record.objectName,
+            generation=blob.generation,
+            size=blob.size,
+            crc32c=blob.crc32c,
+        )
+    )

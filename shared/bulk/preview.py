@@ -55,7 +55,9 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
         raise PreviewRefused(str(exc)) from None
     except timestamps.BadValue as exc:
         raise PreviewRefused(f"metadata.timezone: {exc}") from None
-    header, problem = rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
+    header, problem = (
+        rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
+    )
     if problem:
         raise PreviewRefused(problem)
     first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))
@@ -80,7 +82,11 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     errors.sort(key=lambda e: e.row)
     error_rows = len(errors)
     return Preview(
-        events=events, errors=errors[:MAX_PREVIEW_ERRORS], totalRows=processed + error_rows + skipped,
-        processedRows=processed, errorRows=error_rows, skippedRows=skipped,
+        events=events,
+        errors=errors[:MAX_PREVIEW_ERRORS],
+        totalRows=processed + error_rows + skipped,
+        processedRows=processed,
+        errorRows=error_rows,
+        skippedRows=skipped,
         truncated=processed > len(events) or error_rows > MAX_PREVIEW_ERRORS,
     )

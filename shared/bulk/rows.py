@@ -8,14 +8,13 @@ stream (storage) can, and only that, or publishing, retries a chunk.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from shared.bulk import formats
 from shared.bulk.formats import delimited
-from shared.bulk.mapping.compiled import CompiledMapping
+from shared.bulk.mapping.compiled import CompiledMapping, unexpected_error
 from shared.bulk.mapping.model import SchemaMapping
 from shared.bulk.models import ChunkSpec, FilePlan
-from shared.bulk.mapping.compiled import unexpected_error
 from shared.events.models import PopEvent
 from shared.events.publishing import Unpublishable
 
@@ -27,7 +26,12 @@ record the mapping's filters skipped. An envelope yields one outcome per record 
 
 
 def mapped_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled: CompiledMapping
+    stream,
+    fmt: str,
+    chunk: ChunkSpec,
+    max_row_bytes: int,
+    header: list[str] | None,
+    compiled: CompiledMapping,
 ) -> Iterator[RowOutcome]:
     """The outcomes of a chunk's records; the caller has seeked `stream` to `chunk.start`."""
     # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
@@ -63,7 +67,12 @@ def mapped_rows(
 
 
 def encoded_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, compiled: CompiledMapping,
+    stream,
+    fmt: str,
+    chunk: ChunkSpec,
+    max_row_bytes: int,
+    header: list[str] | None,
+    compiled: CompiledMapping,
     encode: Callable[[PopEvent, int], Message],
 ) -> Iterator[tuple[int, PopEvent | None, Message | None, str | None]]:
     """`mapped_rows` with each event encoded as its pop-events message: (row, event, message, None),
@@ -104,4 +113,6 @@ def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> Chunk
     such a chunk too: the worker reports it as that row's error, as it would anywhere else."""
     if plan.format != "csv" or mapping.header or plan.header_end is None:
         return None
-    return ChunkSpec(index=index, start=plan.header_start, end=plan.header_end, first_row=plan.header_row, row_count=1)
+    return ChunkSpec(
+        index=index, start=plan.header_start, end=plan.header_end, first_row=plan.header_row, row_count=1
+    )

@@ -25,7 +25,13 @@ from shared import store
 from shared.auth import callers
 from shared.bulk import schema_registry
 from shared.bulk.api import check_metadata, parse_body
-from shared.bulk.models import MappingPreviewRequest, PreviewRequest, SchemaDocument, SchemaList, SchemaSummary
+from shared.bulk.models import (
+    MappingPreviewRequest,
+    PreviewRequest,
+    SchemaDocument,
+    SchemaList,
+    SchemaSummary,
+)
 from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping, load_mapping, mapping_problems
 from shared.platform.http import json_response, read_json_document
@@ -51,7 +57,10 @@ def handle(request: Request) -> Response:
     elif previewing:
         operations = {"POST": lambda: preview_version(tenant_id, version, request)}
     else:
-        operations = {"GET": lambda: get_schema(tenant_id, version), "PUT": lambda: register(tenant_id, version, request)}
+        operations = {
+            "GET": lambda: get_schema(tenant_id, version),
+            "PUT": lambda: register(tenant_id, version, request),
+        }
     if request.method not in operations:
         raise method_not_allowed(list(operations))
     return operations[request.method]()
@@ -59,7 +68,9 @@ def handle(request: Request) -> Response:
 
 def list_schemas(tenant_id: str) -> Response:
     versions = schema_registry.available(tenant_id)
-    return json_response(200, SchemaList(schemas=[SchemaSummary(version=v, builtIn=v in BUILTIN) for v in versions]))
+    return json_response(
+        200, SchemaList(schemas=[SchemaSummary(version=v, builtIn=v in BUILTIN) for v in versions])
+    )
 
 
 def get_schema(tenant_id: str, version: str) -> Response:
@@ -69,13 +80,29 @@ def get_schema(tenant_id: str, version: str) -> Response:
 def register(tenant_id: str, version: str, request: Request) -> Response:
     body = read_json_document(request, get_settings().max_mapping_bytes)
     if not isinstance(body, dict):
-        raise _invalid_mapping([{"index": None, "field": None, "message": "The mapping must be a JSON object"}])
+        raise _invalid_mapping(
+            [{"index": None, "field": None, "message": "The mapping must be a JSON object"}]
+        )
     if not VERSION_PATTERN.fullmatch(version):
-        raise _invalid_mapping([{"index": None, "field": "version", "message":
-                                 f"{version!r} is not a schema version: 1-32 characters, letters, digits, '.', '_' or '-'"}])
+        raise _invalid_mapping(
+            [
+                {
+                    "index": None,
+                    "field": "version",
+                    "message": f"{version!r} is not a schema version: 1-32 characters, letters, digits, '.', '_' or '-'",
+                }
+            ]
+        )
     if body.setdefault("version", version) != version:
-        raise _invalid_mapping([{"index": None, "field": "version",
-                                 "message": f"The mapping's version {body['version']!r} is not the path's {version!r}"}])
+        raise _invalid_mapping(
+            [
+                {
+                    "index": None,
+                    "field": "version",
+                    "message": f"The mapping's version {body['version']!r} is not the path's {version!r}",
+                }
+            ]
+        )
     mapping = _mapping(body)
     if found := schema_registry.unstorable(tenant_id, mapping):
         raise _unstorable(found)
@@ -83,11 +110,17 @@ def register(tenant_id: str, version: str, request: Request) -> Response:
         return json_response(201, _document(version, mapping), headers={"Location": f"{BASE}/{version}"})
     existing = schema_registry.lookup(tenant_id, version)
     if existing is not None and existing.model_dump() == mapping.model_dump():
-        return json_response(200, _document(version, existing))  # the same registration again: nothing changes
+        return json_response(
+            200, _document(version, existing)
+        )  # the same registration again: nothing changes
     kind = "a built-in schema version" if version in BUILTIN else "registered with a different mapping"
-    raise Problem(409, "schema-version-exists", "Conflict",
-                  f"Schema version {version!r} is {kind}; versions are immutable (jobs refer to them). "
-                  "Register the new mapping under a new version.")
+    raise Problem(
+        409,
+        "schema-version-exists",
+        "Conflict",
+        f"Schema version {version!r} is {kind}; versions are immutable (jobs refer to them). "
+        "Register the new mapping under a new version.",
+    )
 
 
 def preview_version(tenant_id: str, version: str, request: Request) -> Response:
@@ -112,15 +145,21 @@ def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
     data = body.sample.encode("utf-8", "surrogatepass")
     limit = get_settings().max_preview_sample_bytes
     if len(data) > limit:
-        raise Problem(413, "payload-too-large", "Payload too large",
-                      f"The sample is {len(data)} bytes; a preview takes at most {limit} bytes. Send the first rows only.",
-                      [{"index": None, "field": "sample", "message": f"at most {limit} bytes of UTF-8"}])
+        raise Problem(
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"The sample is {len(data)} bytes; a preview takes at most {limit} bytes. Send the first rows only.",
+            [{"index": None, "field": "sample", "message": f"at most {limit} bytes of UTF-8"}],
+        )
     try:
         result = preview(mapping, data, body.format, body.metadata)
     except PreviewRefused as exc:  # what an ingest of this file would refuse as a whole
         field = "metadata.timezone" if str(exc).startswith("metadata.timezone:") else "sample"
-        raise validation_failed(f"The sample cannot be read as {body.format}: {exc}.",
-                                [{"index": None, "field": field, "message": str(exc)}]) from None
+        raise validation_failed(
+            f"The sample cannot be read as {body.format}: {exc}.",
+            [{"index": None, "field": field, "message": str(exc)}],
+        ) from None
     return json_response(200, result)
 
 
@@ -132,7 +171,9 @@ def _registered(tenant_id: str, version: str) -> SchemaMapping:
 
 
 def _document(version: str, mapping: SchemaMapping) -> SchemaDocument:
-    return SchemaDocument(version=version, builtIn=version in BUILTIN, mapping=mapping.model_dump(mode="json"))
+    return SchemaDocument(
+        version=version, builtIn=version in BUILTIN, mapping=mapping.model_dump(mode="json")
+    )
 
 
 def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
@@ -155,9 +196,12 @@ def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
     if len(locations) != len(messages):  # one message per error is expected; if not, the messages alone
         locations = [""] * len(messages)
     return [
-        {"index": None, "field": ".".join(p for p in (prefix, loc) if p) or prefix,
-         "message": message.removeprefix(f"{loc}: ") if loc else message}
-        for loc, message in zip(locations, messages)
+        {
+            "index": None,
+            "field": ".".join(p for p in (prefix, loc) if p) or prefix,
+            "message": message.removeprefix(f"{loc}: ") if loc else message,
+        }
+        for loc, message in zip(locations, messages, strict=True)
     ]
 
 
@@ -170,10 +214,13 @@ def _unstorable(found: tuple[str, str], prefix: str | None = None) -> Problem:
     where, why = found
     field = ".".join(p for p in (prefix, where) if p) or None
     said = f"{field or 'the mapping'} {why}"
-    return validation_failed(f"The mapping cannot be stored as sent: {said}.",
-                             [{"index": None, "field": field, "message": said}])
+    return validation_failed(
+        f"The mapping cannot be stored as sent: {said}.", [{"index": None, "field": field, "message": said}]
+    )
 
 
 def _invalid_mapping(errors: list[dict]) -> Problem:
     said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
-    return validation_failed("The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors)
+    return validation_failed(
+        "The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors
+    )

@@ -21,8 +21,14 @@ from shared.bulk.mapping.model import VERSION_PATTERN, SchemaMapping, is_canonic
 from shared.events.models import PopEvent
 
 __all__ = [
-    "BUILTIN", "VERSION_PATTERN", "CompiledMapping", "SchemaMapping", "is_canonical_path", "load_mapping",
-    "mapping_problems", "row_to_event",
+    "BUILTIN",
+    "VERSION_PATTERN",
+    "CompiledMapping",
+    "SchemaMapping",
+    "is_canonical_path",
+    "load_mapping",
+    "mapping_problems",
+    "row_to_event",
 ]
 
 
@@ -42,8 +48,11 @@ def mapping_problems(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
         # Leave out pydantic's internal steps (union tags, validator names): the path is what the user wrote.
-        loc = ".".join(str(p) for p in err["loc"]
-                       if not (isinstance(p, str) and (p in ("name", "spec") or "[" in p or p.startswith("function-"))))
+        loc = ".".join(
+            str(p)
+            for p in err["loc"]
+            if not (isinstance(p, str) and (p in ("name", "spec") or "[" in p or p.startswith("function-")))
+        )
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

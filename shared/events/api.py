@@ -71,7 +71,13 @@ def _events_member_once(raw: bytes) -> None:
     if isinstance(body, _Members) and sum(name == "events" for name, _ in body) > 1:
         raise validation_failed(
             "The request body is not a valid batch of events.",
-            [{"index": None, "field": "events", "message": "Field given more than once; send one events array"}],
+            [
+                {
+                    "index": None,
+                    "field": "events",
+                    "message": "Field given more than once; send one events array",
+                }
+            ],
         )
 
 

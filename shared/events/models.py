@@ -23,12 +23,10 @@ def _utc_timestamp(value: str) -> str:
     # Hot path (most events): already UTC as "YYYY-MM-DDTHH:MM:SSZ" or "...SS.mmmZ". Parsing the
     # part before the Z checks it is a real date and time; the result is what iso_utc would write.
     if value[-1:] == "Z" and value[10:11] == "T":
-        if len(value) == 20:
-            if _parses(value[:19]):
-                return value[:19] + ".000Z"
-        elif len(value) == 24 and value[19] == ".":
-            if _parses(value[:23]):
-                return value
+        if len(value) == 20 and _parses(value[:19]):
+            return value[:19] + ".000Z"
+        if len(value) == 24 and value[19] == "." and _parses(value[:23]):
+            return value
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

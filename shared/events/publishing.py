@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic_core import PydanticSerializationError
 
@@ -49,7 +50,9 @@ def _check_kept_exactly(event: PopEvent, body: str) -> None:
     try:
         STRICT_JSON.decode(body)
     except ValueError:
-        raise Unpublishable("a number is beyond the range JSON numbers can be stored in (e.g. 1e400)") from None
+        raise Unpublishable(
+            "a number is beyond the range JSON numbers can be stored in (e.g. 1e400)"
+        ) from None
     for name in ("context", "device"):
         if (path := _surrogate_key(getattr(event, name))) is not None:
             raise Unpublishable(f"{name}.{path}: a key holds a lone UTF-16 surrogate, which is not text")
@@ -100,7 +103,8 @@ class MessageEncoder:
         data = (body[:-1] + tail + "}").encode()
         if len(data) > MAX_MESSAGE_BYTES:
             raise Unpublishable(
-                f"its message would be {len(data)} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}", too_large=True
+                f"its message would be {len(data)} bytes; Pub/Sub takes at most {MAX_MESSAGE_BYTES}",
+                too_large=True,
             )
         return data, {"tenantId": self.tenant_id, "eventId": event_id, "source": self.source}
 

@@ -44,8 +44,11 @@ def bigquery():
     if settings.bigquery_emulator_host:
         from google.auth.credentials import AnonymousCredentials
 
-        return bq.Client(project=settings.project_id, credentials=AnonymousCredentials(),
-                         client_options={"api_endpoint": settings.bigquery_emulator_host})
+        return bq.Client(
+            project=settings.project_id,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": settings.bigquery_emulator_host},
+        )
     return bq.Client(project=settings.project_id)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,7 +39,9 @@ class StorageObject(BaseModel):
 
 
 def _problem(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors(include_url=False))[:500]
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors(include_url=False)
+    )[:500]
 
 
 def storage_object(cloud_event) -> StorageObject:

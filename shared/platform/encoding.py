@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
 def iso_utc(moment: datetime, timespec: str = "milliseconds") -> str:
     """RFC 3339 in UTC with a `Z`, the one timestamp format the API and the events carry."""
-    return moment.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def utc_now() -> str:
-    return iso_utc(datetime.now(timezone.utc))
+    return iso_utc(datetime.now(UTC))
 
 
 def _not_json(name: str) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Request, Response
 from functions_framework.exceptions import RequestTimeoutException
@@ -15,7 +16,13 @@ from werkzeug.exceptions import HTTPException
 from shared.platform import logs
 from shared.platform.encoding import DOCUMENT_JSON, STRICT_JSON, repeated_name
 from shared.platform.problems import (
-    Problem, bad_request, method_not_allowed, too_large, unavailable, unsupported_media_type, validation_failed,
+    Problem,
+    bad_request,
+    method_not_allowed,
+    too_large,
+    unavailable,
+    unsupported_media_type,
+    validation_failed,
 )
 from shared.platform.settings import get_settings
 
@@ -31,7 +38,10 @@ def json_response(status: int, body: BaseModel | dict, headers: dict[str, str] |
 
 def problem_response(problem: Problem) -> Response:
     return Response(
-        json.dumps(problem.body()), status=problem.status, headers=problem.headers, mimetype="application/problem+json"
+        json.dumps(problem.body()),
+        status=problem.status,
+        headers=problem.headers,
+        mimetype="application/problem+json",
     )
 
 
@@ -57,30 +67,50 @@ def serve(request: Request, methods: list[str], handler: Callable[[Request], Res
         return handler(request)
     except Problem as problem:
         return problem_response(problem)
-    except (google_errors.ServiceUnavailable, google_errors.DeadlineExceeded, google_errors.RetryError,
-            google_errors.Aborted) as exc:
+    except (
+        google_errors.ServiceUnavailable,
+        google_errors.DeadlineExceeded,
+        google_errors.RetryError,
+        google_errors.Aborted,
+    ) as exc:
         logs.exception("a dependency is unavailable", exc, http_request=_http_request(request, 503))
         return problem_response(
-            unavailable("A service we depend on did not answer; retry the same request (repeating it is safe).",
-                        get_settings().retry_after_seconds)
+            unavailable(
+                "A service we depend on did not answer; retry the same request (repeating it is safe).",
+                get_settings().retry_after_seconds,
+            )
         )
     except RequestTimeoutException as exc:  # past the function's timeout (local stack: local/stack.py)
-        logs.exception("the request ran past the function's timeout and was ended", exc,
-                       http_request=_http_request(request, 504))
+        logs.exception(
+            "the request ran past the function's timeout and was ended",
+            exc,
+            http_request=_http_request(request, 504),
+        )
         return problem_response(
-            Problem(504, "timeout", "Request timeout", "The request took longer than this endpoint allows; retry it later.")
+            Problem(
+                504,
+                "timeout",
+                "Request timeout",
+                "The request took longer than this endpoint allows; retry it later.",
+            )
         )
     except Exception as exc:  # the caller gets a clean 500; the log gets the traceback
         logs.exception("unhandled error", exc, http_request=_http_request(request, 500))
         return problem_response(
-            Problem(500, "internal", "Internal server error", "Something went wrong on our side; retry later.")
+            Problem(
+                500, "internal", "Internal server error", "Something went wrong on our side; retry later."
+            )
         )
 
 
 def _http_request(request: Request, status: int) -> dict[str, Any]:
     # Error Reporting's context.httpRequest; the path holds ids only, never keys or payloads.
-    return {"method": request.method, "url": request.path, "responseStatusCode": status,
-            "userAgent": request.headers.get("User-Agent", "")}
+    return {
+        "method": request.method,
+        "url": request.path,
+        "responseStatusCode": status,
+        "userAgent": request.headers.get("User-Agent", ""),
+    }
 
 
 def read_json(request: Request, max_bytes: int | None = None) -> Any:
@@ -98,7 +128,13 @@ def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
         where, name = found
         raise validation_failed(
             f"The request body gives {where} more than once; send each name once.",
-            [{"index": None, "field": where, "message": f"{name!r} is given more than once in this object; send it once"}],
+            [
+                {
+                    "index": None,
+                    "field": where,
+                    "message": f"{name!r} is given more than once in this object; send it once",
+                }
+            ],
         )
     return body
 
@@ -110,7 +146,9 @@ def decode_json(data: bytes, decoder=STRICT_JSON) -> Any:
     except UnicodeDecodeError:
         raise bad_request("The request body is not UTF-8.", slug="malformed-json") from None
     except RecursionError:
-        raise bad_request("The request body nests arrays or objects too deeply to read.", slug="malformed-json") from None
+        raise bad_request(
+            "The request body nests arrays or objects too deeply to read.", slug="malformed-json"
+        ) from None
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}", slug="malformed-json") from None
 
@@ -151,7 +189,9 @@ def _gunzip_bounded(raw: bytes, limit: int) -> bytes:
     # One complete gzip member and nothing after it (RFC 1952): a body cut short before its CRC and
     # length trailer, or followed by more bytes or a second member, is not what the client meant.
     if not inflater.eof:
-        raise bad_request("The gzip body is incomplete (its end and trailer are missing).", slug="malformed-gzip")
+        raise bad_request(
+            "The gzip body is incomplete (its end and trailer are missing).", slug="malformed-gzip"
+        )
     if inflater.unused_data:
         raise bad_request(
             "The gzip body has bytes after its end (trailing data or a second gzip member); send one gzip member.",

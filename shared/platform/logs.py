@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator
+from types import MappingProxyType
+from typing import Any
 
 from shared.platform.settings import get_settings
 
 REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
-_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})
+_context: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
 
 
 def log(severity: str, message: str, **fields: Any) -> None:
@@ -39,7 +41,9 @@ def error(message: str, **fields: Any) -> None:
     log("ERROR", message, **fields)
 
 
-def exception(message: str, exc: BaseException, http_request: dict[str, Any] | None = None, **fields: Any) -> None:
+def exception(
+    message: str, exc: BaseException, http_request: dict[str, Any] | None = None, **fields: Any
+) -> None:
     """An unexpected failure, with its traceback, as Error Reporting groups it."""
     entry: dict[str, Any] = {
         "@type": REPORTED_ERROR_EVENT,

@@ -25,7 +25,7 @@ def authority(value: str) -> str | None:
     value = value.lower()
     if value.startswith("["):  # IP-literal: IPv6 only, no zone id, no IPvFuture
         end = value.find("]")
-        host, port = value[: end + 1], value[end + 1:]
+        host, port = value[: end + 1], value[end + 1 :]
         if end < 0 or "%" in host or not _ipv6(host[1:-1]):
             return None
     else:
@@ -79,7 +79,17 @@ def base_url(value: str | None) -> str | None:
     if not value:
         return None
     parts = urlsplit(value)
-    if (parts.scheme not in SCHEMES or authority(parts.netloc) is None or parts.query or parts.fragment
-            or "?" in value or "#" in value or not value.isascii() or any(c.isspace() for c in value)):
-        raise ValueError("should be http(s)://host[:port] with an optional path, e.g. https://api.example.com")
+    if (
+        parts.scheme not in SCHEMES
+        or authority(parts.netloc) is None
+        or parts.query
+        or parts.fragment
+        or "?" in value
+        or "#" in value
+        or not value.isascii()
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError(
+            "should be http(s)://host[:port] with an optional path, e.g. https://api.example.com"
+        )
     return value.rstrip("/")

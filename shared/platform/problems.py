@@ -32,21 +32,38 @@ class Problem(Exception):
 def unauthorized() -> Problem:
     # One body for missing, unknown and revoked keys: the answer never says which. The challenge names
     # the other way in (RFC 6750 §3: no error code when the request carried no token).
-    return Problem(401, "unauthorized", "Unauthorized", "A valid X-API-Key header or Bearer access token is required.",
-                   headers={"WWW-Authenticate": 'Bearer realm="coatro"'})
+    return Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "A valid X-API-Key header or Bearer access token is required.",
+        headers={"WWW-Authenticate": 'Bearer realm="coatro"'},
+    )
 
 
 def invalid_token(detail: str) -> Problem:
     """RFC 6750 §3.1 invalid_token: the access token is expired, malformed or otherwise not valid."""
-    return Problem(401, "invalid-token", "Unauthorized", detail,
-                   headers={"WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'})
+    return Problem(
+        401,
+        "invalid-token",
+        "Unauthorized",
+        detail,
+        headers={
+            "WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'
+        },
+    )
 
 
 def insufficient_scope(scope: str) -> Problem:
     """RFC 6750 §3.1 insufficient_scope: a valid token that does not hold the scope this endpoint needs."""
     detail = f"This endpoint needs the scope {scope}; the access token does not hold it."
-    return Problem(403, "insufficient-scope", "Forbidden", detail,
-                   headers={"WWW-Authenticate": f'Bearer realm="coatro", error="insufficient_scope", scope="{scope}"'})
+    return Problem(
+        403,
+        "insufficient-scope",
+        "Forbidden",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="coatro", error="insufficient_scope", scope="{scope}"'},
+    )
 
 
 def method_not_allowed(allowed: list[str]) -> Problem:
@@ -63,7 +80,9 @@ def not_found(detail: str) -> Problem:
     return Problem(404, "not-found", "Not found", detail)
 
 
-def bad_request(detail: str, errors: list[dict[str, Any]] | None = None, slug: str = "bad-request") -> Problem:
+def bad_request(
+    detail: str, errors: list[dict[str, Any]] | None = None, slug: str = "bad-request"
+) -> Problem:
     return Problem(400, slug, "Bad request", detail, errors)
 
 

@@ -10,7 +10,7 @@ message (googleapis/python-pubsub#158, googleapis/proto-plus-python#222); a raw 
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from google.api_core import exceptions as google_errors
 from google.api_core import retry as retries
@@ -31,7 +31,11 @@ def _requests(topic_path: str, items: Iterable[tuple[bytes, dict[str, str]]]) ->
     from google.pubsub_v1.types import pubsub
 
     request_type = pubsub.PublishRequest.pb()
-    request, count, size = request_type(topic=topic_path), 0, 0  # counted here: len() of a protobuf list costs
+    request, count, size = (
+        request_type(topic=topic_path),
+        0,
+        0,
+    )  # counted here: len() of a protobuf list costs
     for data, attributes in items:
         cost = len(data) + _MESSAGE_OVERHEAD
         if count and (count >= MAX_MESSAGES or size + cost > MAX_REQUEST_BYTES):
@@ -62,9 +66,18 @@ def publish_and_wait(topic: str, items: Iterable[tuple[bytes, dict[str, str]]]) 
             response = api.publish(request=pubsub.PublishRequest.wrap(request), retry=retry, timeout=deadline)
         except google_errors.GoogleAPIError as exc:  # RetryError when the deadline passed
             logs.error("publish failed", topic=path, confirmed=confirmed, cause=repr(exc)[:300])
-            raise PublishFailed(f"{confirmed} messages were confirmed before a publish to {topic} failed") from exc
+            raise PublishFailed(
+                f"{confirmed} messages were confirmed before a publish to {topic} failed"
+            ) from exc
         if len(response.message_ids) != len(request.messages):
-            logs.error("publish half confirmed", topic=path, sent=len(request.messages), ids=len(response.message_ids))
-            raise PublishFailed(f"Pub/Sub confirmed {len(response.message_ids)} of {len(request.messages)} messages")
+            logs.error(
+                "publish half confirmed",
+                topic=path,
+                sent=len(request.messages),
+                ids=len(response.message_ids),
+            )
+            raise PublishFailed(
+                f"Pub/Sub confirmed {len(response.message_ids)} of {len(request.messages)} messages"
+            )
         confirmed += len(request.messages)
     return confirmed

@@ -53,17 +53,27 @@ def _base_url(request: Request) -> str:
 
 def _links(request: Request, query: DeliveryQuery, size: int) -> Collection:
     base = _base_url(request)
-    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("page", "per_page", *CREDENTIAL_PARAMETERS)]
+    kept = [
+        (k, v)
+        for k, v in request.args.items(multi=True)
+        if k not in ("page", "per_page", *CREDENTIAL_PARAMETERS)
+    ]
 
     def url(page: int) -> str:  # filter%5Bdate%5D: RFC 3986 allows no [ ] in a query
-        return base + "?" + urlencode([*kept, ("page", page), ("per_page", query.per_page)], quote_via=quote, safe=",/")
+        return (
+            base
+            + "?"
+            + urlencode([*kept, ("page", page), ("per_page", query.per_page)], quote_via=quote, safe=",/")
+        )
 
     last = max(1, math.ceil(size / query.per_page))
     return Collection(
-        first_url=url(1), last_url=url(last),
+        first_url=url(1),
+        last_url=url(last),
         next_url=url(query.page + 1) if query.page < last else None,
         prev_url=url(min(query.page - 1, last)) if query.page > 1 else None,
-        per_page=query.per_page, size=size,
+        per_page=query.per_page,
+        size=size,
     )
 
 

@@ -51,8 +51,11 @@ def _sql(query: DeliveryQuery, final: str) -> str:
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
     return _DEDUPLICATED.format(
-        dimensions=", ".join(DIMENSIONS), table=clients.events_table(), keys=",\n    ".join(keys),
-        filters=" AND ".join(filters) or "TRUE", group_by=", ".join(query.group_by),
+        dimensions=", ".join(DIMENSIONS),
+        table=clients.events_table(),
+        keys=",\n    ".join(keys),
+        filters=" AND ".join(filters) or "TRUE",
+        group_by=", ".join(query.group_by),
     ) + final.format(order=order)
 
 
@@ -67,10 +70,13 @@ def _config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.Query
         parameters.append(bigquery.ScalarQueryParameter("timezone", "STRING", query.timezone))
     parameters += [bigquery.ScalarQueryParameter(d, "STRING", v) for d, v in query.filters.items()]
     if paged:
-        parameters += [bigquery.ScalarQueryParameter("limit", "INT64", query.per_page),
-                       bigquery.ScalarQueryParameter("offset", "INT64", query.offset)]
-    return bigquery.QueryJobConfig(query_parameters=parameters,
-                                   maximum_bytes_billed=get_settings().report_max_bytes_billed)
+        parameters += [
+            bigquery.ScalarQueryParameter("limit", "INT64", query.per_page),
+            bigquery.ScalarQueryParameter("offset", "INT64", query.offset),
+        ]
+    return bigquery.QueryJobConfig(
+        query_parameters=parameters, maximum_bytes_billed=get_settings().report_max_bytes_billed
+    )
 
 
 def _row(group_by: tuple[str, ...], r: Any) -> dict[str, Any]:
@@ -80,8 +86,11 @@ def _row(group_by: tuple[str, ...], r: Any) -> dict[str, Any]:
         out[key] = value.isoformat() if isinstance(value, date) else value
     out["plays"] = int(r["plays"])
     out["durationMs"] = int(r["durationMs"])
-    out["impressions"] = {"total": float(r["impressionsTotal"]), "male": float(r["impressionsMale"]),
-                          "female": float(r["impressionsFemale"])}
+    out["impressions"] = {
+        "total": float(r["impressionsTotal"]),
+        "male": float(r["impressionsMale"]),
+        "female": float(r["impressionsFemale"]),
+    }
     out["firstPlayedAt"] = _timestamp(r["firstPlayedAt"])
     out["lastPlayedAt"] = _timestamp(r["lastPlayedAt"])
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from werkzeug.datastructures import MultiDict
 
@@ -32,8 +32,17 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9]: ASCII digits only, un
 _DIGITS = re.compile(r"[0-9]{1,12}")
 # Not part of the report: the OAuth2 access token, which the gateway also accepts as a query parameter.
 CREDENTIAL_PARAMETERS = ("access_token",)
-KNOWN = {"filter[date]", "filter[from]", "filter[to]", "timezone", "groupBy", "page", "per_page",
-         *(f"filter[{d}]" for d in DIMENSIONS), *CREDENTIAL_PARAMETERS}
+KNOWN = {
+    "filter[date]",
+    "filter[from]",
+    "filter[to]",
+    "timezone",
+    "groupBy",
+    "page",
+    "per_page",
+    *(f"filter[{d}]" for d in DIMENSIONS),
+    *CREDENTIAL_PARAMETERS,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class DeliveryQuery:
         zone = iana_zone(self.timezone)
         start = datetime.combine(self.first_day, time(), zone)
         end = datetime.combine(self.last_day + timedelta(days=1), time(), zone)
-        return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+        return start.astimezone(UTC), end.astimezone(UTC)
 
     @property
     def offset(self) -> int:
@@ -100,14 +109,20 @@ def parse(args: MultiDict) -> DeliveryQuery:
     first = last = None
     if "filter[date]" in values:
         if "filter[from]" in values or "filter[to]" in values:
-            errors.append(_error("filter[date]", "Give either filter[date] or filter[from] and filter[to], not both"))
+            errors.append(
+                _error("filter[date]", "Give either filter[date] or filter[from] and filter[to], not both")
+            )
         first = last = _parse_day("filter[date]", values["filter[date]"], errors)
     elif "filter[from]" not in values and "filter[to]" not in values:
         errors.append(_error("filter[date]", "A report needs filter[date], or filter[from] and filter[to]"))
     else:
         for name in ("filter[from]", "filter[to]"):
             if name not in values:
-                errors.append(_error(name, "Required with " + ("filter[to]" if name == "filter[from]" else "filter[from]")))
+                errors.append(
+                    _error(
+                        name, "Required with " + ("filter[to]" if name == "filter[from]" else "filter[from]")
+                    )
+                )
                 continue
             day = _parse_day(name, values[name], errors)
             if day is None:
@@ -128,7 +143,12 @@ def parse(args: MultiDict) -> DeliveryQuery:
         keys = tuple(values["groupBy"].split(","))
         unknown = [k for k in keys if k not in GROUP_KEYS]
         if unknown:
-            errors.append(_error("groupBy", f"Unknown key(s) {', '.join(repr(k) for k in unknown)}; use {', '.join(GROUP_KEYS)}"))
+            errors.append(
+                _error(
+                    "groupBy",
+                    f"Unknown key(s) {', '.join(repr(k) for k in unknown)}; use {', '.join(GROUP_KEYS)}",
+                )
+            )
         elif len(set(keys)) != len(keys):
             errors.append(_error("groupBy", "Each key at most once"))
         group_by = keys

@@ -36,7 +36,9 @@ def cli_env(tmp_path):
 def coatro(cli_env):
     """Run `python -m coatro_cli ARGS` as a subprocess (no TTY) and return code, stdout, stderr."""
 
-    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120) -> Result:
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "coatro_cli", *map(str, args)],
             env={**cli_env, **(env or {})},
@@ -109,13 +111,17 @@ class ScriptedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @staticmethod
     def _accept_events(request: Recorded) -> Reply:
         count = len(request.json()["events"]) if request.body else 0
-        return Reply(202, {"message": "Events accepted", "acceptedAt": "2025-01-27T10:00:00Z", "eventCount": count})
+        return Reply(
+            202, {"message": "Events accepted", "acceptedAt": "2025-01-27T10:00:00Z", "eventCount": count}
+        )
 
     def close(self):
         self.httpd.shutdown()
@@ -130,8 +136,12 @@ def server():
 
 
 def problem(status: int, title: str, detail: str, errors=None) -> dict:
-    doc = {"type": f"https://coatro.dev/problems/{title.lower().replace(' ', '-')}", "title": title,
-           "status": status, "detail": detail}
+    doc = {
+        "type": f"https://coatro.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors is not None:
         doc["errors"] = errors
     return doc

@@ -15,8 +15,13 @@ from tests.client.conftest import Reply
 
 @pytest.mark.parametrize(
     "name, fmt",
-    [("a.ndjson", "ndjson"), ("a.jsonl", "ndjson"), ("x/y/A.JSONL", "ndjson"), ("a.json", "json"),
-     ("pop_2025-12-09.csv", "csv")],
+    [
+        ("a.ndjson", "ndjson"),
+        ("a.jsonl", "ndjson"),
+        ("x/y/A.JSONL", "ndjson"),
+        ("a.json", "json"),
+        ("pop_2025-12-09.csv", "csv"),
+    ],
 )
 def test_format_is_inferred_from_the_extension(name, fmt):
     assert bulk.infer_format(name) == fmt
@@ -38,7 +43,10 @@ def test_upload_with_unknown_extension_is_a_usage_error(coatro, tmp_path):
 
 def test_metadata_pairs():
     assert bulk.parse_metadata(["source=daily_export", "timezone=UTC", "note=a=b"]) == {
-        "source": "daily_export", "timezone": "UTC", "note": "a=b"}
+        "source": "daily_export",
+        "timezone": "UTC",
+        "note": "a=b",
+    }
     with pytest.raises(ValueError):
         bulk.parse_metadata(["novalue"])
 
@@ -59,7 +67,13 @@ def test_write_errors_csv_and_json():
 def test_errors_csv_defuses_spreadsheet_formulas_and_json_keeps_them_as_sent():
     hostile = [
         '=HYPERLINK("http://evil.example","x"): unknown column',
-        "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "fine = not first", "'already quoted",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tTAB",
+        "\rCR",
+        "fine = not first",
+        "'already quoted",
     ]
     errs = [{"row": i, "error": text} for i, text in enumerate(hostile, 1)]
     out = io.StringIO()
@@ -73,9 +87,18 @@ def test_errors_csv_defuses_spreadsheet_formulas_and_json_keeps_them_as_sent():
 
 def test_errors_follow_next_page_token(server, coatro):
     server.script = [
-        Reply(200, {"jobId": "j1", "errors": [{"row": 1, "error": "a"}], "nextPageToken": "t2", "totalErrors": 3}),
-        Reply(200, {"jobId": "j1", "errors": [{"row": 5, "error": "b"}], "nextPageToken": "t3", "totalErrors": 3}),
-        Reply(200, {"jobId": "j1", "errors": [{"row": 9, "error": "c"}], "nextPageToken": None, "totalErrors": 3}),
+        Reply(
+            200,
+            {"jobId": "j1", "errors": [{"row": 1, "error": "a"}], "nextPageToken": "t2", "totalErrors": 3},
+        ),
+        Reply(
+            200,
+            {"jobId": "j1", "errors": [{"row": 5, "error": "b"}], "nextPageToken": "t3", "totalErrors": 3},
+        ),
+        Reply(
+            200,
+            {"jobId": "j1", "errors": [{"row": 9, "error": "c"}], "nextPageToken": None, "totalErrors": 3},
+        ),
     ]
     result = coatro("errors", "j1", "--url", server.url, "--api-key", "k", "--format", "json")
     assert result.code == 0, result.stderr
@@ -100,10 +123,25 @@ class FakeBar:
 
 def test_follow_job_until_final_moves_the_bar(server):
     def job(status, total, done, errors):
-        return Reply(200, {"jobId": "j1", "status": status, "totalRows": total, "processedRows": done,
-                           "errorRows": errors, "errors": [], "startedAt": None, "completedAt": None})
+        return Reply(
+            200,
+            {
+                "jobId": "j1",
+                "status": status,
+                "totalRows": total,
+                "processedRows": done,
+                "errorRows": errors,
+                "errors": [],
+                "startedAt": None,
+                "completedAt": None,
+            },
+        )
 
-    server.script = [job("queued", None, 0, 0), job("processing", 10, 4, 1), job("partially_completed", 10, 8, 2)]
+    server.script = [
+        job("queued", None, 0, 0),
+        job("processing", 10, 4, 1),
+        job("partially_completed", 10, 8, 2),
+    ]
     bar = FakeBar()
     final = bulk.follow_job(ApiClient(server.url, "k", policy=RetryPolicy()), "j1", bar, poll_interval=0.01)
     assert final["status"] == "partially_completed"
@@ -117,16 +155,47 @@ def test_upload_wait_exit_codes_through_a_scripted_api(server, coatro, tmp_path)
     for status, code, errors in [("completed", 0, 0), ("partially_completed", 3, 10), ("failed", 4, 100)]:
         server.requests.clear()
         server.script = [
-            Reply(200, {"uploadUrl": server.url + "/bucket/obj?X-Goog-Signature=abc", "fileId": "f1",
-                        "contentType": "text/csv", "uploadInstructions": "PUT it"}),
+            Reply(
+                200,
+                {
+                    "uploadUrl": server.url + "/bucket/obj?X-Goog-Signature=abc",
+                    "fileId": "f1",
+                    "contentType": "text/csv",
+                    "uploadInstructions": "PUT it",
+                },
+            ),
             Reply(200, {}),
             Reply(202, {"jobId": "job-1", "message": "Job queued"}),
-            Reply(200, {"jobId": "job-1", "status": status, "totalRows": 100, "processedRows": 100 - errors,
-                        "errorRows": errors, "errors": [],
-                        "failureReason": "not a CSV file" if status == "failed" else None}),
+            Reply(
+                200,
+                {
+                    "jobId": "job-1",
+                    "status": status,
+                    "totalRows": 100,
+                    "processedRows": 100 - errors,
+                    "errorRows": errors,
+                    "errors": [],
+                    "failureReason": "not a CSV file" if status == "failed" else None,
+                },
+            ),
         ]
-        result = coatro("upload", path, "--schema-version", "1.0", "--wait", "--poll-interval", "0.1",
-                        "--metadata", "source=nightly", "--expires", "600", "--url", server.url, "--api-key", "k")
+        result = coatro(
+            "upload",
+            path,
+            "--schema-version",
+            "1.0",
+            "--wait",
+            "--poll-interval",
+            "0.1",
+            "--metadata",
+            "source=nightly",
+            "--expires",
+            "600",
+            "--url",
+            server.url,
+            "--api-key",
+            "k",
+        )
         assert result.code == code, result.stderr
         assert result.stdout == "job-1\n"
         url_req, put, ingest = server.requests[:3]
@@ -144,8 +213,16 @@ def test_ingest_400_is_shown_with_its_problem(server, coatro, tmp_path):
     server.script = [
         Reply(200, {"uploadUrl": server.url + "/b/o", "fileId": "f1", "contentType": "application/x-ndjson"}),
         Reply(200, {}),
-        Reply(400, {"type": "https://coatro.dev/problems/bad-request", "title": "Bad request", "status": 400,
-                    "detail": "Unknown schemaVersion 9.9.", "errors": [{"field": "schemaVersion", "message": "unknown"}]}),
+        Reply(
+            400,
+            {
+                "type": "https://coatro.dev/problems/bad-request",
+                "title": "Bad request",
+                "status": 400,
+                "detail": "Unknown schemaVersion 9.9.",
+                "errors": [{"field": "schemaVersion", "message": "unknown"}],
+            },
+        ),
     ]
     result = coatro("upload", path, "--schema-version", "9.9", "--url", server.url, "--api-key", "k")
     assert result.code == 1

@@ -15,14 +15,22 @@ def config_file(tmp_path):
 
 
 def test_flags_beat_environment_and_file(config_file):
-    env = {"COATRO_CONFIG": str(config_file), "COATRO_URL": "http://env.example:2", "COATRO_API_KEY": "key-from-env"}
+    env = {
+        "COATRO_CONFIG": str(config_file),
+        "COATRO_URL": "http://env.example:2",
+        "COATRO_API_KEY": "key-from-env",
+    }
     config = resolve("http://flag.example:3/", "key-from-flag", env=env)
     assert (config.url, config.api_key) == ("http://flag.example:3", "key-from-flag")
     assert config.url_source == config.api_key_source == "flag"
 
 
 def test_environment_beats_file(config_file):
-    env = {"COATRO_CONFIG": str(config_file), "COATRO_URL": "http://env.example:2", "COATRO_API_KEY": "key-from-env"}
+    env = {
+        "COATRO_CONFIG": str(config_file),
+        "COATRO_URL": "http://env.example:2",
+        "COATRO_API_KEY": "key-from-env",
+    }
     config = resolve(env=env)
     assert (config.url, config.api_key) == ("http://env.example:2", "key-from-env")
     assert config.url_source == "environment (COATRO_URL)"

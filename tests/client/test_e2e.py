@@ -77,8 +77,19 @@ def rows(n: int, bad: set[int] = frozenset()) -> list[dict]:
 
 def test_upload_wait_completes_with_both_progress_bars(coatro, api, tmp_path):
     data = write_ndjson(tmp_path / "sample.ndjson", rows(10))
-    result = coatro("upload", data, "--schema-version", "1.0", "--wait", "--poll-interval", "0.3",
-                    "--metadata", "source=test", timeout=180, env=api)
+    result = coatro(
+        "upload",
+        data,
+        "--schema-version",
+        "1.0",
+        "--wait",
+        "--poll-interval",
+        "0.3",
+        "--metadata",
+        "source=test",
+        timeout=180,
+        env=api,
+    )
     assert result.code == 0, result.stderr
     job_id = result.stdout.strip()
     assert job_id and "\n" not in job_id  # stdout is just the job id, for scripts
@@ -95,7 +106,9 @@ def test_upload_wait_completes_with_both_progress_bars(coatro, api, tmp_path):
 
 def test_upload_with_bad_rows_is_partial_and_errors_lists_them(coatro, api, tmp_path):
     data = write_ndjson(tmp_path / "bad-rows.jsonl", rows(10, bad={4, 7}))
-    result = coatro("upload", data, "--schema-version", "1.0", "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    result = coatro(
+        "upload", data, "--schema-version", "1.0", "--wait", "--poll-interval", "0.3", timeout=180, env=api
+    )
     assert result.code == 3, result.stderr
     job_id = result.stdout.strip()
     assert "partially_completed" in result.stderr
@@ -152,10 +165,14 @@ def test_send_with_oauth2_client_credentials(coatro, stack, tenant, events_sink,
     assert sorted(m["attributes"]["eventId"] for m in got) == sorted(e["eventId"] for e in events)
     wrong = coatro("send", data, env={**env, "COATRO_CLIENT_SECRET": secret + "x"})
     assert wrong.code == 1 and "401 invalid_client" in wrong.stderr
+
+
 # -- schemas and the canonical endpoints ---------------------------------------------------------
 
 EXPORT = Path(__file__).resolve().parents[1] / "data" / "snake_case_export.csv"
-EXAMPLE_MAPPING = Path(__file__).resolve().parents[2] / "shared" / "bulk" / "schema_examples" / "snake-epoch-ms-1.json"
+EXAMPLE_MAPPING = (
+    Path(__file__).resolve().parents[2] / "shared" / "bulk" / "schema_examples" / "snake-epoch-ms-1.json"
+)
 
 
 def test_schema_preview_register_list_and_upload_with_it(coatro, api, tmp_path):
@@ -179,8 +196,17 @@ def test_schema_preview_register_list_and_upload_with_it(coatro, api, tmp_path):
     conflict = coatro("schema", "register", changed, env=api)
     assert conflict.code == 1 and "409" in conflict.stderr
 
-    uploaded = coatro("upload", EXPORT, "--schema-version", "snake-epoch-ms-1", "--wait", "--poll-interval", "0.3",
-                      timeout=180, env=api)
+    uploaded = coatro(
+        "upload",
+        EXPORT,
+        "--schema-version",
+        "snake-epoch-ms-1",
+        "--wait",
+        "--poll-interval",
+        "0.3",
+        timeout=180,
+        env=api,
+    )
     assert uploaded.code == 0, uploaded.stderr
     assert uploaded.stdout.startswith("job-dynamic-pop-")
 
@@ -213,25 +239,34 @@ def test_upload_without_a_schema_version_goes_to_the_canonical_endpoints(coatro,
 
 def test_the_documented_walkthrough_of_writing_a_mapping_with_preview(coatro, api, tmp_path):
     plays = tmp_path / "plays.csv"
-    plays.write_text("play_id,screen,started_ms,duration_ms,campaign\n"
-                     "p-1,scr-001,1737972000000,30000,summer-25\n"
-                     "p-2,scr-002,1737972015250,15000,summer-25\n"
-                     "p-3,scr-003,yesterday,10000,summer-25\n")
+    plays.write_text(
+        "play_id,screen,started_ms,duration_ms,campaign\n"
+        "p-1,scr-001,1737972000000,30000,summer-25\n"
+        "p-2,scr-002,1737972015250,15000,summer-25\n"
+        "p-3,scr-003,yesterday,10000,summer-25\n"
+    )
     canonical = coatro("schema", "preview", plays, "--mapping", "1.0", env=api)
     assert canonical.code == 3 and canonical.stdout == ""
-    assert "row 2: play_id: Unknown field; custom data belongs in context or device; screen: Unknown field" in canonical.stderr
+    assert (
+        "row 2: play_id: Unknown field; custom data belongs in context or device; screen: Unknown field"
+        in canonical.stderr
+    )
 
     draft = tmp_path / "draft.json"
-    mapping = {"fields": {"play_id": "eventId", "screen": "screenId", "started_ms": "playedAt"},
-               "timestamp_format": "epoch_millis"}
+    mapping = {
+        "fields": {"play_id": "eventId", "screen": "screenId", "started_ms": "playedAt"},
+        "timestamp_format": "epoch_millis",
+    }
     draft.write_text(json.dumps(mapping))
     first = coatro("schema", "preview", plays, "--mapping", draft, env=api)
     assert first.stdout == (
         '{"eventId": "p-1", "screenId": "scr-001", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"duration_ms": "30000", "campaign": "summer-25"}}\n'
         '{"eventId": "p-2", "screenId": "scr-002", "playedAt": "2025-01-27T10:00:15.250Z", "context": {"duration_ms": "15000", "campaign": "summer-25"}}\n'
     )
-    assert first.stderr == ("row 4: started_ms (playedAt): expected epoch milliseconds, got 'yesterday'\n"
-                            "preview: 3 rows, 2 events, 1 with errors, 0 skipped; nothing was ingested\n")
+    assert first.stderr == (
+        "row 4: started_ms (playedAt): expected epoch milliseconds, got 'yesterday'\n"
+        "preview: 3 rows, 2 events, 1 with errors, 0 skipped; nothing was ingested\n"
+    )
 
     mapping["fields"].update({"duration_ms": "durationMs", "campaign": "campaignId"})
     draft.write_text(json.dumps(mapping))
@@ -243,10 +278,15 @@ def test_the_documented_walkthrough_of_writing_a_mapping_with_preview(coatro, ap
 
     draft.write_text(json.dumps({"fields": {"started_ms": "played_at"}}))
     wrong = coatro("schema", "preview", plays, "--mapping", draft, env=api)
-    assert wrong.code == 1 and "mapping.fields: target 'played_at' (for 'started_ms') is not a canonical field" in wrong.stderr
+    assert (
+        wrong.code == 1
+        and "mapping.fields: target 'played_at' (for 'started_ms') is not a canonical field" in wrong.stderr
+    )
 
     draft.write_text(json.dumps(mapping))
     assert coatro("schema", "register", draft, "--version", "cms-1", env=api).code == 0
-    uploaded = coatro("upload", plays, "--schema-version", "cms-1", "--wait", "--poll-interval", "0.3", timeout=180, env=api)
+    uploaded = coatro(
+        "upload", plays, "--schema-version", "cms-1", "--wait", "--poll-interval", "0.3", timeout=180, env=api
+    )
     assert uploaded.code == 3, uploaded.stderr  # partially_completed: row 4, as previewed
     assert "3 total, 2 processed, 1 with errors" in uploaded.stderr

@@ -86,7 +86,9 @@ def test_large_input_is_read_in_blocks_not_whole(monkeypatch):
             reads.append(n)
             return super().read(n)
 
-    text = "".join(json.dumps({"eventId": f"e{i}", "context": {"pad": "x" * 200}}) + "\n" for i in range(2000))
+    text = "".join(
+        json.dumps({"eventId": f"e{i}", "context": {"pad": "x" * 200}}) + "\n" for i in range(2000)
+    )
     items = list(read_events(Counting(text)))
     assert len(items) == 2000 and len(reads) > 5
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import gzip
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, parse_retry_after
 from coatro_cli.config import DEFAULT_URL
-from tests.client.conftest import Reply, problem, sample_event, write_ndjson
 from local.stack import free_port
+from tests.client.conftest import Reply, problem, sample_event, write_ndjson
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 
@@ -44,7 +44,7 @@ def test_retry_after_wins_over_backoff_and_is_capped():
 
 
 def test_parse_retry_after_seconds_and_http_date():
-    now = datetime(2025, 1, 27, 10, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 27, 10, 0, 0, tzinfo=UTC)
     assert parse_retry_after("5") == 5.0
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now=now) == 30.0
     assert parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now=now) == 0.0
@@ -102,7 +102,9 @@ def test_connection_errors_are_retried_then_reported_with_the_stack_hint():
 
 
 def test_non_problem_error_bodies_are_still_shown(server):
-    server.script = [Reply(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>", {"Content-Type": "application/xml"})]
+    server.script = [
+        Reply(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>", {"Content-Type": "application/xml"})
+    ]
     with pytest.raises(ApiError) as caught:
         client_for(server.url).request("PUT", server.url + "/bucket/object", body=b"x", send_key=False)
     assert caught.value.status == 403 and "SignatureDoesNotMatch" in caught.value.detail

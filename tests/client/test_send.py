@@ -40,7 +40,9 @@ def test_json_array_from_stdin(server, coatro):
 
 
 def validation_problem(errors):
-    return problem(400, "Validation failed", f"{len(errors)} of N events are invalid; nothing was accepted.", errors)
+    return problem(
+        400, "Validation failed", f"{len(errors)} of N events are invalid; nothing was accepted.", errors
+    )
 
 
 def test_400_errors_point_at_input_lines_and_nothing_is_retried(server, coatro, tmp_path):
@@ -49,7 +51,12 @@ def test_400_errors_point_at_input_lines_and_nothing_is_retried(server, coatro, 
     # Batch 2 holds lines 4-6; its event index 1 is line 5.
     server.script = [
         Reply(202, {"message": "Events accepted", "eventCount": 3}),
-        Reply(400, validation_problem([{"index": 1, "field": "durationMs", "message": "Input should be a valid integer"}])),
+        Reply(
+            400,
+            validation_problem(
+                [{"index": 1, "field": "durationMs", "message": "Input should be a valid integer"}]
+            ),
+        ),
     ]
     result = coatro("send", data, "--url", server.url, "--api-key", "k", "--batch-size", "3")
     assert result.code == 1
@@ -62,7 +69,9 @@ def test_400_errors_point_at_input_lines_and_nothing_is_retried(server, coatro, 
 def test_400_errors_in_a_json_array_give_line_and_position(server, coatro, tmp_path):
     path = tmp_path / "e.json"
     path.write_text(json.dumps({"events": [sample_event(1), sample_event(2)]}, indent=1))
-    server.script = [Reply(400, validation_problem([{"index": 1, "field": "playedAt", "message": "bad date"}]))]
+    server.script = [
+        Reply(400, validation_problem([{"index": 1, "field": "playedAt", "message": "bad date"}]))
+    ]
     result = coatro("send", path, "--url", server.url, "--api-key", "k")
     assert result.code == 1
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip() == "{" and n > 3)
@@ -75,7 +84,11 @@ def test_skip_invalid_resends_the_valid_events(server, coatro, tmp_path):
     result = coatro("send", data, "--url", server.url, "--api-key", "k", "--skip-invalid")
     assert result.code == 1  # one event was still not accepted
     assert [len(r.json()["events"]) for r in server.requests] == [4, 3]
-    assert [e["eventId"] for e in server.requests[1].json()["events"]] == ["evt-00000", "evt-00001", "evt-00003"]
+    assert [e["eventId"] for e in server.requests[1].json()["events"]] == [
+        "evt-00000",
+        "evt-00001",
+        "evt-00003",
+    ]
     assert "4 events read, 3 accepted, 1 not accepted" in result.stderr
 
 
@@ -90,7 +103,9 @@ def test_unreadable_lines_are_reported_and_the_rest_is_sent(server, coatro, tmp_
 
 def test_413_stops_sending_without_retry(server, coatro, tmp_path):
     data = write_ndjson(tmp_path / "e.ndjson", [sample_event(i) for i in range(4)])
-    server.script = [Reply(413, problem(413, "Payload too large", "A request holds at most 2 events; this one has 4."))]
+    server.script = [
+        Reply(413, problem(413, "Payload too large", "A request holds at most 2 events; this one has 4."))
+    ]
     result = coatro("send", data, "--url", server.url, "--api-key", "k", "--batch-size", "4")
     assert result.code == 1
     assert len(server.requests) == 1

@@ -17,12 +17,20 @@ class Api:
         self.base, self.headers = base, {"X-API-Key": key}
 
     def upload_url(self, fmt: str, **extra) -> requests.Response:
-        return requests.post(f"{self.base}{BULK}/upload-url", json={"fileName": f"pop.{fmt}", "format": fmt, **extra},
-                             headers=self.headers, timeout=30)
+        return requests.post(
+            f"{self.base}{BULK}/upload-url",
+            json={"fileName": f"pop.{fmt}", "format": fmt, **extra},
+            headers=self.headers,
+            timeout=30,
+        )
 
     def ingest(self, file_id: str, version: str = "1.0") -> requests.Response:
-        return requests.post(f"{self.base}{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version},
-                             headers=self.headers, timeout=30)
+        return requests.post(
+            f"{self.base}{BULK}/ingest",
+            json={"fileId": file_id, "schemaVersion": version},
+            headers=self.headers,
+            timeout=30,
+        )
 
     def job(self, job_id: str, bulk: str = BULK) -> requests.Response:
         return requests.get(f"{self.base}{bulk}/jobs/{job_id}", headers=self.headers, timeout=30)
@@ -31,7 +39,9 @@ class Api:
         step1 = self.upload_url(fmt)
         assert step1.status_code == 200, step1.text
         upload = step1.json()
-        step2 = requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=60)
+        step2 = requests.put(
+            upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=60
+        )
         assert step2.status_code == 200, step2.text
         step3 = self.ingest(upload["fileId"], version)
         assert step3.status_code == 202, step3.text

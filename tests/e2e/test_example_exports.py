@@ -17,9 +17,15 @@ PROVENANCE = ("tenantId", "source", "ingestedAt", "jobId", "row")
 
 def ingest(api, fmt: str, content: bytes, version: str, metadata: dict | None = None):
     upload = api.upload_url(fmt).json()
-    put = requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=60)
+    put = requests.put(
+        upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=60
+    )
     assert put.status_code == 200, put.text
-    body = {"fileId": upload["fileId"], "schemaVersion": version, **({"metadata": metadata} if metadata else {})}
+    body = {
+        "fileId": upload["fileId"],
+        "schemaVersion": version,
+        **({"metadata": metadata} if metadata else {}),
+    }
     return requests.post(f"{api.base}{BULK}/ingest", json=body, headers=api.headers, timeout=30)
 
 
@@ -30,7 +36,12 @@ def test_example_export_end_to_end(api, tenant, events_sink, expected: Expected)
     assert response.status_code == 202, response.text
     job_id = response.json()["jobId"]
     status = api.wait(job_id)
-    assert (status["totalRows"], status["processedRows"], status["errorRows"], status["skippedRows"]) == expected.counts
+    assert (
+        status["totalRows"],
+        status["processedRows"],
+        status["errorRows"],
+        status["skippedRows"],
+    ) == expected.counts
     assert status["status"] == "partially_completed"
     assert [(e["row"], e["error"]) for e in status["errors"]] == expected.errors
     got = events_sink.pull(tenant[0], until=lambda ms: len(ms) >= len(expected.events), timeout=30)
@@ -47,8 +58,13 @@ def test_ingest_zone_reaches_the_worker_and_a_bad_one_is_refused(api, tenant, ev
     assert schema_registry.register(tenant[0], EXAMPLES[XIBO.version])
     bad = ingest(api, "csv", XIBO.data, XIBO.version, {"timezone": "Europe/Pariss"})
     assert bad.status_code == 400
-    assert bad.json()["errors"] == [{"index": None, "field": "metadata.timezone",
-                                     "message": "unknown time zone 'Europe/Pariss'; use an IANA name such as Europe/London or UTC"}]
+    assert bad.json()["errors"] == [
+        {
+            "index": None,
+            "field": "metadata.timezone",
+            "message": "unknown time zone 'Europe/Pariss'; use an IANA name such as Europe/London or UTC",
+        }
+    ]
     response = ingest(api, "csv", XIBO.data, XIBO.version, {"timezone": "Europe/Paris"})
     assert response.status_code == 202, response.text
     status = api.wait(response.json()["jobId"])
@@ -57,4 +73,7 @@ def test_ingest_zone_reaches_the_worker_and_a_bad_one_is_refused(api, tenant, ev
     # 00:59:50 and 01:30 in Paris are still CET; its clocks go from 02:00 to 03:00, so 02:45 does not
     # exist there and is read with the offset before the change (CET) too
     assert sorted(m["data"]["playedAt"] for m in got)[:3] == [
-        "2025-03-29T23:59:50.000Z", "2025-03-30T00:30:00.000Z", "2025-03-30T01:45:00.000Z"]
+        "2025-03-29T23:59:50.000Z",
+        "2025-03-30T00:30:00.000Z",
+        "2025-03-30T01:45:00.000Z",
+    ]

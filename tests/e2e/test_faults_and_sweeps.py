@@ -18,8 +18,9 @@ from tests.conftest import ROOT, InstanceDied, unique
 
 def _upload(api, fmt: str, content: bytes) -> str:
     upload = api.upload_url(fmt).json()
-    requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]},
-                 timeout=60).raise_for_status()
+    requests.put(
+        upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=60
+    ).raise_for_status()
     return upload["fileId"]
 
 
@@ -33,10 +34,15 @@ def test_bulk_job_across_a_frozen_pubsub_ends_with_exact_counts(api, stack, tena
         time.sleep(4)
     status = api.wait(job_id, timeout=120)
     assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == (
-        "completed", 12_000, 12_000, 0,
+        "completed",
+        12_000,
+        12_000,
+        0,
     ), status
     expected = {f"{tag}-{i}" for i in range(12_000)}
-    got = events_sink.pull(tenant[0], until=lambda ms: expected <= {m["attributes"]["eventId"] for m in ms}, timeout=60)
+    got = events_sink.pull(
+        tenant[0], until=lambda ms: expected <= {m["attributes"]["eventId"] for m in ms}, timeout=60
+    )
     assert {m["attributes"]["eventId"] for m in got} == expected
 
 
@@ -69,7 +75,10 @@ def test_fan_out_killed_after_its_claim_is_finished_by_the_sweep_without_any_cli
         scheduler.terminate()
         scheduler.wait(10)
     assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == (
-        "completed", 30, 30, 0,
+        "completed",
+        30,
+        30,
+        0,
     ), status
     expected = {f"{tag}-{i}" for i in range(30)}
     got = events_sink.pull(tenant[0], until=lambda ms: expected <= {m["attributes"]["eventId"] for m in ms})

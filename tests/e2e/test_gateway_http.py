@@ -27,8 +27,18 @@ JOB = "/coatro/v1/pop/dynamic/bulk/jobs/job-1"
 
 
 def event_body(event_id: str) -> bytes:
-    return json.dumps({"events": [{"eventId": event_id, "screenId": "screen-001",
-                                   "playedAt": "2025-01-27T10:00:00Z", "durationMs": 30000}]}).encode()
+    return json.dumps(
+        {
+            "events": [
+                {
+                    "eventId": event_id,
+                    "screenId": "screen-001",
+                    "playedAt": "2025-01-27T10:00:00Z",
+                    "durationMs": 30000,
+                }
+            ]
+        }
+    ).encode()
 
 
 def head(key_lines: str, length: int | str | None = None, extra: str = "", path: str = EVENTS) -> bytes:
@@ -69,8 +79,12 @@ def assert_nothing_published(stack, tenant, sink) -> None:
     """A marker sent last is the only event of the tenant: nothing before it was published."""
     tenant_id, key = tenant
     marker = unique("marker")
-    response = requests.post(stack.gateway_url + EVENTS, data=event_body(marker), timeout=30,
-                             headers={"X-API-Key": key, "Content-Type": "application/json"})
+    response = requests.post(
+        stack.gateway_url + EVENTS,
+        data=event_body(marker),
+        timeout=30,
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )
     assert response.status_code == 202, response.text
     got = sink.pull(tenant_id, until=lambda ms: any(m["attributes"]["eventId"] == marker for m in ms))
     assert [m["attributes"]["eventId"] for m in got] == [marker]
@@ -97,16 +111,34 @@ def test_an_unterminated_chunked_body_never_reaches_a_function(stack, port, tena
     assert_nothing_published(stack, tenant, events_sink)
 
 
-@pytest.mark.parametrize("framing", [
-    pytest.param(lambda body: head("{key}", -1) + body, id="content-length -1"),
-    pytest.param(lambda body: head("{key}", "+%d" % len(body)) + body, id="content-length +n"),
-    pytest.param(lambda body: head("{key}", f"{len(body)}, {len(body) + 1}") + body, id="two content-lengths"),
-    pytest.param(lambda body: head("{key}", extra="Transfer-Encoding: chunked\r\n") + b"zz\r\n" + body + b"\r\n0\r\n\r\n",
-                 id="chunk size not hex"),
-    pytest.param(lambda body: head("{key}", extra="Transfer-Encoding: chunked\r\n") + b"%x\r\n" % len(body) + body
-                 + b"XX0\r\n\r\n", id="chunk without CRLF"),
-])
-def test_malformed_framing_is_a_400_problem_and_nothing_is_published(stack, port, tenant, events_sink, framing):
+@pytest.mark.parametrize(
+    "framing",
+    [
+        pytest.param(lambda body: head("{key}", -1) + body, id="content-length -1"),
+        pytest.param(lambda body: head("{key}", f"+{len(body)}") + body, id="content-length +n"),
+        pytest.param(
+            lambda body: head("{key}", f"{len(body)}, {len(body) + 1}") + body, id="two content-lengths"
+        ),
+        pytest.param(
+            lambda body: (
+                head("{key}", extra="Transfer-Encoding: chunked\r\n") + b"zz\r\n" + body + b"\r\n0\r\n\r\n"
+            ),
+            id="chunk size not hex",
+        ),
+        pytest.param(
+            lambda body: (
+                head("{key}", extra="Transfer-Encoding: chunked\r\n")
+                + b"%x\r\n" % len(body)
+                + body
+                + b"XX0\r\n\r\n"
+            ),
+            id="chunk without CRLF",
+        ),
+    ],
+)
+def test_malformed_framing_is_a_400_problem_and_nothing_is_published(
+    stack, port, tenant, events_sink, framing
+):
     data = framing(event_body(unique("evt"))).replace(b"{key}", f"X-API-Key: {tenant[1]}\r\n".encode())
     assert_problem(*exchange(port, data), 400)
     assert_nothing_published(stack, tenant, events_sink)
@@ -115,8 +147,13 @@ def test_malformed_framing_is_a_400_problem_and_nothing_is_published(stack, port
 def test_a_chunked_body_is_forwarded_whole(stack, port, tenant, events_sink):
     event_id = unique("evt")
     body = event_body(event_id)
-    chunks = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:10], body[10:])) + b"0\r\n\r\n"
-    status, _, answer = exchange(port, head(f"X-API-Key: {tenant[1]}\r\n", extra="Transfer-Encoding: chunked\r\n") + chunks)
+    chunks = (
+        b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:10], body[10:]))
+        + b"0\r\n\r\n"
+    )
+    status, _, answer = exchange(
+        port, head(f"X-API-Key: {tenant[1]}\r\n", extra="Transfer-Encoding: chunked\r\n") + chunks
+    )
     assert status == 202, answer
     got = events_sink.pull(tenant[0], until=lambda ms: len(ms) >= 1)
     assert [m["attributes"]["eventId"] for m in got] == [event_id]
@@ -152,7 +189,9 @@ def test_a_bare_cr_or_lf_inside_a_header_is_a_400(stack, port, tenant, events_si
 def test_duplicate_api_key_headers_are_a_400(stack, port, tenant, events_sink, first):
     body = event_body(unique("evt"))
     key = tenant[1]
-    data = head(f"X-API-Key: {key if first == 'valid' else 'bogus'}\r\nX-API-Key: {key}\r\n", len(body)) + body
+    data = (
+        head(f"X-API-Key: {key if first == 'valid' else 'bogus'}\r\nX-API-Key: {key}\r\n", len(body)) + body
+    )
     assert_problem(*exchange(port, data), 400)
     assert_nothing_published(stack, tenant, events_sink)
 
@@ -202,17 +241,20 @@ def test_a_chunked_body_over_the_limit_is_refused_while_it_is_being_sent(port, t
         assert_problem(*read_response(sock), 413)
 
 
-@pytest.mark.parametrize("request_line, extra, status", [
-    (f"GET {JOB}?{'a' * 9000} HTTP/1.1", "", 414),
-    (f"GET {JOB} HTTP/1.1", "X-Big: " + "b" * 9000 + "\r\n", 431),
-    (f"GET {JOB} HTTP/1.1", "".join(f"X-H{i}: v\r\n" for i in range(80)), 431),
-    (f"GET {JOB} HTTP/1.1", "X-Huge: " + "h" * 70000 + "\r\n", 431),
-    (f"BREW {JOB} HTTP/1.1", "", 405),  # any method a path does not serve, known or not
-    (f"POST {EVENTS} HTTP/1.1", "Transfer-Encoding: gzip\r\n", 501),
-    (f"GET {JOB} HTTP/1.1", "Bad Header\r\n", 400),
-    ("GET /coatro/v1/../../etc/passwd HTTP/1.1", "", 404),
-    ("GET /robots.txt HTTP/1.1", "", 404),
-])
+@pytest.mark.parametrize(
+    "request_line, extra, status",
+    [
+        (f"GET {JOB}?{'a' * 9000} HTTP/1.1", "", 414),
+        (f"GET {JOB} HTTP/1.1", "X-Big: " + "b" * 9000 + "\r\n", 431),
+        (f"GET {JOB} HTTP/1.1", "".join(f"X-H{i}: v\r\n" for i in range(80)), 431),
+        (f"GET {JOB} HTTP/1.1", "X-Huge: " + "h" * 70000 + "\r\n", 431),
+        (f"BREW {JOB} HTTP/1.1", "", 405),  # any method a path does not serve, known or not
+        (f"POST {EVENTS} HTTP/1.1", "Transfer-Encoding: gzip\r\n", 501),
+        (f"GET {JOB} HTTP/1.1", "Bad Header\r\n", 400),
+        ("GET /coatro/v1/../../etc/passwd HTTP/1.1", "", 404),
+        ("GET /robots.txt HTTP/1.1", "", 404),
+    ],
+)
 def test_gateway_errors_are_problems(port, request_line, extra, status):
     data = f"{request_line}\r\nHost: localhost\r\n{extra}\r\n".encode()
     assert_problem(*exchange(port, data, method=request_line.split()[0]), status)
@@ -230,7 +272,9 @@ def test_stalled_connections_do_not_hold_up_other_requests(port):
     try:
         for _ in range(40):  # more than the gateway's worker threads
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(f"POST {EVENTS} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{{".encode())
+            sock.sendall(
+                f"POST {EVENTS} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{{".encode()
+            )
             stalled.append(sock)
         started = time.monotonic()
         response = requests.get(stack_url(port) + JOB, timeout=10)
@@ -268,8 +312,19 @@ def own_gateway():
     def start(backends: dict[str, str], *args: str) -> int:
         gport = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "local.gateway", "--port", str(gport), "--backends", json.dumps(backends), *args],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "local.gateway",
+                "--port",
+                str(gport),
+                "--backends",
+                json.dumps(backends),
+                *args,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
         )
         procs.append(proc)
         deadline = time.monotonic() + 30
@@ -289,7 +344,9 @@ def own_gateway():
 
 
 def test_a_stalled_connection_is_closed_after_the_read_timeout(stack, own_gateway):
-    gport = own_gateway({"events_url": f"http://127.0.0.1:{stack.function_ports['events']}"}, "--read-timeout", "2")
+    gport = own_gateway(
+        {"events_url": f"http://127.0.0.1:{stack.function_ports['events']}"}, "--read-timeout", "2"
+    )
     with socket.create_connection(("127.0.0.1", gport), timeout=15) as sock:
         sock.sendall(f"POST {EVENTS} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{{".encode())
         started = time.monotonic()
@@ -330,12 +387,22 @@ class ClosingBackend:
                 if b"\r\n\r\n" not in buffer:
                     continue
                 headers, _, rest = buffer.partition(b"\r\n\r\n")
-                length = int(next((line.split(b":")[1] for line in headers.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), b"0"))
+                length = int(
+                    next(
+                        (
+                            line.split(b":")[1]
+                            for line in headers.split(b"\r\n")
+                            if line.lower().startswith(b"content-length:")
+                        ),
+                        b"0",
+                    )
+                )
                 while len(rest) < length:
                     rest += conn.recv(65536)
                 buffer = b""
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                )
                 self.answered += 1
                 idle_since = time.monotonic()
 
@@ -359,6 +426,12 @@ def test_no_502_from_a_pooled_connection_the_backend_closed(own_gateway):
 def test_an_unreachable_or_missing_backend_is_a_problem(own_gateway):
     gport = own_gateway({"events_url": f"http://127.0.0.1:{free_port()}"})  # nothing listens there
     response = requests.post(stack_url(gport) + EVENTS, data=b"{}", timeout=30)
-    assert_problem(response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 502)
-    response = requests.get(stack_url(gport) + JOB, timeout=30)  # job_status is not running in this gateway's stack
-    assert_problem(response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 501)
+    assert_problem(
+        response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 502
+    )
+    response = requests.get(
+        stack_url(gport) + JOB, timeout=30
+    )  # job_status is not running in this gateway's stack
+    assert_problem(
+        response.status_code, {"content-type": response.headers["Content-Type"]}, response.content, 501
+    )

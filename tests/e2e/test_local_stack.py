@@ -30,7 +30,9 @@ def test_contract_curl_example_through_the_gateway(stack, events_sink):
     )
     assert response.status_code == 202, response.text
     assert response.json()["eventCount"] == 1
-    got = events_sink.pull("dev-tenant", until=lambda ms: any(m["attributes"]["eventId"] == "evt-12345" for m in ms))
+    got = events_sink.pull(
+        "dev-tenant", until=lambda ms: any(m["attributes"]["eventId"] == "evt-12345" for m in ms)
+    )
     [msg] = [m for m in got if m["attributes"]["eventId"] == "evt-12345"]
     assert msg["attributes"]["tenantId"] == "dev-tenant"
     assert msg["data"]["screenId"] == "screen-001"
@@ -64,13 +66,26 @@ def _listening(port: int) -> bool:
 def test_make_dev_command_starts_serves_and_stops_everything_on_ctrl_c(tmp_path):
     ports = Ports.free()
     argv = [
-        sys.executable, "-m", "local.stack",
-        "--gateway-port", str(ports.gateway), "--firestore-port", str(ports.firestore),
-        "--pubsub-port", str(ports.pubsub), "--storage-port", str(ports.storage),
-        "--functions-port", "0", "--workdir", str(tmp_path),
+        sys.executable,
+        "-m",
+        "local.stack",
+        "--gateway-port",
+        str(ports.gateway),
+        "--firestore-port",
+        str(ports.firestore),
+        "--pubsub-port",
+        str(ports.pubsub),
+        "--storage-port",
+        str(ports.storage),
+        "--functions-port",
+        "0",
+        "--workdir",
+        str(tmp_path),
     ]
     env = {**os.environ, "COATRO_DEV_API_KEY": "e2e-dev-key"}
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = []
     try:
         deadline = time.monotonic() + 120

@@ -25,7 +25,16 @@ OPERATIONS = ["registerSchema", "previewMapping", "previewSchema", "startIngest"
 
 ANY: dict = {}  # any JSON value: nested arrays, big integers, deep objects, odd keys
 ZONES = ["UTC", "Europe/Paris", "America/Toronto", "right/UTC", "posixrules", "Mars/Olympus"]
-TARGETS = ["screenId", "siteId", "campaignId", "creativeId", "playedAt", "durationMs", "context.a", "device.b"]
+TARGETS = [
+    "screenId",
+    "siteId",
+    "campaignId",
+    "creativeId",
+    "playedAt",
+    "durationMs",
+    "context.a",
+    "device.b",
+]
 # Mostly valid mappings (only the language's keys, values of the right shape), so that most get past
 # validation to what is stored; the values a tenant chooses freely (constants, where values, zone keys)
 # are any JSON at all.
@@ -33,33 +42,69 @@ MAPPING = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "fields": {"type": "object", "maxProperties": 3, "propertyNames": {"pattern": "^[a-z_]{1,8}$"},
-                   "additionalProperties": {"anyOf": [
-                       {"type": "string", "enum": TARGETS},
-                       {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
-                           "to": {"type": "string", "enum": TARGETS},
-                           "null_values": {"type": "array", "items": {"type": "string"}},
-                           "fallback": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]{1,5}$"}},
-                       }},
-                   ]}},
-        "constants": {"type": "object", "maxProperties": 3,
-                      "propertyNames": {"pattern": "^(context|device)\\.[a-z]{1,4}$"}, "additionalProperties": ANY},
+        "fields": {
+            "type": "object",
+            "maxProperties": 3,
+            "propertyNames": {"pattern": "^[a-z_]{1,8}$"},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "enum": TARGETS},
+                    {
+                        "type": "object",
+                        "required": ["to"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "to": {"type": "string", "enum": TARGETS},
+                            "null_values": {"type": "array", "items": {"type": "string"}},
+                            "fallback": {
+                                "type": "array",
+                                "items": {"type": "string", "pattern": "^[a-z]{1,5}$"},
+                            },
+                        },
+                    },
+                ]
+            },
+        },
+        "constants": {
+            "type": "object",
+            "maxProperties": 3,
+            "propertyNames": {"pattern": "^(context|device)\\.[a-z]{1,4}$"},
+            "additionalProperties": ANY,
+        },
         "timezone": {"anyOf": [{"type": "string", "enum": ZONES}, ANY]},
-        "timezone_lookup": {"type": "object", "required": ["field", "zones"], "additionalProperties": False,
-                            "properties": {
-                                "field": {"type": "string", "enum": ["player", "site"]},
-                                "zones": {"type": "object", "propertyNames": {"pattern": "^[0-9a-z_]{0,6}$"},
-                                          "additionalProperties": {"type": "string", "enum": ZONES}},
-                            }},
+        "timezone_lookup": {
+            "type": "object",
+            "required": ["field", "zones"],
+            "additionalProperties": False,
+            "properties": {
+                "field": {"type": "string", "enum": ["player", "site"]},
+                "zones": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^[0-9a-z_]{0,6}$"},
+                    "additionalProperties": {"type": "string", "enum": ZONES},
+                },
+            },
+        },
         "null_values": {"type": "array", "items": {"type": "string"}},
-        "where": {"type": "array", "maxItems": 2, "items": {
-            "type": "object", "required": ["field", "equals"], "additionalProperties": False,
-            "properties": {"field": {"type": "string", "enum": ["kind", "site"]}, "equals": ANY},
-        }},
+        "where": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "required": ["field", "equals"],
+                "additionalProperties": False,
+                "properties": {"field": {"type": "string", "enum": ["kind", "site"]}, "equals": ANY},
+            },
+        },
         "unmapped": {"type": "string", "enum": ["context", "reject"]},
     },
 }
-METADATA = {"type": "object", "x-nullable": True, "properties": {"timezone": ANY}, "additionalProperties": ANY}
+METADATA = {
+    "type": "object",
+    "x-nullable": True,
+    "properties": {"timezone": ANY},
+    "additionalProperties": ANY,
+}
 
 
 def _generation_document() -> dict:
@@ -85,8 +130,15 @@ def assert_refusal_is_a_problem(response) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_no_mapping_or_metadata_gets_a_server_error(case, stack, tenant):
     response = case.call(base_url=stack.gateway_url, headers={"X-API-Key": tenant[1]}, timeout=30)
     case.validate_response(response, checks=[not_a_server_error])

@@ -26,12 +26,20 @@ def batch() -> dict:
 
 
 def get_token(stack, client_id: str, secret: str, **form) -> requests.Response:
-    return requests.post(stack.gateway_url + TOKEN, data={"grant_type": "client_credentials", **form},
-                         auth=(client_id, secret), timeout=30)
+    return requests.post(
+        stack.gateway_url + TOKEN,
+        data={"grant_type": "client_credentials", **form},
+        auth=(client_id, secret),
+        timeout=30,
+    )
 
 
-def post_events(stack, body: dict, headers: dict | None = None, params: dict | None = None) -> requests.Response:
-    return requests.post(stack.gateway_url + EVENTS, json=body, headers=headers or {}, params=params, timeout=30)
+def post_events(
+    stack, body: dict, headers: dict | None = None, params: dict | None = None
+) -> requests.Response:
+    return requests.post(
+        stack.gateway_url + EVENTS, json=body, headers=headers or {}, params=params, timeout=30
+    )
 
 
 @pytest.fixture
@@ -49,8 +57,16 @@ def forge(stack, **overrides) -> str:
     """A token signed with the stack's real key but with chosen claims (what a bug in issuing could produce)."""
     signer = LocalKeySigner(os.environ["COATRO_SIGNING_KEY_FILE"])
     now = int(time.time())
-    claims = {"iss": signer.email, "aud": "coatro-pop-api", "sub": "cc_x", "tenant": "t", "scope": "pop:write",
-              "iat": now, "exp": now + 3600, **overrides}
+    claims = {
+        "iss": signer.email,
+        "aud": "coatro-pop-api",
+        "sub": "cc_x",
+        "tenant": "t",
+        "scope": "pop:write",
+        "iat": now,
+        "exp": now + 3600,
+        **overrides,
+    }
     return signer.sign_jwt(claims)
 
 
@@ -71,22 +87,39 @@ def test_a_token_from_client_credentials_sends_events_and_the_api_key_still_work
     assert {m["data"]["eventId"] for m in messages} == expected
     assert all(m["attributes"]["tenantId"] == tenant_id for m in messages)
     # The bulk endpoints take the same token: an unknown job is a 404 (authenticated), not a 401.
-    job = requests.get(f"{stack.gateway_url}/coatro/v1/pop/dynamic/bulk/jobs/job-none",
-                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    job = requests.get(
+        f"{stack.gateway_url}/coatro/v1/pop/dynamic/bulk/jobs/job-none",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert job.status_code == 404, job.text
 
 
 def test_expired_tampered_and_wrong_audience_tokens_are_401(stack, writer):
     tenant_id, _, token = writer
     now = int(time.time())
-    assert_invalid_token(post_events(stack, batch(), {"Authorization": f"Bearer {forge(stack, tenant=tenant_id, iat=now - 7400, exp=now - 200)}"}))
+    assert_invalid_token(
+        post_events(
+            stack,
+            batch(),
+            {"Authorization": f"Bearer {forge(stack, tenant=tenant_id, iat=now - 7400, exp=now - 200)}"},
+        )
+    )
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     tampered = b64url(json.dumps({**claims, "tenant": "someone-else"}).encode())
-    assert_invalid_token(post_events(stack, batch(), {"Authorization": f"Bearer {header}.{tampered}.{signature}"}))
-    assert_invalid_token(post_events(stack, batch(), {"Authorization": f"Bearer {forge(stack, tenant=tenant_id, aud='other-api')}"}))
+    assert_invalid_token(
+        post_events(stack, batch(), {"Authorization": f"Bearer {header}.{tampered}.{signature}"})
+    )
+    assert_invalid_token(
+        post_events(
+            stack, batch(), {"Authorization": f"Bearer {forge(stack, tenant=tenant_id, aud='other-api')}"}
+        )
+    )
     # An invalid token is refused even next to a valid API key: a credential that is present must be valid.
-    assert_invalid_token(post_events(stack, batch(), {"Authorization": "Bearer nonsense", "X-API-Key": "anything"}))
+    assert_invalid_token(
+        post_events(stack, batch(), {"Authorization": "Bearer nonsense", "X-API-Key": "anything"})
+    )
 
 
 def test_a_token_without_pop_write_is_403(stack, tenant):
@@ -109,7 +142,9 @@ def test_a_forged_userinfo_header_is_stripped_by_the_gateway(stack, tenant, even
     assert mixed.status_code == 202, mixed.text  # the function saw only the key
     event_id = body["events"][0]["eventId"]
     messages = events_sink.pull(until=lambda got: any(m["data"]["eventId"] == event_id for m in got))
-    assert [m["attributes"]["tenantId"] for m in messages if m["data"]["eventId"] == event_id] == [attacker_id]
+    assert [m["attributes"]["tenantId"] for m in messages if m["data"]["eventId"] == event_id] == [
+        attacker_id
+    ]
 
 
 def test_token_endpoint_errors_through_the_gateway(stack):

@@ -6,7 +6,8 @@ and see the problem reported (tests/infra/test_checks_catch_breakage.py).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tests.infra.hcl import Infra, block, for_each_map, instances, resolve_locals
 
@@ -66,7 +67,13 @@ SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
 TICK_RETENTION_MAX_SECONDS = 3600
-PUBLISHING_ROLES = {"roles/pubsub.publisher", "roles/pubsub.editor", "roles/pubsub.admin", "roles/editor", "roles/owner"}
+PUBLISHING_ROLES = {
+    "roles/pubsub.publisher",
+    "roles/pubsub.editor",
+    "roles/pubsub.admin",
+    "roles/editor",
+    "roles/owner",
+}
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 
@@ -145,7 +152,9 @@ def deployed_functions(infra: Infra) -> tuple[dict[str, tuple[str, dict]], list[
     problems = []
     for rname, body in sorted(infra.of_type(FUNCTION).items()):
         if "for_each" in body and for_each_map(infra, body["for_each"]) is None:
-            problems.append(f"{FUNCTION}.{rname}: for_each {body['for_each']!r} cannot be checked (use local.functions)")
+            problems.append(
+                f"{FUNCTION}.{rname}: for_each {body['for_each']!r} cannot be checked (use local.functions)"
+            )
             continue
         for key, inst in instances(infra, body):
             name = key if key is not None else rname
@@ -154,7 +163,9 @@ def deployed_functions(infra: Infra) -> tuple[dict[str, tuple[str, dict]], list[
                 problems.append(f"{address}: function {name} is already deployed by {deployed[name][0]}")
                 continue
             if inst.get("dynamic"):
-                problems.append(f"{address}: dynamic block(s) {[next(iter(d)) for d in inst['dynamic']]} cannot be checked")
+                problems.append(
+                    f"{address}: dynamic block(s) {[next(iter(d)) for d in inst['dynamic']]} cannot be checked"
+                )
             deployed[name] = (address, inst)
     return deployed, problems
 
@@ -188,19 +199,30 @@ def function_problems(infra: Infra, function_dirs: Iterable[str]) -> list[str]:
             problems.append(f"{where}: runtime is {_local(infra, build.get('runtime'))!r}, not {RUNTIME!r}")
         source = block(block(build, "source") or {}, "storage_source") or {}
         if str(source.get("object")) != f'${{google_storage_bucket_object.bundle["{name}"].name}}':
-            problems.append(f"{where}: source is not its own bundle (google_storage_bucket_object.bundle[\"{name}\"])")
+            problems.append(
+                f'{where}: source is not its own bundle (google_storage_bucket_object.bundle["{name}"])'
+            )
         if _function_account(str(service.get("service_account_email"))) != {name}:
-            problems.append(f"{where}: does not run as its own account google_service_account.function[\"{name}\"]")
+            problems.append(
+                f'{where}: does not run as its own account google_service_account.function["{name}"]'
+            )
 
         trigger = (declared.get(name) or {}).get("trigger")
         expected = EXPECTED_TRIGGERS.get(name, trigger)
         if trigger != expected:
-            problems.append(f"{where}: local.functions says trigger {trigger!r}, the design says {expected!r}")
+            problems.append(
+                f"{where}: local.functions says trigger {trigger!r}, the design says {expected!r}"
+            )
         event = block(body, "event_trigger")
         if expected in ("http", "push") and event is not None:
             problems.append(f"{where}: an {expected} function must not have an event_trigger")
-        if expected == "http" and service.get("ingress_settings") not in ("ALLOW_ALL", "ALLOW_INTERNAL_AND_GCLB"):
-            problems.append(f"{where}: API Gateway cannot reach it with ingress {service.get('ingress_settings')!r}")
+        if expected == "http" and service.get("ingress_settings") not in (
+            "ALLOW_ALL",
+            "ALLOW_INTERNAL_AND_GCLB",
+        ):
+            problems.append(
+                f"{where}: API Gateway cannot reach it with ingress {service.get('ingress_settings')!r}"
+            )
         if expected in ("storage", "push") and service.get("ingress_settings") != "ALLOW_INTERNAL_ONLY":
             problems.append(f"{where}: an event-driven function should accept internal traffic only")
         if expected == "storage":
@@ -221,10 +243,15 @@ def _storage_trigger_problems(where: str, event: dict | None) -> list[str]:
     if event.get("retry_policy") != "RETRY_POLICY_RETRY":
         problems.append(f"{where}: retries are not enabled (retry_policy = RETRY_POLICY_RETRY)")
     filters = event.get("event_filters") or []
-    if not any(f.get("attribute") == "bucket" and "google_storage_bucket.uploads." in str(f.get("value")) for f in filters):
+    if not any(
+        f.get("attribute") == "bucket" and "google_storage_bucket.uploads." in str(f.get("value"))
+        for f in filters
+    ):
         problems.append(f"{where}: event_filters do not select the uploads bucket")
     if "google_service_account.function" in str(event.get("service_account_email")):
-        problems.append(f"{where}: the trigger must not use a function's runtime account (it needs a project-level role)")
+        problems.append(
+            f"{where}: the trigger must not use a function's runtime account (it needs a project-level role)"
+        )
     return problems
 
 
@@ -248,7 +275,9 @@ def _push_delivery_problems(where: str, service: dict, subscriptions: list[tuple
     timeout = service.get("timeout_seconds")
     deadline = body.get("ack_deadline_seconds", 10)  # Pub/Sub's default
     if not isinstance(timeout, int) or not isinstance(deadline, int) or deadline <= timeout:
-        return [f"{where}: google_pubsub_subscription.{sname} ack_deadline_seconds {deadline!r} must exceed the function timeout {timeout!r}"]
+        return [
+            f"{where}: google_pubsub_subscription.{sname} ack_deadline_seconds {deadline!r} must exceed the function timeout {timeout!r}"
+        ]
     return []
 
 
@@ -267,7 +296,9 @@ def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
             continue
         address = (operation.get("x-google-backend") or {}).get("address")
         if address != "${" + function + "_url}":
-            problems.append(f"openapi.yaml: {method.upper()} {path} routes to {address!r}, not ${{{function}_url}}")
+            problems.append(
+                f"openapi.yaml: {method.upper()} {path} routes to {address!r}, not ${{{function}_url}}"
+            )
 
     rendered = str(infra.locals.get("openapi", ""))
     if "templatefile(" not in rendered or "openapi.yaml" not in rendered:
@@ -275,13 +306,16 @@ def openapi_problems(spec: dict, spec_text: str, infra: Infra) -> list[str]:
     bound = {
         variable: key or name
         for variable, name, key in re.findall(
-            r'(\w+_url)\s*=\s*google_cloudfunctions2_function\.(\w+)(?:\["(\w+)"\])?\.service_config\[0\]\.uri', rendered
+            r'(\w+_url)\s*=\s*google_cloudfunctions2_function\.(\w+)(?:\["(\w+)"\])?\.service_config\[0\]\.uri',
+            rendered,
         )
     }
     used = set(re.findall(r"\$\{(\w+)\}", spec_text))
     for variable, expected in sorted(TOKEN_VARIABLES.items()):
         if variable in used and not re.search(rf"\b{variable}\s*=\s*{expected}\s*[,}}]", rendered):
-            problems.append(f"local.openapi must set {variable} from the token function's own account / var.token_audience")
+            problems.append(
+                f"local.openapi must set {variable} from the token function's own account / var.token_audience"
+            )
     used -= set(TOKEN_VARIABLES)
     for variable in sorted(used - set(bound)):
         problems.append(f"openapi.yaml uses ${{{variable}}} but local.openapi does not set it")
@@ -307,13 +341,20 @@ def _security_problems(spec: dict) -> list[str]:
     accepts exactly: a valid token, or no token (then the function requires X-API-Key)."""
     problems = []
     scheme = (spec.get("securityDefinitions") or {}).get(TOKEN_SCHEME) or {}
-    expected = {"x-google-issuer": "${token_issuer}", "x-google-jwks_uri": "${token_jwks_uri}",
-                "x-google-audiences": "${token_audience}"}
+    expected = {
+        "x-google-issuer": "${token_issuer}",
+        "x-google-jwks_uri": "${token_jwks_uri}",
+        "x-google-audiences": "${token_audience}",
+    }
     if scheme.get("type") != "oauth2" or any(scheme.get(k) != v for k, v in expected.items()):
         problems.append(f"openapi.yaml: securityDefinitions.{TOKEN_SCHEME} must be oauth2 with {expected}")
     locations = scheme.get("x-google-jwt-locations") or []
-    if {"header": "Authorization", "value_prefix": "Bearer "} not in locations or {"query": "access_token"} not in locations:
-        problems.append("openapi.yaml: the token must be read from Authorization: Bearer and the access_token parameter")
+    if {"header": "Authorization", "value_prefix": "Bearer "} not in locations or {
+        "query": "access_token"
+    } not in locations:
+        problems.append(
+            "openapi.yaml: the token must be read from Authorization: Bearer and the access_token parameter"
+        )
     if spec.get("security"):
         problems.append("openapi.yaml: no top-level security; each operation states its own")
     for path, operations in sorted((spec.get("paths") or {}).items()):
@@ -321,10 +362,14 @@ def _security_problems(spec: dict) -> list[str]:
             security = operation.get("security")
             if (path, method) in UNSECURED_ROUTES:
                 if security:
-                    problems.append(f"openapi.yaml: {method.upper()} {path} must not require a credential at the gateway")
+                    problems.append(
+                        f"openapi.yaml: {method.upper()} {path} must not require a credential at the gateway"
+                    )
             elif security != [{TOKEN_SCHEME: []}, {}]:
-                problems.append(f"openapi.yaml: {method.upper()} {path} must accept a token or an API key "
-                                f"(security: [{{{TOKEN_SCHEME}: []}}, {{}}]), has {security!r}")
+                problems.append(
+                    f"openapi.yaml: {method.upper()} {path} must accept a token or an API key "
+                    f"(security: [{{{TOKEN_SCHEME}: []}}, {{}}]), has {security!r}"
+                )
     return problems
 
 
@@ -353,7 +398,9 @@ def invoker_problems(infra: Infra) -> list[str]:
         problems.append(f"nothing may invoke {function}")
     for function, accounts in sorted(invoked.items()):
         if any(a in PUBLIC_MEMBERS or "function" in a for a in accounts):
-            problems.append(f"{function} is invokable by {sorted(accounts)}: only gateway/trigger/push accounts may be")
+            problems.append(
+                f"{function} is invokable by {sorted(accounts)}: only gateway/trigger/push accounts may be"
+            )
     return problems
 
 
@@ -387,7 +434,9 @@ def project_role_problems(infra: Infra) -> list[str]:
     problems = []
     for rtype in AUTHORITATIVE_IAM_TYPES:
         for name in infra.of_type(rtype):
-            problems.append(f"{rtype}.{name}: authoritative or above-project IAM is not allowed (it can remove others' grants)")
+            problems.append(
+                f"{rtype}.{name}: authoritative or above-project IAM is not allowed (it can remove others' grants)"
+            )
     for rtype in PROJECT_IAM_TYPES:
         for name, body in infra.of_type(rtype).items():
             for key, inst in instances(infra, body):
@@ -416,7 +465,9 @@ def _function_grant_problems(infra: Infra, where: str, role: Any, inst: dict) ->
     condition = block(inst, "condition")
     expression = resolve_locals(infra, str((condition or {}).get("expression", "")))
     if not FIRESTORE_CONDITION.fullmatch(expression.strip()):
-        return [f"{where}: project-level {role} for a function account must be conditioned on exactly this Firestore database"]
+        return [
+            f"{where}: project-level {role} for a function account must be conditioned on exactly this Firestore database"
+        ]
     return []
 
 
@@ -438,7 +489,9 @@ def subscription_problems(infra: Infra) -> list[str]:
     problems = []
     ticks = scheduler_topics(infra)
     agent_publishes = _agent_grants(infra, "google_pubsub_topic_iam_member", "topic", "google_pubsub_topic")
-    agent_subscribes = _agent_grants(infra, "google_pubsub_subscription_iam_member", "subscription", "google_pubsub_subscription")
+    agent_subscribes = _agent_grants(
+        infra, "google_pubsub_subscription_iam_member", "subscription", "google_pubsub_subscription"
+    )
     for name, body in sorted(infra.of_type("google_pubsub_subscription").items()):
         where = f"google_pubsub_subscription.{name}"
         delivers = any(block(body, b) for b in ("push_config", "bigquery_config", "cloud_storage_config"))
@@ -462,9 +515,13 @@ def subscription_problems(infra: Infra) -> list[str]:
             if not isinstance(attempts, int) or not 5 <= attempts <= 100:
                 problems.append(f"{where}: max_delivery_attempts must be 5-100, is {attempts!r}")
             for topic in target - agent_publishes:
-                problems.append(f"{where}: the Pub/Sub service agent may not publish to dead-letter topic {topic}")
+                problems.append(
+                    f"{where}: the Pub/Sub service agent may not publish to dead-letter topic {topic}"
+                )
             if name not in agent_subscribes:
-                problems.append(f"{where}: the Pub/Sub service agent needs roles/pubsub.subscriber on it to dead-letter")
+                problems.append(
+                    f"{where}: the Pub/Sub service agent needs roles/pubsub.subscriber on it to dead-letter"
+                )
         retry = block(body, "retry_policy")
         if not retry or not retry.get("minimum_backoff") or not retry.get("maximum_backoff"):
             problems.append(f"{where}: no retry backoff (retry_policy)")
@@ -513,7 +570,9 @@ def _topic_publishers(infra: Infra) -> dict[str, set[str]]:
             for _, inst in instances(infra, body):
                 if inst.get("role") not in PUBLISHING_ROLES:
                     continue
-                members = [resolve_locals(infra, str(m)) for m in (inst.get("members") or [inst.get("member")])]
+                members = [
+                    resolve_locals(infra, str(m)) for m in (inst.get("members") or [inst.get("member")])
+                ]
                 members = [m for m in members if "gcp-sa-cloudscheduler" not in m]
                 for topic in _topics_named(infra, inst.get("topic")):
                     found.setdefault(topic, set()).update(members)
@@ -546,7 +605,9 @@ def scheduler_problems(infra: Infra) -> list[str]:
             continue
         topic_name = str(target.get("topic_name"))
         if not re.fullmatch(r"\$\{google_pubsub_topic\.\w+\.id\}", topic_name):
-            problems.append(f"{where}: topic_name must be a managed topic's full name (google_pubsub_topic.<name>.id), got {topic_name!r}")
+            problems.append(
+                f"{where}: topic_name must be a managed topic's full name (google_pubsub_topic.<name>.id), got {topic_name!r}"
+            )
         if body.get("region") != "${var.region}":
             problems.append(f"{where}: region must be var.region, got {body.get('region')!r}")
         if not target.get("data") and not target.get("attributes"):
@@ -557,11 +618,14 @@ def scheduler_problems(infra: Infra) -> list[str]:
     subscriptions = _push_subscriptions(infra)
     for function in sorted(SCHEDULED_FUNCTIONS):
         fed = [
-            sname for sname, body in subscriptions.get(function, [])
+            sname
+            for sname, body in subscriptions.get(function, [])
             if _refs(body.get("topic"), "google_pubsub_topic") & set(ticks)
         ]
         if not fed:
-            problems.append(f"{function} is not fed by a Cloud Scheduler job (a push subscription on a topic a {SCHEDULER} publishes to)")
+            problems.append(
+                f"{function} is not fed by a Cloud Scheduler job (a push subscription on a topic a {SCHEDULER} publishes to)"
+            )
     return problems
 
 
@@ -571,7 +635,11 @@ def _agent_grants(infra: Infra, rtype: str, attribute: str, target_type: str) ->
     for body in infra.of_type(rtype).values():
         for _, inst in instances(infra, body):
             member = resolve_locals(infra, str(inst.get("member")))
-            role = "roles/pubsub.publisher" if target_type == "google_pubsub_topic" else "roles/pubsub.subscriber"
+            role = (
+                "roles/pubsub.publisher"
+                if target_type == "google_pubsub_topic"
+                else "roles/pubsub.subscriber"
+            )
             if "gcp-sa-pubsub" in member and member == agent and inst.get("role") == role:
                 granted |= _refs(inst.get(attribute), target_type)
     return granted
@@ -582,15 +650,19 @@ def dead_letter_wiring_problems(infra: Infra) -> list[str]:
     subs = infra.of_type("google_pubsub_subscription")
     worker = subs.get("worker") or {}
     dead_letter = subs.get("dead_letter") or {}
-    worker_dead = _refs((block(worker, "dead_letter_policy") or {}).get("dead_letter_topic"), "google_pubsub_topic")
+    worker_dead = _refs(
+        (block(worker, "dead_letter_policy") or {}).get("dead_letter_topic"), "google_pubsub_topic"
+    )
     handler_topic = _refs(dead_letter.get("topic"), "google_pubsub_topic")
     problems = []
-    if not _function_refs((block(worker, "push_config") or {}).get("push_endpoint")) == {"worker"}:
+    if _function_refs((block(worker, "push_config") or {}).get("push_endpoint")) != {"worker"}:
         problems.append("google_pubsub_subscription.worker does not push to the worker function")
-    if not _function_refs((block(dead_letter, "push_config") or {}).get("push_endpoint")) == {"dead_letter"}:
+    if _function_refs((block(dead_letter, "push_config") or {}).get("push_endpoint")) != {"dead_letter"}:
         problems.append("google_pubsub_subscription.dead_letter does not push to the dead_letter function")
     if not worker_dead or worker_dead != handler_topic:
-        problems.append(f"worker dead-letters to {sorted(worker_dead)} but dead_letter reads {sorted(handler_topic)}")
+        problems.append(
+            f"worker dead-letters to {sorted(worker_dead)} but dead_letter reads {sorted(handler_topic)}"
+        )
     return problems
 
 
@@ -609,8 +681,12 @@ def bucket_problems(infra: Infra) -> list[str]:
         if body.get("uniform_bucket_level_access") is not True:
             problems.append(f"{where}: uniform_bucket_level_access must be true")
         if body.get("public_access_prevention") != "enforced":
-            problems.append(f"{where}: public_access_prevention must be \"enforced\"")
-    for rtype in ("google_storage_bucket_iam_member", "google_storage_bucket_iam_binding", "google_storage_bucket_iam_policy"):
+            problems.append(f'{where}: public_access_prevention must be "enforced"')
+    for rtype in (
+        "google_storage_bucket_iam_member",
+        "google_storage_bucket_iam_binding",
+        "google_storage_bucket_iam_policy",
+    ):
         for name, body in infra.of_type(rtype).items():
             text = str(body)
             for public in PUBLIC_MEMBERS:
@@ -621,7 +697,10 @@ def bucket_problems(infra: Infra) -> list[str]:
         problems.append("no google_storage_bucket.uploads")
     else:
         rules = uploads.get("lifecycle_rule") or []
-        if not any((block(r, "action") or {}).get("type") == "Delete" and (block(r, "condition") or {}).get("age") for r in rules):
+        if not any(
+            (block(r, "action") or {}).get("type") == "Delete" and (block(r, "condition") or {}).get("age")
+            for r in rules
+        ):
             problems.append("google_storage_bucket.uploads: no lifecycle rule deleting old uploads")
         cors = block(uploads, "cors") or {}
         if "PUT" not in (cors.get("method") or []):
@@ -654,22 +733,39 @@ def environment_problems(infra: Infra, setting_names: set[str]) -> list[str]:
         env = _environment(infra, (block(body, "service_config") or {}).get("environment_variables"), name)
         for variable in sorted(set(env) - setting_names - {"LOG_EXECUTION_ID"}):
             problems.append(f"{where}: {variable} is not a setting shared/settings.py reads")
-        for variable in ("GOOGLE_CLOUD_PROJECT", "COATRO_EVENTS_TOPIC", "COATRO_CHUNKS_TOPIC", "COATRO_UPLOADS_BUCKET"):
+        for variable in (
+            "GOOGLE_CLOUD_PROJECT",
+            "COATRO_EVENTS_TOPIC",
+            "COATRO_CHUNKS_TOPIC",
+            "COATRO_UPLOADS_BUCKET",
+        ):
             if variable not in env:
                 problems.append(f"{where}: {variable} is not set")
         if name == "upload_url":
             signer = str(env.get("COATRO_SIGNING_SERVICE_ACCOUNT"))
-            if not re.fullmatch(r'(\$\{)?google_service_account\.function\["upload_url"\]\.email\}?', signer.strip()):
+            if not re.fullmatch(
+                r'(\$\{)?google_service_account\.function\["upload_url"\]\.email\}?', signer.strip()
+            ):
                 problems.append(f"{where}: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account")
         if name == "token":
             for variable in ("COATRO_SIGNING_SERVICE_ACCOUNT", "COATRO_TOKEN_ISSUER"):
-                if not re.fullmatch(r'(\$\{)?google_service_account\.function\["token"\]\.email\}?', str(env.get(variable)).strip()):
+                if not re.fullmatch(
+                    r'(\$\{)?google_service_account\.function\["token"\]\.email\}?',
+                    str(env.get(variable)).strip(),
+                ):
                     problems.append(f"{where}: {variable} must be its own account")
-            if str(env.get("COATRO_TOKEN_AUDIENCE")).strip() not in ("var.token_audience", "${var.token_audience}"):
-                problems.append(f"{where}: COATRO_TOKEN_AUDIENCE must be var.token_audience (what the gateway checks)")
+            if str(env.get("COATRO_TOKEN_AUDIENCE")).strip() not in (
+                "var.token_audience",
+                "${var.token_audience}",
+            ):
+                problems.append(
+                    f"{where}: COATRO_TOKEN_AUDIENCE must be var.token_audience (what the gateway checks)"
+                )
     grants = infra.of_type("google_service_account_iam_member")
-    for function, resource, what in (("upload_url", "upload_url_signs_as_itself", "sign blobs"),
-                                     ("token", "token_signs_jwt_as_itself", "sign JWTs")):
+    for function, resource, what in (
+        ("upload_url", "upload_url_signs_as_itself", "sign blobs"),
+        ("token", "token_signs_jwt_as_itself", "sign JWTs"),
+    ):
         if function not in deployed:
             continue
         signer = grants.get(resource) or {}
@@ -678,12 +774,19 @@ def environment_problems(infra: Infra, setting_names: set[str]) -> list[str]:
             and _function_account(str(signer.get("service_account_id"))) == {function}
             and _function_account(str(signer.get("member"))) == {function}
         ):
-            problems.append(f"{function} cannot {what} as itself (serviceAccountTokenCreator on its own account)")
+            problems.append(
+                f"{function} cannot {what} as itself (serviceAccountTokenCreator on its own account)"
+            )
     # No function account may hold a token-creating role on any account but its own.
     for name, body in grants.items():
-        member, target = _function_account(str(body.get("member"))), _function_account(str(body.get("service_account_id")))
+        member, target = (
+            _function_account(str(body.get("member"))),
+            _function_account(str(body.get("service_account_id"))),
+        )
         if member and member != target:
-            problems.append(f"google_service_account_iam_member.{name}: a function account acts as another account")
+            problems.append(
+                f"google_service_account_iam_member.{name}: a function account acts as another account"
+            )
     return problems
 
 
@@ -743,5 +846,7 @@ def entry_point_problems(functions_root, infra: Infra) -> list[str]:
             continue
         decorators = {ast.unparse(d) for d in entry.decorator_list}
         if f"functions_framework.{wanted}" not in decorators:
-            problems.append(f"functions/{name}/main.py: {name}() is not @functions_framework.{wanted} ({trigger} trigger)")
+            problems.append(
+                f"functions/{name}/main.py: {name}() is not @functions_framework.{wanted} ({trigger} trigger)"
+            )
     return problems

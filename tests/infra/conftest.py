@@ -48,7 +48,10 @@ def openapi(openapi_text) -> dict:
 def terraform_binary() -> str:
     found = shutil.which(TERRAFORM)
     if not found:
-        pytest.fail("terraform is not on PATH (set TERRAFORM=/path/to/terraform); it is needed for `terraform fmt`", pytrace=False)
+        pytest.fail(
+            "terraform is not on PATH (set TERRAFORM=/path/to/terraform); it is needed for `terraform fmt`",
+            pytrace=False,
+        )
     return found
 
 
@@ -66,15 +69,29 @@ def checkov_binary() -> str:
 def run_checkov(directory: Path) -> dict:
     """Checkov's JSON report for one directory; offline (--skip-download), Terraform only."""
     result = subprocess.run(
-        [checkov_binary(), "--directory", str(directory), "--framework", "terraform", "--skip-download",
-         "--output", "json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            checkov_binary(),
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     # exit code 1 means "checks failed"; the report says which, so read it rather than the code.
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"checkov did not produce a JSON report (exit {result.returncode}):\n{result.stderr[-3000:]}", pytrace=False)
+        pytest.fail(
+            f"checkov did not produce a JSON report (exit {result.returncode}):\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
     if isinstance(report, list):
         report = next((r for r in report if r.get("check_type") == "terraform"), {})
     if report.get("check_type") is None and "passed" in report:  # nothing scanned: a bare summary

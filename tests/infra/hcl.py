@@ -31,7 +31,7 @@ class Infra:
     variable_order: list[str] = field(default_factory=list)
     output_order: list[str] = field(default_factory=list)
 
-    def copy(self) -> "Infra":
+    def copy(self) -> Infra:
         """A deep copy to break on purpose, leaving the session's parsed tree alone."""
         return copy.deepcopy(self)
 

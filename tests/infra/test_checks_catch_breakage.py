@@ -33,12 +33,16 @@ def test_a_function_directory_without_a_function_resource_is_reported(infra):
 def test_a_function_resource_without_code_is_reported(broken):
     broken.locals["functions"]["orphan"] = dict(broken.locals["functions"]["events"])
     problems = checks.function_problems(broken, function_dirs())
-    assert reported(problems, 'google_cloudfunctions2_function.function["orphan"] has no functions/orphan/main.py')
+    assert reported(
+        problems, 'google_cloudfunctions2_function.function["orphan"] has no functions/orphan/main.py'
+    )
 
 
 def test_a_function_deployed_twice_is_reported(broken):
     # a resource of its own for events, as before the for_each, left next to the for_each resource
-    broken.resources[checks.FUNCTION]["events"] = {k: v for k, v in function_resource(broken).items() if k != "for_each"}
+    broken.resources[checks.FUNCTION]["events"] = {
+        k: v for k, v in function_resource(broken).items() if k != "for_each"
+    }
     problems = checks.function_problems(broken, function_dirs())
     assert reported(problems, "function events is already deployed by google_cloudfunctions2_function.events")
 
@@ -51,11 +55,17 @@ def test_a_for_each_that_cannot_be_expanded_is_reported(broken):
 
 def test_a_wrong_entry_point_runtime_or_account_is_reported(broken):
     function = function_resource(broken)
-    block(function, "build_config")["entry_point"] = '${replace(each.key, "_", "-")}'  # upload-url, not upload_url
+    block(function, "build_config")["entry_point"] = (
+        '${replace(each.key, "_", "-")}'  # upload-url, not upload_url
+    )
     block(function, "build_config")["runtime"] = "python39"
-    block(function, "service_config")["service_account_email"] = '${google_service_account.function["worker"].email}'
+    block(function, "service_config")["service_account_email"] = (
+        '${google_service_account.function["worker"].email}'
+    )
     problems = checks.function_problems(broken, set(broken.locals["functions"]))
-    assert reported(problems, 'function["upload_url"]', """entry_point is '${replace("upload_url", "_", "-")}'""")
+    assert reported(
+        problems, 'function["upload_url"]', """entry_point is '${replace("upload_url", "_", "-")}'"""
+    )
     assert reported(problems, 'function["events"]', "runtime is 'python39'")
     assert reported(problems, 'function["events"]', "does not run as its own account")
     assert not reported(problems, 'function["worker"]', "does not run as its own account")
@@ -80,11 +90,17 @@ def test_a_wrong_ingress_or_trigger_for_one_function_is_reported(broken):
     broken.locals["functions"]["worker"]["ingress"] = "ALLOW_ALL"
     broken.locals["functions"]["job_status"]["ingress"] = "ALLOW_INTERNAL_ONLY"
     broken.locals["functions"]["ingest"]["trigger"] = "push"
-    broken.locals["functions"]["events"]["event_trigger"] = dict(broken.locals["functions"]["splitter"]["event_trigger"])
+    broken.locals["functions"]["events"]["event_trigger"] = dict(
+        broken.locals["functions"]["splitter"]["event_trigger"]
+    )
     problems = checks.function_problems(broken, set(broken.locals["functions"]))
     assert reported(problems, 'function["worker"]', "should accept internal traffic only")
-    assert reported(problems, 'function["job_status"]', "API Gateway cannot reach it with ingress 'ALLOW_INTERNAL_ONLY'")
-    assert reported(problems, 'function["ingest"]', "local.functions says trigger 'push', the design says 'http'")
+    assert reported(
+        problems, 'function["job_status"]', "API Gateway cannot reach it with ingress 'ALLOW_INTERNAL_ONLY'"
+    )
+    assert reported(
+        problems, 'function["ingest"]', "local.functions says trigger 'push', the design says 'http'"
+    )
     assert reported(problems, 'function["events"]', "an http function must not have an event_trigger")
 
 
@@ -127,7 +143,9 @@ def test_an_ack_deadline_within_the_function_timeout_is_reported(broken):
     broken.resources["google_pubsub_subscription"]["sweeper"]["ack_deadline_seconds"] = 540
     del broken.resources["google_pubsub_subscription"]["worker"]["ack_deadline_seconds"]
     problems = checks.function_problems(broken, set(broken.locals["functions"]))
-    assert reported(problems, 'function["sweeper"]', "ack_deadline_seconds 540 must exceed the function timeout 540")
+    assert reported(
+        problems, 'function["sweeper"]', "ack_deadline_seconds 540 must exceed the function timeout 540"
+    )
     assert reported(problems, 'function["worker"]', "ack_deadline_seconds 10 must exceed")
     assert not reported(problems, 'function["dead_letter"]', "ack_deadline_seconds")
 
@@ -146,7 +164,8 @@ def test_a_contract_path_missing_or_routed_elsewhere_is_reported(openapi, openap
 
 def test_a_url_variable_bound_to_the_wrong_function_is_reported(openapi, openapi_text, broken):
     broken.locals["openapi"] = broken.locals["openapi"].replace(
-        'ingest_url = google_cloudfunctions2_function.function["ingest"]', 'ingest_url = google_cloudfunctions2_function.function["worker"]'
+        'ingest_url = google_cloudfunctions2_function.function["ingest"]',
+        'ingest_url = google_cloudfunctions2_function.function["worker"]',
     )
     problems = checks.openapi_problems(openapi, openapi_text, broken)
     assert reported(problems, "sets ingest_url to the URL of worker")
@@ -155,11 +174,17 @@ def test_a_url_variable_bound_to_the_wrong_function_is_reported(openapi, openapi
 
 def test_an_operation_that_requires_a_token_or_none_at_all_is_reported(openapi, openapi_text, infra):
     spec = yaml.safe_load(openapi_text)
-    spec["paths"]["/coatro/v1/pop/events"]["post"]["security"] = [{checks.TOKEN_SCHEME: []}]  # API keys locked out
-    del spec["paths"]["/coatro/v1/pop/dynamic/bulk/ingest"]["post"]["security"]  # the gateway would skip tokens
+    spec["paths"]["/coatro/v1/pop/events"]["post"]["security"] = [
+        {checks.TOKEN_SCHEME: []}
+    ]  # API keys locked out
+    del spec["paths"]["/coatro/v1/pop/dynamic/bulk/ingest"]["post"][
+        "security"
+    ]  # the gateway would skip tokens
     spec["paths"]["/coatro/v1/oauth/token"]["post"]["security"] = [{checks.TOKEN_SCHEME: []}]
     spec["securityDefinitions"][checks.TOKEN_SCHEME]["x-google-audiences"] = "anyone"
-    spec["securityDefinitions"][checks.TOKEN_SCHEME]["x-google-jwt-locations"].pop()  # no access_token parameter
+    spec["securityDefinitions"][checks.TOKEN_SCHEME][
+        "x-google-jwt-locations"
+    ].pop()  # no access_token parameter
     problems = checks.openapi_problems(spec, openapi_text, infra)
     assert reported(problems, "POST /coatro/v1/pop/events must accept a token or an API key")
     assert reported(problems, "POST /coatro/v1/pop/dynamic/bulk/ingest must accept a token or an API key")
@@ -169,9 +194,17 @@ def test_an_operation_that_requires_a_token_or_none_at_all_is_reported(openapi, 
 
 
 def test_a_token_issuer_other_than_the_token_account_is_reported(openapi, openapi_text, broken):
-    broken.locals["openapi"] = broken.locals["openapi"].replace(
-        'token_issuer = google_service_account.function["token"].email', 'token_issuer = google_service_account.function["events"].email'
-    ).replace("jwk/${google_service_account.function[\"token\"]", "jwk/${google_service_account.function[\"worker\"]")
+    broken.locals["openapi"] = (
+        broken.locals["openapi"]
+        .replace(
+            'token_issuer = google_service_account.function["token"].email',
+            'token_issuer = google_service_account.function["events"].email',
+        )
+        .replace(
+            'jwk/${google_service_account.function["token"]',
+            'jwk/${google_service_account.function["worker"]',
+        )
+    )
     problems = checks.openapi_problems(openapi, openapi_text, broken)
     assert reported(problems, "must set token_issuer")
     assert reported(problems, "must set token_jwks_uri")
@@ -205,14 +238,19 @@ def test_a_project_wide_role_for_a_function_account_is_reported(broken):
         "member": 'serviceAccount:${google_service_account.function["worker"].email}',
     }
     problems = checks.project_role_problems(broken)
-    assert reported(problems, "worker_editor", "a function account holds project-level role 'roles/pubsub.publisher'")
+    assert reported(
+        problems, "worker_editor", "a function account holds project-level role 'roles/pubsub.publisher'"
+    )
 
 
 def test_job_user_for_any_function_but_reports_or_more_than_job_user_is_reported(broken):
     broken.resources["google_project_iam_member"]["worker_queries"] = {
-        "role": "roles/bigquery.jobUser", "member": 'serviceAccount:${google_service_account.function["worker"].email}',
+        "role": "roles/bigquery.jobUser",
+        "member": 'serviceAccount:${google_service_account.function["worker"].email}',
     }
-    broken.resources["google_project_iam_member"]["reports_runs_queries"]["role"] = "roles/bigquery.dataViewer"
+    broken.resources["google_project_iam_member"]["reports_runs_queries"]["role"] = (
+        "roles/bigquery.dataViewer"
+    )
     problems = checks.project_role_problems(broken)
     assert reported(problems, "worker_queries", "roles/bigquery.jobUser")
     assert reported(problems, "reports_runs_queries", "roles/bigquery.dataViewer")
@@ -222,7 +260,9 @@ def test_a_firestore_role_without_the_database_condition_is_reported(broken):
     grant = broken.resources["google_project_iam_member"]["function_firestore"]
     del grant["condition"]
     problems = checks.project_role_problems(broken)
-    assert reported(problems, "function_firestore[events]", "must be conditioned on exactly this Firestore database")
+    assert reported(
+        problems, "function_firestore[events]", "must be conditioned on exactly this Firestore database"
+    )
 
 
 def test_a_firestore_condition_by_prefix_is_reported(broken):
@@ -240,9 +280,12 @@ def test_a_firestore_admin_role_for_a_function_is_reported(broken):
 
 def test_an_unlisted_project_grant_to_another_account_is_reported(broken):
     broken.resources["google_project_iam_member"]["gateway_viewer"] = {
-        "role": "roles/viewer", "member": "serviceAccount:${google_service_account.gateway.email}",
+        "role": "roles/viewer",
+        "member": "serviceAccount:${google_service_account.gateway.email}",
     }
-    broken.resources["google_project_iam_binding"] = {"all": {"role": "roles/run.invoker", "members": ["allUsers"]}}
+    broken.resources["google_project_iam_binding"] = {
+        "all": {"role": "roles/run.invoker", "members": ["allUsers"]}
+    }
     problems = checks.project_role_problems(broken)
     assert reported(problems, "gateway_viewer", "roles/viewer", "not on the allowlist")
     assert reported(problems, "google_project_iam_binding.all", "authoritative")
@@ -261,7 +304,9 @@ def test_a_push_subscription_without_a_dead_letter_policy_is_reported(broken):
 def test_a_subscription_without_backoff_or_agent_grants_is_reported(broken):
     subscription = broken.resources["google_pubsub_subscription"]["dead_letter"]
     del subscription["retry_policy"]
-    del broken.resources["google_pubsub_subscription_iam_member"]["pubsub_acks_dead_letters"]["for_each"]["dead_letter"]
+    del broken.resources["google_pubsub_subscription_iam_member"]["pubsub_acks_dead_letters"]["for_each"][
+        "dead_letter"
+    ]
     broken.resources["google_pubsub_topic_iam_member"]["pubsub_dead_letters"]["for_each"].pop("chunks_parked")
     problems = checks.subscription_problems(broken)
     assert reported(problems, "dead_letter: no retry backoff")
@@ -272,16 +317,22 @@ def test_a_subscription_without_backoff_or_agent_grants_is_reported(broken):
 def test_a_new_push_subscription_without_dead_lettering_is_reported(broken):
     broken.resources["google_pubsub_subscription"]["audit"] = {
         "topic": "${google_pubsub_topic.events.id}",
-        "push_config": [{"push_endpoint": "https://example.com", "oidc_token": [{"service_account_email": "x"}]}],
+        "push_config": [
+            {"push_endpoint": "https://example.com", "oidc_token": [{"service_account_email": "x"}]}
+        ],
     }
-    assert reported(checks.subscription_problems(broken), "google_pubsub_subscription.audit: no dead-letter policy")
+    assert reported(
+        checks.subscription_problems(broken), "google_pubsub_subscription.audit: no dead-letter policy"
+    )
 
 
 def test_the_sweeper_without_its_scheduler_job_is_reported(broken):
     """Without the job, pop-sweeps is no tick topic: the sweeper's subscription needs dead-lettering
     like any other, and nothing wakes the sweeper."""
     del broken.resources[checks.SCHEDULER]["sweep"]
-    assert reported(checks.subscription_problems(broken), "google_pubsub_subscription.sweeper: no dead-letter policy")
+    assert reported(
+        checks.subscription_problems(broken), "google_pubsub_subscription.sweeper: no dead-letter policy"
+    )
     assert reported(checks.scheduler_problems(broken), "sweeper is not fed by a Cloud Scheduler job")
 
 
@@ -292,7 +343,12 @@ def test_a_tick_subscription_that_keeps_ticks_or_shares_its_topic_is_reported(br
     broken.locals["topic_publishers"]["worker:sweeps"] = {"function": "worker", "topic": "sweeps"}
     problems = checks.subscription_problems(broken)
     assert reported(problems, "google_pubsub_subscription.sweeper", "at most 3600s", "604800s")
-    assert reported(problems, "google_pubsub_subscription.sweeper", 'google_service_account.function["worker"]', "tick topic sweeps")
+    assert reported(
+        problems,
+        "google_pubsub_subscription.sweeper",
+        'google_service_account.function["worker"]',
+        "tick topic sweeps",
+    )
 
 
 def test_a_scheduler_job_by_topic_name_elsewhere_or_unread_is_reported(broken):
@@ -306,10 +362,16 @@ def test_a_scheduler_job_by_topic_name_elsewhere_or_unread_is_reported(broken):
     }
     del broken.resources["google_pubsub_subscription"]["dead_letter"]
     problems = checks.scheduler_problems(broken)
-    assert reported(problems, "google_cloud_scheduler_job.sweep: topic_name must be a managed topic's full name")
+    assert reported(
+        problems, "google_cloud_scheduler_job.sweep: topic_name must be a managed topic's full name"
+    )
     assert reported(problems, "google_cloud_scheduler_job.sweep: region must be var.region")
-    assert reported(problems, "google_cloud_scheduler_job.sweep: Pub/Sub needs a message with data or attributes")
-    assert reported(problems, "google_cloud_scheduler_job.orphan: publishes to chunks_dead, which no subscription reads")
+    assert reported(
+        problems, "google_cloud_scheduler_job.sweep: Pub/Sub needs a message with data or attributes"
+    )
+    assert reported(
+        problems, "google_cloud_scheduler_job.orphan: publishes to chunks_dead, which no subscription reads"
+    )
 
 
 # ---- storage
@@ -319,7 +381,9 @@ def test_a_public_bucket_is_reported(broken):
     broken.resources["google_storage_bucket"]["uploads"]["public_access_prevention"] = "inherited"
     broken.resources["google_storage_bucket"]["sources"]["uniform_bucket_level_access"] = False
     broken.resources["google_storage_bucket_iam_member"]["everyone"] = {
-        "bucket": "${google_storage_bucket.uploads.name}", "role": "roles/storage.objectViewer", "member": "allUsers",
+        "bucket": "${google_storage_bucket.uploads.name}",
+        "role": "roles/storage.objectViewer",
+        "member": "allUsers",
     }
     broken.resources["google_storage_default_object_acl"] = {"uploads": {"role_entity": ["READER:allUsers"]}}
     problems = checks.bucket_problems(broken)
@@ -345,7 +409,9 @@ def test_a_misspelt_setting_and_a_foreign_signer_are_reported(broken):
     broken.locals["function_extra_env"]["worker"] = {"COATRO_WORKER_THREADS": "4"}
     problems = checks.environment_problems(broken, setting_names())
     assert reported(problems, 'function["events"]', "COATRO_CHUNK_ROW is not a setting")
-    assert reported(problems, 'function["upload_url"]: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account')
+    assert reported(
+        problems, 'function["upload_url"]: COATRO_SIGNING_SERVICE_ACCOUNT must be its own account'
+    )
     assert reported(problems, 'function["worker"]', "COATRO_WORKER_THREADS is not a setting")
 
 
@@ -370,8 +436,12 @@ def test_unpinned_providers_and_unsorted_variables_are_reported(broken):
 
 def test_terraform_fmt_reports_a_badly_formatted_file(tmp_path):
     (tmp_path / "bad.tf").write_text('resource "google_pubsub_topic" "x" {\nname="x"\n    project = "p"\n}\n')
-    result = subprocess.run([terraform_binary(), "fmt", "-check", "-list=true", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [terraform_binary(), "fmt", "-check", "-list=true", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "bad.tf" in result.stdout
 
@@ -380,19 +450,27 @@ def test_checkov_reports_a_public_bucket_and_an_unjustified_skip(tmp_path):
     copy = tmp_path / "infra"
     shutil.copytree(INFRA, copy)
     storage = copy / "storage.tf"
-    storage.write_text(storage.read_text().replace('public_access_prevention    = "enforced"', 'public_access_prevention    = "inherited"', 1))
+    storage.write_text(
+        storage.read_text().replace(
+            'public_access_prevention    = "enforced"', 'public_access_prevention    = "inherited"', 1
+        )
+    )
     functions = copy / "functions.tf"
     text = functions.read_text()
     start = text.index("# checkov:skip=CKV_GCP_84:")
-    text = text[:start] + "# checkov:skip=CKV_GCP_84" + text[text.index("\n", start):]
+    text = text[:start] + "# checkov:skip=CKV_GCP_84" + text[text.index("\n", start) :]
     # the skip inside the for_each resource of every function: without its reason it is reported too
     start = text.index("# checkov:skip=CKV_GCP_124:")
-    functions.write_text(text[:start] + "# checkov:skip=CKV_GCP_124" + text[text.index("\n", start):])
+    functions.write_text(text[:start] + "# checkov:skip=CKV_GCP_124" + text[text.index("\n", start) :])
     problems = checkov_problems(run_checkov(copy))
     assert reported(problems, "CKV_GCP_114 failed on google_storage_bucket.uploads")
-    assert reported(problems, "CKV_GCP_84 is skipped on google_artifact_registry_repository.functions without a reason")
+    assert reported(
+        problems, "CKV_GCP_84 is skipped on google_artifact_registry_repository.functions without a reason"
+    )
     # checkov names the for_each resource, or (depending on how it expands it) each instance
-    assert reported(problems, "CKV_GCP_124 is skipped on google_cloudfunctions2_function.function", "without a reason")
+    assert reported(
+        problems, "CKV_GCP_124 is skipped on google_cloudfunctions2_function.function", "without a reason"
+    )
 
 
 def test_checkov_fails_the_http_functions_ingress_without_the_inline_skip(tmp_path):
@@ -402,16 +480,20 @@ def test_checkov_fails_the_http_functions_ingress_without_the_inline_skip(tmp_pa
     functions = copy / "functions.tf"
     text = functions.read_text()
     start = text.index("# checkov:skip=CKV_GCP_124:")
-    functions.write_text(text[:start] + text[text.index("\n", start) + 1:])
+    functions.write_text(text[:start] + text[text.index("\n", start) + 1 :])
     problems = checkov_problems(run_checkov(copy))
     assert reported(problems, "CKV_GCP_124 failed on google_cloudfunctions2_function.function")
 
 
 def test_an_entry_point_with_the_wrong_signature_or_name_is_reported(tmp_path, infra):
     (tmp_path / "worker").mkdir()
-    (tmp_path / "worker" / "main.py").write_text("import functions_framework\n\n@functions_framework.http\ndef worker(request):\n    pass\n")
+    (tmp_path / "worker" / "main.py").write_text(
+        "import functions_framework\n\n@functions_framework.http\ndef worker(request):\n    pass\n"
+    )
     (tmp_path / "events").mkdir()
-    (tmp_path / "events" / "main.py").write_text("import functions_framework\n\n@functions_framework.http\ndef handler(request):\n    pass\n")
+    (tmp_path / "events" / "main.py").write_text(
+        "import functions_framework\n\n@functions_framework.http\ndef handler(request):\n    pass\n"
+    )
     problems = checks.entry_point_problems(tmp_path, infra)
     assert reported(problems, "worker() is not @functions_framework.cloud_event")
     assert reported(problems, "functions/events/main.py has no top-level def events()")

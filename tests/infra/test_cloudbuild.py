@@ -9,7 +9,15 @@ import yaml
 
 from tests.infra.conftest import ROOT
 
-REQUIRED_STEPS = ["tests", "terraform-fmt", "checkov", "package", "terraform-init", "terraform-plan", "terraform-apply"]
+REQUIRED_STEPS = [
+    "tests",
+    "terraform-fmt",
+    "checkov",
+    "package",
+    "terraform-init",
+    "terraform-plan",
+    "terraform-apply",
+]
 
 
 def cloudbuild_problems(doc: dict) -> list[str]:
@@ -42,7 +50,9 @@ def cloudbuild_problems(doc: dict) -> list[str]:
             problems.append(f"step {step!r} does not wait for {need!r}")
     text = lambda step: " ".join(map(str, by_id[step].get("args", [])))  # noqa: E731
     if "scripts/package_functions.py" not in text("package"):
-        problems.append("package does not use scripts/package_functions.py (the script Terraform's manifest comes from)")
+        problems.append(
+            "package does not use scripts/package_functions.py (the script Terraform's manifest comes from)"
+        )
     if "-backend-config" not in text("terraform-init"):
         problems.append("terraform-init does not pass the backend config")
     if "-out=tfplan" not in text("terraform-plan"):

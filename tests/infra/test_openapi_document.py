@@ -26,7 +26,11 @@ def _resolve(spec, node):
 
 def _error_body(operation) -> str:
     # The OAuth2 token endpoint answers as RFC 6749 section 5.2 says, which OAuth2 client libraries parse.
-    return "#/definitions/OAuthError" if operation.get("operationId") == "issueToken" else "#/definitions/Problem"
+    return (
+        "#/definitions/OAuthError"
+        if operation.get("operationId") == "issueToken"
+        else "#/definitions/Problem"
+    )
 
 
 def test_the_document_is_valid_swagger_2(openapi):

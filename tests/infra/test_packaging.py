@@ -60,9 +60,13 @@ def test_only_the_changed_functions_get_a_new_hash(repo, tmp_path):
     main.write_text(main.read_text() + "\n# changed\n")
     after = package_functions.package(repo, tmp_path / "out")["functions"]
     assert after["events"]["sha256"] != before["events"]["sha256"]
-    assert {n: b for n, b in after.items() if n != "events"} == {n: b for n, b in before.items() if n != "events"}
+    assert {n: b for n, b in after.items() if n != "events"} == {
+        n: b for n, b in before.items() if n != "events"
+    }
     # the stale zip is gone, so the output directory holds exactly what the manifest names
-    assert sorted(p.name for p in (tmp_path / "out").glob("*.zip")) == sorted(b["file"] for b in after.values())
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.zip")) == sorted(
+        b["file"] for b in after.values()
+    )
 
     settings = repo / "shared" / "platform" / "settings.py"
     settings.write_text(settings.read_text() + "\n")

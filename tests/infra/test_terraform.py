@@ -57,9 +57,15 @@ def test_providers_pinned_backend_at_init_variables_and_outputs_documented(infra
 
 
 def test_terraform_is_formatted():
-    result = subprocess.run([terraform_binary(), "fmt", "-check", "-list=true", "-recursive", str(INFRA)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"run `terraform fmt {INFRA}`; unformatted:\n{result.stdout}{result.stderr}"
+    result = subprocess.run(
+        [terraform_binary(), "fmt", "-check", "-list=true", "-recursive", str(INFRA)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, (
+        f"run `terraform fmt {INFRA}`; unformatted:\n{result.stdout}{result.stderr}"
+    )
 
 
 def checkov_problems(report: dict) -> list[str]:
@@ -72,7 +78,9 @@ def checkov_problems(report: dict) -> list[str]:
         problems.append("checkov scanned no resources")
     results = report.get("results", {})
     for failed in results.get("failed_checks", []):
-        problems.append(f"{failed['check_id']} failed on {failed['resource']} ({failed.get('file_path')}): {failed.get('check_name')}")
+        problems.append(
+            f"{failed['check_id']} failed on {failed['resource']} ({failed.get('file_path')}): {failed.get('check_name')}"
+        )
     for skipped in results.get("skipped_checks", []):
         reason = (skipped.get("check_result") or {}).get("suppress_comment") or ""
         if reason.strip() in ("", "No comment provided") or len(reason.strip()) < 20:

@@ -23,7 +23,9 @@ BULK = "/coatro/v1/pop/dynamic/bulk"
 
 
 def _client(name: str):
-    return functions_framework.create_app(target=name, source=str(ROOT / f"functions/{name}/main.py")).test_client()
+    return functions_framework.create_app(
+        target=name, source=str(ROOT / f"functions/{name}/main.py")
+    ).test_client()
 
 
 class Bulk:
@@ -38,19 +40,32 @@ class Bulk:
         clients.storage().create_bucket(os.environ["COATRO_UPLOADS_BUCKET"])
         clients.publisher().create_topic(name=clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"]))
         self.subscriber = pubsub_v1.SubscriberClient()
-        self.chunks_sub = self.subscriber.subscription_path(os.environ["GOOGLE_CLOUD_PROJECT"], unique("chunks-sub"))
+        self.chunks_sub = self.subscriber.subscription_path(
+            os.environ["GOOGLE_CLOUD_PROJECT"], unique("chunks-sub")
+        )
         self.subscriber.create_subscription(
             request={"name": self.chunks_sub, "topic": clients.topic_path(os.environ["COATRO_CHUNKS_TOPIC"])}
         )
-        self.upload_url, self.ingest_fn, self.status_fn = _client("upload_url"), _client("ingest"), _client("job_status")
-        self.splitter_fn, self.worker_fn, self.dead_letter_fn = _client("splitter"), _client("worker"), _client("dead_letter")
+        self.upload_url, self.ingest_fn, self.status_fn = (
+            _client("upload_url"),
+            _client("ingest"),
+            _client("job_status"),
+        )
+        self.splitter_fn, self.worker_fn, self.dead_letter_fn = (
+            _client("splitter"),
+            _client("worker"),
+            _client("dead_letter"),
+        )
 
     def request_upload(self, fmt: str, **body):
-        return self.upload_url.post(f"{BULK}/upload-url", json={"fileName": f"f.{fmt}", "format": fmt, **body},
-                                    headers=self.headers)
+        return self.upload_url.post(
+            f"{BULK}/upload-url", json={"fileName": f"f.{fmt}", "format": fmt, **body}, headers=self.headers
+        )
 
     def put(self, upload: dict, content: bytes) -> None:
-        response = requests.put(upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=120)
+        response = requests.put(
+            upload["uploadUrl"], data=content, headers={"Content-Type": upload["contentType"]}, timeout=120
+        )
         assert response.status_code == 200
 
     def upload(self, fmt: str, content: bytes, split: bool = True) -> str:
@@ -67,13 +82,18 @@ class Bulk:
         """Deliver the object's finalize event to the splitter, as Eventarc does."""
         name = f"uploads/{self.tenant_id}/{file_id}"
         blob = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
-        headers, body = cloudevents.storage_finalized(blob.bucket.name, name, blob.generation, blob.size, blob.crc32c)
+        headers, body = cloudevents.storage_finalized(
+            blob.bucket.name, name, blob.generation, blob.size, blob.crc32c
+        )
         response = cloudevents.post_storage_event(self.splitter_fn, headers, body)
         assert response.status_code == 200, response.get_data(as_text=True)
 
     def ingest(self, file_id: str, version: str = "1.0", **extra):
-        return self.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": version, **extra},
-                                   headers=self.headers)
+        return self.ingest_fn.post(
+            f"{BULK}/ingest",
+            json={"fileId": file_id, "schemaVersion": version, **extra},
+            headers=self.headers,
+        )
 
     def start(self, fmt: str, content: bytes, version: str = "1.0") -> str:
         response = self.ingest(self.upload(fmt, content), version)
@@ -83,11 +103,17 @@ class Bulk:
     def chunk_messages(self) -> list[ChunkMessage]:
         out = []
         while True:
-            response = self.subscriber.pull(request={"subscription": self.chunks_sub, "max_messages": 1000}, timeout=5)
+            response = self.subscriber.pull(
+                request={"subscription": self.chunks_sub, "max_messages": 1000}, timeout=5
+            )
             if not response.received_messages:
                 return sorted(out, key=lambda m: m.chunk.index)
-            self.subscriber.acknowledge(request={"subscription": self.chunks_sub,
-                                                 "ack_ids": [m.ack_id for m in response.received_messages]})
+            self.subscriber.acknowledge(
+                request={
+                    "subscription": self.chunks_sub,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
+            )
             out += [ChunkMessage.model_validate_json(m.message.data) for m in response.received_messages]
 
     def deliver(self, message: ChunkMessage, function: str = "worker"):
@@ -132,5 +158,8 @@ def bulk(stack, tenant):
 
 def assert_counts(status: dict, state: str, total: int, processed: int, errors: int) -> None:
     assert (status["status"], status["totalRows"], status["processedRows"], status["errorRows"]) == (
-        state, total, processed, errors,
+        state,
+        total,
+        processed,
+        errors,
     ), status

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud import pubsub_v1
 
 from local.bigquery import schema_fields
 from local.bigquery_subscription import SUBSCRIPTION
-from shared.events.publishing import derived_event_id
 from shared.events.models import PopEvent
+from shared.events.publishing import derived_event_id
 from shared.platform import clients
 from tests.conftest import bigquery_rows, unique
 from tests.integration.conftest import assert_counts
 
-UTC = timezone.utc
+UTC = UTC
 FULL = {
-    "screenId": "screen-001", "siteId": "site-001", "campaignId": "campaign-001", "creativeId": "creative-001",
-    "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 30000,
+    "screenId": "screen-001",
+    "siteId": "site-001",
+    "campaignId": "campaign-001",
+    "creativeId": "creative-001",
+    "playedAt": "2025-01-27T11:00:00+01:00",
+    "durationMs": 30000,
     "impressions": {"ageBuckets": {"total": 150.5, "male": 80.0, "female": 70.5}},
     "context": {"weather": "sunny", "nested": {"list": [1, "two", None, True], "n": 1.5}},
     "device": {"model": "X1", "firmware": {"major": 3}},
@@ -33,7 +37,9 @@ FULL = {
 
 
 def _post(events_client, key, events):
-    response = events_client.post("/coatro/v1/pop/events", json={"events": events}, headers={"X-API-Key": key})
+    response = events_client.post(
+        "/coatro/v1/pop/events", json={"events": events}, headers={"X-API-Key": key}
+    )
     assert response.status_code == 202, response.get_json()
 
 
@@ -63,14 +69,27 @@ def test_api_messages_full_and_minimal_become_typed_rows(events_client, tenant):
     assert full["durationMs"] == 30000 and type(full["durationMs"]) is int
     assert full["impressions"] == FULL["impressions"]
     assert all(type(v) is float for v in full["impressions"]["ageBuckets"].values())
-    assert full["context"] == FULL["context"] and full["device"] == FULL["device"]  # JSON columns, any nesting
+    assert (
+        full["context"] == FULL["context"] and full["device"] == FULL["device"]
+    )  # JSON columns, any nesting
     assert full["playCount"] is None
 
     small = rows[derived]
     _metadata_ok(small, "api", tenant_id)
     assert small["screenId"] == "screen-min"
-    for name in ("siteId", "campaignId", "creativeId", "playedAt", "durationMs", "impressions", "context",
-                 "device", "jobId", "row", "playCount"):
+    for name in (
+        "siteId",
+        "campaignId",
+        "creativeId",
+        "playedAt",
+        "durationMs",
+        "impressions",
+        "context",
+        "device",
+        "jobId",
+        "row",
+        "playCount",
+    ):
         assert small[name] is None, name
 
 
@@ -95,11 +114,23 @@ def test_play_count_and_unknown_fields(stack):
     """An aggregated row's playCount lands in its column; a field the table lacks is dropped
     (drop_unknown_fields), not a failed write."""
     tenant_id = unique("tenant")
-    data = {"eventId": "agg-1", "playedAt": "2025-01-27T10:00:00.000Z", "playCount": 12, "notAColumn": {"x": 1},
-            "tenantId": tenant_id, "source": "api", "ingestedAt": "2025-01-27T10:00:01.000Z"}
+    data = {
+        "eventId": "agg-1",
+        "playedAt": "2025-01-27T10:00:00.000Z",
+        "playCount": 12,
+        "notAColumn": {"x": 1},
+        "tenantId": tenant_id,
+        "source": "api",
+        "ingestedAt": "2025-01-27T10:00:01.000Z",
+    }
     publisher = pubsub_v1.PublisherClient()
-    publisher.publish(clients.topic_path("pop-events"), json.dumps(data).encode(), tenantId=tenant_id,
-                      eventId="agg-1", source="api").result(timeout=30)
+    publisher.publish(
+        clients.topic_path("pop-events"),
+        json.dumps(data).encode(),
+        tenantId=tenant_id,
+        eventId="agg-1",
+        source="api",
+    ).result(timeout=30)
     [row] = bigquery_rows(tenant_id, 1)
     assert row["playCount"] == 12 and "notAColumn" not in row
 
@@ -108,20 +139,32 @@ def test_the_table_has_exactly_the_columns_of_the_schema_file(stack):
     table = clients.bigquery().get_table(clients.events_table())
     got = [(f.name, f.field_type, f.mode) for f in table.schema]
     assert got == [(f["name"], f["type"], f["mode"]) for f in schema_fields()]
-    assert table.time_partitioning.field == "playedAt" and table.clustering_fields == ["tenantId", "campaignId"]
+    assert table.time_partitioning.field == "playedAt" and table.clustering_fields == [
+        "tenantId",
+        "campaignId",
+    ]
 
 
 def _publish_raw(messages: list[tuple[bytes, dict]]) -> None:
     """Publish several messages at once (one publish batch, so the stand-in pulls them together)."""
     publisher = pubsub_v1.PublisherClient()
-    futures = [publisher.publish(clients.topic_path("pop-events"), data, **attributes) for data, attributes in messages]
+    futures = [
+        publisher.publish(clients.topic_path("pop-events"), data, **attributes)
+        for data, attributes in messages
+    ]
     for future in futures:
         future.result(timeout=60)
 
 
 def _event(tenant_id: str, event_id: str, **fields) -> tuple[bytes, dict]:
-    data = {"eventId": event_id, "playedAt": "2025-01-27T10:00:00.000Z", "tenantId": tenant_id, "source": "api",
-            "ingestedAt": "2025-01-27T10:00:01.000Z", **fields}
+    data = {
+        "eventId": event_id,
+        "playedAt": "2025-01-27T10:00:00.000Z",
+        "tenantId": tenant_id,
+        "source": "api",
+        "ingestedAt": "2025-01-27T10:00:01.000Z",
+        **fields,
+    }
     return json.dumps(data).encode(), {"tenantId": tenant_id, "eventId": event_id, "source": "api"}
 
 
@@ -161,7 +204,11 @@ def test_an_unwritable_message_is_dead_lettered_after_its_delivery_attempts(stac
     while not dead and time.monotonic() < deadline:
         response = subscriber.pull(request={"subscription": path, "max_messages": 100}, timeout=30)
         if response.received_messages:
-            subscriber.acknowledge(request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]})
-        dead += [m.message for m in response.received_messages if m.message.attributes.get("tenantId") == tenant_id]
+            subscriber.acknowledge(
+                request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
+            )
+        dead += [
+            m.message for m in response.received_messages if m.message.attributes.get("tenantId") == tenant_id
+        ]
     assert [m.attributes["eventId"] for m in dead] == ["unfit"]
     assert [r["eventId"] for r in bigquery_rows(tenant_id, 1)] == ["fine"]

@@ -7,15 +7,14 @@ files: the test itself plays Eventarc (calls the splitter) and Pub/Sub (delivers
 from __future__ import annotations
 
 import base64
-
 import json
 import os
 
 import pytest
 from google.cloud import pubsub_v1
 
-from shared.auth import api_keys
 from shared import store
+from shared.auth import api_keys
 from shared.bulk import pipeline, schema_registry
 from shared.platform import clients
 from shared.platform.cloudevents import StorageObject
@@ -88,11 +87,15 @@ def test_errors_are_paginated_in_row_order_with_exact_counts(bulk):
     assert response.status_code == 200 and len(response.get_json()["errors"]) == 7
     # pageTokens this API never returns: garbage, other scripts' digits (\u0661\u0662: ARABIC-INDIC ONE TWO),
     # characters base64 would silently skip, a position with a sign
-    tokens = ["garbage", "\u0661\u0662"] + [base64.urlsafe_b64encode(t.encode()).decode() for t in (
-        "000000:\u0661\u0662", "\u0660\u0660\u0660\u0660\u0660\u0660:1", "000000:+1", "000000:1 ")]
+    tokens = ["garbage", "\u0661\u0662"] + [
+        base64.urlsafe_b64encode(t.encode()).decode()
+        for t in ("000000:\u0661\u0662", "\u0660\u0660\u0660\u0660\u0660\u0660:1", "000000:+1", "000000:1 ")
+    ]
     tokens.append("!" + base64.urlsafe_b64encode(b"000000:1").decode())
     for token in tokens:
-        response = bulk.status_fn.get(f"{BULK}/jobs/{job_id}/errors", query_string={"pageToken": token}, headers=bulk.headers)
+        response = bulk.status_fn.get(
+            f"{BULK}/jobs/{job_id}/errors", query_string={"pageToken": token}, headers=bulk.headers
+        )
         assert response.status_code == 400, token
         assert response.get_json()["detail"] == "pageToken is not one this API returned."
 
@@ -211,7 +214,9 @@ def test_stale_finalize_event_of_an_older_generation_changes_nothing(bulk):
     old = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
     bulk.put(bulk.last_upload, bulk_files.ndjson(20, unique("gen2")))
     bulk.split(file_id)  # the newer generation's event arrives first
-    pipeline.split_upload(StorageObject(bucket=old.bucket.name, name=name, generation=old.generation, size=old.size))  # then the older one
+    pipeline.split_upload(
+        StorageObject(bucket=old.bucket.name, name=name, generation=old.generation, size=old.size)
+    )  # then the older one
     job_id = bulk.ingest(file_id).get_json()["jobId"]
     bulk.run_all()
     assert_counts(bulk.status(job_id), "completed", 20, 20, 0)
@@ -278,11 +283,14 @@ def test_another_tenants_file_is_unknown(bulk):
 
     file_id = bulk.upload("ndjson", bulk_files.ndjson(3, unique("mine")))
     other = api_keys.create_key(unique("other-tenant"))
-    theirs = bulk.ingest_fn.post(f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"},
-                                 headers={"X-API-Key": other})
+    theirs = bulk.ingest_fn.post(
+        f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"}, headers={"X-API-Key": other}
+    )
     missing = bulk.ingest("file-dynamic-20250101-doesnotexist")
     assert theirs.status_code == missing.status_code == 400
-    assert theirs.get_json()["type"] == missing.get_json()["type"] == "https://coatro.dev/problems/unknown-file"
+    assert (
+        theirs.get_json()["type"] == missing.get_json()["type"] == "https://coatro.dev/problems/unknown-file"
+    )
 
 
 def test_another_tenants_job_is_404(bulk):
@@ -301,7 +309,11 @@ def test_another_tenants_job_is_404(bulk):
         ("csv", bulk_files.ndjson(5, "x"), "NDJSON"),
         ("ndjson", bytes(range(256)) * 100, "binary"),
         ("json", b"screenId,playedAt\ns1,2025\n", "JSON"),
-        ("json", b'[{"eventId": "a"}, {"eventId": "b"}][{"eventId": "c"}]', "holds more after the top-level array"),
+        (
+            "json",
+            b'[{"eventId": "a"}, {"eventId": "b"}][{"eventId": "c"}]',
+            "holds more after the top-level array",
+        ),
         ("json", b'{"events": [{"eventId": "a"}]} {"events": [{"eventId": "b"}]}', "holds more after"),
     ],
 )
@@ -348,7 +360,14 @@ def test_bad_rows_are_row_errors_with_line_numbers(bulk):
 
 def test_a_50_mb_single_line_is_one_row_error(bulk):
     huge = b'{"context": {"blob": "' + b"x" * (50 * 1024 * 1024) + b'"}}'
-    content = json.dumps(bulk_files.event_row(0, "h")).encode() + b"\n" + huge + b"\n" + json.dumps(bulk_files.event_row(2, "h")).encode() + b"\n"
+    content = (
+        json.dumps(bulk_files.event_row(0, "h")).encode()
+        + b"\n"
+        + huge
+        + b"\n"
+        + json.dumps(bulk_files.event_row(2, "h")).encode()
+        + b"\n"
+    )
     job_id = bulk.start("ndjson", content)
     bulk.run_all()
     status = bulk.status(job_id)
@@ -375,9 +394,13 @@ def test_upload_url_rejects_bad_requests(bulk, body, field):
 
 
 def test_upload_url_needs_json_and_a_key(bulk):
-    response = bulk.upload_url.post(f"{BULK}/upload-url", data="fileName=f", headers={**bulk.headers, "Content-Type": "text/plain"})
+    response = bulk.upload_url.post(
+        f"{BULK}/upload-url", data="fileName=f", headers={**bulk.headers, "Content-Type": "text/plain"}
+    )
     assert response.status_code == 415
-    assert bulk.upload_url.post(f"{BULK}/upload-url", json={"fileName": "f", "format": "csv"}).status_code == 401
+    assert (
+        bulk.upload_url.post(f"{BULK}/upload-url", json={"fileName": "f", "format": "csv"}).status_code == 401
+    )
 
 
 def _nested(depth: int) -> dict:
@@ -387,24 +410,43 @@ def _nested(depth: int) -> dict:
     return value
 
 
-@pytest.mark.parametrize("metadata, field, says", [
-    ({"grid": [[1, 2], [3, 4]]}, "metadata.grid[0]", "array directly inside an array"),
-    ({"a": _nested(25)}, "metadata.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a", "nests more than 16 levels"),
-    ({"__name__": "x"}, "metadata.__name__", "reserved name"),
-    ({"ok": {"": 1}}, "metadata.ok", "empty key"),
-    ({"big": 2**63}, "metadata.big", "beyond 64 bits"),
-    ({"small": -(2**63) - 1}, "metadata.small", "beyond 64 bits"),
-    ({"text": "\ud800"}, "metadata.text", "lone UTF-16 surrogate"),
-    ({"\udfffkey": 1}, "metadata.'\\udfffkey'", "lone UTF-16 surrogate"),
-], ids=["nested-array", "depth-25", "reserved-key", "empty-key", "int64-max+1", "int64-min-1", "surrogate", "surrogate-key"])
-def test_ingest_metadata_firestore_cannot_store_is_a_400_naming_it_and_creates_no_job(bulk, metadata, field, says):
+@pytest.mark.parametrize(
+    "metadata, field, says",
+    [
+        ({"grid": [[1, 2], [3, 4]]}, "metadata.grid[0]", "array directly inside an array"),
+        ({"a": _nested(25)}, "metadata.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a", "nests more than 16 levels"),
+        ({"__name__": "x"}, "metadata.__name__", "reserved name"),
+        ({"ok": {"": 1}}, "metadata.ok", "empty key"),
+        ({"big": 2**63}, "metadata.big", "beyond 64 bits"),
+        ({"small": -(2**63) - 1}, "metadata.small", "beyond 64 bits"),
+        ({"text": "\ud800"}, "metadata.text", "lone UTF-16 surrogate"),
+        ({"\udfffkey": 1}, "metadata.'\\udfffkey'", "lone UTF-16 surrogate"),
+    ],
+    ids=[
+        "nested-array",
+        "depth-25",
+        "reserved-key",
+        "empty-key",
+        "int64-max+1",
+        "int64-min-1",
+        "surrogate",
+        "surrogate-key",
+    ],
+)
+def test_ingest_metadata_firestore_cannot_store_is_a_400_naming_it_and_creates_no_job(
+    bulk, metadata, field, says
+):
     file_id = bulk.upload("ndjson", bulk_files.ndjson(2, unique("meta")))
     response = bulk.ingest(file_id, metadata=metadata)
-    assert response.status_code == 400 and response.content_type == "application/problem+json", response.get_json()
+    assert response.status_code == 400 and response.content_type == "application/problem+json", (
+        response.get_json()
+    )
     [error] = response.get_json()["errors"]
     assert error["field"] == field and says in error["message"], error
     assert store.get_job(pipeline.job_id_for(file_id)) is None
-    response = bulk.ingest(file_id, metadata={"fine": [{"grid": [1, 2]}], "n": 2**63 - 1, "deep": _nested(15)})
+    response = bulk.ingest(
+        file_id, metadata={"fine": [{"grid": [1, 2]}], "n": 2**63 - 1, "deep": _nested(15)}
+    )
     assert response.status_code == 202, response.get_json()
     assert store.get_job(pipeline.job_id_for(file_id)).metadata["n"] == 2**63 - 1
 
@@ -431,8 +473,12 @@ def test_a_poison_row_is_its_own_row_error_and_the_rest_of_the_chunk_is_publishe
     tag = unique("poison")
     lines = [json.dumps(bulk_files.event_row(i, tag)).encode() for i in range(30)]
     lines[4] = b'{"eventId": "%s-4", "context": {"k": "\\ud800"}}' % tag.encode()
-    lines[11] = b'{"eventId": "%s-11", "context": ' % tag.encode() + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}"
-    lines[19] = json.dumps({**bulk_files.event_row(19, tag), "playedAt": "0001-01-01T00:00:00+01:00"}).encode()
+    lines[11] = (
+        b'{"eventId": "%s-11", "context": ' % tag.encode() + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}"
+    )
+    lines[19] = json.dumps(
+        {**bulk_files.event_row(19, tag), "playedAt": "0001-01-01T00:00:00+01:00"}
+    ).encode()
     lines[23] = b'{"eventId": "%s-23", "context": {"n": [1e400]}}' % tag.encode()  # would become null
     lines[25] = b'{"eventId": "%s-25", "screenId": "first", "screenId": "last"}' % tag.encode()  # last wins
     job_id = bulk.start("ndjson", b"\n".join(lines) + b"\n")
@@ -440,11 +486,15 @@ def test_a_poison_row_is_its_own_row_error_and_the_rest_of_the_chunk_is_publishe
     status = bulk.status(job_id)
     assert_counts(status, "partially_completed", 30, 26, 4)
     assert [e["row"] for e in status["errors"]] == [5, 12, 20, 24]
-    assert "lone UTF-16 surrogate" in status["errors"][0]["error"] and "years 1 to 9999" in status["errors"][2]["error"]
+    assert (
+        "lone UTF-16 surrogate" in status["errors"][0]["error"]
+        and "years 1 to 9999" in status["errors"][2]["error"]
+    )
     assert "beyond the range" in status["errors"][3]["error"]
     got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 26)
     assert sorted(m["attributes"]["eventId"] for m in got) == sorted(
-        f"{tag}-{i}" for i in range(30) if i not in (4, 11, 19, 23))
+        f"{tag}-{i}" for i in range(30) if i not in (4, 11, 19, 23)
+    )
     assert next(m["data"]["screenId"] for m in got if m["attributes"]["eventId"] == f"{tag}-25") == "last"
 
 
@@ -455,9 +505,17 @@ def test_twenty_concurrent_ingests_of_one_file_all_get_202_and_the_same_job(bulk
     os.environ["COATRO_STALE_CLAIM_SECONDS"] = "120"  # the production value: a slow claim is not retaken
     clients.reset()
     with ThreadPoolExecutor(20) as pool:
-        responses = list(pool.map(lambda _: bulk.ingest_fn.post(
-            f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"}, headers=bulk.headers), range(20)))
-    assert [r.status_code for r in responses] == [202] * 20, [r.get_json() for r in responses if r.status_code != 202]
+        responses = list(
+            pool.map(
+                lambda _: bulk.ingest_fn.post(
+                    f"{BULK}/ingest", json={"fileId": file_id, "schemaVersion": "1.0"}, headers=bulk.headers
+                ),
+                range(20),
+            )
+        )
+    assert [r.status_code for r in responses] == [202] * 20, [
+        r.get_json() for r in responses if r.status_code != 202
+    ]
     assert {r.get_json()["jobId"] for r in responses} == {pipeline.job_id_for(file_id)}
     assert sum(r.get_json()["message"] == "Job queued" for r in responses) == 1
     assert len(bulk.run_all()) == 2  # fanned out once

@@ -13,8 +13,9 @@ CANONICAL = "/coatro/v1/pop/bulk"
 
 
 def upload(bulk, content: bytes, base: str = CANONICAL) -> dict:
-    response = bulk.upload_url.post(f"{base}/upload-url", json={"fileName": "pop.ndjson", "format": "ndjson"},
-                                    headers=bulk.headers)
+    response = bulk.upload_url.post(
+        f"{base}/upload-url", json={"fileName": "pop.ndjson", "format": "ndjson"}, headers=bulk.headers
+    )
     assert response.status_code == 200, response.get_json()
     target = response.get_json()
     bulk.put(target, content)
@@ -47,7 +48,9 @@ def test_the_four_steps_under_bulk_run_a_canonical_job(bulk, events_sink):
     published = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 29)
     assert len(published) == 29 and {m["data"]["jobId"] for m in published} == {job_id}
 
-    again = ingest(bulk, {"fileId": target["fileId"], "schemaVersion": "1.0"})  # "1.0" is what it means anyway
+    again = ingest(
+        bulk, {"fileId": target["fileId"], "schemaVersion": "1.0"}
+    )  # "1.0" is what it means anyway
     assert again.status_code == 202 and again.get_json()["jobId"] == job_id
 
 
@@ -73,7 +76,9 @@ def test_files_and_jobs_belong_to_the_endpoints_that_created_them(bulk):
     assert crossed.status_code == 400 and "/coatro/v1/pop/dynamic/bulk/" in crossed.get_json()["detail"]
 
     canonical_job = ingest(bulk, {"fileId": canonical["fileId"]}).get_json()["jobId"]
-    dynamic_job = ingest(bulk, {"fileId": dynamic["fileId"], "schemaVersion": "1.0"}, base=BULK).get_json()["jobId"]
+    dynamic_job = ingest(bulk, {"fileId": dynamic["fileId"], "schemaVersion": "1.0"}, base=BULK).get_json()[
+        "jobId"
+    ]
     for job_id, home, other in [(canonical_job, CANONICAL, BULK), (dynamic_job, BULK, CANONICAL)]:
         assert bulk.status_fn.get(f"{home}/jobs/{job_id}", headers=bulk.headers).status_code == 200
         for path in (f"{other}/jobs/{job_id}", f"{other}/jobs/{job_id}/errors"):
@@ -88,9 +93,14 @@ def test_another_tenants_canonical_job_is_404_like_a_missing_one(bulk):
     job_id = ingest(bulk, {"fileId": target["fileId"]}).get_json()["jobId"]
     other = {"X-API-Key": api_keys.create_key(unique("other-tenant"))}
     theirs = bulk.status_fn.get(f"{CANONICAL}/jobs/{job_id}", headers=other)
-    missing = bulk.status_fn.get(f"{CANONICAL}/jobs/job-bulk-pop-20250101-0123456789abcdef", headers=bulk.headers)
+    missing = bulk.status_fn.get(
+        f"{CANONICAL}/jobs/job-bulk-pop-20250101-0123456789abcdef", headers=bulk.headers
+    )
     assert theirs.status_code == missing.status_code == 404
     assert theirs.get_json()["detail"].replace(job_id, "ID") == missing.get_json()["detail"].replace(
-        "job-bulk-pop-20250101-0123456789abcdef", "ID")
+        "job-bulk-pop-20250101-0123456789abcdef", "ID"
+    )
     malformed = bulk.status_fn.get(f"{CANONICAL}/jobs/job-bulk-pop-oops", headers=bulk.headers)
-    assert malformed.status_code == 404 and "belong to" not in malformed.get_json()["detail"]  # no hint to itself
+    assert (
+        malformed.status_code == 404 and "belong to" not in malformed.get_json()["detail"]
+    )  # no hint to itself

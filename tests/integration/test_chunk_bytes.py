@@ -16,8 +16,9 @@ def test_lines_of_many_records_are_cut_into_chunks_by_bytes(bulk):
     os.environ["COATRO_CHUNK_BYTES"] = "20000"
     os.environ["COATRO_MAX_FILE_BYTES"] = str(20_000 * 5_000)  # a plan holds at most 5,000 chunks
     clients.reset()  # the functions read the settings again
-    assert schema_registry.register(bulk.tenant_id, load_mapping(
-        {"version": "pops-1", "records": "pop", "fields": {"s": "screenId"}}))
+    assert schema_registry.register(
+        bulk.tenant_id, load_mapping({"version": "pops-1", "records": "pop", "fields": {"s": "screenId"}})
+    )
     line = json.dumps({"pop": [{"s": f"s-{i}"} for i in range(500)]}).encode() + b"\n"  # ~7 KB, 500 records
     job_id = bulk.start("ndjson", line * 20, "pops-1")  # 20 lines: one chunk of chunk_rows (25) lines
     messages = bulk.run_all()

@@ -17,9 +17,17 @@ LONG_ROW = b"s-0," + b"9" * LIMIT + b"\n"  # one byte more than 1 MiB without it
 
 
 def test_headerless_file_whose_first_row_is_too_long_has_that_row_as_one_error(bulk, events_sink):
-    assert schema_registry.register(bulk.tenant_id, load_mapping({
-        "version": "nohead-long", "header": False, "columns": ["scr", "ms"],
-        "fields": {"scr": "screenId", "ms": {"to": "durationMs", "unit": "s"}}}))
+    assert schema_registry.register(
+        bulk.tenant_id,
+        load_mapping(
+            {
+                "version": "nohead-long",
+                "header": False,
+                "columns": ["scr", "ms"],
+                "fields": {"scr": "screenId", "ms": {"to": "durationMs", "unit": "s"}},
+            }
+        ),
+    )
     content = LONG_ROW + b"".join(f"s-{i},{i % 7}\n".encode() for i in range(1, 60))
     job_id = bulk.start("csv", content, "nohead-long")
     messages = bulk.run_all()
@@ -33,8 +41,10 @@ def test_headerless_file_whose_first_row_is_too_long_has_that_row_as_one_error(b
 
 def test_file_whose_header_row_is_too_long_is_refused_at_ingest_or_fails_the_job(bulk):
     content = LONG_ROW + b"1,2\n"
-    reason = (f"The CSV header row cannot be read: it is {LIMIT + 4} bytes, longer than the row size limit "
-              f"({LIMIT} bytes)")
+    reason = (
+        f"The CSV header row cannot be read: it is {LIMIT + 4} bytes, longer than the row size limit "
+        f"({LIMIT} bytes)"
+    )
     file_id = bulk.upload("csv", content)
     response = bulk.ingest(file_id)  # 1.0 reads a header row
     assert response.status_code == 400

@@ -23,7 +23,11 @@ from tests.integration.conftest import assert_counts
 
 def _acknowledged_as_malformed(response, capsys) -> dict:
     assert response.status_code == 200, response.get_data(as_text=True)
-    [entry] = [e for e in log_lines(capsys.readouterr().err) if e.get("message") == "malformed or foreign event acknowledged without retry"]
+    [entry] = [
+        e
+        for e in log_lines(capsys.readouterr().err)
+        if e.get("message") == "malformed or foreign event acknowledged without retry"
+    ]
     return entry
 
 
@@ -42,22 +46,29 @@ def test_splitter_plans_a_file_from_a_finalized_event(bulk):
 def test_splitter_acknowledges_a_finalized_event_missing_a_field(bulk, capsys, missing):
     file_id = bulk.upload("ndjson", bulk_files.ndjson(5, unique("nofield")), split=False)
     name = f"uploads/{bulk.tenant_id}/{file_id}"
-    headers, body = cloudevents.storage_finalized(os.environ["COATRO_UPLOADS_BUCKET"], name, 1, 10, drop=(missing,))
+    headers, body = cloudevents.storage_finalized(
+        os.environ["COATRO_UPLOADS_BUCKET"], name, 1, 10, drop=(missing,)
+    )
     capsys.readouterr()
-    entry = _acknowledged_as_malformed(cloudevents.post_storage_event(bulk.splitter_fn, headers, body), capsys)
+    entry = _acknowledged_as_malformed(
+        cloudevents.post_storage_event(bulk.splitter_fn, headers, body), capsys
+    )
     assert missing in entry["reason"] and entry["eventType"] == "google.cloud.storage.object.v1.finalized"
     assert store.get_file(file_id).status == "awaiting_upload"  # nothing was done
 
 
 def test_splitter_ignores_objects_that_are_not_uploads(bulk, capsys):
-    for bucket, name in [("someone-elses-bucket", "uploads/t/file-dynamic-20250101-0123456789abcdef"),
-                         (os.environ["COATRO_UPLOADS_BUCKET"], "exports/report.csv"),
-                         (os.environ["COATRO_UPLOADS_BUCKET"], "uploads/t/not-a-file-id")]:
+    for bucket, name in [
+        ("someone-elses-bucket", "uploads/t/file-dynamic-20250101-0123456789abcdef"),
+        (os.environ["COATRO_UPLOADS_BUCKET"], "exports/report.csv"),
+        (os.environ["COATRO_UPLOADS_BUCKET"], "uploads/t/not-a-file-id"),
+    ]:
         headers, body = cloudevents.storage_finalized(bucket, name, 1, 10)
         response = cloudevents.post_storage_event(bulk.splitter_fn, headers, body)
         assert response.status_code == 200
-    assert [e["message"] for e in log_lines(capsys.readouterr().err) if e.get("severity") == "WARNING"][-3:] == [
-        "ignoring an object that is not an upload"] * 3
+    assert [e["message"] for e in log_lines(capsys.readouterr().err) if e.get("severity") == "WARNING"][
+        -3:
+    ] == ["ignoring an object that is not an upload"] * 3
 
 
 # -- worker (Pub/Sub push from pop-chunks) ----------------------------------------------------------
@@ -76,13 +87,17 @@ def test_worker_processes_a_pushed_chunk_and_ends_the_job(bulk, events_sink):
 @pytest.mark.parametrize("data", [b"not json", b"{}", b'{"jobId": 1}', b"\xff\xfe"])
 def test_worker_acknowledges_a_message_that_is_not_a_chunk(bulk, capsys, data):
     capsys.readouterr()
-    entry = _acknowledged_as_malformed(cloudevents.post_pubsub_push(bulk.worker_fn, cloudevents.pubsub_push(data)), capsys)
+    entry = _acknowledged_as_malformed(
+        cloudevents.post_pubsub_push(bulk.worker_fn, cloudevents.pubsub_push(data)), capsys
+    )
     assert "ChunkMessage" in entry["reason"]
 
 
 def test_worker_acknowledges_a_push_with_empty_data(bulk, capsys):
     capsys.readouterr()
-    entry = _acknowledged_as_malformed(cloudevents.post_pubsub_push(bulk.worker_fn, cloudevents.pubsub_push(b"")), capsys)
+    entry = _acknowledged_as_malformed(
+        cloudevents.post_pubsub_push(bulk.worker_fn, cloudevents.pubsub_push(b"")), capsys
+    )
     assert "ChunkMessage" in entry["reason"]
 
 
@@ -147,7 +162,9 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
     os.environ["COATRO_STALE_CLAIM_SECONDS"] = "0.5"
     clients.reset()
     time.sleep(0.6)
-    sweeper = functions_framework.create_app(target="sweeper", source=str(ROOT / "functions/sweeper/main.py")).test_client()
+    sweeper = functions_framework.create_app(
+        target="sweeper", source=str(ROOT / "functions/sweeper/main.py")
+    ).test_client()
     tick = cloudevents.pubsub_push(b"{}")  # what Cloud Scheduler publishes
     assert cloudevents.post_pubsub_push(sweeper, tick).status_code == 200
     messages = [m for m in bulk.chunk_messages() if m.jobId == job_id]
@@ -172,7 +189,9 @@ def test_sweep_replans_a_file_whose_finalize_event_never_came_and_fails_one_whos
     lost = bulk.upload("ndjson", bulk_files.ndjson(10, unique("lost")), split=False)
     gone = bulk.upload("ndjson", bulk_files.ndjson(10, unique("gone")), split=False)
     assert bulk.ingest(lost).status_code == 202 and bulk.ingest(gone).status_code == 202
-    clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).blob(f"uploads/{bulk.tenant_id}/{gone}").delete()
+    clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).blob(
+        f"uploads/{bulk.tenant_id}/{gone}"
+    ).delete()
     os.environ["COATRO_REPLAN_AFTER_SECONDS"] = "0"
     clients.reset()
     pipeline.sweep_jobs()
@@ -185,9 +204,13 @@ def test_sweep_replans_a_file_whose_finalize_event_never_came_and_fails_one_whos
 def test_sweeper_acknowledges_a_tick_that_is_not_json(bulk, capsys):
     import functions_framework
 
-    sweeper = functions_framework.create_app(target="sweeper", source=str(ROOT / "functions/sweeper/main.py")).test_client()
+    sweeper = functions_framework.create_app(
+        target="sweeper", source=str(ROOT / "functions/sweeper/main.py")
+    ).test_client()
     capsys.readouterr()
-    _acknowledged_as_malformed(cloudevents.post_pubsub_push(sweeper, cloudevents.pubsub_push(b"tick")), capsys)
+    _acknowledged_as_malformed(
+        cloudevents.post_pubsub_push(sweeper, cloudevents.pubsub_push(b"tick")), capsys
+    )
 
 
 def test_chunk_message_round_trips_through_a_push(bulk):

@@ -168,7 +168,9 @@ def test_body_over_limit_is_413_plain_and_gzip_bomb(client, tenant, events_sink)
 
 def test_wrong_content_type_malformed_json_and_bad_gzip(client, tenant, events_sink):
     tenant_id, key = tenant
-    response = client.post(PATH, data=json.dumps(CONTRACT), headers={"X-API-Key": key, "Content-Type": "text/plain"})
+    response = client.post(
+        PATH, data=json.dumps(CONTRACT), headers={"X-API-Key": key, "Content-Type": "text/plain"}
+    )
     assert response.status_code == 415 and response.content_type == "application/problem+json"
     response = client.post(PATH, data=json.dumps(CONTRACT), headers={"X-API-Key": key})
     assert response.status_code == 415
@@ -218,7 +220,9 @@ def test_missing_unknown_and_revoked_keys_get_the_same_401(client, tenant, event
     assert api_keys.revoke_key_hash(api_keys.key_hash(revoked))
     bodies = []
     for headers in ({}, {"X-API-Key": "ck_unknown"}, {"X-API-Key": revoked}):
-        response = client.post(PATH, data=json.dumps(CONTRACT), headers={"Content-Type": "application/json", **headers})
+        response = client.post(
+            PATH, data=json.dumps(CONTRACT), headers={"Content-Type": "application/json", **headers}
+        )
         assert response.status_code == 401
         assert response.content_type == "application/problem+json"
         bodies.append(response.get_data())
@@ -239,11 +243,19 @@ def test_publish_failure_is_503_with_retry_after(client, tenant):
 POISON = [
     ("lone surrogate", b'{"eventId": "%s", "context": {"k": "\\ud800"}}', "lone UTF-16 surrogate"),
     ("lone surrogate in device", b'{"eventId": "%s", "device": {"k": ["\\udfff"]}}', "lone UTF-16 surrogate"),
-    ("nesting", b'{"eventId": "%s", "context": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}", "cannot be stored as JSON"),
+    (
+        "nesting",
+        b'{"eventId": "%s", "context": ' + b'{"a": ' * 300 + b"1" + b"}" * 300 + b"}",
+        "cannot be stored as JSON",
+    ),
     # Kept exactly or not at all: 1e400 would be published as null, a lone surrogate key as U+FFFD.
     ("number beyond a double", b'{"eventId": "%s", "context": {"n": 1e400}}', "beyond the range"),
     ("negative number beyond a double", b'{"eventId": "%s", "device": {"n": [-1e999]}}', "beyond the range"),
-    ("lone surrogate in a key", b'{"eventId": "%s", "context": {"ok": {"\\ud800k": 1}}}', "lone UTF-16 surrogate"),
+    (
+        "lone surrogate in a key",
+        b'{"eventId": "%s", "context": {"ok": {"\\ud800k": 1}}}',
+        "lone UTF-16 surrogate",
+    ),
 ]
 
 
@@ -302,13 +314,19 @@ def test_events_twice_in_a_body_is_a_400_but_a_repeated_name_in_an_event_keeps_i
     ]
     assert_nothing_published(client, key, tenant_id, events_sink)
     event_id = unique("last")
-    response = post(client, key, f'{{"events": [{{"eventId": "{event_id}", "screenId": "first", "screenId": "last"}}]}}'.encode())
+    response = post(
+        client,
+        key,
+        f'{{"events": [{{"eventId": "{event_id}", "screenId": "first", "screenId": "last"}}]}}'.encode(),
+    )
     assert response.status_code == 202
     [msg] = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 1)
     assert msg["data"]["screenId"] == "last"
 
 
-def test_a_body_of_exactly_the_limit_whose_one_message_is_too_large_for_pub_sub_is_413(client, tenant, events_sink):
+def test_a_body_of_exactly_the_limit_whose_one_message_is_too_large_for_pub_sub_is_413(
+    client, tenant, events_sink
+):
     tenant_id, key = tenant
     limit = 10 * 1024 * 1024
     shell = json.dumps({"events": [event(eventId=unique("huge"), context={"pad": ""})]}).encode()
@@ -320,7 +338,9 @@ def test_a_body_of_exactly_the_limit_whose_one_message_is_too_large_for_pub_sub_
     assert_nothing_published(client, key, tenant_id, events_sink)
 
 
-def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_another_tenant_does_not(client, tenant, events_sink):
+def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_another_tenant_does_not(
+    client, tenant, events_sink
+):
     """Issue 16: one tenant's burst cannot take an instance from the others (shared/auth/tenant_limits.py)."""
     from shared.auth import api_keys
 

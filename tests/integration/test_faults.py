@@ -14,7 +14,9 @@ from tests.conftest import unique
 from tests.integration.test_events_function import assert_nothing_published, event, post
 
 
-def test_events_under_a_frozen_pubsub_answer_503_and_nothing_is_lost_once_resumed(stack, tenant, events_client, events_sink):
+def test_events_under_a_frozen_pubsub_answer_503_and_nothing_is_lost_once_resumed(
+    stack, tenant, events_client, events_sink
+):
     tenant_id, key = tenant
     os.environ["COATRO_PUBLISH_TIMEOUT_SECONDS"] = "2"
     clients.reset()
@@ -31,7 +33,9 @@ def test_events_under_a_frozen_pubsub_answer_503_and_nothing_is_lost_once_resume
     assert {m["attributes"]["eventId"] for m in got} == set(ids)  # each at least once, nothing else
 
 
-def test_events_with_a_frozen_firestore_answer_503_not_401_and_publish_nothing(stack, tenant, events_client, events_sink):
+def test_events_with_a_frozen_firestore_answer_503_not_401_and_publish_nothing(
+    stack, tenant, events_client, events_sink
+):
     tenant_id, key = tenant
     os.environ["COATRO_FIRESTORE_TIMEOUT_SECONDS"] = "2"
     clients.reset()

@@ -13,7 +13,9 @@ HTTP_FUNCTIONS = {name for name, trigger in EXPECTED_TRIGGERS.items() if trigger
 
 
 def _client(name: str):
-    return functions_framework.create_app(target=name, source=str(ROOT / f"functions/{name}/main.py")).test_client()
+    return functions_framework.create_app(
+        target=name, source=str(ROOT / f"functions/{name}/main.py")
+    ).test_client()
 
 
 def _assert_problem(response, status: int) -> dict:
@@ -36,7 +38,9 @@ def test_every_function_answers_framework_errors_with_problems(stack, name):
         response = client.get("/")
         _assert_problem(response, 405)
         assert "POST" in response.headers["Allow"]
-        _assert_problem(client.post("/", data=b"not a cloudevent", headers={"Content-Type": "text/plain"}), 415)
+        _assert_problem(
+            client.post("/", data=b"not a cloudevent", headers={"Content-Type": "text/plain"}), 415
+        )
         _assert_problem(client.post("/", json={"not": "a cloudevent"}), 400)
 
 

@@ -11,7 +11,7 @@ import requests
 
 from local.stack import free_port, function_process
 
-SLOW = '''
+SLOW = """
 import time
 
 import functions_framework
@@ -23,7 +23,7 @@ def slow(request):
     while time.monotonic() < end:
         time.sleep(0.05)
     return "finished"
-'''
+"""
 
 
 def test_a_request_longer_than_the_timeout_is_ended(tmp_path):
@@ -31,7 +31,13 @@ def test_a_request_longer_than_the_timeout_is_ended(tmp_path):
     source.write_text(SLOW)
     port = free_port()
     argv, env = function_process("slow", port, source=source, timeout=2)
-    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 30
@@ -40,7 +46,9 @@ def test_a_request_longer_than_the_timeout_is_ended(tmp_path):
                 requests.get(url, timeout=5)
                 break
             except requests.ConnectionError:
-                assert time.monotonic() < deadline and proc.poll() is None, "functions-framework did not start"
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "functions-framework did not start"
+                )
                 time.sleep(0.1)
         assert requests.get(url, params={"seconds": "0.5"}, timeout=10).text == "finished"
         started = time.monotonic()

@@ -8,18 +8,26 @@ from shared.bulk import schema_registry
 from shared.bulk.schemas import load_mapping
 from tests.integration.conftest import assert_counts
 
-ENVELOPES = load_mapping({
-    "version": "env-1", "records": "plays", "envelope_fields": ["screen"],
-    "fields": {"screen": "screenId", "secs": {"to": "durationMs", "unit": "s"}},
-    "where": [{"field": "kind", "equals": "ad"}], "drop": ["kind", "token"], "required": ["screenId"],
-})
+ENVELOPES = load_mapping(
+    {
+        "version": "env-1",
+        "records": "plays",
+        "envelope_fields": ["screen"],
+        "fields": {"screen": "screenId", "secs": {"to": "durationMs", "unit": "s"}},
+        "where": [{"field": "kind", "equals": "ad"}],
+        "drop": ["kind", "token"],
+        "required": ["screenId"],
+    }
+)
 
 
 def envelope_file(lines: int) -> bytes:
     """Line i holds i % 4 plays: one ad, one house play (skipped), one ad with a bad duration."""
     out = []
     for i in range(lines):
-        plays = [{"kind": "ad", "secs": 15}, {"kind": "house", "secs": 5}, {"kind": "ad", "secs": "long"}][: i % 4]
+        plays = [{"kind": "ad", "secs": 15}, {"kind": "house", "secs": 5}, {"kind": "ad", "secs": "long"}][
+            : i % 4
+        ]
         out.append(json.dumps({"screen": f"s-{i}", "token": "secret", "plays": plays}))
     return ("\n".join(out) + "\n").encode()
 
@@ -34,19 +42,26 @@ def test_envelope_job_counts_records_skips_filtered_ones_and_ends_with_records_a
     status = bulk.status(job_id)
     assert_counts(status, "partially_completed", 150, 75, 25)
     assert status["skippedRows"] == 50
-    assert status["errors"][0] == {"row": 4, "error": "plays[2]: secs (durationMs): expected a duration "
-                                                       "(seconds, or a string like '15s' or '1500ms'), got 'long'"}
+    assert status["errors"][0] == {
+        "row": 4,
+        "error": "plays[2]: secs (durationMs): expected a duration "
+        "(seconds, or a string like '15s' or '1500ms'), got 'long'",
+    }
     got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 75)
     assert len(got) == 75 and {m["data"]["durationMs"] for m in got} == {15000}
-    assert all("token" not in json.dumps(m["data"]) and "kind" not in m["data"].get("context", {}) for m in got)
+    assert all(
+        "token" not in json.dumps(m["data"]) and "kind" not in m["data"].get("context", {}) for m in got
+    )
     # a chunk delivered again changes nothing
     assert bulk.deliver(messages[1]).status_code == 200
     assert bulk.status(job_id) == status
 
 
 def test_all_rows_skipped_completes(bulk):
-    assert schema_registry.register(bulk.tenant_id, load_mapping(
-        {"version": "none-1", "where": [{"field": "screenId", "equals": "nobody"}]}))
+    assert schema_registry.register(
+        bulk.tenant_id,
+        load_mapping({"version": "none-1", "where": [{"field": "screenId", "equals": "nobody"}]}),
+    )
     job_id = bulk.start("csv", b"screenId\na\nb\n", "none-1")
     bulk.run_all()
     status = bulk.status(job_id)
@@ -55,10 +70,21 @@ def test_all_rows_skipped_completes(bulk):
 
 
 def test_headerless_semicolon_file_counts_its_first_line_as_row_1(bulk, events_sink):
-    assert schema_registry.register(bulk.tenant_id, load_mapping({
-        "version": "nohead-1", "header": False, "delimiter": ";", "columns": ["scr", "ms"],
-        "fields": {"scr": "screenId", "ms": {"to": "durationMs", "unit": "s"}}}))
-    content = "".join(f"s-{i};{i % 7}\n" for i in range(60)).encode()  # "s-0;0" also reads as a header of 2 names
+    assert schema_registry.register(
+        bulk.tenant_id,
+        load_mapping(
+            {
+                "version": "nohead-1",
+                "header": False,
+                "delimiter": ";",
+                "columns": ["scr", "ms"],
+                "fields": {"scr": "screenId", "ms": {"to": "durationMs", "unit": "s"}},
+            }
+        ),
+    )
+    content = "".join(
+        f"s-{i};{i % 7}\n" for i in range(60)
+    ).encode()  # "s-0;0" also reads as a header of 2 names
     job_id = bulk.start("csv", content, "nohead-1")
     messages = bulk.run_all()
     assert len(messages) == 4 and messages[-1].chunk.first_row == 1  # 59 rows in 3 chunks, and line 1
@@ -67,16 +93,24 @@ def test_headerless_semicolon_file_counts_its_first_line_as_row_1(bulk, events_s
     assert_counts(status, "completed", 60, 60, 0)
     got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 60)
     assert sorted((m["data"]["row"], m["data"]["screenId"], m["data"]["durationMs"]) for m in got)[:2] == [
-        (1, "s-0", 0), (2, "s-1", 1000)]
+        (1, "s-0", 0),
+        (2, "s-1", 1000),
+    ]
 
 
 def test_a_header_that_names_no_columns_is_refused_at_ingest_or_fails_the_job(bulk):
     file_id = bulk.upload("csv", b"a,b,a\n1,2,3\n")
     response = bulk.ingest(file_id)
     assert response.status_code == 400
-    assert response.get_json()["detail"] == f"File {file_id} cannot be ingested: The CSV header names column 'a' twice"
+    assert (
+        response.get_json()["detail"]
+        == f"File {file_id} cannot be ingested: The CSV header names column 'a' twice"
+    )
     later = bulk.upload("csv", b"a,,c\n1,2,3\n", split=False)
     job_id = bulk.ingest(later).get_json()["jobId"]
     bulk.split(later)
     status = bulk.status(job_id)
-    assert status["status"] == "failed" and status["failureReason"] == "The CSV header has an empty column name (column 2)"
+    assert (
+        status["status"] == "failed"
+        and status["failureReason"] == "The CSV header has an empty column name (column 2)"
+    )

@@ -30,9 +30,13 @@ def test_a_500_logs_its_traceback_for_error_reporting_and_no_key(events_client, 
     entry = errors[0]
     assert entry["@type"] == REPORTED_ERROR_EVENT
     assert entry["stack_trace"].startswith("Traceback (most recent call last):")
-    assert "in broken" in entry["stack_trace"] and entry["stack_trace"].rstrip().endswith("RuntimeError: publisher exploded")
+    assert "in broken" in entry["stack_trace"] and entry["stack_trace"].rstrip().endswith(
+        "RuntimeError: publisher exploded"
+    )
     assert entry["context"]["httpRequest"] == {
-        "method": "POST", "url": "/coatro/v1/pop/events", "responseStatusCode": 500,
+        "method": "POST",
+        "url": "/coatro/v1/pop/events",
+        "responseStatusCode": 500,
         "userAgent": entry["context"]["httpRequest"]["userAgent"],
     }
     assert entry["serviceContext"]["service"]
@@ -65,7 +69,9 @@ def test_a_failing_chunk_is_logged_with_its_traceback_and_its_job(bulk, monkeypa
     response = bulk.deliver(message)  # through the worker's trigger: a 500 makes Pub/Sub redeliver
     assert response.status_code == 500
     [entry] = [e for e in log_lines(capsys.readouterr().err) if e["severity"] == "ERROR"]
-    assert entry["@type"] == REPORTED_ERROR_EVENT and "RuntimeError: pop-events exploded" in entry["stack_trace"]
+    assert (
+        entry["@type"] == REPORTED_ERROR_EVENT and "RuntimeError: pop-events exploded" in entry["stack_trace"]
+    )
     assert (entry["jobId"], entry["fileId"], entry["chunk"]) == (job_id, message.fileId, 0)
     assert entry["eventType"] == "google.cloud.pubsub.topic.v1.messagePublished"
 

@@ -40,7 +40,9 @@ def big_chunks(stack, tenant):
 
 
 @pytest.mark.parametrize("trigger", list(TRIGGERS))
-def test_one_poison_row_is_one_row_error_and_every_valid_row_is_published_once(trigger, big_chunks, events_sink):
+def test_one_poison_row_is_one_row_error_and_every_valid_row_is_published_once(
+    trigger, big_chunks, events_sink
+):
     bulk = big_chunks
     mapping, _record, message = TRIGGERS[trigger]
     version = f"poison-{abs(hash(trigger)) % 10**6}"

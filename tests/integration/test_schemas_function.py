@@ -117,45 +117,71 @@ def test_the_admin_command_and_the_api_share_one_registry(schemas, tmp_path):
     assert schemas.put(version, {**SNAKE, "version": version}).status_code == 200  # the same mapping
 
 
-
 def test_the_admin_command_refuses_what_the_api_refuses_as_unstorable(schemas, tmp_path, capsys):
     version = unique("admin")
     path = tmp_path / "mapping.json"
-    for constants, words in (({"context.grid": [[1]]}, "is an array directly inside an array"),
-                             ({"context.big": 2**64}, "is an integer beyond 64 bits")):
+    for constants, words in (
+        ({"context.grid": [[1]]}, "is an array directly inside an array"),
+        ({"context.big": 2**64}, "is an integer beyond 64 bits"),
+    ):
         path.write_text(json.dumps({**SNAKE, "version": version, "constants": constants}))
         assert admin.main(["register-schema", schemas.tenant_id, str(path)]) == 1
         assert words in capsys.readouterr().err
     assert (version, False) not in versions(schemas.get())
 
 
-def test_preview_of_a_registered_version_shows_events_and_row_errors_and_ingests_nothing(schemas, events_sink):
+def test_preview_of_a_registered_version_shows_events_and_row_errors_and_ingests_nothing(
+    schemas, events_sink
+):
     version = unique("snake")
     assert schemas.put(version, {**SNAKE, "version": version}).status_code == 201
     sample = SNAKE_CSV + "p-0004,scr-x,site-x,cmp-x,cr-x,not-a-time,30000,,,,mall,4.2.1\n"
     response = schemas.post(f"/{version}/preview", {"format": "csv", "sample": sample})
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
-    assert (result["totalRows"], result["processedRows"], result["errorRows"], result["skippedRows"]) == (4, 3, 1, 0)
+    assert (result["totalRows"], result["processedRows"], result["errorRows"], result["skippedRows"]) == (
+        4,
+        3,
+        1,
+        0,
+    )
     assert result["events"][0] == {
-        "eventId": "p-0001", "screenId": "scr-lon-001", "siteId": "site-lon-01", "campaignId": "cmp-2025-q1",
-        "creativeId": "cr-0042", "playedAt": "2025-01-27T10:00:00.000Z", "durationMs": 30000,
+        "eventId": "p-0001",
+        "screenId": "scr-lon-001",
+        "siteId": "site-lon-01",
+        "campaignId": "cmp-2025-q1",
+        "creativeId": "cr-0042",
+        "playedAt": "2025-01-27T10:00:00.000Z",
+        "durationMs": 30000,
         "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
         "context": {"venueType": "transit, rail", "player_fw": "4.2.1", "exportedBy": "cms-daily-export"},
     }
     assert result["events"][2]["context"]["venueType"] == "roadside\nbillboard"  # a quoted newline
-    assert result["errors"] == [{"row": 6, "error": "played_at_ms (playedAt): expected epoch milliseconds, got 'not-a-time'"}]
+    assert result["errors"] == [
+        {"row": 6, "error": "played_at_ms (playedAt): expected epoch milliseconds, got 'not-a-time'"}
+    ]
     assert events_sink.pull(schemas.tenant_id, timeout=3) == []
 
 
 def test_preview_of_an_unregistered_mapping(schemas):
     sample = '{"scr": "s1", "at": "2025-01-27T10:00:00Z", "dur": "15"}\n\n{"scr": "s2", "at": "yesterday"}\n'
-    body = {"format": "ndjson", "sample": sample, "mapping": {"fields": {"scr": "screenId", "at": "playedAt"}}}
+    body = {
+        "format": "ndjson",
+        "sample": sample,
+        "mapping": {"fields": {"scr": "screenId", "at": "playedAt"}},
+    }
     response = schemas.post("/preview", body)
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
-    assert result["events"] == [{"screenId": "s1", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"dur": "15"}}]
-    assert result["errors"] == [{"row": 3, "error": "at (playedAt): Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z"}]
+    assert result["events"] == [
+        {"screenId": "s1", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"dur": "15"}}
+    ]
+    assert result["errors"] == [
+        {
+            "row": 3,
+            "error": "at (playedAt): Input should be an ISO 8601 timestamp with a timezone, e.g. 2025-01-27T10:00:00Z",
+        }
+    ]
     assert (result["totalRows"], result["processedRows"], result["errorRows"]) == (2, 1, 1)
     assert versions(schemas.get()) == [("1.0", True)]  # nothing was registered
 
@@ -163,7 +189,12 @@ def test_preview_of_an_unregistered_mapping(schemas):
 @pytest.mark.parametrize(
     "path, body, status, field",
     [
-        ("/preview", {"format": "csv", "sample": "a\n1\n", "mapping": {"fields": {"a": "nope"}}}, 400, "mapping.fields"),
+        (
+            "/preview",
+            {"format": "csv", "sample": "a\n1\n", "mapping": {"fields": {"a": "nope"}}},
+            400,
+            "mapping.fields",
+        ),
         ("/preview", {"format": "csv", "sample": "a\n1\n"}, 400, "mapping"),
         ("/1.0/preview", {"format": "csv", "sample": "a\n1\n", "mapping": {}}, 400, "mapping"),
         ("/1.0/preview", {"format": "xml", "sample": "<a/>"}, 400, "format"),
@@ -188,5 +219,7 @@ def test_a_key_is_needed_and_only_the_documented_methods_are_allowed(schemas):
     assert schemas.raw.get(f"{SCHEMAS}/1.0/preview", headers=headers).status_code == 405
     reserved = schemas.raw.put(f"{SCHEMAS}/preview", json={}, headers=headers)  # "preview" names no version
     assert reserved.status_code == 405 and reserved.headers["Allow"] == "POST"
-    not_json = schemas.raw.put(f"{SCHEMAS}/v1", data="fields: {}", headers={**headers, "Content-Type": "text/yaml"})
+    not_json = schemas.raw.put(
+        f"{SCHEMAS}/v1", data="fields: {}", headers={**headers, "Content-Type": "text/yaml"}
+    )
     assert not_json.status_code == 415

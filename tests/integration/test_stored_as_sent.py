@@ -24,7 +24,9 @@ def schemas(stack, tenant):
 
     class Api:
         def put(self, version: str, body: bytes):
-            return client.put(f"{SCHEMAS}/{version}", data=body, headers=headers, content_type="application/json")
+            return client.put(
+                f"{SCHEMAS}/{version}", data=body, headers=headers, content_type="application/json"
+            )
 
         def get(self, version: str):
             return client.get(f"{SCHEMAS}/{version}", headers=headers)
@@ -54,12 +56,16 @@ def test_a_mapping_firestore_cannot_store_is_a_400_not_a_500(schemas, mapping, f
     assert schemas.get(version).status_code == 404  # nothing was registered
 
 
-@pytest.mark.parametrize("body, field, word", [
-    (b'{"constants": {"context.big": 1e400}}', "constants.context.big", "too large"),
-    (b'{"fields": {"\\ud800": "screenId"}}', "fields.'\\ud800'", "surrogate"),
-    (b'{"fields": {"a": "screenId"}, "fields": {"b": "siteId"}}', "fields", "more than once"),
-    (b'{"fields": {"a": "screenId", "a": "siteId"}}', "fields.a", "more than once"),
-], ids=["1e400 constant", "surrogate fields key", "fields twice", "a field twice"])
+@pytest.mark.parametrize(
+    "body, field, word",
+    [
+        (b'{"constants": {"context.big": 1e400}}', "constants.context.big", "too large"),
+        (b'{"fields": {"\\ud800": "screenId"}}', "fields.'\\ud800'", "surrogate"),
+        (b'{"fields": {"a": "screenId"}, "fields": {"b": "siteId"}}', "fields", "more than once"),
+        (b'{"fields": {"a": "screenId", "a": "siteId"}}', "fields.a", "more than once"),
+    ],
+    ids=["1e400 constant", "surrogate fields key", "fields twice", "a field twice"],
+)
 def test_a_mapping_that_would_be_stored_changed_is_a_400(schemas, body, field, word):
     version = unique("m")
     problem(schemas.put(version, body), field, word)
@@ -70,7 +76,7 @@ def test_a_mapping_over_one_firestore_document_is_a_400_naming_the_key(schemas, 
     monkeypatch.setenv("COATRO_MAX_MAPPING_BYTES", str(2**20))
     clients.reset()  # settings are read once
     version = unique("m")
-    body = '{"constants": {"context.zeros": [%s]}}' % ",".join(["0"] * 200_000)
+    body = '{"constants": {"context.zeros": [' + ",".join(["0"] * 200_000) + "]}}"
     problem(schemas.put(version, body.encode()), "constants", "1 MiB")
     assert schemas.get(version).status_code == 404
 
@@ -87,19 +93,27 @@ def test_a_mapping_that_can_be_stored_reads_back_exactly(schemas):
 
 
 def raw_ingest(bulk, body: bytes):
-    return bulk.ingest_fn.post(f"{BULK}/ingest", data=body, headers=bulk.headers, content_type="application/json")
+    return bulk.ingest_fn.post(
+        f"{BULK}/ingest", data=body, headers=bulk.headers, content_type="application/json"
+    )
 
 
-@pytest.mark.parametrize("metadata, field, word", [
-    (b'{"x": 1e400}', "metadata.x", "too large"),
-    (b'{"x": [[1]]}', "metadata.x[0]", "array"),
-    (b'{"a": 1, "a": 2}', "metadata.a", "more than once"),
-    (b'{"timezone": {"name": "UTC"}}', "metadata.timezone", "time zone"),
-    (b'{"timezone": ["UTC"]}', "metadata.timezone", "time zone"),
-    (b'{"timezone": "right/UTC"}', "metadata.timezone", "time zone"),
-], ids=["1e400", "array in array", "a name twice", "timezone object", "timezone array", "right/ zone"])
+@pytest.mark.parametrize(
+    "metadata, field, word",
+    [
+        (b'{"x": 1e400}', "metadata.x", "too large"),
+        (b'{"x": [[1]]}', "metadata.x[0]", "array"),
+        (b'{"a": 1, "a": 2}', "metadata.a", "more than once"),
+        (b'{"timezone": {"name": "UTC"}}', "metadata.timezone", "time zone"),
+        (b'{"timezone": ["UTC"]}', "metadata.timezone", "time zone"),
+        (b'{"timezone": "right/UTC"}', "metadata.timezone", "time zone"),
+    ],
+    ids=["1e400", "array in array", "a name twice", "timezone object", "timezone array", "right/ zone"],
+)
 def test_ingest_metadata_that_cannot_be_kept_as_sent_is_a_400_and_no_job(bulk, metadata, field, word):
-    file_id = bulk.upload("ndjson", b'{"eventId": "e1", "screenId": "s", "playedAt": "2025-01-27T10:00:00Z"}\n')
+    file_id = bulk.upload(
+        "ndjson", b'{"eventId": "e1", "screenId": "s", "playedAt": "2025-01-27T10:00:00Z"}\n'
+    )
     body = b'{"fileId": "%s", "schemaVersion": "1.0", "metadata": %s}' % (file_id.encode(), metadata)
     problem(raw_ingest(bulk, body), field, word)
     assert store.get_job(pipeline.job_id_for(file_id)) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC
 from urllib.parse import quote_plus
 
 import functions_framework
@@ -51,17 +52,26 @@ def assert_error(response, status: int, error: str):
     return body
 
 
-def test_client_credentials_in_the_body_get_a_bearer_token_the_gateway_accepts(token_client, oauth_client, stack):
+def test_client_credentials_in_the_body_get_a_bearer_token_the_gateway_accepts(
+    token_client, oauth_client, stack
+):
     tenant, client_id, secret = oauth_client
-    response = request_token(token_client, {"grant_type": "client_credentials", "client_id": client_id,
-                                            "client_secret": secret})
+    response = request_token(
+        token_client, {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store" and response.headers["Pragma"] == "no-cache"
     body = response.get_json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 7200
     assert body["scope"] == "pop:write reports:read"
-    provider = Provider(issuer=stack.jwks.email, jwks_uri=stack.jwks.jwks_uri, audiences=["coatro-pop-api"],
-                        headers=[], params=[], fetch=fetch_json)
+    provider = Provider(
+        issuer=stack.jwks.email,
+        jwks_uri=stack.jwks.jwks_uri,
+        audiences=["coatro-pop-api"],
+        headers=[],
+        params=[],
+        fetch=fetch_json,
+    )
     claims = provider.verify(body["access_token"])
     assert claims["sub"] == client_id and claims["tenant"] == tenant and claims["scope"] == body["scope"]
     assert claims["exp"] - claims["iat"] == 7200
@@ -69,8 +79,9 @@ def test_client_credentials_in_the_body_get_a_bearer_token_the_gateway_accepts(t
 
 def test_http_basic_works_and_a_scope_narrows_the_token(token_client, oauth_client):
     _, client_id, secret = oauth_client
-    response = request_token(token_client, {"grant_type": "client_credentials", "scope": "reports:read"},
-                             basic(client_id, secret))
+    response = request_token(
+        token_client, {"grant_type": "client_credentials", "scope": "reports:read"}, basic(client_id, secret)
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["scope"] == "reports:read"
 
@@ -85,41 +96,69 @@ def test_a_scope_beyond_the_clients_or_unknown_is_invalid_scope(token_client, st
 
 def test_bad_credentials_are_one_invalid_client_401(token_client, oauth_client):
     _, client_id, secret = oauth_client
-    wrong_secret = assert_error(request_token(token_client, {"grant_type": "client_credentials", "client_id": client_id,
-                                                             "client_secret": secret + "x"}), 401, "invalid_client")
-    unknown = request_token(token_client, {"grant_type": "client_credentials", "client_id": "cc_nobody",
-                                           "client_secret": secret})
+    wrong_secret = assert_error(
+        request_token(
+            token_client,
+            {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret + "x"},
+        ),
+        401,
+        "invalid_client",
+    )
+    unknown = request_token(
+        token_client, {"grant_type": "client_credentials", "client_id": "cc_nobody", "client_secret": secret}
+    )
     assert unknown.get_json() == wrong_secret  # never says which part was wrong
     response = request_token(token_client, {"grant_type": "client_credentials"}, basic(client_id, "wrong"))
     assert_error(response, 401, "invalid_client")
-    assert response.headers["WWW-Authenticate"].startswith("Basic")  # RFC 6749 §5.2: the scheme the client used
+    assert response.headers["WWW-Authenticate"].startswith(
+        "Basic"
+    )  # RFC 6749 §5.2: the scheme the client used
     assert_error(request_token(token_client, {"grant_type": "client_credentials"}), 401, "invalid_client")
     # Ids that cannot name a stored client (a path, a reserved name, too long) are unknown, not a 500.
     for odd in ("a/b", "..", "__name__", "x" * 1600, "ü"):
-        response = request_token(token_client, {"grant_type": "client_credentials", "client_id": odd, "client_secret": "s"})
+        response = request_token(
+            token_client, {"grant_type": "client_credentials", "client_id": odd, "client_secret": "s"}
+        )
         assert response.get_json() == wrong_secret, odd
 
 
 def test_a_revoked_client_gets_no_token(token_client, oauth_client):
     _, client_id, secret = oauth_client
     assert oauth_clients.revoke_client(client_id)
-    assert_error(request_token(token_client, {"grant_type": "client_credentials"}, basic(client_id, secret)),
-                 401, "invalid_client")
+    assert_error(
+        request_token(token_client, {"grant_type": "client_credentials"}, basic(client_id, secret)),
+        401,
+        "invalid_client",
+    )
 
 
 def test_malformed_requests(token_client, oauth_client):
     _, client_id, secret = oauth_client
     creds = {"client_id": client_id, "client_secret": secret}
     assert_error(request_token(token_client, creds), 400, "invalid_request")  # no grant_type
-    assert_error(request_token(token_client, {**creds, "grant_type": "password"}), 400, "unsupported_grant_type")
-    assert_error(request_token(token_client, json.dumps({**creds, "grant_type": "client_credentials"}),
-                               content_type="application/json"), 400, "invalid_request")
-    both = request_token(token_client, {**creds, "grant_type": "client_credentials"}, basic(client_id, secret))
+    assert_error(
+        request_token(token_client, {**creds, "grant_type": "password"}), 400, "unsupported_grant_type"
+    )
+    assert_error(
+        request_token(
+            token_client,
+            json.dumps({**creds, "grant_type": "client_credentials"}),
+            content_type="application/json",
+        ),
+        400,
+        "invalid_request",
+    )
+    both = request_token(
+        token_client, {**creds, "grant_type": "client_credentials"}, basic(client_id, secret)
+    )
     assert_error(both, 400, "invalid_request")  # two ways of authenticating at once
     repeated = f"grant_type=client_credentials&grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
     assert_error(request_token(token_client, repeated), 400, "invalid_request")
-    in_url = token_client.post(f"{PATH}?client_secret={secret}", data={"grant_type": "client_credentials",
-                                                                        "client_id": client_id}, content_type=FORM)
+    in_url = token_client.post(
+        f"{PATH}?client_secret={secret}",
+        data={"grant_type": "client_credentials", "client_id": client_id},
+        content_type=FORM,
+    )
     assert_error(in_url, 400, "invalid_request")
     assert token_client.get(PATH).status_code == 405
 
@@ -130,18 +169,28 @@ def test_the_secret_is_stored_only_as_a_salted_hash(oauth_client):
     assert secret not in json.dumps(document)
     assert document["secretHash"].startswith("sha256$")
     other_id, other_secret = oauth_clients.create_client("t", ["pop:write"], secret=secret)
-    assert store.get_oauth_client(other_id).secretHash != document["secretHash"]  # salted: same secret, other hash
+    assert (
+        store.get_oauth_client(other_id).secretHash != document["secretHash"]
+    )  # salted: same secret, other hash
 
 
 def _throttle_settings(limit: int, base: float, cap: float, window: float = 600) -> None:
     import os
 
-    os.environ.update({"COATRO_TOKEN_FAILURE_LIMIT": str(limit), "COATRO_TOKEN_BACKOFF_SECONDS": str(base),
-                       "COATRO_TOKEN_BACKOFF_MAX_SECONDS": str(cap), "COATRO_TOKEN_FAILURE_WINDOW_SECONDS": str(window)})
+    os.environ.update(
+        {
+            "COATRO_TOKEN_FAILURE_LIMIT": str(limit),
+            "COATRO_TOKEN_BACKOFF_SECONDS": str(base),
+            "COATRO_TOKEN_BACKOFF_MAX_SECONDS": str(cap),
+            "COATRO_TOKEN_FAILURE_WINDOW_SECONDS": str(window),
+        }
+    )
     clients.reset()
 
 
-def test_repeated_wrong_secrets_throttle_the_client_id_with_429_until_the_backoff_ends(token_client, oauth_client):
+def test_repeated_wrong_secrets_throttle_the_client_id_with_429_until_the_backoff_ends(
+    token_client, oauth_client
+):
     """Issue #16: 500 wrong secrets in a row, then the right one worked at once. Now, after
     `token_failure_limit` failures the client id is held off with 429 + Retry-After, even with the right
     secret, but only until an exponential backoff (capped) ends; then the right secret works again."""
@@ -150,7 +199,9 @@ def test_repeated_wrong_secrets_throttle_the_client_id_with_429_until_the_backof
     _throttle_settings(limit=3, base=1, cap=2)
     _, client_id, secret = oauth_client
     creds = {"grant_type": "client_credentials", "client_id": client_id}
-    statuses = [request_token(token_client, {**creds, "client_secret": f"wrong-{i}"}).status_code for i in range(20)]
+    statuses = [
+        request_token(token_client, {**creds, "client_secret": f"wrong-{i}"}).status_code for i in range(20)
+    ]
     assert statuses[:3] == [401, 401, 401] and 429 in statuses, statuses
     throttled = request_token(token_client, {**creds, "client_secret": secret})  # the right secret, too soon
     body = assert_error(throttled, 429, "temporarily_unavailable")
@@ -163,13 +214,17 @@ def test_repeated_wrong_secrets_throttle_the_client_id_with_429_until_the_backof
     assert request_token(token_client, {**creds, "client_secret": secret}).status_code == 200
 
 
-def test_backoff_grows_exponentially_up_to_its_cap_and_unknown_ids_leave_only_expiring_state(token_client, stack):
+def test_backoff_grows_exponentially_up_to_its_cap_and_unknown_ids_leave_only_expiring_state(
+    token_client, stack
+):
     import hashlib
     import time
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     _throttle_settings(limit=2, base=1, cap=4)
-    client_id = unique("cc_nobody")  # an id nobody holds is throttled exactly like a real one (no existence oracle)
+    client_id = unique(
+        "cc_nobody"
+    )  # an id nobody holds is throttled exactly like a real one (no existence oracle)
     creds = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"}
     waits = []
     for _ in range(5):
@@ -180,8 +235,12 @@ def test_backoff_grows_exponentially_up_to_its_cap_and_unknown_ids_leave_only_ex
         time.sleep(waits[-1] + 0.1)
     assert waits == [1, 2, 4, 4, 4], waits  # doubled per failure past the limit, capped
     # The state of an id is one document named by the id's hash, which Firestore's TTL deletes.
-    docs = clients.firestore().collection(store.TOKEN_THROTTLES).document(hashlib.sha256(client_id.encode()).hexdigest())
+    docs = (
+        clients.firestore()
+        .collection(store.TOKEN_THROTTLES)
+        .document(hashlib.sha256(client_id.encode()).hexdigest())
+    )
     record = docs.get().to_dict()
     assert client_id not in json.dumps(record, default=str)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert now < record["expireAt"] <= now + timedelta(seconds=600 + 4)  # a window after the last hold-off

@@ -16,7 +16,7 @@ from tests import cloudevents
 
 # Not named main.py: functions-framework registers the module under its file name in sys.modules,
 # and the project's functions are all main.py.
-CAPTURE = '''
+CAPTURE = """
 import json
 import functions_framework
 
@@ -24,11 +24,26 @@ import functions_framework
 def capture_cloud_event(cloud_event):
     with open({out!r}, "w") as f:
         json.dump({{"attributes": dict(cloud_event.get_attributes()), "data": cloud_event.data}}, f)
-'''
+"""
 
 STORAGE_DATA_FIELDS = {
-    "kind", "id", "selfLink", "name", "bucket", "generation", "metageneration", "contentType", "timeCreated",
-    "updated", "storageClass", "timeStorageClassUpdated", "size", "md5Hash", "mediaLink", "crc32c", "etag",
+    "kind",
+    "id",
+    "selfLink",
+    "name",
+    "bucket",
+    "generation",
+    "metageneration",
+    "contentType",
+    "timeCreated",
+    "updated",
+    "storageClass",
+    "timeStorageClassUpdated",
+    "size",
+    "md5Hash",
+    "mediaLink",
+    "crc32c",
+    "etag",
 }
 
 
@@ -37,7 +52,9 @@ class Capture:
         self.out = tmp_path / "received.json"
         source = tmp_path / "capture_cloudevents_fn.py"
         source.write_text(CAPTURE.format(out=str(self.out)))
-        self.client = functions_framework.create_app(target="capture_cloud_event", source=str(source)).test_client()
+        self.client = functions_framework.create_app(
+            target="capture_cloud_event", source=str(source)
+        ).test_client()
 
     def received(self) -> dict | None:
         if not self.out.exists():
@@ -80,7 +97,9 @@ def test_storage_sample_is_one_consistent_eventarc_event():
     assert attributes["bucket"] == data["bucket"] == cloudevents.SAMPLE_BUCKET
     assert data["name"] == cloudevents.SAMPLE_OBJECT
     assert data["id"] == f"{data['bucket']}/{data['name']}/{data['generation']}"
-    assert all(isinstance(data[k], str) and data[k].isdigit() for k in ("generation", "metageneration", "size"))
+    assert all(
+        isinstance(data[k], str) and data[k].isdigit() for k in ("generation", "metageneration", "size")
+    )
     assert _decode_etag(data["etag"]) == (int(data["generation"]), int(data["metageneration"]))
     assert data["kind"] == "storage#object"
 
@@ -115,12 +134,20 @@ def test_storage_finalized_arrives_as_the_event_eventarc_delivers(capture):
     assert attributes["bucket"] == bucket  # the ce-bucket extension
     assert set(data) == STORAGE_DATA_FIELDS
     assert (data["bucket"], data["name"], data["generation"], data["size"], data["crc32c"]) == (
-        bucket, name, "1740787200123456", "4096", "AAAAAA==")
+        bucket,
+        name,
+        "1740787200123456",
+        "4096",
+        "AAAAAA==",
+    )
     assert data["id"] == f"{bucket}/{name}/1740787200123456"
-    assert data["selfLink"] == ("https://www.googleapis.com/storage/v1/b/coatro-uploads-test/o/"
-                                "uploads%2Ftenant-7%2Ffile-dynamic-20250301-00112233445566aa")
-    assert data["mediaLink"].endswith("uploads%2Ftenant-7%2Ffile-dynamic-20250301-00112233445566aa"
-                                      "?generation=1740787200123456&alt=media")
+    assert data["selfLink"] == (
+        "https://www.googleapis.com/storage/v1/b/coatro-uploads-test/o/"
+        "uploads%2Ftenant-7%2Ffile-dynamic-20250301-00112233445566aa"
+    )
+    assert data["mediaLink"].endswith(
+        "uploads%2Ftenant-7%2Ffile-dynamic-20250301-00112233445566aa?generation=1740787200123456&alt=media"
+    )
     assert _decode_etag(data["etag"]) == (generation, 1)
     assert data["contentType"] == "application/x-ndjson"  # the rest is the sample's
 
@@ -132,8 +159,9 @@ def test_storage_events_get_fresh_ids_and_keep_the_sample_crc_when_none_is_given
 
 
 def test_storage_overrides_and_drops_reach_the_function(capture):
-    headers, body = cloudevents.storage_finalized("b", "uploads/t/f", 7, 10, drop=("generation", "size"),
-                                                  contentType="text/csv", metageneration="3")
+    headers, body = cloudevents.storage_finalized(
+        "b", "uploads/t/f", 7, 10, drop=("generation", "size"), contentType="text/csv", metageneration="3"
+    )
     assert cloudevents.post_storage_event(capture.client, headers, body).status_code == 200
     data = capture.received()["data"]
     assert "generation" not in data and "size" not in data
@@ -161,7 +189,9 @@ def test_foreign_eventarc_pubsub_event_keeps_the_subscription(capture):
     assert cloudevents.post_storage_event(capture.client, headers, body).status_code == 200
     got = capture.received()
     assert got["attributes"]["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
-    assert got["attributes"]["source"] == "//pubsub.googleapis.com/projects/sample-project/topics/sample-topic"
+    assert (
+        got["attributes"]["source"] == "//pubsub.googleapis.com/projects/sample-project/topics/sample-topic"
+    )
     assert got["data"]["subscription"] == cloudevents.SAMPLE_SUBSCRIPTION
     assert base64.b64decode(got["data"]["message"]["data"]) == b'{"sample": true}'
 
@@ -176,8 +206,11 @@ def test_foreign_event_of_an_unknown_type_is_refused():
 
 def test_pubsub_push_becomes_a_message_published_event(capture):
     payload = b'{"jobId": "job-dynamic-pop-20250301-00112233445566aa"}'
-    envelope = cloudevents.pubsub_push(payload, {"jobId": "job-dynamic-pop-20250301-00112233445566aa"},
-                                       subscription="projects/p/subscriptions/s")
+    envelope = cloudevents.pubsub_push(
+        payload,
+        {"jobId": "job-dynamic-pop-20250301-00112233445566aa"},
+        subscription="projects/p/subscriptions/s",
+    )
     message = envelope["message"]
     assert envelope["subscription"] == "projects/p/subscriptions/s" and envelope["deliveryAttempt"] == 1
     assert message["messageId"] == message["message_id"] and message["publishTime"] == message["publish_time"]
@@ -192,13 +225,15 @@ def test_pubsub_push_becomes_a_message_published_event(capture):
     assert (attributes["id"], attributes["time"]) == (message["messageId"], message["publishTime"])
     assert "subject" not in attributes
     # Exactly this: the subscription, deliveryAttempt and the snake_case duplicates are dropped.
-    assert got["data"] == {"message": {
-        "@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage",
-        "data": message["data"],
-        "attributes": {"jobId": "job-dynamic-pop-20250301-00112233445566aa"},
-        "messageId": message["messageId"],
-        "publishTime": message["publishTime"],
-    }}
+    assert got["data"] == {
+        "message": {
+            "@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage",
+            "data": message["data"],
+            "attributes": {"jobId": "job-dynamic-pop-20250301-00112233445566aa"},
+            "messageId": message["messageId"],
+            "publishTime": message["publishTime"],
+        }
+    }
     assert base64.b64decode(got["data"]["message"]["data"]) == payload
 
 

@@ -7,15 +7,14 @@ import io
 import json
 
 import pytest
-from werkzeug.test import EnvironBuilder
 from flask import Request
+from werkzeug.test import EnvironBuilder
 
 from shared.events.api import parse_batch
-from shared.platform.http import read_json
-from shared.events.models import PopEvent, pop_event
-from shared.platform.problems import Problem
-from shared.events.models import PopEventMessage
+from shared.events.models import PopEvent, PopEventMessage, pop_event
 from shared.events.publishing import derived_event_id, messages
+from shared.platform.http import read_json
+from shared.platform.problems import Problem
 
 
 def test_valid_batch_is_normalized():
@@ -75,25 +74,40 @@ def test_message_keeps_a_sent_event_id_and_adds_provenance():
 
 def _reference_message(tenant_id, event, source, ingested_at, job_id=None, row=None) -> bytes:
     """The message as the model would write it: the spliced JSON must be byte for byte the same."""
-    return PopEventMessage.model_construct(
-        **{name: getattr(event, name) for name in PopEvent.model_fields if name != "eventId"},
-        eventId=event.eventId or derived_event_id(tenant_id, event), tenantId=tenant_id, source=source,
-        ingestedAt=ingested_at, jobId=job_id, row=row,
-    ).model_dump_json(exclude_none=True).encode()
+    return (
+        PopEventMessage.model_construct(
+            **{name: getattr(event, name) for name in PopEvent.model_fields if name != "eventId"},
+            eventId=event.eventId or derived_event_id(tenant_id, event),
+            tenantId=tenant_id,
+            source=source,
+            ingestedAt=ingested_at,
+            jobId=job_id,
+            row=row,
+        )
+        .model_dump_json(exclude_none=True)
+        .encode()
+    )
 
 
-@pytest.mark.parametrize("fields", [
-    {},
-    {"eventId": "e-1"},
-    {"screenId": "écran-1", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000},
-    {"impressions": {"ageBuckets": {"total": 1.5, "male": 0.0}}, "context": {"k": [1, {"n": None}], "q": "\"\\\n"}},
-    {"eventId": "e-2", "device": {"model": "x"}, "campaignId": "c", "creativeId": "cr", "siteId": "s"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"eventId": "e-1"},
+        {"screenId": "écran-1", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000},
+        {
+            "impressions": {"ageBuckets": {"total": 1.5, "male": 0.0}},
+            "context": {"k": [1, {"n": None}], "q": '"\\\n'},
+        },
+        {"eventId": "e-2", "device": {"model": "x"}, "campaignId": "c", "creativeId": "cr", "siteId": "s"},
+    ],
+)
 @pytest.mark.parametrize("source, job_id, row", [("api", None, None), ("bulk", "job-dynamic-pop-1", 7)])
 def test_message_data_is_exactly_what_the_model_writes(fields, source, job_id, row):
     event = pop_event.validate_python(fields)
-    [(data, attributes)] = messages("tenant-é", [event], source, "2025-01-27T10:00:00.000Z", job_id,
-                                    None if row is None else [row])
+    [(data, attributes)] = messages(
+        "tenant-é", [event], source, "2025-01-27T10:00:00.000Z", job_id, None if row is None else [row]
+    )
     assert data == _reference_message("tenant-é", event, source, "2025-01-27T10:00:00.000Z", job_id, row)
     assert attributes["eventId"] == json.loads(data)["eventId"]
 
@@ -135,23 +149,28 @@ def _outcome(parse, raw: bytes):
         return problem.status, problem.body()
 
 
-@pytest.mark.parametrize("raw", [
-    json.dumps({"events": [{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 1}]}).encode(),
-    b'{"events": [{"context": {"a": 1e400}}]}',
-    b'{"events": [{"context": {"s": "NaN is a word"}}]}',
-    b'{"events": [{"context": {"a": NaN}}]}',
-    b'{"events": [{"screenId": "a", "screenId": "b"}]}',
-    b'{"events": [{"context": {"k": "\\ud800"}}]}',
-    b'{"events": [{"durationMs": 1.0}]}',
-    b'{"events": [{"durationMs": "1"}]}',
-    b'{"events": [{"impressions": {"ageBuckets": {"total": 3}}}]}',
-    b'{"events": [], "extra": 1}',
-    b'{"events": [{}], "extra": 1}',
-    b'[{"eventId": "e"}]',
-    b'\xef\xbb\xbf{"events": [{}]}',
-    b'{"events": [{"eventId": "\xff"}]}',
-    b'{"events": [{"device": {"a": [[[]]]}}]} trailing',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(
+            {"events": [{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 1}]}
+        ).encode(),
+        b'{"events": [{"context": {"a": 1e400}}]}',
+        b'{"events": [{"context": {"s": "NaN is a word"}}]}',
+        b'{"events": [{"context": {"a": NaN}}]}',
+        b'{"events": [{"screenId": "a", "screenId": "b"}]}',
+        b'{"events": [{"context": {"k": "\\ud800"}}]}',
+        b'{"events": [{"durationMs": 1.0}]}',
+        b'{"events": [{"durationMs": "1"}]}',
+        b'{"events": [{"impressions": {"ageBuckets": {"total": 3}}}]}',
+        b'{"events": [], "extra": 1}',
+        b'{"events": [{}], "extra": 1}',
+        b'[{"eventId": "e"}]',
+        b'\xef\xbb\xbf{"events": [{}]}',
+        b'{"events": [{"eventId": "\xff"}]}',
+        b'{"events": [{"device": {"a": [[[]]]}}]} trailing',
+    ],
+)
 def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
     from shared.events.api import parse_body
     from shared.platform.http import decode_json
@@ -159,12 +178,26 @@ def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
     assert _outcome(parse_body, raw) == _outcome(lambda r: parse_batch(decode_json(r)), raw)
 
 
-@pytest.mark.parametrize("value", [
-    "2025-01-27T10:00:00Z", "2025-01-27T10:00:00.123Z", "2025-01-27T10:00:00.12Z", "2025-01-27T10:00:00.1234Z",
-    "2025-02-30T10:00:00Z", "2025-01-27T24:00:00Z", "2025-01-27T10:00:60Z", "2025-01-27T10:00:00.12aZ",
-    "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2025-01-27t10:00:00.123Z", "2025-01-27T10:00:00,123Z",
-    "2025-01-27 10:00:00.123Z", "\u0662025-01-27T10:00:00.123Z", "2025-01-27T10:00:00+01:00",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2025-01-27T10:00:00Z",
+        "2025-01-27T10:00:00.123Z",
+        "2025-01-27T10:00:00.12Z",
+        "2025-01-27T10:00:00.1234Z",
+        "2025-02-30T10:00:00Z",
+        "2025-01-27T24:00:00Z",
+        "2025-01-27T10:00:60Z",
+        "2025-01-27T10:00:00.12aZ",
+        "9999-12-31T23:59:59Z",
+        "0001-01-01T00:00:00Z",
+        "2025-01-27t10:00:00.123Z",
+        "2025-01-27T10:00:00,123Z",
+        "2025-01-27 10:00:00.123Z",
+        "\u0662025-01-27T10:00:00.123Z",
+        "2025-01-27T10:00:00+01:00",
+    ],
+)
 def test_timestamps_already_in_utc_are_written_as_the_general_path_writes_them(value):
     from datetime import datetime
 

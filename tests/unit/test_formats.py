@@ -9,7 +9,8 @@ import tracemalloc
 
 import pytest
 
-from shared.bulk import pipeline, rows as bulk_rows
+from shared.bulk import pipeline
+from shared.bulk import rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
 from shared.bulk.schemas import BUILTIN, load_mapping
@@ -240,7 +241,9 @@ def test_json_element_errors():
 def test_json_multiline_element_error_says_where():
     data = b'[\n{\n  "a": 1\n  "b": 2\n}\n]'
     _, rows = read_all(data, "json")
-    assert errors(rows) == [(1, "Row is not valid JSON: Expecting ',' delimiter at line 3, column 3 of the element")]
+    assert errors(rows) == [
+        (1, "Row is not valid JSON: Expecting ',' delimiter at line 3, column 3 of the element")
+    ]
 
 
 def test_json_empty_elements_are_known_errors_and_trailing_comma_is_tolerated():
@@ -360,8 +363,8 @@ def test_csv_that_cannot_be_framed_is_invalid(data, message):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b',,\n1,2,3\n', "empty header"),
-        (b'a,,c\n1,2,3\n', "empty column name (column 2)"),
+        (b",,\n1,2,3\n", "empty header"),
+        (b"a,,c\n1,2,3\n", "empty column name (column 2)"),
         (b"a,b,a\n1,2,3\n", "names column 'a' twice"),
     ],
 )
@@ -459,7 +462,9 @@ def test_fifty_megabyte_row_is_a_row_error_with_bounded_memory(fmt, before, big,
     finally:
         tracemalloc.stop()
     assert p.total_rows == 3
-    assert [(r, err) for r, rec, err in got if err] == [(big_row, f"Row is {FIFTY_MB} bytes; the limit is {MB} bytes")]
+    assert [(r, err) for r, rec, err in got if err] == [
+        (big_row, f"Row is {FIFTY_MB} bytes; the limit is {MB} bytes")
+    ]
     assert len([rec for _, rec, _ in got if rec]) == 2
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MiB"
 
@@ -472,37 +477,45 @@ def test_iter_rows_on_an_object_that_changed_after_planning_fails_clearly():
         list(iter_rows(shorter, "ndjson", p.chunks[0], MB, None))
 
 
-@pytest.mark.parametrize("data, rows", [
-    (b'[{"a":1}]  \n', 1),
-    (b'{"events": [{"a":1}], "meta": {"x": [1, "]}"]}}\n', 1),
-    (b'{"meta": 1, "events": [{"a":1}]}', 1),
-    (b'{"events": [{"a":1}]', 1),  # ends early: accepted, like a truncated array
-])
+@pytest.mark.parametrize(
+    "data, rows",
+    [
+        (b'[{"a":1}]  \n', 1),
+        (b'{"events": [{"a":1}], "meta": {"x": [1, "]}"]}}\n', 1),
+        (b'{"meta": 1, "events": [{"a":1}]}', 1),
+        (b'{"events": [{"a":1}]', 1),  # ends early: accepted, like a truncated array
+    ],
+)
 def test_json_documents_that_end_cleanly_are_planned(data, rows):
     assert plan(data, "json").total_rows == rows
 
 
-@pytest.mark.parametrize("data", [
-    b'[{"a":1},{"b":2}][{"c":3},{"d":4}]',
-    b'[{"a":1}] ,',
-    b'{"events": [{"a":1}], "meta": 1} {"x":1}',
-    b'{"events": [{"a":1}] x',
-    b'[{"a":1}]\n{"b":2}\n',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"a":1},{"b":2}][{"c":3},{"d":4}]',
+        b'[{"a":1}] ,',
+        b'{"events": [{"a":1}], "meta": 1} {"x":1}',
+        b'{"events": [{"a":1}] x',
+        b'[{"a":1}]\n{"b":2}\n',
+    ],
+)
 def test_content_after_the_json_document_makes_the_file_invalid_instead_of_vanishing(data):
     with pytest.raises(FileInvalid):
         plan(data, "json")
 
 
-@pytest.mark.parametrize("data", [
-    b'{"events": [{"a":1}], "events": [{"b":2}]}',
-    b'{"events": [{"a":1}], "meta": {"events": 1}, "events": []}',
-    b'{"events": [{"a":1}], "\\u0065vents": [{"b":2}]}',  # the same name, escaped
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"events": [{"a":1}], "events": [{"b":2}]}',
+        b'{"events": [{"a":1}], "meta": {"events": 1}, "events": []}',
+        b'{"events": [{"a":1}], "\\u0065vents": [{"b":2}]}',  # the same name, escaped
+    ],
+)
 def test_json_object_with_events_twice_is_invalid_not_first_wins(data):
     with pytest.raises(FileInvalid, match='"events" more than once'):
         plan(data, "json")
-
 
 
 # ------------------------------------------------------------------------------------------
@@ -531,9 +544,16 @@ def test_lines_of_many_tiny_records_are_cut_by_bytes_so_a_chunk_holds_boundedly_
 @pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
 def test_rows_of_ordinary_size_keep_chunks_of_chunk_rows(fmt):
     settings = get_settings()
-    event = {"eventId": "evt-0000001", "screenId": "screen-001", "siteId": "site-001", "campaignId": "campaign-001",
-             "creativeId": "creative-001", "playedAt": "2025-01-27T10:00:00Z", "durationMs": 30000,
-             "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}}}
+    event = {
+        "eventId": "evt-0000001",
+        "screenId": "screen-001",
+        "siteId": "site-001",
+        "campaignId": "campaign-001",
+        "creativeId": "creative-001",
+        "playedAt": "2025-01-27T10:00:00Z",
+        "durationMs": 30000,
+        "impressions": {"ageBuckets": {"total": 150.0, "male": 80.0, "female": 70.0}},
+    }
     line = json.dumps(event).encode()  # 270 bytes
     n = 3 * settings.chunk_rows + 7
     if fmt == "ndjson":
@@ -601,8 +621,12 @@ def first_row_outcomes(mapping, data: bytes, max_row_bytes: int):
     for chunk in p.chunks + ([first] if first else []):
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
-        out += [(row, error) for row, _event, error in
-                bulk_rows.mapped_rows(stream, "csv", chunk, max_row_bytes, header, compiled)]
+        out += [
+            (row, error)
+            for row, _event, error in bulk_rows.mapped_rows(
+                stream, "csv", chunk, max_row_bytes, header, compiled
+            )
+        ]
     return None, sorted(out)
 
 
@@ -616,7 +640,9 @@ def test_csv_first_row_over_the_limit_is_kept_in_the_plan_not_invalid(long_row):
         f"The CSV header row cannot be read: it is {len(long_row.rstrip())} bytes, longer than the row size limit "
         "(1000 bytes)"
     )
-    assert p.total_rows == 2 and [(c.first_row, c.row_count) for c in p.chunks] == [(len(long_row.splitlines()) + 1, 2)]
+    assert p.total_rows == 2 and [(c.first_row, c.row_count) for c in p.chunks] == [
+        (len(long_row.splitlines()) + 1, 2)
+    ]
     assert FilePlan.model_validate(json.loads(json.dumps(p.model_dump()))) == p
 
 
@@ -625,13 +651,19 @@ def test_csv_first_row_over_the_limit_is_one_row_error_without_a_header_and_fail
     data = long_row + b"s-2,2\ns-3,3\n"
     problem, outcomes = first_row_outcomes(HEADERLESS, data, 1_000)
     assert problem is None
-    assert outcomes == [(1, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes"), (2, None), (3, None)]
+    assert outcomes == [
+        (1, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes"),
+        (2, None),
+        (3, None),
+    ]
     # the same row anywhere else is the same row error
     _, elsewhere = first_row_outcomes(HEADERLESS, b"s-0,0\n" + data, 1_000)
     assert elsewhere[1] == (2, f"Row is {len(long_row) - 1} bytes; the limit is 1000 bytes")
     # a mapping that reads a header row cannot read this one, with any delimiter
-    message = (f"The CSV header row cannot be read: it is {len(long_row) - 1} bytes, longer than the row size "
-               "limit (1000 bytes)")
+    message = (
+        f"The CSV header row cannot be read: it is {len(long_row) - 1} bytes, longer than the row size "
+        "limit (1000 bytes)"
+    )
     assert first_row_outcomes(BUILTIN["1.0"], data, 1_000) == (message, [])
     semicolons = load_mapping({"version": "semi-t", "delimiter": ";"})
     assert first_row_outcomes(semicolons, data, 1_000) == (message, [])

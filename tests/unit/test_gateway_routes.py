@@ -41,6 +41,8 @@ def test_canonical_bulk_and_schema_routes():
     # the literal path comes before /schemas/{version}: "preview" is no version
     assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/schemas/preview") == "S"
     assert _backend_for(routes, "PUT", "/coatro/v1/pop/dynamic/schemas/preview") == "405"
+
+
 def test_each_operation_gets_its_deadline_or_the_documents_default():
     routes = load_routes({"events_url": "E"})
     deadlines = {method: op.deadline for _, ops in routes for method, op in ops.items()}
@@ -49,7 +51,9 @@ def test_each_operation_gets_its_deadline_or_the_documents_default():
 
 def test_each_operation_carries_the_security_the_token_check_applies():
     routes = load_routes({})
-    security = {(pattern.pattern, method): op.security for pattern, ops in routes for method, op in ops.items()}
+    security = {
+        (pattern.pattern, method): op.security for pattern, ops in routes for method, op in ops.items()
+    }
     token = [s for (path, method), s in security.items() if "oauth/token" in path]
     assert token == [[]]  # the token endpoint authenticates the client itself
     others = [s for (path, _), s in security.items() if "oauth/token" not in path]

@@ -25,7 +25,9 @@ def iam(monkeypatch):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state["requests"].append((self.path, body))
-            data = json.dumps({"keyId": "k1", "signedJwt": "h.p.s"} if state["status"] == 200 else {"error": {}}).encode()
+            data = json.dumps(
+                {"keyId": "k1", "signedJwt": "h.p.s"} if state["status"] == 200 else {"error": {}}
+            ).encode()
             self.send_response(state["status"])
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

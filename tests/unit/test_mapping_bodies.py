@@ -74,25 +74,50 @@ def nested(depth: int):
 
 # Each of these is a mapping that model validation accepts but Firestore cannot store (a 500 before).
 UNSTORABLE = {
-    "array in an array": ({"constants": {"context.grid": [[1, 2], [3]]}}, "constants.context.grid[0]", "array"),
-    "__name__ key": ({"constants": {"context.x": {"__name__": 1}}}, "constants.context.x.__name__", "reserved"),
+    "array in an array": (
+        {"constants": {"context.grid": [[1, 2], [3]]}},
+        "constants.context.grid[0]",
+        "array",
+    ),
+    "__name__ key": (
+        {"constants": {"context.x": {"__name__": 1}}},
+        "constants.context.x.__name__",
+        "reserved",
+    ),
     "__x__ key": ({"constants": {"context.x": {"__x__": 1}}}, "constants.context.x.__x__", "reserved"),
     "empty key": ({"constants": {"context.x": {"": 1}}}, "constants.context.x", "empty"),
     "2^64": ({"constants": {"context.n": 2**64}}, "constants.context.n", "64 bits"),
     "-2^63-1": ({"constants": {"context.n": -(2**63) - 1}}, "constants.context.n", "64 bits"),
     "depth 30": ({"constants": {"context.deep": nested(30)}}, "constants.context.deep" + ".a" * 14, "nests"),
     "surrogate in constants": ({"constants": {"context.s": "a\ud800b"}}, "constants.context.s", "surrogate"),
-    "surrogate in a constant's key": ({"constants": {"context.s": {"\udc00": 1}}}, "constants.context.s.'\\udc00'",
-                                      "surrogate"),
+    "surrogate in a constant's key": (
+        {"constants": {"context.s": {"\udc00": 1}}},
+        "constants.context.s.'\\udc00'",
+        "surrogate",
+    ),
     "surrogate in null_values": ({"null_values": ["N/A", "\udfff"]}, "null_values[1]", "surrogate"),
-    "surrogate in columns": ({"header": False, "columns": ["a", "\ud83d"], "fields": {"a": "screenId"}},
-                             "columns[1]", "surrogate"),
-    "reserved zone key": ({"timezone_lookup": {"field": "p", "zones": {"__x__": "UTC"}}},
-                          "timezone_lookup.zones.__x__", "reserved"),
-    "empty zone key": ({"timezone_lookup": {"field": "p", "zones": {"": "UTC"}}}, "timezone_lookup.zones", "empty"),
+    "surrogate in columns": (
+        {"header": False, "columns": ["a", "\ud83d"], "fields": {"a": "screenId"}},
+        "columns[1]",
+        "surrogate",
+    ),
+    "reserved zone key": (
+        {"timezone_lookup": {"field": "p", "zones": {"__x__": "UTC"}}},
+        "timezone_lookup.zones.__x__",
+        "reserved",
+    ),
+    "empty zone key": (
+        {"timezone_lookup": {"field": "p", "zones": {"": "UTC"}}},
+        "timezone_lookup.zones",
+        "empty",
+    ),
     "reserved fields key": ({"fields": {"__name__": "screenId"}}, "fields.__name__", "reserved"),
     "reserved fields key, spec": ({"fields": {"__id__": {"to": "screenId"}}}, "fields.__id__", "reserved"),
-    "surrogate in a where value": ({"where": [{"field": "t", "equals": "\ud800"}]}, "where[0].equals", "surrogate"),
+    "surrogate in a where value": (
+        {"where": [{"field": "t", "equals": "\ud800"}]},
+        "where[0].equals",
+        "surrogate",
+    ),
 }
 
 
@@ -116,11 +141,18 @@ def test_a_constant_beyond_a_double_is_a_400_not_null(stored):
 
 
 def test_numbers_a_double_holds_are_stored_as_they_are(stored):
-    result = put_mapping(b'{"constants": {"context.a": 1.5e300, "context.b": -0.0, "context.c": 0e5, '
-                         b'"context.d": 5e-324, "context.e": 9223372036854775807}}')
+    result = put_mapping(
+        b'{"constants": {"context.a": 1.5e300, "context.b": -0.0, "context.c": 0e5, '
+        b'"context.d": 5e-324, "context.e": 9223372036854775807}}'
+    )
     assert result.status_code == 201, result.get_json()
-    assert stored[0].constants == {"context.a": 1.5e300, "context.b": -0.0, "context.c": 0.0, "context.d": 5e-324,
-                                   "context.e": 2**63 - 1}
+    assert stored[0].constants == {
+        "context.a": 1.5e300,
+        "context.b": -0.0,
+        "context.c": 0.0,
+        "context.d": 5e-324,
+        "context.e": 2**63 - 1,
+    }
 
 
 def test_a_lone_surrogate_fields_key_is_a_400_not_three_replacement_characters(stored):
@@ -132,11 +164,20 @@ def test_a_name_given_twice_in_the_mapping_is_a_400_naming_it(stored):
     both = b'{"fields": {"a": "screenId"}, "fields": {"b": "screenId"}}'
     refused(put_mapping(both), "fields", "more than once")
     refused(put_mapping(b'{"fields": {"a": "screenId", "a": "siteId"}}'), "fields.a", "more than once")
-    refused(put_mapping(b'{"where": [{"field": "t", "equals": 1, "equals": 2}]}'), "where[0].equals", "more than once")
-    refused(put_mapping(b'{"constants": {"context.x": [{"k": 1, "k": 1}]}}'), "constants.context.x[0].k",
-            "more than once")
+    refused(
+        put_mapping(b'{"where": [{"field": "t", "equals": 1, "equals": 2}]}'),
+        "where[0].equals",
+        "more than once",
+    )
+    refused(
+        put_mapping(b'{"constants": {"context.x": [{"k": 1, "k": 1}]}}'),
+        "constants.context.x[0].k",
+        "more than once",
+    )
     preview = b'{"format": "ndjson", "sample": "", "mapping": {"fields": {}, "fields": {}}}'
-    refused(call(schema_api.handle, f"{SCHEMAS}/preview", "POST", preview), "mapping.fields", "more than once")
+    refused(
+        call(schema_api.handle, f"{SCHEMAS}/preview", "POST", preview), "mapping.fields", "more than once"
+    )
     assert stored == []
 
 
@@ -150,8 +191,14 @@ def test_a_mapping_whose_stored_document_would_pass_1_mib_is_a_400_naming_the_ke
 
 
 def test_a_valid_mapping_is_still_registered(stored):
-    result = put_mapping(body_of({"fields": {"scr": "screenId", "d": {"to": "durationMs", "unit": "s"}},
-                                  "constants": {"context.src": {"k": [1, {"x": None}], "ok": "é"}}}))
+    result = put_mapping(
+        body_of(
+            {
+                "fields": {"scr": "screenId", "d": {"to": "durationMs", "unit": "s"}},
+                "constants": {"context.src": {"k": [1, {"x": None}], "ok": "é"}},
+            }
+        )
+    )
     assert result.status_code == 201, result.get_json()
     assert stored[0].constants == {"context.src": {"k": [1, {"x": None}], "ok": "é"}}
 
@@ -164,18 +211,30 @@ def ingest(body: str | bytes):
 
 
 def test_ingest_metadata_beyond_a_double_is_a_400_not_infinity(stored):
-    refused(ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"x": 1e400}}'), "metadata.x", "too large")
-    refused(ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"x": {"y": -1e999}}}'), "metadata.x.y",
-            "too large")
+    refused(
+        ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"x": 1e400}}'),
+        "metadata.x",
+        "too large",
+    )
+    refused(
+        ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"x": {"y": -1e999}}}'),
+        "metadata.x.y",
+        "too large",
+    )
 
 
 def test_a_name_given_twice_in_an_ingest_is_a_400_naming_it(stored):
     refused(ingest(b'{"fileId": "f", "fileId": "g", "schemaVersion": "1.0"}'), "fileId", "more than once")
-    refused(ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"a": 1, "a": 2}}'), "metadata.a",
-            "more than once")
+    refused(
+        ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"a": 1, "a": 2}}'),
+        "metadata.a",
+        "more than once",
+    )
 
 
-@pytest.mark.parametrize("zone", [{"name": "UTC"}, ["UTC"], 1, True, "posix/UTC", "right/UTC", "localtime", "posixrules"])
+@pytest.mark.parametrize(
+    "zone", [{"name": "UTC"}, ["UTC"], 1, True, "posix/UTC", "right/UTC", "localtime", "posixrules"]
+)
 def test_an_ingest_timezone_that_is_no_iana_name_is_a_400_naming_it(stored, zone):
     body = json.dumps({"fileId": "f", "schemaVersion": "1.0", "metadata": {"timezone": zone}})
     refused(ingest(body), "metadata.timezone", "time zone")
@@ -193,15 +252,36 @@ def test_a_preview_refuses_metadata_an_ingest_refuses(stored):
 
 
 def test_ingest_with_storable_metadata_gets_past_the_checks(stored):
-    result = ingest(b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"timezone": "Europe/London", "n": 1e300}}')
+    result = ingest(
+        b'{"fileId": "f", "schemaVersion": "1.0", "metadata": {"timezone": "Europe/London", "n": 1e300}}'
+    )
     assert isinstance(result, Problem) and result.slug == "unknown-file", result
 
 
 # -- upload-url fileName ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("char", ["\x00", "\n", "\x7f", "\x85", "\x9f", "\u2028", "\u2029", "\u202a", "\u202b",
-                                  "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"])
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\x00",
+        "\n",
+        "\x7f",
+        "\x85",
+        "\x9f",
+        "\u2028",
+        "\u2029",
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+    ],
+)
 def test_a_file_name_with_a_control_line_separator_or_bidi_override_is_refused_by_code_point(char):
     with pytest.raises(ValueError) as caught:
         UploadUrlRequest.model_validate({"fileName": f"report{char}fdp.csv", "format": "csv"})
@@ -210,10 +290,16 @@ def test_a_file_name_with_a_control_line_separator_or_bidi_override_is_refused_b
 
 def test_a_file_name_with_a_bidi_override_is_a_400_naming_file_name(stored):
     body = json.dumps({"fileName": "invoice\u202efdp.exe", "format": "csv"})
-    refused(call(api.create_upload_url, "/coatro/v1/pop/dynamic/bulk/upload-url", "POST", body), "fileName", "U+202E")
+    refused(
+        call(api.create_upload_url, "/coatro/v1/pop/dynamic/bulk/upload-url", "POST", body),
+        "fileName",
+        "U+202E",
+    )
     assert stored == []
 
 
-@pytest.mark.parametrize("name", ["a", "x" * 255, "Café – été.csv", "日本語.csv", "emoji 🙂.ndjson", "a\u200db.csv"])
+@pytest.mark.parametrize(
+    "name", ["a", "x" * 255, "Café – été.csv", "日本語.csv", "emoji 🙂.ndjson", "a\u200db.csv"]
+)
 def test_ordinary_file_names_are_accepted(name):
     assert UploadUrlRequest.model_validate({"fileName": name, "format": "csv"}).fileName == name

@@ -8,7 +8,6 @@ import json
 import re
 
 import pytest
-
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +20,15 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 
 @SETTINGS
-@given(body=mapping_bodies, record=records | json_values, fmt=st.sampled_from(["ndjson", "csv"]),
-       zone=st.sampled_from([None, "Europe/Paris"]))
-def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_raises(body, record, fmt, zone):
+@given(
+    body=mapping_bodies,
+    record=records | json_values,
+    fmt=st.sampled_from(["ndjson", "csv"]),
+    zone=st.sampled_from([None, "Europe/Paris"]),
+)
+def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_raises(
+    body, record, fmt, zone
+):
     mapping = usable(body)
     assume(mapping is not None)
     compiled = mapping.compiled(fmt, zone)
@@ -35,12 +40,19 @@ def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_
     for _label, event, error in outcomes:
         assert event is None or error is None
         assert error is None or (isinstance(error, str) and error)
-        assert error is None or "could not be applied" not in error and "out of range for the mapping" not in error, error
+        assert (
+            error is None
+            or "could not be applied" not in error
+            and "out of range for the mapping" not in error
+        ), error
 
 
 @SETTINGS
-@given(body=mapping_bodies, lines=st.lists(records | json_values, min_size=1, max_size=6),
-       chunk_rows=st.integers(1, 3))
+@given(
+    body=mapping_bodies,
+    lines=st.lists(records | json_values, min_size=1, max_size=6),
+    chunk_rows=st.integers(1, 3),
+)
 def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_rows):
     mapping = usable(body)
     assume(mapping is not None)
@@ -60,8 +72,17 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
         before = len(published)
-        outcome = pipeline.map_chunk(stream, "ndjson", chunk, preview.MAX_PREVIEW_ROW_BYTES, None, compiled, encode,
-                                     keep=10_000, publish=lambda batch: published.extend(batch) or len(batch))
+        outcome = pipeline.map_chunk(
+            stream,
+            "ndjson",
+            chunk,
+            preview.MAX_PREVIEW_ROW_BYTES,
+            None,
+            compiled,
+            encode,
+            keep=10_000,
+            publish=lambda batch: published.extend(batch) or len(batch),
+        )
         assert outcome.processed == len(published) - before  # the counts recorded are what was published
         errors += outcome.errors
         skipped += outcome.skipped
@@ -71,9 +92,11 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
     assert shown.totalRows == len(published) + len(errors) + skipped
     assert shown.errors == errors
     # The events shown are the messages' events, without what the job adds (provenance; a derived id).
-    for event, (data_bytes, _attributes) in zip(shown.events, published):
+    for event, (data_bytes, _attributes) in zip(shown.events, published, strict=True):
         message = json.loads(data_bytes)
-        for added in ("tenantId", "source", "ingestedAt", "jobId", "row") + (() if "eventId" in event else ("eventId",)):
+        for added in ("tenantId", "source", "ingestedAt", "jobId", "row") + (
+            () if "eventId" in event else ("eventId",)
+        ):
             message.pop(added, None)
         assert message == event
 

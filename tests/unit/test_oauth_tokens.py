@@ -20,13 +20,26 @@ from shared.auth import callers
 from shared.auth.signers import LocalKeySigner, b64url
 from shared.platform.problems import Problem
 
-ISSUER, AUDIENCE, JWKS_URI = "signer@coatro-local.iam.gserviceaccount.com", "coatro-pop-api", "http://jwks.test/keys"
+ISSUER, AUDIENCE, JWKS_URI = (
+    "signer@coatro-local.iam.gserviceaccount.com",
+    "coatro-pop-api",
+    "http://jwks.test/keys",
+)
 SPEC = {
-    "securityDefinitions": {"coatro_oauth2": {
-        "type": "oauth2", "flow": "implicit", "authorizationUrl": "",
-        "x-google-issuer": "${token_issuer}", "x-google-jwks_uri": "${token_jwks_uri}", "x-google-audiences": "${token_audience}",
-        "x-google-jwt-locations": [{"header": "Authorization", "value_prefix": "Bearer "}, {"query": "access_token"}],
-    }},
+    "securityDefinitions": {
+        "coatro_oauth2": {
+            "type": "oauth2",
+            "flow": "implicit",
+            "authorizationUrl": "",
+            "x-google-issuer": "${token_issuer}",
+            "x-google-jwks_uri": "${token_jwks_uri}",
+            "x-google-audiences": "${token_audience}",
+            "x-google-jwt-locations": [
+                {"header": "Authorization", "value_prefix": "Bearer "},
+                {"query": "access_token"},
+            ],
+        }
+    },
     "paths": {
         "/coatro/v1/oauth/token": {"post": {}},
         "/coatro/v1/pop/events": {"post": {"security": [{"coatro_oauth2": []}, {}]}},
@@ -51,16 +64,29 @@ def provider(signer) -> Provider:
         assert url == JWKS_URI
         return signer.jwks()
 
-    p = Provider(issuer=signer.email, jwks_uri=JWKS_URI, audiences=[AUDIENCE], headers=[("Authorization", "Bearer ")],
-                 params=["access_token"], fetch=fetch)
+    p = Provider(
+        issuer=signer.email,
+        jwks_uri=JWKS_URI,
+        audiences=[AUDIENCE],
+        headers=[("Authorization", "Bearer ")],
+        params=["access_token"],
+        fetch=fetch,
+    )
     p.fetched = fetched
     return p
 
 
 def claims(signer, **overrides):
     now = int(time.time())
-    base = {"iss": signer.email, "aud": AUDIENCE, "sub": "cc_1", "tenant": "acme", "scope": "pop:write",
-            "iat": now, "exp": now + 7200}
+    base = {
+        "iss": signer.email,
+        "aud": AUDIENCE,
+        "sub": "cc_1",
+        "tenant": "acme",
+        "scope": "pop:write",
+        "iat": now,
+        "exp": now + 7200,
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -76,7 +102,11 @@ def rejected(provider, token) -> str:
 def test_a_signed_token_verifies_and_carries_its_claims(signer, provider):
     token = signer.sign_jwt(claims(signer))
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header == {"alg": "RS256", "kid": signer.key_id, "typ": "JWT"}  # what IAM signJwt's header looks like
+    assert header == {
+        "alg": "RS256",
+        "kid": signer.key_id,
+        "typ": "JWT",
+    }  # what IAM signJwt's header looks like
     assert provider.verify(token)["tenant"] == "acme"
     assert provider.fetched == [JWKS_URI]
     provider.verify(token)
@@ -84,8 +114,9 @@ def test_a_signed_token_verifies_and_carries_its_claims(signer, provider):
 
 
 def test_expired_token(signer, provider):
-    assert "expired" in rejected(provider, signer.sign_jwt(claims(signer, iat=int(time.time()) - 7400,
-                                                                  exp=int(time.time()) - 200)))
+    assert "expired" in rejected(
+        provider, signer.sign_jwt(claims(signer, iat=int(time.time()) - 7400, exp=int(time.time()) - 200))
+    )
 
 
 def test_tampered_payload(signer, provider):
@@ -115,7 +146,8 @@ def test_hs256_keyed_with_the_public_key_is_rejected(signer, provider):
     from cryptography.hazmat.primitives import serialization
 
     public_pem = signer._key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = b64url(json.dumps({"alg": "HS256", "kid": signer.key_id, "typ": "JWT"}).encode())
     payload = b64url(json.dumps(claims(signer)).encode())
     mac = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -149,8 +181,9 @@ def gateway(signer) -> GatewayAuth:
 
 def test_gateway_forwards_the_verified_payload_and_strips_a_forged_one(signer, gateway):
     token = signer.sign_jwt(claims(signer))
-    headers, problem = gateway.check(EVENTS_SECURITY,
-                                     {"Authorization": f"Bearer {token}", "x-apigateway-api-userinfo": "forged"}, "")
+    headers, problem = gateway.check(
+        EVENTS_SECURITY, {"Authorization": f"Bearer {token}", "x-apigateway-api-userinfo": "forged"}, ""
+    )
     assert problem is None
     assert headers[USERINFO_HEADER] == token.split(".")[1]
     assert "x-apigateway-api-userinfo" not in headers and "Authorization" not in headers
@@ -204,7 +237,12 @@ def userinfo(**payload) -> str:
 
 
 def test_the_tenant_comes_from_the_claims_when_the_scope_is_held():
-    assert tenant_with({USERINFO_HEADER: userinfo(tenant="acme", scope="pop:write reports:read")}, callers.POP_WRITE) == "acme"
+    assert (
+        tenant_with(
+            {USERINFO_HEADER: userinfo(tenant="acme", scope="pop:write reports:read")}, callers.POP_WRITE
+        )
+        == "acme"
+    )
 
 
 def test_a_token_without_the_scope_is_a_403_insufficient_scope():
@@ -224,5 +262,7 @@ def test_unreadable_claims_or_no_tenant_are_a_401():
 
 def test_a_key_and_a_token_together_are_refused():
     with pytest.raises(Problem) as caught:
-        tenant_with({USERINFO_HEADER: userinfo(tenant="acme", scope="pop:write"), "X-API-Key": "k"}, callers.POP_WRITE)
+        tenant_with(
+            {USERINFO_HEADER: userinfo(tenant="acme", scope="pop:write"), "X-API-Key": "k"}, callers.POP_WRITE
+        )
     assert caught.value.status == 400

@@ -33,8 +33,10 @@ def links(headers: dict[str, str], host: str = FUNCTION, path: str = REPORT) -> 
 
 
 def origins(headers: dict[str, str], **kwargs) -> set[str]:
-    return {"{0.scheme}://{0.netloc}".format(urlsplit(url)) if url.startswith("http") else ""
-            for url in links(headers, **kwargs)}
+    return {
+        "{0.scheme}://{0.netloc}".format(urlsplit(url)) if url.startswith("http") else ""
+        for url in links(headers, **kwargs)
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -46,17 +48,26 @@ def no_configured_base_url(monkeypatch):
 
 
 def test_the_forwarded_host_and_proto():
-    assert origins({"X-Forwarded-Host": "api.example.com", "X-Forwarded-Proto": "https"}) == {"https://api.example.com"}
-    assert origins({"X-Forwarded-Host": "localhost:8080", "X-Forwarded-Proto": "http"}) == {"http://localhost:8080"}
-    assert origins({"X-Forwarded-Host": "127.0.0.1:8080", "X-Forwarded-Proto": "HTTP"}) == {"http://127.0.0.1:8080"}
+    assert origins({"X-Forwarded-Host": "api.example.com", "X-Forwarded-Proto": "https"}) == {
+        "https://api.example.com"
+    }
+    assert origins({"X-Forwarded-Host": "localhost:8080", "X-Forwarded-Proto": "http"}) == {
+        "http://localhost:8080"
+    }
+    assert origins({"X-Forwarded-Host": "127.0.0.1:8080", "X-Forwarded-Proto": "HTTP"}) == {
+        "http://127.0.0.1:8080"
+    }
     assert origins({"X-Forwarded-Host": "[::1]:8080", "X-Forwarded-Proto": "http"}) == {"http://[::1]:8080"}
-    assert origins({"X-Forwarded-Host": "API.Example.com", "X-Forwarded-Proto": "https"}) == {"https://api.example.com"}
+    assert origins({"X-Forwarded-Host": "API.Example.com", "X-Forwarded-Proto": "https"}) == {
+        "https://api.example.com"
+    }
 
 
 def test_the_host_the_nearest_proxy_appended_not_one_the_caller_sent():
     # Envoy (API Gateway) appends the Host it rewrote to X-Forwarded-Host: the caller's own value comes first.
-    assert origins({"X-Forwarded-Host": "evil.example, api.example.com",
-                    "X-Forwarded-Proto": "http, https"}) == {"https://api.example.com"}
+    assert origins(
+        {"X-Forwarded-Host": "evil.example, api.example.com", "X-Forwarded-Proto": "http, https"}
+    ) == {"https://api.example.com"}
 
 
 def test_an_invalid_host_never_gives_the_functions_own_address():
@@ -67,12 +78,41 @@ def test_an_invalid_host_never_gives_the_functions_own_address():
     assert links({})[0].startswith(REPORT + "?")
 
 
-@pytest.mark.parametrize("host", [
-    "api.example.com/evil", "api.example.com?x", "api.example.com#x", "user@evil.example", "a b", "evil.example:99999",
-    "evil.example:0", "evil.example:", "evil.example:8o", "ex_ample.com", "-a.example", "a-.example", "a..example",
-    "example.", ".example", "x" * 64 + ".example", "1.2.3", "256.1.1.1", "01.2.3.4", "host.123", "[::1", "[::1]x",
-    "[::1%25eth0]", "[v1.x]", "::1", "bücher.example", "evil\t.example", "١٢٧.0.0.1", "*", "%65vil.example",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "api.example.com/evil",
+        "api.example.com?x",
+        "api.example.com#x",
+        "user@evil.example",
+        "a b",
+        "evil.example:99999",
+        "evil.example:0",
+        "evil.example:",
+        "evil.example:8o",
+        "ex_ample.com",
+        "-a.example",
+        "a-.example",
+        "a..example",
+        "example.",
+        ".example",
+        "x" * 64 + ".example",
+        "1.2.3",
+        "256.1.1.1",
+        "01.2.3.4",
+        "host.123",
+        "[::1",
+        "[::1]x",
+        "[::1%25eth0]",
+        "[v1.x]",
+        "::1",
+        "bücher.example",
+        "evil\t.example",
+        "١٢٧.0.0.1",
+        "*",
+        "%65vil.example",
+    ],
+)
 def test_an_invalid_forwarded_host_gives_relative_links(host):
     assert origins({"X-Forwarded-Host": host, "X-Forwarded-Proto": "https"}) == {""}
 
@@ -98,14 +138,30 @@ def test_the_configured_base_url_wins(monkeypatch):
     assert all(url.startswith("https://pop.example.com" + REPORT + "?") for url in links({}))
 
 
-@pytest.mark.parametrize("url", ["pop.example.com", "ftp://pop.example.com", "https://user@pop.example.com",
-                                 "https://pop.example.com?x=1", "https://pop.example.com/#x", "https://a b", "https://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "pop.example.com",
+        "ftp://pop.example.com",
+        "https://user@pop.example.com",
+        "https://pop.example.com?x=1",
+        "https://pop.example.com/#x",
+        "https://a b",
+        "https://",
+    ],
+)
 def test_a_base_url_that_is_not_one_is_refused_at_start(url):
     with pytest.raises(ValidationError, match="public_base_url"):
         Settings(public_base_url=url)
 
 
-@pytest.mark.parametrize("url, kept", [("https://pop.example.com/", "https://pop.example.com"),
-                                       ("http://localhost:8080/api", "http://localhost:8080/api"), ("", None)])
+@pytest.mark.parametrize(
+    "url, kept",
+    [
+        ("https://pop.example.com/", "https://pop.example.com"),
+        ("http://localhost:8080/api", "http://localhost:8080/api"),
+        ("", None),
+    ],
+)
 def test_a_base_url(url, kept):
     assert Settings(public_base_url=url).public_base_url == kept

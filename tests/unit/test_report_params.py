@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 from shared.platform.problems import Problem
 from shared.reports.params import DEFAULT_GROUP_BY, DeliveryQuery, parse
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def fields_of(query: dict | list) -> list[str]:
@@ -26,72 +26,108 @@ def fields_of(query: dict | list) -> list[str]:
 def test_defaults():
     q = parse(MultiDict({"filter[date]": "2025-01-27"}))
     assert q == DeliveryQuery(date(2025, 1, 27), date(2025, 1, 27))
-    assert (q.timezone, q.group_by, q.filters, q.page, q.per_page, q.offset) == ("UTC", DEFAULT_GROUP_BY, {}, 1, 50, 0)
+    assert (q.timezone, q.group_by, q.filters, q.page, q.per_page, q.offset) == (
+        "UTC",
+        DEFAULT_GROUP_BY,
+        {},
+        1,
+        50,
+        0,
+    )
 
 
 def test_everything_given():
-    q = parse(MultiDict({
-        "filter[from]": "2025-01-01", "filter[to]": "2025-04-02", "timezone": "Europe/Paris",
-        "groupBy": "screenId,date", "filter[campaignId]": "c-1", "filter[siteId]": "s 1", "page": "3", "per_page": "200",
-        "access_token": "a-token",
-    }))
+    q = parse(
+        MultiDict(
+            {
+                "filter[from]": "2025-01-01",
+                "filter[to]": "2025-04-02",
+                "timezone": "Europe/Paris",
+                "groupBy": "screenId,date",
+                "filter[campaignId]": "c-1",
+                "filter[siteId]": "s 1",
+                "page": "3",
+                "per_page": "200",
+                "access_token": "a-token",
+            }
+        )
+    )
     assert (q.first_day, q.last_day) == (date(2025, 1, 1), date(2025, 4, 2))  # 92 days, both inclusive
     assert q.group_by == ("screenId", "date") and q.filters == {"campaignId": "c-1", "siteId": "s 1"}
     assert (q.page, q.per_page, q.offset) == (3, 200, 400)
 
 
 def test_the_window_is_the_days_in_the_timezone_in_utc():
-    q = parse(MultiDict({"filter[from]": "2025-03-29", "filter[to]": "2025-03-30", "timezone": "Europe/Paris"}))
+    q = parse(
+        MultiDict({"filter[from]": "2025-03-29", "filter[to]": "2025-03-30", "timezone": "Europe/Paris"})
+    )
     # midnight in Paris is 23:00 UTC in winter, 22:00 UTC after the switch to summer time on the 30th
     assert q.window() == (datetime(2025, 3, 28, 23, tzinfo=UTC), datetime(2025, 3, 30, 22, tzinfo=UTC))
     assert parse(MultiDict({"filter[date]": "2025-01-27"})).window() == (
-        datetime(2025, 1, 27, tzinfo=UTC), datetime(2025, 1, 28, tzinfo=UTC))
+        datetime(2025, 1, 27, tzinfo=UTC),
+        datetime(2025, 1, 28, tzinfo=UTC),
+    )
 
 
-@pytest.mark.parametrize("query, named", [
-    ({}, ["filter[date]"]),
-    ({"filter[date]": "2025-1-27"}, ["filter[date]"]),
-    ({"filter[date]": "2025-02-30"}, ["filter[date]"]),
-    ({"filter[date]": "2025-01-27T00:00:00Z"}, ["filter[date]"]),
-    ({"filter[date]": "2025-01-27", "filter[from]": "2025-01-27"}, ["filter[date]"]),
-    ({"filter[from]": "2025-01-27"}, ["filter[to]"]),
-    ({"filter[to]": "2025-01-27"}, ["filter[from]"]),
-    ({"filter[from]": "2025-01-28", "filter[to]": "2025-01-27"}, ["filter[to]"]),
-    ({"filter[from]": "2025-01-01", "filter[to]": "2025-04-03"}, ["filter[to]"]),  # 93 days
-    ({"filter[date]": "2025-01-27", "timezone": "Mars/Olympus"}, ["timezone"]),
-    ({"filter[date]": "2025-01-27", "timezone": "../../etc/passwd"}, ["timezone"]),
-    ({"filter[date]": "2025-01-27", "timezone": ""}, ["timezone"]),
-    ({"filter[date]": "2025-01-27", "groupBy": "date,campaign"}, ["groupBy"]),
-    ({"filter[date]": "2025-01-27", "groupBy": ""}, ["groupBy"]),
-    ({"filter[date]": "2025-01-27", "groupBy": "date,date"}, ["groupBy"]),
-    ({"filter[date]": "2025-01-27", "page": "0"}, ["page"]),
-    ({"filter[date]": "2025-01-27", "page": "-1"}, ["page"]),
-    ({"filter[date]": "2025-01-27", "page": "1.5"}, ["page"]),
-    ({"filter[date]": "2025-01-27", "page": "99999999999999999999"}, ["page"]),
-    ({"filter[date]": "2025-01-27", "per_page": "201"}, ["per_page"]),
-    ({"filter[date]": "2025-01-27", "per_page": "0"}, ["per_page"]),
-    ({"filter[date]": "2025-01-27", "per_page": "ten"}, ["per_page"]),
-    ({"filter[date]": "2025-01-27", "filter[campaignId]": ""}, ["filter[campaignId]"]),
-    ({"filter[date]": "2025-01-27", "filter[screenId]": "x" * 129}, ["filter[screenId]"]),
-    ({"filter[date]": "2025-01-27", "filter[campaign]": "c-1"}, ["filter[campaign]"]),
-    ({"filter[date]": "2025-01-27", "tenantId": "someone-else"}, ["tenantId"]),
-    ({"filter[date]": "2025-01-27", "page": "x", "per_page": "500", "groupBy": "nope"}, ["groupBy", "page", "per_page"]),
-])
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ({}, ["filter[date]"]),
+        ({"filter[date]": "2025-1-27"}, ["filter[date]"]),
+        ({"filter[date]": "2025-02-30"}, ["filter[date]"]),
+        ({"filter[date]": "2025-01-27T00:00:00Z"}, ["filter[date]"]),
+        ({"filter[date]": "2025-01-27", "filter[from]": "2025-01-27"}, ["filter[date]"]),
+        ({"filter[from]": "2025-01-27"}, ["filter[to]"]),
+        ({"filter[to]": "2025-01-27"}, ["filter[from]"]),
+        ({"filter[from]": "2025-01-28", "filter[to]": "2025-01-27"}, ["filter[to]"]),
+        ({"filter[from]": "2025-01-01", "filter[to]": "2025-04-03"}, ["filter[to]"]),  # 93 days
+        ({"filter[date]": "2025-01-27", "timezone": "Mars/Olympus"}, ["timezone"]),
+        ({"filter[date]": "2025-01-27", "timezone": "../../etc/passwd"}, ["timezone"]),
+        ({"filter[date]": "2025-01-27", "timezone": ""}, ["timezone"]),
+        ({"filter[date]": "2025-01-27", "groupBy": "date,campaign"}, ["groupBy"]),
+        ({"filter[date]": "2025-01-27", "groupBy": ""}, ["groupBy"]),
+        ({"filter[date]": "2025-01-27", "groupBy": "date,date"}, ["groupBy"]),
+        ({"filter[date]": "2025-01-27", "page": "0"}, ["page"]),
+        ({"filter[date]": "2025-01-27", "page": "-1"}, ["page"]),
+        ({"filter[date]": "2025-01-27", "page": "1.5"}, ["page"]),
+        ({"filter[date]": "2025-01-27", "page": "99999999999999999999"}, ["page"]),
+        ({"filter[date]": "2025-01-27", "per_page": "201"}, ["per_page"]),
+        ({"filter[date]": "2025-01-27", "per_page": "0"}, ["per_page"]),
+        ({"filter[date]": "2025-01-27", "per_page": "ten"}, ["per_page"]),
+        ({"filter[date]": "2025-01-27", "filter[campaignId]": ""}, ["filter[campaignId]"]),
+        ({"filter[date]": "2025-01-27", "filter[screenId]": "x" * 129}, ["filter[screenId]"]),
+        ({"filter[date]": "2025-01-27", "filter[campaign]": "c-1"}, ["filter[campaign]"]),
+        ({"filter[date]": "2025-01-27", "tenantId": "someone-else"}, ["tenantId"]),
+        (
+            {"filter[date]": "2025-01-27", "page": "x", "per_page": "500", "groupBy": "nope"},
+            ["groupBy", "page", "per_page"],
+        ),
+    ],
+)
 def test_each_bad_parameter_is_named(query, named):
     assert fields_of(query) == named
 
 
 def test_a_repeated_parameter_is_named():
-    assert fields_of([("filter[date]", "2025-01-27"), ("filter[campaignId]", "a"), ("filter[campaignId]", "b")]) == [
-        "filter[campaignId]"]
+    assert fields_of(
+        [("filter[date]", "2025-01-27"), ("filter[campaignId]", "a"), ("filter[campaignId]", "b")]
+    ) == ["filter[campaignId]"]
 
 
 def test_values_reach_the_query_only_as_parameters():
     from shared.reports import delivery
 
     hostile = "x' OR TRUE --"
-    q = parse(MultiDict({"filter[date]": "2025-01-27", "filter[campaignId]": hostile, "timezone": "Europe/Paris",
-                         "groupBy": "date,siteId"}))
+    q = parse(
+        MultiDict(
+            {
+                "filter[date]": "2025-01-27",
+                "filter[campaignId]": hostile,
+                "timezone": "Europe/Paris",
+                "groupBy": "date,siteId",
+            }
+        )
+    )
     sql = delivery._sql(q, delivery._PAGE)
     assert hostile not in sql and "Europe/Paris" not in sql and "2025-01-27" not in sql
     parameters = {p.name: p.value for p in delivery._config("tenant-a", q, paged=True).query_parameters}
@@ -100,30 +136,38 @@ def test_values_reach_the_query_only_as_parameters():
     # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
     dedup = sql[: sql.index("QUALIFY")]
     assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
-    assert "campaignId = @campaignId" in sql[sql.index("QUALIFY"):]
+    assert "campaignId = @campaignId" in sql[sql.index("QUALIFY") :]
 
 
 # The calendar's edges: a day near year 1 or 9999 made the window overflow (a 500) in a zone east or
 # west of UTC; days are refused outside a range whose window exists in every zone.
-@pytest.mark.parametrize("query, named", [
-    ({"filter[date]": "9999-12-31"}, ["filter[date]"]),
-    ({"filter[date]": "0001-01-01", "timezone": "Asia/Tokyo"}, ["filter[date]"]),
-    ({"filter[date]": "0001-01-01"}, ["filter[date]"]),
-    ({"filter[date]": "1899-12-31"}, ["filter[date]"]),
-    ({"filter[date]": "3000-01-01"}, ["filter[date]"]),
-    ({"filter[from]": "9999-12-01", "filter[to]": "9999-12-31"}, ["filter[from]", "filter[to]"]),
-    ({"filter[from]": "2999-12-31", "filter[to]": "3000-01-01"}, ["filter[to]"]),
-    ({"filter[from]": "0001-01-01", "filter[to]": "0001-01-02", "timezone": "Pacific/Kiritimati"},
-     ["filter[from]", "filter[to]"]),
-    ({"filter[from]": "1899-12-31", "filter[to]": "1900-01-01", "timezone": "Pacific/Kiritimati"}, ["filter[from]"]),
-    # strictly YYYY-MM-DD: not an ISO week date, a basic-format date, nor other scripts' digits
-    ({"filter[date]": "2025-W10-1"}, ["filter[date]"]),
-    ({"filter[date]": "20250101"}, ["filter[date]"]),
-    ({"filter[date]": "٢٠٢٥-٠١-٠١"}, ["filter[date]"]),
-    ({"filter[date]": "２０２５-０１-０１"}, ["filter[date]"]),
-    ({"filter[date]": "2025-01-01\n"}, ["filter[date]"]),
-    ({"filter[from]": "2025-W10-1", "filter[to]": "2025-W10-7"}, ["filter[from]", "filter[to]"]),
-])
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ({"filter[date]": "9999-12-31"}, ["filter[date]"]),
+        ({"filter[date]": "0001-01-01", "timezone": "Asia/Tokyo"}, ["filter[date]"]),
+        ({"filter[date]": "0001-01-01"}, ["filter[date]"]),
+        ({"filter[date]": "1899-12-31"}, ["filter[date]"]),
+        ({"filter[date]": "3000-01-01"}, ["filter[date]"]),
+        ({"filter[from]": "9999-12-01", "filter[to]": "9999-12-31"}, ["filter[from]", "filter[to]"]),
+        ({"filter[from]": "2999-12-31", "filter[to]": "3000-01-01"}, ["filter[to]"]),
+        (
+            {"filter[from]": "0001-01-01", "filter[to]": "0001-01-02", "timezone": "Pacific/Kiritimati"},
+            ["filter[from]", "filter[to]"],
+        ),
+        (
+            {"filter[from]": "1899-12-31", "filter[to]": "1900-01-01", "timezone": "Pacific/Kiritimati"},
+            ["filter[from]"],
+        ),
+        # strictly YYYY-MM-DD: not an ISO week date, a basic-format date, nor other scripts' digits
+        ({"filter[date]": "2025-W10-1"}, ["filter[date]"]),
+        ({"filter[date]": "20250101"}, ["filter[date]"]),
+        ({"filter[date]": "٢٠٢٥-٠١-٠١"}, ["filter[date]"]),
+        ({"filter[date]": "２０２５-０１-０１"}, ["filter[date]"]),
+        ({"filter[date]": "2025-01-01\n"}, ["filter[date]"]),
+        ({"filter[from]": "2025-W10-1", "filter[to]": "2025-W10-7"}, ["filter[from]", "filter[to]"]),
+    ],
+)
 def test_days_are_strict_and_bounded(query, named):
     assert fields_of(query) == named
 
@@ -140,7 +184,11 @@ def test_the_first_and_last_days_have_a_window_in_every_zone():
     from shared.platform.timezones import names
 
     for zone in sorted(names()):
-        for first, last in (("1900-01-01", "1900-01-01"), ("2999-12-31", "2999-12-31"), ("1900-01-01", "1900-01-02")):
+        for first, last in (
+            ("1900-01-01", "1900-01-01"),
+            ("2999-12-31", "2999-12-31"),
+            ("1900-01-01", "1900-01-02"),
+        ):
             q = parse(MultiDict({"filter[from]": first, "filter[to]": last, "timezone": zone}))
             start, end = q.window()
             assert start < end and start.tzinfo is UTC, zone
@@ -148,13 +196,34 @@ def test_the_first_and_last_days_have_a_window_in_every_zone():
 
 # Names the machine's zoneinfo directory answers to but the IANA database does not: each gave an
 # empty report (right/ zones count leap seconds) instead of a 400.
-@pytest.mark.parametrize("zone", ["right/UTC", "posixrules", "posix/Europe/Paris", "localtime", "Europe/Paris ",
-                                  "europe/paris", "Europe/Paris\x00"])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "right/UTC",
+        "posixrules",
+        "posix/Europe/Paris",
+        "localtime",
+        "Europe/Paris ",
+        "europe/paris",
+        "Europe/Paris\x00",
+    ],
+)
 def test_only_names_of_the_iana_database_are_zones(zone):
     assert fields_of({"filter[date]": "2025-01-27", "timezone": zone}) == ["timezone"]
 
 
-@pytest.mark.parametrize("name, value", [("page", "١٢"), ("per_page", "٥٠"), ("page", "１"), ("page", "²"),
-                                         ("page", "+1"), ("page", " 1"), ("page", "1_0"), ("per_page", "0x10")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("page", "١٢"),
+        ("per_page", "٥٠"),
+        ("page", "１"),
+        ("page", "²"),
+        ("page", "+1"),
+        ("page", " 1"),
+        ("page", "1_0"),
+        ("per_page", "0x10"),
+    ],
+)
 def test_page_numbers_are_ascii_digits(name, value):
     assert fields_of({"filter[date]": "2025-01-27", name: value}) == [name]

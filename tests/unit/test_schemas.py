@@ -88,7 +88,12 @@ def test_v1_json_is_strict_like_the_events_endpoint(fmt):
     _, error = row_to_event({"screenId": "s", "durationMs": "30000"}, V1, fmt)
     assert error == "durationMs: Input should be a valid integer"
     event, error = row_to_event(
-        {"screenId": "s", "durationMs": 30000, "impressions": {"ageBuckets": {"total": 1.5}}, "context": {"a": [1]}},
+        {
+            "screenId": "s",
+            "durationMs": 30000,
+            "impressions": {"ageBuckets": {"total": 1.5}},
+            "context": {"a": [1]},
+        },
         V1,
         fmt,
     )
@@ -188,9 +193,15 @@ def test_bad_epoch_timestamps_are_clear(value, message):
 
 
 def test_dotted_source_paths_reach_into_nested_json():
-    m = mapping(fields={"aud.total": "impressions.ageBuckets.total", "aud.split.m": "impressions.ageBuckets.male"})
+    m = mapping(
+        fields={"aud.total": "impressions.ageBuckets.total", "aud.split.m": "impressions.ageBuckets.male"}
+    )
     out = to_event({"aud": {"total": 9.0, "split": {"m": 4.0}, "note": "x"}, "screenId": "s"}, m, "ndjson")
-    assert out == {"impressions": {"ageBuckets": {"total": 9.0, "male": 4.0}}, "context": {"aud": {"note": "x"}}, "screenId": "s"}
+    assert out == {
+        "impressions": {"ageBuckets": {"total": 9.0, "male": 4.0}},
+        "context": {"aud": {"note": "x"}},
+        "screenId": "s",
+    }
     assert to_event({"aud": {"total": 1.0}}, m, "json") == {"impressions": {"ageBuckets": {"total": 1.0}}}
     assert to_event({"aud.total": "1"}, m, "csv") == {"impressions": {"ageBuckets": {"total": 1.0}}}
 
@@ -285,7 +296,11 @@ def test_snake_case_example_reports_bad_rows_by_their_column_names():
 
 # (row, taken by the fast path, accepted by the full path)
 DIRECT_ROWS = [
-    (b'{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000, "context": {"a": [1]}}', True, True),
+    (
+        b'{"eventId": "e", "playedAt": "2025-01-27T11:00:00+01:00", "durationMs": 15000, "context": {"a": [1]}}',
+        True,
+        True,
+    ),
     (b'{"screenId": "s", "context.weather": "sunny"}', False, True),  # a dotted key: the full path maps it
     (b'{"context": {"a": NaN}}', False, False),  # NaN is not JSON, though pydantic's parser takes it
     (b'{"durationMs": "15000"}', False, False),
@@ -295,7 +310,9 @@ DIRECT_ROWS = [
 
 
 @pytest.mark.parametrize("row, fast_takes_it, full_accepts_it", DIRECT_ROWS)
-def test_the_canonical_mapping_validates_json_rows_from_their_bytes_exactly_as_the_full_path(row, fast_takes_it, full_accepts_it):
+def test_the_canonical_mapping_validates_json_rows_from_their_bytes_exactly_as_the_full_path(
+    row, fast_takes_it, full_accepts_it
+):
     from shared.bulk.formats import parse_record
 
     compiled = V1.compiled("ndjson")

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.auth.throttle import backoff_seconds, next_record
 from shared.platform import clients
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
 def small_settings():
-    os.environ.update({"COATRO_TOKEN_FAILURE_LIMIT": "3", "COATRO_TOKEN_BACKOFF_SECONDS": "2",
-                       "COATRO_TOKEN_BACKOFF_MAX_SECONDS": "60", "COATRO_TOKEN_FAILURE_WINDOW_SECONDS": "100"})
+    os.environ.update(
+        {
+            "COATRO_TOKEN_FAILURE_LIMIT": "3",
+            "COATRO_TOKEN_BACKOFF_SECONDS": "2",
+            "COATRO_TOKEN_BACKOFF_MAX_SECONDS": "60",
+            "COATRO_TOKEN_FAILURE_WINDOW_SECONDS": "100",
+        }
+    )
     clients.reset()
 
 
@@ -42,8 +48,12 @@ def test_failures_count_in_a_row_within_the_window():
 
 
 def test_a_failure_that_raced_past_a_hold_off_never_shortens_it():
-    record = next_record(None, T0).model_copy(update={"failures": 7, "blockedUntil": T0 + timedelta(seconds=60)})
+    record = next_record(None, T0).model_copy(
+        update={"failures": 7, "blockedUntil": T0 + timedelta(seconds=60)}
+    )
     raced = next_record(record, T0 + timedelta(seconds=1))
-    assert raced.failures == 8 and raced.blockedUntil == T0 + timedelta(seconds=61)  # min(60, 2*2**5) = 60 from now
+    assert raced.failures == 8 and raced.blockedUntil == T0 + timedelta(
+        seconds=61
+    )  # min(60, 2*2**5) = 60 from now
     shorter = next_record(record.model_copy(update={"failures": 2}), T0 + timedelta(seconds=1))
     assert shorter.blockedUntil == T0 + timedelta(seconds=60)  # its own would be 2 s

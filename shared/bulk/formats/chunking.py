@@ -4,16 +4,25 @@ worker), with the same framer per format so the two cannot disagree on rows."""
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from shared.bulk.formats import delimited, json_array, ndjson, reading
 from shared.bulk.formats.reading import (
-    EMPTY, OK, OTHER_BOMS, OVERSIZE, UTF8_BOM, FileInvalid, Prefixed, read, snippet,
+    EMPTY,
+    OK,
+    OTHER_BOMS,
+    OVERSIZE,
+    UTF8_BOM,
+    FileInvalid,
+    Prefixed,
+    read,
+    snippet,
 )
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
 from shared.platform.settings import get_settings
 
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+
 
 def _first_nonblank_line(block: bytes) -> bytes:
     for line in block.split(b"\n", 200):
@@ -66,7 +75,9 @@ MAX_HEADER_TEXT = 64 * 1024  # kept in the plan to be read again with a mapping'
 MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
 
 
-def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int | None = None) -> FilePlan:
+def plan_file(
+    stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int | None = None
+) -> FilePlan:
     """Read `stream` once and cut it into chunks of at most `chunk_rows` records.
 
     A chunk also ends with the record that makes it span `chunk_bytes` (default: the setting), so
@@ -139,11 +150,15 @@ def plan_file(stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes
         count += 1
         last_end = e
         if count == chunk_rows or last_end - c_start >= chunk_bytes:
-            chunks.append(ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count))
+            chunks.append(
+                ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count)
+            )
             total += count
             count = 0
     if count:
-        chunks.append(ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count))
+        chunks.append(
+            ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count)
+        )
         total += count
     if fmt == "json" and not chunks and not json_cursor.closed:
         raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
@@ -163,8 +178,14 @@ def parse_record(
 
 
 def iter_rows(
-    stream, fmt: str, chunk: ChunkSpec, max_row_bytes: int, header: list[str] | None, parse: bool = True,
-    arrays: bool = False, delimiter: str = ",",
+    stream,
+    fmt: str,
+    chunk: ChunkSpec,
+    max_row_bytes: int,
+    header: list[str] | None,
+    parse: bool = True,
+    arrays: bool = False,
+    delimiter: str = ",",
 ) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
@@ -188,7 +209,11 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (row, *parse_record(fmt, payload, header, arrays, delimiter)) if parse else (row, payload, None)
+            yield (
+                (row, *parse_record(fmt, payload, header, arrays, delimiter))
+                if parse
+                else (row, payload, None)
+            )
         elif kind == OVERSIZE:
             yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
         else:

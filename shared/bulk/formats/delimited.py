@@ -17,6 +17,7 @@ def allow_fields_up_to(max_bytes: int) -> None:
     if csv.field_size_limit() < max_bytes:
         csv.field_size_limit(max_bytes)
 
+
 def records(stream, start, limit, first_row, max_row_bytes):
     rec_line = rec_start = 0
     pieces: list[bytes] | None = None  # None: no open record
@@ -89,7 +90,9 @@ def header_text(rec, max_row_bytes: int | None = None) -> str:
     _row, _s, _e, payload, kind = rec
     if kind != OK:
         limit = f" ({max_row_bytes} bytes)" if max_row_bytes else ""
-        raise HeaderUnreadable(f"{HeaderUnreadable.PREFIX}it is {payload} bytes, longer than the row size limit{limit}")
+        raise HeaderUnreadable(
+            f"{HeaderUnreadable.PREFIX}it is {payload} bytes, longer than the row size limit{limit}"
+        )
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -132,6 +135,4 @@ def parse_row(data: bytes, header: list[str], delimiter: str = ",") -> tuple[dic
     if len(values) != len(header):
         n = len(values)
         return None, f"Row has {n} value{'' if n == 1 else 's'}; the header has {len(header)} columns"
-    return {k: v for k, v in zip(header, values) if v != ""}, None
-
-
+    return {k: v for k, v in zip(header, values, strict=True) if v != ""}, None

@@ -8,6 +8,7 @@ import re
 
 from shared.bulk.formats.reading import EMPTY, OK, OVERSIZE, TRUNCATED, FileInvalid, blocks, snippet
 
+
 class Cursor:
     """A window over a stream: `buf` holds bytes from absolute offset `base`; `pos` indexes buf."""
 
@@ -187,7 +188,7 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
         return
     if c != _OPEN[0]:
         raise FileInvalid(
-            f"The file was declared json but starts with {snippet(cur.buf[cur.pos:])}; "
+            f"The file was declared json but starts with {snippet(cur.buf[cur.pos :])}; "
             'a JSON file should be an array of events or {"events": [...]}'
         )
     cur.pos += 1
@@ -206,7 +207,7 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             cur.pos += 1
             continue
         if c != _QUOTE:
-            raise FileInvalid(f"The JSON object is not valid near {snippet(cur.buf[cur.pos:])}")
+            raise FileInvalid(f"The JSON object is not valid near {snippet(cur.buf[cur.pos :])}")
         key = read_key(cur, max_row_bytes)
         c = skip_ws(cur)
         if key == "events":
@@ -218,8 +219,6 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
         if scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == TRUNCATED:
             raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
-
-
 
 
 def check_end(cur: Cursor, max_row_bytes: int) -> None:
@@ -236,13 +235,17 @@ def check_end(cur: Cursor, max_row_bytes: int) -> None:
                 cur.pos += 1
                 break
             if c != _COMMA:
-                raise FileInvalid(f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos:])}")
+                raise FileInvalid(
+                    f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos :])}"
+                )
             cur.pos += 1
             c = skip_ws(cur)
             if c is None:
                 return
             if c != _QUOTE:
-                raise FileInvalid(f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos:])}")
+                raise FileInvalid(
+                    f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos :])}"
+                )
             if read_key(cur, max_row_bytes) == "events":  # JSON.parse would keep the second: never guess
                 raise FileInvalid('The JSON object has "events" more than once; send one events array')
             if skip_ws(cur) is None:
@@ -252,6 +255,6 @@ def check_end(cur: Cursor, max_row_bytes: int) -> None:
     if skip_ws(cur) is not None:
         what = 'the {"events": [...]} object' if cur.in_object else "the top-level array"
         raise FileInvalid(
-            f"The JSON file holds more after {what}: {snippet(cur.buf[cur.pos:])}; a JSON file is one document "
+            f"The JSON file holds more after {what}: {snippet(cur.buf[cur.pos :])}; a JSON file is one document "
             "(for one event per line, use format ndjson)"
         )

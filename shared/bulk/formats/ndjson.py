@@ -9,6 +9,7 @@ from pydantic_core import from_json
 from shared.bulk.formats.reading import OK, OVERSIZE, lines
 from shared.platform.encoding import STRICT_JSON
 
+
 def records(stream, start, limit, first_row, max_row_bytes):
     for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
         if data is None:
@@ -43,12 +44,14 @@ def parse_object(data: bytes, any_value: bool = False) -> tuple[dict | None, str
     try:
         value = _decode(text)
     except json.JSONDecodeError as exc:
-        where = f"at column {exc.colno}" if exc.lineno == 1 else f"at line {exc.lineno}, column {exc.colno} of the element"
+        where = (
+            f"at column {exc.colno}"
+            if exc.lineno == 1
+            else f"at line {exc.lineno}, column {exc.colno} of the element"
+        )
         return None, f"Row is not valid JSON: {exc.msg} {where}"
     except (ValueError, RecursionError) as exc:
         return None, f"Row is not valid JSON: {exc}"
     if type(value) is not dict and not (any_value and type(value) is list):
         return None, f"Row should be a JSON object, not {_TYPE_NAMES.get(type(value), 'null')}"
     return value, None
-
-

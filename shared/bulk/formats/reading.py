@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 BLOCK_SIZE = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -132,9 +132,13 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
                 skip_cr = carry[-1][-1] == _CR
                 carry = []
     if skipping:
-        yield line_no, pos, pos + carry_len, None, (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr)
+        yield (
+            line_no,
+            pos,
+            pos + carry_len,
+            None,
+            (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
+        )
     elif carry:
         line = b"".join(carry)
         yield line_no, pos, pos + len(line), line, None
-
-

@@ -22,14 +22,21 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.model import (
-    ENDED_AT, IMPRESSION_FIELDS, FieldSpec, SchemaMapping, has_v2_keys, is_canonical_path, tenant_regex,
+    ENDED_AT,
+    IMPRESSION_FIELDS,
+    FieldSpec,
+    SchemaMapping,
+    has_v2_keys,
+    is_canonical_path,
+    tenant_regex,
 )
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
@@ -42,7 +49,9 @@ _COPY_SLACK = 64 * 1024
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
 _TIMESTAMP_TARGETS = ("playedAt", ENDED_AT)
 
-Outcome = tuple[str | None, PopEvent | None, str | None]  # (where in an envelope, event, error); both None: skipped
+Outcome = tuple[
+    str | None, PopEvent | None, str | None
+]  # (where in an envelope, event, error); both None: skipped
 
 
 class _Absent(Exception):
@@ -103,8 +112,10 @@ def _duration(unit: str) -> Callable[[Any], int]:
             if math.isfinite(value * scale):
                 return round(value * scale)
             raise BadValue(f"{value!r} is out of range for a duration")
-        raise BadValue(f"expected a duration ({'seconds' if unit == 's' else 'milliseconds'}, or a string like "
-                       f"'15s' or '1500ms'), got {repr(value)[:60]}")
+        raise BadValue(
+            f"expected a duration ({'seconds' if unit == 's' else 'milliseconds'}, or a string like "
+            f"'15s' or '1500ms'), got {repr(value)[:60]}"
+        )
 
     return convert
 
@@ -216,11 +227,17 @@ class CompiledMapping:
             self.routes[source] = route
         self.constants = [(tuple(k.split(".")), v) for k, v in m.constants.items()]
         self.time_format = m.timestamp_format
-        self.default_zone = timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
+        self.default_zone = (
+            timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
+        )
         self.zoned = self.default_zone is not None or m.uses_zones()
         self.utc_fast = self.time_format == "iso8601"  # "...Z" needs no reading here: the validation reads it
         self.zone_field = tuple(m.timezone_field.split(".")) if m.timezone_field else None
-        self.zone_lookup = (tuple(m.timezone_lookup.field.split(".")), m.timezone_lookup.zones) if m.timezone_lookup else None
+        self.zone_lookup = (
+            (tuple(m.timezone_lookup.field.split(".")), m.timezone_lookup.zones)
+            if m.timezone_lookup
+            else None
+        )
         self.nulls = frozenset(m.null_values)
         self.records = RecordsPath.parse(m.records) if m.records else None
         self.envelope_fields = [(name, tuple(name.split("."))) for name in m.envelope_fields]
@@ -234,13 +251,32 @@ class CompiledMapping:
         self.layouts: dict[tuple[str, ...], tuple[list[str], bool]] = {}
         # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
         self.plain = frozenset(
-            name for name in ("eventId", "screenId", "siteId", "campaignId", "creativeId", "durationMs", "playCount",
-                              "playedAt", "impressions", "context", "device")
+            name
+            for name in (
+                "eventId",
+                "screenId",
+                "siteId",
+                "campaignId",
+                "creativeId",
+                "durationMs",
+                "playCount",
+                "playedAt",
+                "impressions",
+                "context",
+                "device",
+            )
             if name not in m.fields and name not in self.nested and self.route(name)[1] is None
         )
         # The record already is a canonical event: no renames, constants, conversions or context.
-        self.direct = (not m.fields and not m.constants and self.reject and not numeric and m.timestamp_format == "iso8601"
-                       and not m.uses_zones() and not has_v2_keys(m))
+        self.direct = (
+            not m.fields
+            and not m.constants
+            and self.reject
+            and not numeric
+            and m.timestamp_format == "iso8601"
+            and not m.uses_zones()
+            and not has_v2_keys(m)
+        )
 
     def _target(self, target: str, spec: FieldSpec | None = None) -> tuple:
         steps: list[Callable] = []
@@ -317,9 +353,15 @@ class CompiledMapping:
         for path, value in self.constants:
             _set(out, path, value, errors, ".".join(path))
         played = out.get("playedAt")
-        if ENDED_AT in out or "playedAt" in out and not (self.utc_fast and type(played) is str and played[-1:] == "Z"):
+        if (
+            ENDED_AT in out
+            or "playedAt" in out
+            and not (self.utc_fast and type(played) is str and played[-1:] == "Z")
+        ):
             self._times(out, errors, zone if zone is not None else self.default_zone)
-        for name, path in self.required if not errors else ():  # a missing field caused by an error is that error
+        for name, path in (
+            self.required if not errors else ()
+        ):  # a missing field caused by an error is that error
             if _get(out, path) is None:
                 errors.append(f"{self.label(name)}: required, but the record has no value for it")
         return out, errors
@@ -333,7 +375,7 @@ class CompiledMapping:
         for key in special:
             path = (self.routes.get(key) or self.route(key))[0]
             tops.append(path if type(path) is str else path[0])
-        layout = special, all(top == key or top not in keys for key, top in zip(special, tops))
+        layout = special, all(top == key or top not in keys for key, top in zip(special, tops, strict=True))
         if len(self.layouts) < _ROUTE_CACHE_MAX:
             self.layouts[keys] = layout
         return layout
@@ -415,8 +457,10 @@ class CompiledMapping:
                 try:
                     moments["playedAt"] = end - timedelta(milliseconds=duration)
                 except OverflowError:
-                    errors.append(f"{self.label('durationMs')}: {duration!r} is out of range to derive "
-                                  f"{self.label('playedAt')} from {self.label(ENDED_AT)}")
+                    errors.append(
+                        f"{self.label('durationMs')}: {duration!r} is out of range to derive "
+                        f"{self.label('playedAt')} from {self.label(ENDED_AT)}"
+                    )
         if "playedAt" in moments:
             try:
                 out["playedAt"] = iso_utc(moments["playedAt"])
@@ -439,12 +483,14 @@ class CompiledMapping:
             return None, "; ".join(errors)
         if self.event_id is not None:
             key = []
-            for name, path in zip(self.event_id_names, self.event_id):
+            for name, path in zip(self.event_id_names, self.event_id, strict=True):
                 value = _event_value(event, path)
                 if value is None:
                     return None, f"event_id: {self.label(name)} is missing, so the event id cannot be made"
                 key.append([name, value])
-            event.eventId = "evt-" + hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()[:32]
+            event.eventId = (
+                "evt-" + hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()[:32]
+            )
         return event, None
 
     # -- a parsed record of the file (a row, or an envelope) ----------------------------------
@@ -464,8 +510,14 @@ class CompiledMapping:
             yield None, None, unexpected_error(exc)
             return
         if len(found) > MAX_RECORDS_PER_ROW:
-            yield None, None, (f"records {self.records.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
-                               f"the limit per row; split it into rows of at most {MAX_RECORDS_PER_ROW:,}")
+            yield (
+                None,
+                None,
+                (
+                    f"records {self.records.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
+                    f"the limit per row; split it into rows of at most {MAX_RECORDS_PER_ROW:,}"
+                ),
+            )
             return
         if self.envelope_fields and len(found) > 1 and (error := self._copies_problem(parsed, len(found))):
             yield None, None, error
@@ -499,8 +551,10 @@ class CompiledMapping:
         limit = COPY_FACTOR * _json_size(envelope) + _COPY_SLACK
         if copied <= limit:
             return None
-        return (f"envelope_fields: copying them into each of the row's {records:,} records makes {copied:,} bytes, "
-                f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row")
+        return (
+            f"envelope_fields: copying them into each of the row's {records:,} records makes {copied:,} bytes, "
+            f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row"
+        )
 
     def one(self, record) -> tuple[PopEvent | None, str | None]:
         """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
@@ -544,7 +598,9 @@ class CompiledMapping:
                     if record.get(source) is None and value is not None:
                         record[source] = value
         data, errors = self.map(record, zone, own=True)
-        if not errors and self.event_id is None:  # the common case without a call: valid, or its errors worded
+        if (
+            not errors and self.event_id is None
+        ):  # the common case without a call: valid, or its errors worded
             try:
                 return PopEvent.model_validate(data), None
             except ValidationError:
@@ -554,8 +610,11 @@ class CompiledMapping:
     def _positional(self, values: list) -> tuple[dict | None, str | None]:
         if len(values) != len(self.columns):
             n = len(values)
-            return None, f"Record has {n} value{'' if n == 1 else 's'}; the mapping's columns name {len(self.columns)}"
-        return {k: v for k, v in zip(self.columns, values) if v is not None and v != ""}, None
+            return (
+                None,
+                f"Record has {n} value{'' if n == 1 else 's'}; the mapping's columns name {len(self.columns)}",
+            )
+        return {k: v for k, v in zip(self.columns, values, strict=True) if v is not None and v != ""}, None
 
     def _record_zone(self, record: dict):
         try:

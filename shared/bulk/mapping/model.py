@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import re2
-
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator, model_serializer, model_validator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
 )
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.records import RecordsPath
 from shared.platform import timezones
 
-SCALAR_FIELDS = ("eventId", "screenId", "siteId", "campaignId", "creativeId", "playedAt", "durationMs", "playCount")
+SCALAR_FIELDS = (
+    "eventId",
+    "screenId",
+    "siteId",
+    "campaignId",
+    "creativeId",
+    "playedAt",
+    "durationMs",
+    "playCount",
+)
 IMPRESSION_FIELDS = tuple(f"impressions.ageBuckets.{b}" for b in ("total", "male", "female"))
 CONTAINER_FIELDS = ("impressions", "impressions.ageBuckets", "context", "device")
 ENDED_AT = "endedAt"  # not canonical: the end of the play, from which durationMs or playedAt is derived
@@ -27,7 +43,9 @@ MAX_LOOKUP_ENTRIES = 10_000
 MAX_PATTERN_CHARS = 1_000
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is the tenant's 400, not a line on the function's stderr
-_RE2_OPTIONS.max_mem = 8 << 20  # RE2's default program budget, stated: a pattern that needs more does not compile
+_RE2_OPTIONS.max_mem = (
+    8 << 20
+)  # RE2's default program budget, stated: a pattern that needs more does not compile
 
 
 def tenant_regex(pattern: str):
@@ -63,10 +81,14 @@ class FieldSpec(_Part):
     to: str
     fallback: list[str] = Field(default_factory=list)  # other sources, tried in order when this one is absent
     null_values: list[str] = Field(default_factory=list)  # values meaning "absent", besides the mapping's
-    from_json: str | None = None  # the value is a JSON string: take this dotted path out of it ("" for all of it)
+    from_json: str | None = (
+        None  # the value is a JSON string: take this dotted path out of it ("" for all of it)
+    )
     extract: str | None = None  # a regular expression: the value is its first group (or the whole match)
     string: bool = False  # numbers become strings (ids exported as numbers)
-    unit: Literal["ms", "s"] | None = None  # durationMs: the unit of a bare number; "15s" / "1500ms" say their own
+    unit: Literal["ms", "s"] | None = (
+        None  # durationMs: the unit of a bare number; "15s" / "1500ms" say their own
+    )
 
     @field_validator("fallback")
     @classmethod
@@ -78,17 +100,25 @@ class FieldSpec(_Part):
     def _extract(cls, value: str | None) -> str | None:
         if value is not None:
             if len(value) > MAX_PATTERN_CHARS:
-                raise ValueError(f"extract is {len(value)} characters; a pattern has at most {MAX_PATTERN_CHARS}")
+                raise ValueError(
+                    f"extract is {len(value)} characters; a pattern has at most {MAX_PATTERN_CHARS}"
+                )
             try:
                 pattern = tenant_regex(value)
             except re2.error as exc:
-                reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                reason = (
+                    exc.args[0].decode("utf-8", "replace")
+                    if exc.args and isinstance(exc.args[0], bytes)
+                    else exc
+                )
                 raise ValueError(
                     f"extract {value[:100]!r} is not a regular expression RE2 can run ({reason}); patterns run in "
                     "linear time, so backreferences and lookarounds are not available"
                 ) from None
             if pattern.groups > 1:
-                raise ValueError(f"extract {value!r} has {pattern.groups} groups; use one (or none for the whole match)")
+                raise ValueError(
+                    f"extract {value!r} has {pattern.groups} groups; use one (or none for the whole match)"
+                )
         return value
 
     @model_validator(mode="after")
@@ -104,7 +134,7 @@ class FieldSpec(_Part):
 
 # A plain target name, or a FieldSpec: chosen by the value's type, so errors come from one branch.
 FieldTarget = Annotated[
-    Union[Annotated[str, Tag("name")], Annotated[FieldSpec, Tag("spec")]],
+    Annotated[str, Tag("name")] | Annotated[FieldSpec, Tag("spec")],
     Discriminator(lambda v: "name" if isinstance(v, str) else "spec"),
 ]
 
@@ -125,7 +155,9 @@ class TimezoneLookup(_Part):
     def _zones(cls, value: dict[str, str]) -> dict[str, str]:
         for key, name in value.items():
             if not timezones.is_iana_zone(name):
-                raise ValueError(f"zones[{key!r}]: unknown time zone {name!r} (expected an IANA name such as Europe/London)")
+                raise ValueError(
+                    f"zones[{key!r}]: unknown time zone {name!r} (expected an IANA name such as Europe/London)"
+                )
         return value
 
 
@@ -148,7 +180,9 @@ class Condition(_Part):
         tests = [k for k in CONDITION_TESTS if k in data]
         unknown = sorted(set(data) - set(CONDITION_TESTS) - {"field"})
         if unknown:
-            raise ValueError(f"unknown key {unknown[0]!r}; a condition has a field and one of {', '.join(CONDITION_TESTS)}")
+            raise ValueError(
+                f"unknown key {unknown[0]!r}; a condition has a field and one of {', '.join(CONDITION_TESTS)}"
+            )
         if len(tests) != 1:
             raise ValueError(
                 f"a condition has a field and exactly one of {', '.join(CONDITION_TESTS)}"
@@ -163,8 +197,10 @@ class Condition(_Part):
         for i, item in enumerate(value if test in ("in", "not_in") else [value]):
             if isinstance(item, (dict, list)):
                 where = f"{test}[{i}]" if test in ("in", "not_in") else test
-                raise ValueError(f"{where}: a condition compares with strings, numbers, booleans or null, not "
-                                 f"{'an object' if isinstance(item, dict) else 'an array'}")
+                raise ValueError(
+                    f"{where}: a condition compares with strings, numbers, booleans or null, not "
+                    f"{'an object' if isinstance(item, dict) else 'an array'}"
+                )
         return {"field": data.get("field"), "test": test, "value": value}
 
     @field_validator("field")
@@ -298,11 +334,15 @@ class SchemaMapping(BaseModel):
     def _consistent(self):
         for source in self.fields:
             if "." in source and source.split(".", 1)[0] in self.fields:
-                raise ValueError(f"{source!r} reaches into {source.split('.', 1)[0]!r}, which is mapped whole")
+                raise ValueError(
+                    f"{source!r} reaches into {source.split('.', 1)[0]!r}, which is mapped whole"
+                )
         if not self.header and self.columns is None:
             raise ValueError("header: a file without a header row needs columns naming its columns in order")
         if self.envelope_fields and self.records is None:
-            raise ValueError("envelope_fields: there is no envelope; set records to the path of the records inside it")
+            raise ValueError(
+                "envelope_fields: there is no envelope; set records to the path of the records inside it"
+            )
         if "eventId" in (self.event_id or ()):
             raise ValueError("event_id: eventId cannot be part of its own key")
         if self.event_id and "eventId" in self.targets():
@@ -313,24 +353,37 @@ class SchemaMapping(BaseModel):
             name = condition.field
             top = name.split(".", 1)[0]
             if known is not None and name not in known and top not in known:
-                raise ValueError(f"where[{i}]: field {name!r} cannot exist: the records' fields are {sorted(known)}")
+                raise ValueError(
+                    f"where[{i}]: field {name!r} cannot exist: the records' fields are {sorted(known)}"
+                )
             if name in targets and name not in self.fields and known is None:
                 raise ValueError(
                     f"where[{i}]: {name!r} is the canonical field filled from {targets[name]!r}; "
                     f"conditions test the record's own fields: use {targets[name]!r}"
                 )
         for name in (self.timezone_field, self.timezone_lookup.field if self.timezone_lookup else None):
-            if name is not None and known is not None and name not in known and name.split(".", 1)[0] not in known:
-                raise ValueError(f"timezone field {name!r} cannot exist: the records' fields are {sorted(known)}")
+            if (
+                name is not None
+                and known is not None
+                and name not in known
+                and name.split(".", 1)[0] not in known
+            ):
+                raise ValueError(
+                    f"timezone field {name!r} cannot exist: the records' fields are {sorted(known)}"
+                )
         if known is not None:
             for source in self.fields:
                 if source not in known and source.split(".", 1)[0] not in known:
-                    raise ValueError(f"fields: {source!r} cannot exist: the records' fields are {sorted(known)}")
+                    raise ValueError(
+                        f"fields: {source!r} cannot exist: the records' fields are {sorted(known)}"
+                    )
         for name in self.drop:
             if name in self.fields:
                 raise ValueError(f"drop: {name!r} is mapped in fields; a field is either mapped or dropped")
         if ENDED_AT in targets and not ({"playedAt", "durationMs"} & (set(targets) | set(self.constants))):
-            raise ValueError(f"{targets[ENDED_AT]!r} maps to {ENDED_AT}, which needs playedAt or durationMs to derive the other")
+            raise ValueError(
+                f"{targets[ENDED_AT]!r} maps to {ENDED_AT}, which needs playedAt or durationMs to derive the other"
+            )
         return self
 
     def __eq__(self, other) -> bool:
@@ -363,7 +416,18 @@ def has_v2_keys(m: SchemaMapping) -> bool:
     """Whether the mapping uses a key beyond v1's (fields as plain renames, timestamp_format,
     constants, numeric_strings, unmapped)."""
     return bool(
-        m.timezone or m.timezone_field or m.timezone_lookup or m.null_values or m.records or m.envelope_fields
-        or m.columns is not None or m.delimiter != "," or not m.header or m.where or m.required or m.drop or m.event_id
+        m.timezone
+        or m.timezone_field
+        or m.timezone_lookup
+        or m.null_values
+        or m.records
+        or m.envelope_fields
+        or m.columns is not None
+        or m.delimiter != ","
+        or not m.header
+        or m.where
+        or m.required
+        or m.drop
+        or m.event_id
         or any(not isinstance(spec, str) for spec in m.fields.values())
     )

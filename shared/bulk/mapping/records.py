@@ -9,7 +9,8 @@ row error names the line (or array position) and the record's place inside it.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _SEGMENT = re.compile(r"([^.\[\]]+)(\[\*\])?")
 # Records one row (a line, an array element) may hold. Chunks are cut by rows and bytes, so this
@@ -26,13 +27,15 @@ class RecordsPath:
         self.steps, self.text = steps, text
 
     @classmethod
-    def parse(cls, text: str) -> "RecordsPath":
+    def parse(cls, text: str) -> RecordsPath:
         steps = []
         for part in text.split("."):
             m = _SEGMENT.fullmatch(part)
             if not m:
-                raise ValueError(f"{text!r} is not a records path: write keys separated by dots, "
-                                 "with [*] after a key that holds an array (e.g. pop or requests[*].adPlay)")
+                raise ValueError(
+                    f"{text!r} is not a records path: write keys separated by dots, "
+                    "with [*] after a key that holds an array (e.g. pop or requests[*].adPlay)"
+                )
             steps.append((m.group(1), bool(m.group(2))))
         return cls(steps, text)
 

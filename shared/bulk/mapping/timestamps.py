@@ -13,14 +13,18 @@ Every result is an aware datetime in UTC (so derived times are computed in UTC);
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.platform import timezones
 
 EPOCH_UNITS = {"epoch_seconds": 1, "epoch_millis": 1_000, "epoch_micros": 1_000_000}
-EPOCH_NAMES = {"epoch_seconds": "epoch seconds", "epoch_millis": "epoch milliseconds", "epoch_micros": "epoch microseconds"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH_NAMES = {
+    "epoch_seconds": "epoch seconds",
+    "epoch_millis": "epoch milliseconds",
+    "epoch_micros": "epoch microseconds",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BadValue(Exception):
@@ -39,7 +43,7 @@ def pattern_problem(pattern: str) -> str | None:
     """Why a strptime pattern is unusable, or None. A pattern must at least name the date and hour."""
     if "%" not in pattern:
         return "is not a timestamp format: use iso8601, epoch_seconds, epoch_millis, epoch_micros or a pattern such as %Y-%m-%d %H:%M:%S"
-    probe = datetime(2025, 1, 27, 10, 11, 12, 345000, tzinfo=timezone.utc)
+    probe = datetime(2025, 1, 27, 10, 11, 12, 345000, tzinfo=UTC)
     try:
         text = probe.strftime(pattern)
         back = datetime.strptime(text, pattern)
@@ -72,9 +76,13 @@ def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
     # In UTC: arithmetic on an aware datetime in a zone is wall-clock arithmetic (03:00:10 EDT minus
     # 15 s would be 02:59:55 local, an hour that does not exist), and derived times must be exact.
     try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00: the UTC time is outside years 1-9999
-        raise BadValue(f"{value[:60]!r} is out of range: in UTC it falls outside the years 1 to 9999") from None
+        return parsed.astimezone(UTC)
+    except (
+        OverflowError
+    ):  # 0001-01-01T00:00+01:00, 9999-12-31T23:59-01:00: the UTC time is outside years 1-9999
+        raise BadValue(
+            f"{value[:60]!r} is out of range: in UTC it falls outside the years 1 to 9999"
+        ) from None
 
 
 def _epoch(value, fmt: str, unit: int) -> datetime:
