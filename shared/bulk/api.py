@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,33 +21,31 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from flask import Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from shared import store
 from shared.auth import callers
 from shared.bulk import formats, pipeline, rows, schema_registry
+from shared.bulk.bodies import check_metadata, parse_body
 from shared.bulk.models import (
     FILE_ID,
-    FINAL_STATES,
     JOB_ID,
     CanonicalIngestRequest,
-    FileRecord,
     IngestRequest,
     IngestResponse,
     JobErrorsPage,
-    JobRecord,
     JobStatus,
     UploadUrlRequest,
     UploadUrlResponse,
 )
 from shared.bulk.signing import signed_put_url
-from shared.events.models import field_errors
-from shared.platform import clients, timezones
+from shared.platform import clients
 from shared.platform.encoding import iso_utc, utc_now
 from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
+from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord
+from shared.storage import firestore
 
 Body = TypeVar("Body", bound=BaseModel)
 JOB_PATH = re.compile(r"^/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")  # after the family's base path
@@ -93,54 +90,6 @@ def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
     return ""
 
 
-def parse_body(model: type[Body], body) -> Body:
-    if not isinstance(body, dict):
-        raise validation_failed(
-            "The body must be a JSON object.",
-            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
-        )
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise validation_failed("The request is invalid.", field_errors(exc)) from None
-
-
-def check_metadata(metadata: dict | None) -> None:
-    """A 400 naming what an ingest's (or a preview's) metadata holds that a job could not keep as sent:
-    more than the size limit, a value Firestore cannot store, a timezone that is no IANA zone name."""
-    if metadata is None:
-        return
-    limit = get_settings().max_metadata_bytes
-    if len(json.dumps(metadata)) > limit:
-        raise validation_failed(
-            "The request is invalid.",
-            [
-                {
-                    "index": None,
-                    "field": "metadata",
-                    "message": f"metadata is limited to {limit} bytes of JSON",
-                }
-            ],
-        )
-    if problem := store.unstorable(metadata, "metadata"):
-        where, why = problem
-        raise validation_failed(
-            "The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}]
-        )
-    zone = metadata.get("timezone")
-    if zone is not None and not timezones.is_iana_zone(zone):
-        raise validation_failed(
-            "The request is invalid.",
-            [
-                {
-                    "index": None,
-                    "field": "metadata.timezone",
-                    "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC",
-                }
-            ],
-        )
-
-
 def create_upload_url(request: Request) -> Response:
     endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
@@ -160,7 +109,7 @@ def create_upload_url(request: Request) -> Response:
         expireAt=pipeline.expire_at(),
         uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
-    store.create_file(record)
+    firestore.create_file(record)
     url = signed_put_url(object_name, content_type, body.expiresInSeconds)
     return json_response(
         200,
@@ -189,7 +138,7 @@ def start_ingest(request: Request) -> Response:
             f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.",
             slug="unknown-schema-version",
         )
-    record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
+    record = firestore.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(
             f"No file {body.fileId!r} exists under {endpoints.base}/ for this API key; request an upload URL first."
@@ -258,7 +207,7 @@ def job_status(request: Request) -> Response:
     if job.status in FINAL_STATES:
         processed, errors, skipped = job.processedRows or 0, job.errorRows or 0, job.skippedRows or 0
     else:
-        totals = store.chunk_totals(job.jobId)
+        totals = firestore.chunk_totals(job.jobId)
         processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
     first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
@@ -282,7 +231,7 @@ def job_status(request: Request) -> Response:
 
 
 def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRecord:
-    job = store.get_job(job_id) if endpoints.owns_job(job_id) else None
+    job = firestore.get_job(job_id) if endpoints.owns_job(job_id) else None
     if job is None or job.tenantId != tenant_id:  # the same answer for another tenant's job
         raise not_found(
             f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
@@ -301,7 +250,7 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
         raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.")
     position = _decode_token(token) if token else None
     page, after = pipeline.stored_errors(job.jobId, position, page_size)
-    total = job.errorRows if job.status in FINAL_STATES else store.chunk_totals(job.jobId).error_rows
+    total = job.errorRows if job.status in FINAL_STATES else firestore.chunk_totals(job.jobId).error_rows
     return JobErrorsPage(
         jobId=job.jobId,
         errors=page,

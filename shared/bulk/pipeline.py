@@ -26,26 +26,24 @@ from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
 
-from shared import store
 from shared.bulk import formats, rows, schema_registry
-from shared.bulk.models import (
-    FILE_ID,
+from shared.bulk.models import FILE_ID, ChunkMessage, SweepRequest
+from shared.canonical.messages import MessageEncoder, publish
+from shared.platform import clients, logs
+from shared.platform.cloudevents import StorageObject
+from shared.platform.encoding import utc_now
+from shared.platform.pubsub import publish_and_wait
+from shared.platform.settings import get_settings
+from shared.records.jobs import (
     FINAL_STATES,
-    ChunkMessage,
     ChunkResult,
     ChunkSpec,
     FilePlan,
     FileRecord,
     JobRecord,
     RowError,
-    SweepRequest,
 )
-from shared.events.publishing import MessageEncoder, publish
-from shared.platform import clients, logs
-from shared.platform.cloudevents import StorageObject
-from shared.platform.encoding import utc_now
-from shared.platform.pubsub import publish_and_wait
-from shared.platform.settings import get_settings
+from shared.storage import firestore
 
 UPLOAD_PREFIX = "uploads/"
 MAX_PLAN_CHUNKS = 5_000  # about 90 bytes each: the plan stays well inside one Firestore document
@@ -103,7 +101,7 @@ def split_upload(obj: StorageObject) -> None:
         return
     tenant_id, file_id = parts[1], parts[2]
     with logs.context(fileId=file_id):
-        record = store.get_file(file_id)
+        record = firestore.get_file(file_id)
         if record is None or record.tenantId != tenant_id or record.objectName != obj.name:
             logs.warning("ignoring an object with no file record", object=obj.name)
             return
@@ -124,7 +122,7 @@ def _split(record: FileRecord, obj: StorageObject) -> None:
             fan_out(job_id)  # in case the first delivery died before its fan-out finished
         return
     if job_id and status in ("ready", "invalid"):
-        job = store.get_job(job_id)
+        job = firestore.get_job(job_id)
         if job is not None and job.fanOut:
             logs.warning(
                 "object replaced after its job started; the job keeps the planned generation",
@@ -132,7 +130,7 @@ def _split(record: FileRecord, obj: StorageObject) -> None:
                 new=generation,
             )
             return
-    store.update_file(file_id, status="uploaded", generation=generation, size=obj.size, crc32c=obj.crc32c)
+    firestore.update_file(file_id, status="uploaded", generation=generation, size=obj.size, crc32c=obj.crc32c)
 
     if obj.size > settings.max_file_bytes:
         outcome = {
@@ -168,13 +166,13 @@ def _record_plan(file_id: str, generation: int, outcome: dict) -> str | None:
     """Store the plan if the file still has this generation; return the file's jobId as of that write."""
 
     def write(transaction):
-        current = store.get_file(file_id, transaction)
+        current = firestore.get_file(file_id, transaction)
         if current is None or current.generation != generation:
             return None
-        store.update_file(file_id, transaction, **outcome)
+        firestore.update_file(file_id, transaction, **outcome)
         return current.jobId
 
-    return store.in_transaction(write)
+    return firestore.in_transaction(write)
 
 
 # -- ingest and fan-out ---------------------------------------------------------------------------
@@ -190,7 +188,7 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
     """
     job_id = job_id_for(file_id)
     with logs.context(jobId=job_id, fileId=file_id):
-        created = store.create_job(
+        created = firestore.create_job(
             JobRecord(
                 jobId=job_id,
                 tenantId=tenant_id,
@@ -204,10 +202,10 @@ def create_job(tenant_id: str, file_id: str, schema_version: str, metadata: dict
         if (
             created
         ):  # (if its creator died right here, the file has no jobId: the sweep still fans the job out)
-            store.update_file(file_id, jobId=job_id)
+            firestore.update_file(file_id, jobId=job_id)
         try:
             fan_out(job_id)
-        except (FanOutInProgress, store.Contention):
+        except (FanOutInProgress, firestore.Contention):
             pass  # someone else is publishing this job's chunks; if they died, the sweep retakes the claim
         return job_id, created
 
@@ -226,15 +224,15 @@ def fan_out(job_id: str) -> None:
     stale = timedelta(seconds=get_settings().stale_claim_seconds)
 
     def claim(transaction):
-        job = store.get_job(job_id, transaction)
+        job = firestore.get_job(job_id, transaction)
         # The file is read outside the transaction: a plan, once written, never changes for a job,
         # and a plan written just after this read is followed by the splitter's own fan_out.
         # Locking the file here would make concurrent ingests and the splitter contend for it.
-        record = store.get_file(job.fileId)
+        record = firestore.get_file(job.fileId)
         if job.status in FINAL_STATES or job.fanOut == "done":
             return None
         if record.status == "invalid":
-            store.update_job(job_id, transaction, **_failed_fields(job, record.invalidReason))
+            firestore.update_job(job_id, transaction, **_failed_fields(job, record.invalidReason))
             return None
         if record.status != "ready":
             return None
@@ -244,10 +242,10 @@ def fan_out(job_id: str) -> None:
         plan = record.plan
         header, first_row, problem = _csv_layout(job, plan)
         if problem:
-            store.update_job(job_id, transaction, **_failed_fields(job, problem))
+            firestore.update_job(job_id, transaction, **_failed_fields(job, problem))
             return None
         expected = len(plan.chunks) + (1 if plan.errors else 0) + (1 if first_row else 0)
-        store.update_job(
+        firestore.update_job(
             job_id,
             transaction,
             fanOut="claimed",
@@ -258,7 +256,7 @@ def fan_out(job_id: str) -> None:
         return job, record.objectName, record.generation, plan, header, first_row
 
     with logs.context(jobId=job_id):
-        claimed = store.in_transaction(claim)
+        claimed = firestore.in_transaction(claim)
         if claimed == "in progress":
             raise FanOutInProgress(job_id)
         if claimed is None:
@@ -266,7 +264,7 @@ def fan_out(job_id: str) -> None:
         job, object_name, generation, plan, header, first_row = claimed
         with logs.context(fileId=job.fileId):
             _publish_chunks(job, object_name, generation, plan, header, first_row)
-            store.update_job(job_id, fanOut="done")
+            firestore.update_job(job_id, fanOut="done")
             logs.info("job fanned out", chunks=len(plan.chunks), totalRows=plan.total_rows)
             finish_if_done(job_id)
 
@@ -314,7 +312,7 @@ def _publish_chunks(
             ((m.model_dump_json().encode(), {"jobId": m.jobId}) for m in messages),
         )
     except Exception:
-        store.update_job(job.jobId, fanOut=None)  # release the claim so a retry publishes at once
+        firestore.update_job(job.jobId, fanOut=None)  # release the claim so a retry publishes at once
         raise
 
 
@@ -344,11 +342,11 @@ def process_chunk(message: ChunkMessage) -> None:
 def _process_chunk(message: ChunkMessage) -> None:
     settings = get_settings()
     spec = message.chunk
-    if store.chunk_recorded(message.jobId, spec.index):
+    if firestore.chunk_recorded(message.jobId, spec.index):
         logs.info("chunk already recorded")
         finish_if_done(message.jobId)  # the first delivery may have died right after recording it
         return
-    job = store.get_job(message.jobId)
+    job = firestore.get_job(message.jobId)
     if job is None:
         logs.warning("chunk of an unknown job")
         return
@@ -465,11 +463,11 @@ def map_chunk(
 
 def _mark_processing(job_id: str) -> None:
     def mark(transaction):
-        job = store.get_job(job_id, transaction)
+        job = firestore.get_job(job_id, transaction)
         if job is not None and job.status == "queued":
-            store.update_job(job_id, transaction, status="processing", startedAt=utc_now())
+            firestore.update_job(job_id, transaction, status="processing", startedAt=utc_now())
 
-    store.in_transaction(mark)
+    firestore.in_transaction(mark)
 
 
 def _record_chunk(
@@ -500,7 +498,7 @@ def _record_chunk(
         deadLettered=dead_lettered,
         expireAt=expire_at(),
     )
-    if not store.record_chunk(job_id, result):
+    if not firestore.record_chunk(job_id, result):
         logs.info("chunk recorded by another delivery", chunk=index)
 
 
@@ -508,10 +506,10 @@ def dead_letter_chunk(message: ChunkMessage) -> None:
     """A chunk that kept failing: count its rows as errors so the job still ends."""
     spec = message.chunk
     with logs.context(jobId=message.jobId, fileId=message.fileId, chunk=spec.index):
-        if store.chunk_recorded(message.jobId, spec.index):
+        if firestore.chunk_recorded(message.jobId, spec.index):
             finish_if_done(message.jobId)
             return
-        if store.get_job(message.jobId) is None:
+        if firestore.get_job(message.jobId) is None:
             return
         _mark_processing(message.jobId)
         error = RowError(
@@ -558,18 +556,18 @@ def _failed_fields(job: JobRecord, reason: str | None) -> dict:
 
 
 def finish_if_done(job_id: str) -> None:
-    job = store.get_job(job_id)
+    job = firestore.get_job(job_id)
     # expectedChunks is set when the fan-out is claimed
     if job is None or job.status in FINAL_STATES or job.expectedChunks is None:
         return
-    totals = store.chunk_totals(job_id)
+    totals = firestore.chunk_totals(job_id)
     if totals.chunks < job.expectedChunks:
         return
     processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
     status = "completed" if errors == 0 else ("failed" if processed == 0 else "partially_completed")
 
     def finish(transaction):
-        current = store.get_job(job_id, transaction)
+        current = firestore.get_job(job_id, transaction)
         if current.status in FINAL_STATES:
             return
         fields = _final_fields(
@@ -577,9 +575,9 @@ def finish_if_done(job_id: str) -> None:
         )
         if not current.startedAt:
             fields["startedAt"] = fields["completedAt"]
-        store.update_job(job_id, transaction, **fields)
+        firestore.update_job(job_id, transaction, **fields)
 
-    store.in_transaction(finish)
+    firestore.in_transaction(finish)
     logs.info(
         "job finished",
         jobId=job_id,
@@ -592,12 +590,12 @@ def finish_if_done(job_id: str) -> None:
 
 def _fail_job(job_id: str, reason: str) -> None:
     def fail(transaction):
-        current = store.get_job(job_id, transaction)
+        current = firestore.get_job(job_id, transaction)
         if current.status in FINAL_STATES:
             return
-        store.update_job(job_id, transaction, **_failed_fields(current, reason))
+        firestore.update_job(job_id, transaction, **_failed_fields(current, reason))
 
-    store.in_transaction(fail)
+    firestore.in_transaction(fail)
     logs.error("job failed", reason=reason)
 
 
@@ -609,7 +607,9 @@ def stored_errors(
     page: list[RowError] = []
     skip = position[1] if position else 0
     # each chunk read holds at least one error, so limit + 1 chunks are enough for a page and its successor
-    for chunk_id, result in store.chunks_with_errors(job_id, position[0] if position else None, limit + 1):
+    for chunk_id, result in firestore.chunks_with_errors(
+        job_id, position[0] if position else None, limit + 1
+    ):
         if len(page) == limit:
             return page, (chunk_id, 0)
         take = result.errors[skip : skip + limit - len(page)]
@@ -633,7 +633,7 @@ def sweep_jobs(_request: SweepRequest | None = None) -> int:
     Returns how many jobs it looked at.
     """
     settings = get_settings()
-    jobs = store.jobs_in_states(UNFINISHED_STATES, settings.sweep_batch)
+    jobs = firestore.jobs_in_states(UNFINISHED_STATES, settings.sweep_batch)
     for job in jobs:
         with logs.context(jobId=job.jobId, fileId=job.fileId):
             try:
@@ -649,7 +649,7 @@ def _sweep(job: JobRecord) -> None:
     if job.status == "processing" or job.fanOut == "done":
         finish_if_done(job.jobId)
         return
-    record = store.get_file(job.fileId)
+    record = firestore.get_file(job.fileId)
     if record is None:
         _fail_job(job.jobId, "the file record no longer exists")
         return

@@ -17,10 +17,10 @@ from pydantic import BaseModel
 
 from shared.bulk import formats, pipeline, rows
 from shared.bulk.mapping import timestamps
-from shared.bulk.models import RowError
 from shared.bulk.schemas import SchemaMapping
-from shared.events.publishing import MessageEncoder
+from shared.canonical.messages import MessageEncoder
 from shared.platform.encoding import utc_now
+from shared.records.jobs import RowError
 
 MAX_PREVIEW_ROW_BYTES = 1 << 20
 MAX_PREVIEW_EVENTS = 1_000

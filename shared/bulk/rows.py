@@ -14,9 +14,9 @@ from shared.bulk import formats
 from shared.bulk.formats import delimited
 from shared.bulk.mapping.compiled import CompiledMapping, unexpected_error
 from shared.bulk.mapping.model import SchemaMapping
-from shared.bulk.models import ChunkSpec, FilePlan
-from shared.events.models import PopEvent
-from shared.events.publishing import Unpublishable
+from shared.canonical.event import PopEvent
+from shared.canonical.messages import Unpublishable
+from shared.records.jobs import ChunkSpec, FilePlan
 
 Message = tuple[bytes, dict[str, str]]
 

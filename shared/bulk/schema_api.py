@@ -21,10 +21,9 @@ import re
 from flask import Request, Response
 from pydantic import ValidationError
 
-from shared import store
 from shared.auth import callers
 from shared.bulk import schema_registry
-from shared.bulk.api import check_metadata, parse_body
+from shared.bulk.bodies import check_metadata, parse_body
 from shared.bulk.models import (
     MappingPreviewRequest,
     PreviewRequest,
@@ -37,6 +36,7 @@ from shared.bulk.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping, load_ma
 from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import Problem, method_not_allowed, not_found, validation_failed
 from shared.platform.settings import get_settings
+from shared.storage import firestore
 
 BASE = "/coatro/v1/pop/dynamic/schemas"
 PREVIEW = "preview"  # POST .../schemas/preview: not a version name
@@ -206,7 +206,7 @@ def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
 
 
 def _check_storable(data: dict, prefix: str | None) -> None:
-    if found := store.unstorable(data, ""):
+    if found := firestore.unstorable(data, ""):
         raise _unstorable(found, prefix)
 
 

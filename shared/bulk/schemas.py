@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from shared.bulk.mapping.compiled import CompiledMapping
 from shared.bulk.mapping.model import VERSION_PATTERN, SchemaMapping, is_canonical_path
-from shared.events.models import PopEvent
+from shared.canonical.event import PopEvent
 
 __all__ = [
     "BUILTIN",

@@ -9,8 +9,8 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from shared.auth import callers
-from shared.events.models import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
-from shared.events.publishing import Unpublishable, messages, publish
+from shared.canonical.event import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
+from shared.canonical.messages import Unpublishable, messages, publish
 from shared.platform.encoding import utc_now
 from shared.platform.http import decode_json, json_response, read_json_bytes
 from shared.platform.problems import too_large, unavailable, validation_failed

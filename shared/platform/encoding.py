@@ -38,7 +38,7 @@ class RepeatedNames(dict):
 
 class OutOfRange(float):
     """A JSON number a double cannot hold: it overflowed to ±infinity or underflowed to 0. The value is
-    what Python made of it; the mark lets `shared.store.unstorable` refuse it, naming where it is."""
+    what Python made of it; the mark lets `shared.storage.firestore.unstorable` refuse it, naming where it is."""
 
 
 _NONZERO_DIGIT = re.compile(r"[1-9]")

@@ -122,7 +122,7 @@ def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
     """A JSON body that is kept or obeyed as sent (a schema mapping, an upload or ingest request and its
     metadata): `read_json`, and a 400 naming a name given twice in any of its objects (a parser would
     keep one of the two values without a word). Numbers a double cannot hold come back marked
-    (`encoding.OutOfRange`): whatever stores the value refuses them with `shared.store.unstorable`."""
+    (`encoding.OutOfRange`): whatever stores the value refuses them with `shared.storage.firestore.unstorable`."""
     body = decode_json(read_json_bytes(request, max_bytes), DOCUMENT_JSON)
     if found := repeated_name(body):
         where, name = found

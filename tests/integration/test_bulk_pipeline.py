@@ -13,12 +13,12 @@ import os
 import pytest
 from google.cloud import pubsub_v1
 
-from shared import store
 from shared.auth import api_keys
 from shared.bulk import pipeline, schema_registry
 from shared.platform import clients
 from shared.platform.cloudevents import StorageObject
 from shared.platform.pubsub import PublishFailed
+from shared.storage import firestore
 from tests import bulk_files
 from tests.conftest import ROOT, unique
 from tests.integration.conftest import BULK, assert_counts
@@ -443,12 +443,12 @@ def test_ingest_metadata_firestore_cannot_store_is_a_400_naming_it_and_creates_n
     )
     [error] = response.get_json()["errors"]
     assert error["field"] == field and says in error["message"], error
-    assert store.get_job(pipeline.job_id_for(file_id)) is None
+    assert firestore.get_job(pipeline.job_id_for(file_id)) is None
     response = bulk.ingest(
         file_id, metadata={"fine": [{"grid": [1, 2]}], "n": 2**63 - 1, "deep": _nested(15)}
     )
     assert response.status_code == 202, response.get_json()
-    assert store.get_job(pipeline.job_id_for(file_id)).metadata["n"] == 2**63 - 1
+    assert firestore.get_job(pipeline.job_id_for(file_id)).metadata["n"] == 2**63 - 1
 
 
 def test_upload_url_is_bound_to_a_server_chosen_object_and_content_type(bulk):

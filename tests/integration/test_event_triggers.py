@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from shared import store
 from shared.bulk import pipeline
 from shared.bulk.models import ChunkMessage
 from shared.platform import clients
+from shared.storage import firestore
 from tests import bulk_files, cloudevents
 from tests.conftest import ROOT, InstanceDied, log_lines, unique
 from tests.integration.conftest import assert_counts
@@ -36,9 +36,9 @@ def _acknowledged_as_malformed(response, capsys) -> dict:
 
 def test_splitter_plans_a_file_from_a_finalized_event(bulk):
     file_id = bulk.upload("ndjson", bulk_files.ndjson(60, unique("split")), split=False)
-    assert store.get_file(file_id).status == "awaiting_upload"
+    assert firestore.get_file(file_id).status == "awaiting_upload"
     bulk.split(file_id)  # the saved finalize event, for this object
-    record = store.get_file(file_id)
+    record = firestore.get_file(file_id)
     assert (record.status, record.totalRows, len(record.plan.chunks)) == ("ready", 60, 3)
 
 
@@ -54,7 +54,7 @@ def test_splitter_acknowledges_a_finalized_event_missing_a_field(bulk, capsys, m
         cloudevents.post_storage_event(bulk.splitter_fn, headers, body), capsys
     )
     assert missing in entry["reason"] and entry["eventType"] == "google.cloud.storage.object.v1.finalized"
-    assert store.get_file(file_id).status == "awaiting_upload"  # nothing was done
+    assert firestore.get_file(file_id).status == "awaiting_upload"  # nothing was done
 
 
 def test_splitter_ignores_objects_that_are_not_uploads(bulk, capsys):
@@ -155,7 +155,7 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
         pipeline.create_job(bulk.tenant_id, file_id, "1.0", None)
     monkeypatch.undo()
     job_id = pipeline.job_id_for(file_id)
-    assert store.get_job(job_id).fanOut == "claimed"
+    assert firestore.get_job(job_id).fanOut == "claimed"
     assert bulk.ingest(file_id).status_code == 202  # a repeated ingest leaves a fresh claim alone...
     assert bulk.chunk_messages() == []
 

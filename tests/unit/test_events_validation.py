@@ -10,9 +10,9 @@ import pytest
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
+from shared.canonical.event import PopEvent, PopEventMessage, pop_event
+from shared.canonical.messages import derived_event_id, messages
 from shared.events.api import parse_batch
-from shared.events.models import PopEvent, PopEventMessage, pop_event
-from shared.events.publishing import derived_event_id, messages
 from shared.platform.http import read_json
 from shared.platform.problems import Problem
 
@@ -201,7 +201,7 @@ def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
 def test_timestamps_already_in_utc_are_written_as_the_general_path_writes_them(value):
     from datetime import datetime
 
-    from shared.events.models import _utc_timestamp
+    from shared.canonical.event import _utc_timestamp
     from shared.platform.encoding import iso_utc
 
     try:

@@ -12,10 +12,10 @@ import pytest
 from shared.bulk import pipeline
 from shared.bulk import rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
-from shared.bulk.models import ChunkSpec, FilePlan, RowError
 from shared.bulk.schemas import BUILTIN, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
+from shared.records.jobs import ChunkSpec, FilePlan, RowError
 
 MB = 1 << 20
 

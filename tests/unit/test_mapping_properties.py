@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shared.bulk import formats, pipeline, preview
 from shared.bulk.mapping import compiled as compiled_module
-from shared.events.publishing import MessageEncoder
+from shared.canonical.messages import MessageEncoder
 from tests.mapping_strategies import json_values, mapping_bodies, ndjson, records, scalars, usable
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

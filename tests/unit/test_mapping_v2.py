@@ -480,7 +480,7 @@ def test_bad_delimited_settings(data, problem):
 
 
 def test_the_events_endpoint_body_accepts_play_count_strictly():
-    from shared.events.models import events_batch
+    from shared.canonical.event import events_batch
 
     batch = events_batch.validate_json(b'{"events": [{"screenId": "s", "playCount": 40}, {"screenId": "t"}]}')
     assert [e.playCount for e in batch.events] == [40, None]

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from shared.bulk.formats import iter_rows, plan_file
 from shared.bulk.schemas import BUILTIN, SchemaMapping, load_mapping, mapping_problems, row_to_event
-from shared.events.models import PopEvent
+from shared.canonical.event import PopEvent
 from tests.bulk_files import EXAMPLES_DIR, shipped_examples
 
 EXAMPLES = shipped_examples()

@@ -18,8 +18,8 @@ from shared.bulk.formats.reading import (
     read,
     snippet,
 )
-from shared.bulk.models import ChunkSpec, FilePlan, RowError
 from shared.platform.settings import get_settings
+from shared.records.jobs import ChunkSpec, FilePlan, RowError
 
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 

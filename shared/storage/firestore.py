@@ -4,7 +4,7 @@ Documents:
 - `apiKeys/{sha256hex}`: `ApiKeyRecord`
 - `oauthClients/{clientId}`: `OAuthClientRecord` (the secret only as a salted hash)
 - `tokenThrottles/{sha256 of a client id}`: `TokenThrottleRecord` (failed token requests; TTL `expireAt`)
-- `schemas/{tenantId}:{version}`: `{tenantId, mapping: SchemaMapping}`
+- `schemas/{tenantId}:{version}`: `{tenantId, mapping}`, the mapping as plain data (`shared.bulk.schemas` reads it)
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
@@ -25,12 +25,11 @@ from typing import Any, TypeVar
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
 
-from shared.auth.models import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
-from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
-from shared.bulk.schemas import SchemaMapping
 from shared.platform import clients
 from shared.platform.encoding import OutOfRange, member_path
 from shared.platform.settings import get_settings
+from shared.records.auth import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
+from shared.records.jobs import ChunkResult, FileRecord, JobRecord, JobState
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
@@ -253,25 +252,26 @@ def _schema(tenant_id: str, version: str):
     return clients.firestore().collection(SCHEMAS).document(f"{tenant_id}:{version}")
 
 
-def get_schema(tenant_id: str, version: str) -> SchemaMapping | None:
+def get_schema(tenant_id: str, version: str) -> dict[str, Any] | None:
+    """A tenant's mapping as registered (plain data; `shared.bulk.schemas.load_mapping` reads it)."""
     snap = _schema(tenant_id, version).get(**_bounded())
-    return SchemaMapping.model_validate(snap.get("mapping")) if snap.exists else None
+    return snap.get("mapping") if snap.exists else None
 
 
-def _schema_document(tenant_id: str, mapping: SchemaMapping) -> dict[str, Any]:
-    return {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}
+def _schema_document(tenant_id: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    return {"tenantId": tenant_id, "mapping": mapping}
 
 
-def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str] | None:
+def schema_unstorable(tenant_id: str, version: str, mapping: dict[str, Any]) -> tuple[str, str] | None:
     """(where, why) if the document `create_schema` would write cannot be stored, else None; `where`
     names the mapping's key ("constants", "fields.a", ...), not the document's."""
     stored = _schema_document(tenant_id, mapping)
-    if found := unstorable(stored["mapping"], ""):
+    if found := unstorable(mapping, ""):
         return found
-    name = f"{SCHEMAS}/{tenant_id}:{mapping.version}"
+    name = f"{SCHEMAS}/{tenant_id}:{version}"
     size = stored_size(stored) + sum(stored_size(part) for part in name.split("/")) + 16 + 32
     if size > MAX_DOCUMENT_BYTES:
-        key, largest = max(((k, stored_size(v)) for k, v in stored["mapping"].items()), key=lambda kv: kv[1])
+        key, largest = max(((k, stored_size(v)) for k, v in mapping.items()), key=lambda kv: kv[1])
         return key, (
             f"makes the mapping {size} bytes as stored, over Firestore's 1 MiB for one document "
             f"({key} takes {largest}; each number counts 8 bytes, each text its UTF-8 bytes + 1)"
@@ -279,10 +279,11 @@ def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str]
     return None
 
 
-def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
-    """Store a tenant's mapping; False if that version exists."""
+def create_schema(tenant_id: str, version: str, mapping: dict[str, Any]) -> bool:
+    """Store a tenant's mapping (plain data, as `SchemaMapping.model_dump(mode="json")` gives it);
+    False if that version exists."""
     try:
-        _schema(tenant_id, mapping.version).create(_schema_document(tenant_id, mapping), **_bounded())
+        _schema(tenant_id, version).create(_schema_document(tenant_id, mapping), **_bounded())
     except exceptions.AlreadyExists:
         return False
     return True
