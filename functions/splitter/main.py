@@ -3,7 +3,7 @@
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from shared.bulk.pipeline import split_upload
+from shared.bulk.pipeline.splitter import split_upload
 from shared.platform.cloudevents import handle_event, storage_object
 from shared.platform.http import http_error_response
 

@@ -4,7 +4,7 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from shared.bulk.models import SweepRequest
-from shared.bulk.pipeline import sweep_jobs
+from shared.bulk.pipeline.sweep import sweep_jobs
 from shared.platform.cloudevents import handle_event, pubsub_message
 from shared.platform.http import http_error_response
 

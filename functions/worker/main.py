@@ -4,7 +4,7 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from shared.bulk.models import ChunkMessage
-from shared.bulk.pipeline import process_chunk
+from shared.bulk.pipeline.worker import process_chunk
 from shared.platform.cloudevents import handle_event, pubsub_message
 from shared.platform.http import http_error_response
 

@@ -24,7 +24,7 @@ from flask import Request, Response
 from pydantic import BaseModel
 
 from shared.auth import callers
-from shared.bulk import formats, pipeline, rows, schema_registry
+from shared.bulk import formats, rows, schema_registry
 from shared.bulk.bodies import check_metadata, parse_body
 from shared.bulk.models import (
     FILE_ID,
@@ -37,6 +37,9 @@ from shared.bulk.models import (
     UploadUrlRequest,
     UploadUrlResponse,
 )
+from shared.bulk.pipeline.completion import expire_at
+from shared.bulk.pipeline.fan_out import create_job
+from shared.bulk.pipeline.splitter import UPLOAD_PREFIX
 from shared.bulk.signing import signed_put_url
 from shared.platform import clients
 from shared.platform.encoding import iso_utc, utc_now
@@ -44,7 +47,7 @@ from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
-from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord
+from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord, RowError
 from shared.storage import firestore
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -97,7 +100,7 @@ def create_upload_url(request: Request) -> Response:
     now = datetime.now(UTC)
     file_id = f"file-{endpoints.ids}-{now:%Y%m%d}-{secrets.token_hex(8)}"
     # The object name is ours, never the caller's fileName.
-    object_name = f"{pipeline.UPLOAD_PREFIX}{tenant_id}/{file_id}"
+    object_name = f"{UPLOAD_PREFIX}{tenant_id}/{file_id}"
     content_type = formats.FORMATS[body.format]
     record = FileRecord(
         fileId=file_id,
@@ -106,7 +109,7 @@ def create_upload_url(request: Request) -> Response:
         format=body.format,
         objectName=object_name,
         createdAt=utc_now(),
-        expireAt=pipeline.expire_at(),
+        expireAt=expire_at(),
         uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
     firestore.create_file(record)
@@ -156,7 +159,7 @@ def start_ingest(request: Request) -> Response:
             slug="file-not-uploaded",
         )
     try:
-        job_id, created = pipeline.create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
+        job_id, created = create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
     except PublishFailed:
         raise unavailable(
             "The job exists but its work could not be queued; retry the same request.",
@@ -209,7 +212,7 @@ def job_status(request: Request) -> Response:
     else:
         totals = firestore.chunk_totals(job.jobId)
         processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
-    first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
+    first, _ = stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
         200,
         JobStatus(
@@ -249,7 +252,7 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.")
     position = _decode_token(token) if token else None
-    page, after = pipeline.stored_errors(job.jobId, position, page_size)
+    page, after = stored_errors(job.jobId, position, page_size)
     total = job.errorRows if job.status in FINAL_STATES else firestore.chunk_totals(job.jobId).error_rows
     return JobErrorsPage(
         jobId=job.jobId,
@@ -270,3 +273,24 @@ def _decode_token(token: str) -> tuple[str, int]:
         return chunk, int(offset)
     except (ValueError, UnicodeError, binascii.Error):
         raise bad_request("pageToken is not one this API returned.") from None
+
+
+def stored_errors(
+    job_id: str, position: tuple[str, int] | None, limit: int
+) -> tuple[list[RowError], tuple[str, int] | None]:
+    """The read side of job errors: up to `limit` stored per-row errors in row order, from a position
+    (chunk id, offset in its errors); returns the page and the position after it, None at the end."""
+    page: list[RowError] = []
+    skip = position[1] if position else 0
+    # each chunk read holds at least one error, so limit + 1 chunks are enough for a page and its successor
+    for chunk_id, result in firestore.chunks_with_errors(
+        job_id, position[0] if position else None, limit + 1
+    ):
+        if len(page) == limit:
+            return page, (chunk_id, 0)
+        take = result.errors[skip : skip + limit - len(page)]
+        page.extend(take)
+        if skip + len(take) < len(result.errors):
+            return page, (chunk_id, skip + len(take))
+        skip = 0
+    return page, None

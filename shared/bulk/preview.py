@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.bulk import formats, pipeline, rows
+from shared.bulk import formats, rows
 from shared.bulk.mapping import timestamps
+from shared.bulk.pipeline.fan_out import ingest_timezone
 from shared.bulk.schemas import SchemaMapping
 from shared.canonical.messages import MessageEncoder
 from shared.platform.encoding import utc_now
@@ -50,7 +51,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     """
     try:
         plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
-        compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+        compiled = mapping.compiled(fmt, ingest_timezone(metadata))
     except formats.FileInvalid as exc:
         raise PreviewRefused(str(exc)) from None
     except timestamps.BadValue as exc:

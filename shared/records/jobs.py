@@ -6,6 +6,7 @@ Plain records (no behaviour): `shared.storage.firestore` reads and writes them, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -107,3 +108,13 @@ class ChunkResult(BaseModel):
     recordedAt: str
     deadLettered: bool = False
     expireAt: Any = None  # Firestore TTL, like its job's
+
+
+@dataclass(frozen=True)
+class ChunkTotals:
+    """Sums over a job's chunk results: what ends the job."""
+
+    chunks: int
+    processed_rows: int
+    error_rows: int
+    skipped_rows: int = 0

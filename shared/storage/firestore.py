@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.api_core import exceptions, retry
@@ -29,7 +28,8 @@ from shared.platform import clients
 from shared.platform.encoding import OutOfRange, member_path
 from shared.platform.settings import get_settings
 from shared.records.auth import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
-from shared.records.jobs import ChunkResult, FileRecord, JobRecord, JobState
+from shared.records.jobs import ChunkResult, ChunkTotals, FileRecord, JobRecord, JobState
+from shared.storage.protocols import Contention
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
@@ -147,11 +147,6 @@ def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -
 def _read(ref, model: type[BaseModel], transaction=None):
     snap = ref.get(transaction=transaction, **_bounded())
     return model.model_validate(snap.to_dict()) if snap.exists else None
-
-
-class Contention(exceptions.Aborted):
-    """Firestore gave up on a transaction after its retries: other transactions hold its documents.
-    An Aborted, so an HTTP function answers it with a 503 and Retry-After."""
 
 
 def in_transaction(work: Callable[[Any], T]) -> T:
@@ -379,14 +374,6 @@ def record_chunk(job_id: str, result: ChunkResult) -> bool:
     except exceptions.AlreadyExists:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class ChunkTotals:
-    chunks: int
-    processed_rows: int
-    error_rows: int
-    skipped_rows: int = 0
 
 
 def chunk_totals(job_id: str) -> ChunkTotals:

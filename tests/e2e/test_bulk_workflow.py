@@ -81,8 +81,8 @@ def test_upload_url_put_works_with_curl_as_written(api, tmp_path):
 
 def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(api, stack, tenant):
     """Pub/Sub (the emulator) delivers a failing chunk 5 times, then to pop-chunks-dead; dead_letter ends the job."""
-    from shared.bulk import pipeline
     from shared.bulk.models import ChunkMessage
+    from shared.bulk.pipeline import fan_out
     from shared.platform import clients
     from shared.platform.encoding import utc_now
     from shared.records.jobs import ChunkSpec, JobRecord
@@ -100,7 +100,7 @@ def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(ap
     while (record := firestore.get_file(file_id)).status != "ready":
         assert time.monotonic() < deadline, "the splitter did not plan the file"
         time.sleep(0.2)
-    job_id = pipeline.job_id_for(file_id)
+    job_id = fan_out.job_id_for(file_id)
     assert firestore.create_job(
         JobRecord(
             jobId=job_id,

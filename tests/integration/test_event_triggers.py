@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from shared.bulk import pipeline
 from shared.bulk.models import ChunkMessage
+from shared.bulk.pipeline import backends, completion, fan_out, sweep
 from shared.platform import clients
 from shared.storage import firestore
 from tests import bulk_files, cloudevents
@@ -104,16 +104,16 @@ def test_worker_acknowledges_a_push_with_empty_data(bulk, capsys):
 def test_worker_redelivery_after_a_500_is_counted_once(bulk, events_sink, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(25, unique("again")))
     [message] = bulk.chunk_messages()
-    real = pipeline.publish
+    real = backends.publish
 
     def unavailable(*_args, **_kwargs):
         from shared.platform.pubsub import PublishFailed
 
         raise PublishFailed("pop-events is unavailable")
 
-    monkeypatch.setattr(pipeline, "publish", unavailable)
+    monkeypatch.setattr(backends, "publish", unavailable)
     assert bulk.deliver(message).status_code == 500  # Pub/Sub will deliver it again
-    monkeypatch.setattr(pipeline, "publish", real)
+    monkeypatch.setattr(backends, "publish", real)
     assert bulk.deliver(message).status_code == 200
     assert bulk.deliver(message).status_code == 200  # and perhaps once more
     assert_counts(bulk.status(job_id), "completed", 25, 25, 0)
@@ -150,11 +150,11 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
     def dies(*_args, **_kwargs):
         raise InstanceDied()
 
-    monkeypatch.setattr(pipeline, "publish_and_wait", dies)
+    monkeypatch.setattr(backends, "publish_and_wait", dies)
     with pytest.raises(InstanceDied):
-        pipeline.create_job(bulk.tenant_id, file_id, "1.0", None)
+        fan_out.create_job(bulk.tenant_id, file_id, "1.0", None)
     monkeypatch.undo()
-    job_id = pipeline.job_id_for(file_id)
+    job_id = fan_out.job_id_for(file_id)
     assert firestore.get_job(job_id).fanOut == "claimed"
     assert bulk.ingest(file_id).status_code == 202  # a repeated ingest leaves a fresh claim alone...
     assert bulk.chunk_messages() == []
@@ -177,11 +177,13 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
 def test_sweep_finishes_a_job_whose_last_worker_died_before_ending_it(bulk, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(20, unique("unended")))
     [message] = bulk.chunk_messages()
-    monkeypatch.setattr(pipeline, "finish_if_done", lambda _job_id: None)  # dies right after its commit point
+    monkeypatch.setattr(
+        completion, "finish_if_done", lambda _backends, _job_id: None
+    )  # dies right after its commit point
     assert bulk.deliver(message).status_code == 200
     monkeypatch.undo()
     assert bulk.status(job_id)["status"] == "processing"
-    assert pipeline.sweep_jobs() >= 1
+    assert sweep.sweep_jobs() >= 1
     assert_counts(bulk.status(job_id), "completed", 20, 20, 0)
 
 
@@ -194,10 +196,10 @@ def test_sweep_replans_a_file_whose_finalize_event_never_came_and_fails_one_whos
     ).delete()
     os.environ["COATRO_REPLAN_AFTER_SECONDS"] = "0"
     clients.reset()
-    pipeline.sweep_jobs()
+    sweep.sweep_jobs()
     bulk.run_all()
-    assert_counts(bulk.status(pipeline.job_id_for(lost)), "completed", 10, 10, 0)
-    status = bulk.status(pipeline.job_id_for(gone))
+    assert_counts(bulk.status(fan_out.job_id_for(lost)), "completed", 10, 10, 0)
+    status = bulk.status(fan_out.job_id_for(gone))
     assert status["status"] == "failed" and "no longer exists" in status["failureReason"]
 
 

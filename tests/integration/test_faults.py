@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from shared.auth import api_keys
-from shared.bulk import pipeline
+from shared.bulk.pipeline import fan_out
 from shared.platform import clients
 from shared.storage import firestore
 from tests import bulk_files
@@ -56,7 +56,7 @@ def test_ingest_with_a_frozen_firestore_answers_503_and_claims_nothing(stack, bu
         response = bulk.ingest(file_id)
     assert response.status_code == 503, response.get_json()
     assert response.headers["Retry-After"] and response.mimetype == "application/problem+json"
-    job_id = pipeline.job_id_for(file_id)
+    job_id = fan_out.job_id_for(file_id)
     assert firestore.get_job(job_id) is None and firestore.get_file(file_id).jobId is None  # nothing claimed
     assert bulk.chunk_messages() == []
     again = bulk.ingest(file_id)  # the retry starts the job as if the first call never happened

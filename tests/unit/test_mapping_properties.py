@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.bulk import formats, pipeline, preview
+from shared.bulk import formats, preview
 from shared.bulk.mapping import compiled as compiled_module
+from shared.bulk.pipeline import worker
 from shared.canonical.messages import MessageEncoder
 from tests.mapping_strategies import json_values, mapping_bodies, ndjson, records, scalars, usable
 
@@ -72,7 +73,7 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
         before = len(published)
-        outcome = pipeline.map_chunk(
+        outcome = worker.map_chunk(
             stream,
             "ndjson",
             chunk,

@@ -83,7 +83,7 @@ def plan_file(
     A chunk also ends with the record that makes it span `chunk_bytes` (default: the setting), so
     it spans less than chunk_bytes + max_row_bytes (plus a line end) and, every record of a mapping
     being at least 2 bytes, holds boundedly many records however many a row turns into. Every chunk
-    but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.chunk_rows_for` relies on it.
+    but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.splitter.chunk_rows_for` relies on it.
     """
     _check_format(fmt)
     if chunk_bytes is None:
