@@ -16,9 +16,10 @@ import base64
 import binascii
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Request, Response
 from pydantic import BaseModel
@@ -85,7 +86,7 @@ def endpoints_of(request: Request) -> BulkEndpoints:
     raise not_found(f"No API path {request.path}.")
 
 
-def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
+def _elsewhere(endpoints: BulkEndpoints, owns: Callable[[BulkEndpoints, str], bool], ident: str) -> str:
     """A hint for an id the other family issues (told by its form alone, so it reveals nothing)."""
     for other in FAMILIES:
         if other is not endpoints and owns(other, ident):
@@ -149,7 +150,7 @@ def start_ingest(request: Request) -> Response:
             slug="unknown-file",
         )
     problem = record.invalidReason if record.status == "invalid" else None
-    if record.status == "ready" and record.format == "csv":
+    if record.status == "ready" and record.format == "csv" and record.plan is not None:
         problem = rows.csv_header(mapping, record.plan)[1]  # the file's header as this mapping reads it
     if problem:
         raise bad_request(f"File {body.fileId} cannot be ingested: {problem}", slug="invalid-file")
@@ -171,7 +172,7 @@ def start_ingest(request: Request) -> Response:
     )
 
 
-def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
+def _ingest_request(endpoints: BulkEndpoints, body: Any) -> IngestRequest:
     if not endpoints.canonical:
         return parse_body(IngestRequest, body)
     # schemaVersion may be left out, or be the one it means: "1.0".

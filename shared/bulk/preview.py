@@ -42,7 +42,7 @@ class Preview(BaseModel):
     truncated: bool = False  # True when events or errors list fewer than processedRows / errorRows
 
 
-def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None = None) -> Preview:
+def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, Any] | None = None) -> Preview:
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
 
     Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused

@@ -17,6 +17,7 @@ A preview ingests nothing: it frames, maps and validates the sample exactly as a
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Request, Response
 from pydantic import ValidationError
@@ -176,7 +177,7 @@ def _document(version: str, mapping: SchemaMapping) -> SchemaDocument:
     )
 
 
-def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
+def _mapping(data: dict[str, Any], field_prefix: str | None = None) -> SchemaMapping:
     """A mapping from the request, or a 400 naming each wrong key. The mapping is first checked as
     sent: what Firestore could not store, and what validation would change on the way (a lone
     surrogate in a key becomes U+FFFD), is refused, never stored changed."""
@@ -189,7 +190,7 @@ def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
         raise _invalid_mapping([{"index": None, "field": field_prefix, "message": str(exc)}]) from None
 
 
-def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
+def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict[str, Any]]:
     """`{index, field, message}` per problem of `mapping_problems` ("key: what is wrong"), the key as `field`."""
     messages = mapping_problems(exc)
     locations = [".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)]
@@ -205,7 +206,7 @@ def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
     ]
 
 
-def _check_storable(data: dict, prefix: str | None) -> None:
+def _check_storable(data: dict[str, Any], prefix: str | None) -> None:
     if found := firestore.unstorable(data, ""):
         raise _unstorable(found, prefix)
 
@@ -219,7 +220,7 @@ def _unstorable(found: tuple[str, str], prefix: str | None = None) -> Problem:
     )
 
 
-def _invalid_mapping(errors: list[dict]) -> Problem:
+def _invalid_mapping(errors: list[dict[str, Any]]) -> Problem:
     said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
     return validation_failed(
         "The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors

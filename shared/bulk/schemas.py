@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 
-def row_to_event(record: dict, mapping: SchemaMapping, fmt: str) -> tuple[PopEvent | None, str | None]:
+def row_to_event(
+    record: dict[str, Any], mapping: SchemaMapping, fmt: str
+) -> tuple[PopEvent | None, str | None]:
     """Map and validate one record: (event, None) or (None, "field: message; field: message").
     A loop over many rows calls `mapping.compiled(fmt).to_event` instead (one lookup, not one per row)."""
     return mapping.compiled(fmt).to_event(record)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
@@ -35,6 +35,12 @@ API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", 
 OAUTH_CLIENTS = "oauthClients"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+if TYPE_CHECKING:
+    from google.cloud.firestore_v1.collection import CollectionReference
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.transaction import Transaction
 
 
 MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
@@ -136,7 +142,9 @@ def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in changes.items()}
 
 
-def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -> None:
+def _update(
+    ref: DocumentReference, model: type[BaseModel], transaction: Transaction | None, changes: dict[str, Any]
+) -> None:
     fields = _changes(model, changes)
     if transaction is None:
         ref.update(fields, **_bounded())
@@ -144,7 +152,7 @@ def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -
         transaction.update(ref, fields)
 
 
-def _read(ref, model: type[BaseModel], transaction=None):
+def _read(ref: DocumentReference, model: type[M], transaction: Transaction | None = None) -> M | None:
     snap = ref.get(transaction=transaction, **_bounded())
     return model.model_validate(snap.to_dict()) if snap.exists else None
 
@@ -155,7 +163,8 @@ def in_transaction(work: Callable[[Any], T]) -> T:
     from google.cloud import firestore
 
     try:
-        return firestore.transactional(work)(clients.firestore().transaction())
+        result: T = firestore.transactional(work)(clients.firestore().transaction())
+        return result
     except exceptions.Aborted as exc:
         raise Contention(str(exc)) from exc
     except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
@@ -167,7 +176,7 @@ def in_transaction(work: Callable[[Any], T]) -> T:
 # -- API keys -------------------------------------------------------------------------------------
 
 
-def _api_key(digest: str):
+def _api_key(digest: str) -> DocumentReference:
     return clients.firestore().collection(API_KEYS).document(digest)
 
 
@@ -190,7 +199,7 @@ def revoke_api_key(digest: str, at: str) -> bool:
 # -- OAuth2 clients ------------------------------------------------------------------------------
 
 
-def _oauth_client(client_id: str):
+def _oauth_client(client_id: str) -> DocumentReference:
     return clients.firestore().collection(OAUTH_CLIENTS).document(client_id)
 
 
@@ -214,7 +223,7 @@ def revoke_oauth_client(client_id: str, at: str) -> bool:
 # -- token endpoint throttling -------------------------------------------------------------------
 
 
-def _token_throttle(key: str):
+def _token_throttle(key: str) -> DocumentReference:
     return clients.firestore().collection(TOKEN_THROTTLES).document(key)
 
 
@@ -228,7 +237,7 @@ def update_token_throttle(
     """Replace a throttle record by `change(current)` in a transaction (concurrent failures all count)."""
     ref = _token_throttle(key)
 
-    def work(transaction) -> TokenThrottleRecord:
+    def work(transaction: Transaction) -> TokenThrottleRecord:
         record = change(_read(ref, TokenThrottleRecord, transaction))
         transaction.set(ref, record.model_dump())
         return record
@@ -243,7 +252,7 @@ def delete_token_throttle(key: str) -> None:
 # -- schema mappings ------------------------------------------------------------------------------
 
 
-def _schema(tenant_id: str, version: str):
+def _schema(tenant_id: str, version: str) -> DocumentReference:
     return clients.firestore().collection(SCHEMAS).document(f"{tenant_id}:{version}")
 
 
@@ -299,7 +308,7 @@ def schema_versions(tenant_id: str) -> list[str]:
 # -- files ----------------------------------------------------------------------------------------
 
 
-def _file(file_id: str):
+def _file(file_id: str) -> DocumentReference:
     return clients.firestore().collection(FILES).document(file_id)
 
 
@@ -307,18 +316,18 @@ def create_file(record: FileRecord) -> None:
     _file(record.fileId).create(record.model_dump(), **_bounded())
 
 
-def get_file(file_id: str, transaction=None) -> FileRecord | None:
+def get_file(file_id: str, transaction: Transaction | None = None) -> FileRecord | None:
     return _read(_file(file_id), FileRecord, transaction)
 
 
-def update_file(file_id: str, transaction=None, **changes: Any) -> None:
+def update_file(file_id: str, transaction: Transaction | None = None, **changes: Any) -> None:
     _update(_file(file_id), FileRecord, transaction, changes)
 
 
 # -- jobs -----------------------------------------------------------------------------------------
 
 
-def _job(job_id: str):
+def _job(job_id: str) -> DocumentReference:
     return clients.firestore().collection(JOBS).document(job_id)
 
 
@@ -331,11 +340,11 @@ def create_job(record: JobRecord) -> bool:
     return True
 
 
-def get_job(job_id: str, transaction=None) -> JobRecord | None:
+def get_job(job_id: str, transaction: Transaction | None = None) -> JobRecord | None:
     return _read(_job(job_id), JobRecord, transaction)
 
 
-def update_job(job_id: str, transaction=None, **changes: Any) -> None:
+def update_job(job_id: str, transaction: Transaction | None = None, **changes: Any) -> None:
     _update(_job(job_id), JobRecord, transaction, changes)
 
 
@@ -355,7 +364,7 @@ def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
 # -- chunk results --------------------------------------------------------------------------------
 
 
-def _chunks(job_id: str):
+def _chunks(job_id: str) -> CollectionReference:
     return _job(job_id).collection(CHUNKS)
 
 

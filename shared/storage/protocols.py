@@ -24,6 +24,9 @@ class Contention(exceptions.Aborted):
     """A transaction gave up after its retries: other transactions hold its documents.
     An Aborted, so an HTTP function answers it with a 503 and Retry-After."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)  # type: ignore[no-untyped-call]  # google.api_core's is unannotated
+
 
 class JobStore(Protocol):
     """Files (`FileRecord`, with the plan), jobs (`JobRecord`) and their chunk results (`ChunkResult`).

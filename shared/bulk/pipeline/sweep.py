@@ -10,9 +10,9 @@ from shared.bulk.pipeline.backends import Backends, cloud
 from shared.platform import logs
 from shared.platform.cloudevents import StorageObject
 from shared.platform.settings import get_settings
-from shared.records.jobs import JobRecord
+from shared.records.jobs import JobRecord, JobState
 
-UNFINISHED_STATES = ("queued", "processing")
+UNFINISHED_STATES: tuple[JobState, ...] = ("queued", "processing")
 
 
 def sweep_jobs(_request: SweepRequest | None = None, b: Backends | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from google.api_core import exceptions
 
@@ -16,6 +16,7 @@ from shared.bulk.models import ChunkMessage
 from shared.bulk.pipeline import completion
 from shared.bulk.pipeline.backends import Backends, Message, cloud
 from shared.bulk.pipeline.splitter import READ_CHUNK_BYTES
+from shared.canonical.event import PopEvent
 from shared.canonical.messages import MessageEncoder
 from shared.platform import logs
 from shared.platform.encoding import utc_now
@@ -125,7 +126,7 @@ def map_chunk(
     max_row_bytes: int,
     header: list[str] | None,
     compiled: CompiledMapping,
-    encode: Callable[[Any], Message],
+    encode: Callable[[PopEvent, int], Message],
     keep: int,
     publish: Callable[[list[Message]], int],
 ) -> ChunkOutcome:
