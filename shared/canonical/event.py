@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.platform.encoding import iso_utc
+from shared.platform.problems import FieldError, field_error
 
 MAX_ID_LENGTH = 128
 MAX_DURATION_MS = 24 * 3600 * 1000  # a play longer than a day is a unit mistake, not an ad
@@ -122,7 +131,7 @@ _FRIENDLY = {
 }
 
 
-def field_errors(exc) -> list[dict[str, Any]]:
+def field_errors(exc: ValidationError) -> list[FieldError]:
     """Turn a pydantic ValidationError on a list of events into `{index, field, message}` items.
 
     The location's first element is the event's index; the rest is a dotted field path.
@@ -130,14 +139,10 @@ def field_errors(exc) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = list(err["loc"])
-        index = loc.pop(0) if loc and isinstance(loc[0], int) else None
+        index = loc[0] if loc and isinstance(loc[0], int) else None
+        if index is not None:
+            del loc[0]
         # Drop pydantic's internal union/function tags so the path is what the caller wrote.
         path = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-        out.append(
-            {
-                "index": index,
-                "field": ".".join(path) or None,
-                "message": _FRIENDLY.get(err["type"], err["msg"]),
-            }
-        )
+        out.append(field_error(".".join(path) or None, _FRIENDLY.get(err["type"], err["msg"]), index=index))
     return out

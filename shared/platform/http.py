@@ -18,6 +18,7 @@ from shared.platform.encoding import DOCUMENT_JSON, STRICT_JSON, repeated_name
 from shared.platform.problems import (
     Problem,
     bad_request,
+    field_error,
     method_not_allowed,
     too_large,
     unavailable,
@@ -128,13 +129,7 @@ def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
         where, name = found
         raise validation_failed(
             f"The request body gives {where} more than once; send each name once.",
-            [
-                {
-                    "index": None,
-                    "field": where,
-                    "message": f"{name!r} is given more than once in this object; send it once",
-                }
-            ],
+            [field_error(where, f"{name!r} is given more than once in this object; send it once")],
         )
     return body
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from werkzeug.datastructures import MultiDict
 
-from shared.platform.problems import validation_failed
+from shared.platform.problems import FieldError, field_error, validation_failed
 from shared.platform.timezones import iana_zone, is_iana_zone
 
 GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
@@ -67,11 +67,11 @@ class DeliveryQuery:
         return (self.page - 1) * self.per_page
 
 
-def _error(parameter: str, message: str) -> dict:
-    return {"index": None, "field": parameter, "message": message}
+def _error(parameter: str, message: str) -> FieldError:
+    return field_error(parameter, message)
 
 
-def _parse_day(name: str, value: str, errors: list[dict]) -> date | None:
+def _parse_day(name: str, value: str, errors: list[FieldError]) -> date | None:
     """Strictly YYYY-MM-DD in ASCII digits (date.fromisoformat also takes 2025-W10-1 and 20250101),
     from FIRST_DAY to LAST_DAY; else None and an error naming the parameter."""
     try:
