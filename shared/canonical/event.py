@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -118,6 +119,37 @@ class EventsBatch(_Strict):
 
     events: Annotated[list[PopEvent], Field(min_length=1)]
 
+
+def _inner(annotation: Any) -> Any:
+    """The type of an optional field: X of `X | None`."""
+    return next(arg for arg in get_args(annotation) if arg is not type(None))
+
+
+def _paths(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, type) of every field of `model`, a nested model's own fields after it."""
+    for name, info in model.model_fields.items():
+        kind = _inner(info.annotation)
+        yield prefix + name, kind
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            yield from _paths(kind, f"{prefix}{name}.")
+
+
+def _is_container(kind: Any) -> bool:
+    return (isinstance(kind, type) and issubclass(kind, BaseModel)) or get_origin(kind) is dict
+
+
+# The canonical field names, read from PopEvent: the one list the mapping language and the reports name
+# fields by, in the contract's order. infra/openapi.yaml's PopEvent and the events table's schema file are
+# written by hand; tests/unit/test_events_validation.py checks them against it.
+_PATHS = dict(_paths(PopEvent))
+FIELDS = tuple(PopEvent.model_fields)  # top level: eventId, ..., impressions, context, device
+ID_FIELDS = tuple(name for name in FIELDS if _PATHS[name] == Identifier)  # eventId, screenId, ..., creativeId
+SCALAR_FIELDS = tuple(name for name in FIELDS if not _is_container(_PATHS[name]))  # eventId, ..., playCount
+# impressions, impressions.ageBuckets, context, device
+CONTAINER_FIELDS = tuple(path for path, kind in _PATHS.items() if _is_container(kind))
+IMPRESSION_FIELDS = tuple(  # impressions.ageBuckets.total, .male, .female
+    path for path, kind in _PATHS.items() if path.startswith("impressions.") and not _is_container(kind)
+)
 
 pop_event = TypeAdapter(PopEvent)
 events_batch = TypeAdapter(EventsBatch)

@@ -13,17 +13,19 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from werkzeug.datastructures import MultiDict
 
+from shared.canonical.event import ID_FIELDS, MAX_ID_LENGTH
 from shared.platform.problems import FieldError, field_error, validation_failed
 from shared.platform.timezones import iana_zone, is_iana_zone
 
-GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
-DIMENSIONS = ("campaignId", "creativeId", "screenId", "siteId")  # the filterable ids
+# The ids a report filters and groups by: the canonical event's, but its own (campaignId, creativeId,
+# screenId, siteId). The CLI keeps a copy (client/coatro_cli/report.py; tests/client checks it).
+DIMENSIONS = tuple(sorted(set(ID_FIELDS) - {"eventId"}))
+GROUP_KEYS = ("date", *DIMENSIONS)
 DEFAULT_GROUP_BY = ("date", "campaignId")
 MAX_DAYS = 92
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000_000  # keeps the offset a BigQuery INT64
-MAX_ID_LENGTH = 128
 # The days a report may cover. The window of any of them, in any zone (at most 26 hours from UTC), is
 # a datetime and a BigQuery TIMESTAMP; a day near year 1 or 9999 overflowed in a zone east or west of UTC.
 FIRST_DAY = date(1900, 1, 1)
