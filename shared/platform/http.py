@@ -38,6 +38,8 @@ def json_response(status: int, body: BaseModel | dict, headers: dict[str, str] |
 
 
 def problem_response(problem: Problem) -> Response:
+    """The problem as application/problem+json, for the functions and the local gateway alike. As any
+    werkzeug response, it answers HEAD (and 204/304) without a body, keeping Content-Length."""
     return Response(
         json.dumps(problem.body()),
         status=problem.status,
