@@ -54,7 +54,10 @@ class IamSigner:
             # Transient: the HTTP layer answers 503 with Retry-After (shared.platform.http.serve).
             raise exceptions.ServiceUnavailable(f"IAM signJwt answered {response.status_code}")
         response.raise_for_status()  # 403 (a missing grant) is a bug worth a 500 and a logged traceback
-        return response.json()["signedJwt"]
+        signed = response.json().get("signedJwt")
+        if not isinstance(signed, str):
+            raise RuntimeError("IAM signJwt answered without a signedJwt")
+        return signed
 
 
 class LocalKeySigner:

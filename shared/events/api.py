@@ -55,7 +55,7 @@ def parse_batch(body: Any) -> list[PopEvent]:
     return batch
 
 
-class _Members(list):
+class _Members(list[tuple[str, Any]]):
     """A JSON object's members as (name, value) pairs, duplicates kept."""
 
 

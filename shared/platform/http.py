@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from flask import Request, Response
 from functions_framework.exceptions import RequestTimeoutException
@@ -31,7 +31,9 @@ JSON_TYPES = ("application/json",)
 _READ_BLOCK = 64 * 1024
 
 
-def json_response(status: int, body: BaseModel | dict, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
@@ -136,7 +138,7 @@ def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
     return body
 
 
-def decode_json(data: bytes, decoder=STRICT_JSON) -> Any:
+def decode_json(data: bytes, decoder: json.JSONDecoder = STRICT_JSON) -> Any:
     """Strict JSON (no NaN or Infinity) from UTF-8 bytes, or a 400 saying what is wrong."""
     try:
         return decoder.decode(data.decode("utf-8"))
@@ -164,8 +166,9 @@ def read_json_bytes(request: Request, max_bytes: int | None = None) -> bytes:
     return _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
 
 
-def _read_bounded(stream, limit: int) -> bytes:
-    chunks, size = [], 0
+def _read_bounded(stream: IO[bytes], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
     while block := stream.read(_READ_BLOCK):
         size += len(block)
         if size > limit:
