@@ -1,6 +1,7 @@
 """Cloud Function `dead_letter`: a `pop-chunks` message that failed every delivery attempt."""
 
 import functions_framework
+from cloudevents.http import CloudEvent
 from werkzeug.exceptions import HTTPException
 
 from shared.bulk.models import ChunkMessage
@@ -12,5 +13,5 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.cloud_event
-def dead_letter(cloud_event):
+def dead_letter(cloud_event: CloudEvent) -> None:
     handle_event(cloud_event, lambda: dead_letter_chunk(pubsub_message(cloud_event, ChunkMessage)))

@@ -67,7 +67,7 @@ def backoff_seconds(failures: int) -> float:
     beyond = failures - settings.token_failure_limit
     if beyond < 0:
         return 0.0
-    return min(settings.token_backoff_max_seconds, settings.token_backoff_seconds * 2 ** min(beyond, 64))
+    return min(settings.token_backoff_max_seconds, settings.token_backoff_seconds * 2.0 ** min(beyond, 64))
 
 
 def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThrottleRecord:
@@ -77,7 +77,7 @@ def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThro
     fresh = current is None or (
         now - current.lastFailureAt > window and (blocked_until is None or blocked_until <= now)
     )
-    failures = 1 if fresh else current.failures + 1
+    failures = 1 if fresh or current is None else current.failures + 1
     hold = backoff_seconds(failures)
     new_block = now + timedelta(seconds=hold) if hold else None
     if new_block is not None and blocked_until is not None and blocked_until > new_block:

@@ -45,7 +45,7 @@ from shared.bulk.signing import signed_put_url
 from shared.platform import clients
 from shared.platform.encoding import iso_utc, utc_now
 from shared.platform.http import json_response, read_json_document
-from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
+from shared.platform.problems import bad_request, field_error, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
 from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord, RowError
@@ -180,12 +180,11 @@ def _ingest_request(endpoints: BulkEndpoints, body: Any) -> IngestRequest:
         raise validation_failed(
             "The request is invalid.",
             [
-                {
-                    "index": None,
-                    "field": "schemaVersion",
-                    "message": f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
+                field_error(
+                    "schemaVersion",
+                    f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
                     f"for another schema version use POST {DYNAMIC.base}/ingest",
-                }
+                )
             ],
         )
     canonical = parse_body(CanonicalIngestRequest, body)

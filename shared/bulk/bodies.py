@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.canonical.event import field_errors
 from shared.platform import timezones
-from shared.platform.problems import validation_failed
+from shared.platform.problems import field_error, validation_failed
 from shared.platform.settings import get_settings
 from shared.storage import firestore
 
@@ -21,7 +21,7 @@ def parse_body(model: type[Body], body: Any) -> Body:
     if not isinstance(body, dict):
         raise validation_failed(
             "The body must be a JSON object.",
-            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
+            [field_error(None, "Input should be a JSON object")],
         )
     try:
         return model.model_validate(body)
@@ -38,28 +38,19 @@ def check_metadata(metadata: dict[str, Any] | None) -> None:
     if len(json.dumps(metadata)) > limit:
         raise validation_failed(
             "The request is invalid.",
-            [
-                {
-                    "index": None,
-                    "field": "metadata",
-                    "message": f"metadata is limited to {limit} bytes of JSON",
-                }
-            ],
+            [field_error("metadata", f"metadata is limited to {limit} bytes of JSON")],
         )
     if problem := firestore.unstorable(metadata, "metadata"):
         where, why = problem
-        raise validation_failed(
-            "The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}]
-        )
+        raise validation_failed("The request is invalid.", [field_error(where, f"{where} {why}")])
     zone = metadata.get("timezone")
     if zone is not None and not timezones.is_iana_zone(zone):
         raise validation_failed(
             "The request is invalid.",
             [
-                {
-                    "index": None,
-                    "field": "metadata.timezone",
-                    "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC",
-                }
+                field_error(
+                    "metadata.timezone",
+                    f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC",
+                )
             ],
         )

@@ -365,7 +365,8 @@ def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
 
 
 def _chunks(job_id: str) -> CollectionReference:
-    return _job(job_id).collection(CHUNKS)
+    chunks: CollectionReference = _job(job_id).collection(CHUNKS)
+    return chunks
 
 
 def chunk_id(index: int) -> str:
