@@ -4,16 +4,31 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test test-unit lint tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
+.PHONY: dev test test-unit lint tail key client bench-events bench-bulk bench-reports bench-isolation venv lock clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt client/pyproject.toml
+# Everything comes from requirements-dev.lock, pinned with hashes (pip itself included). ./client is
+# installed on its own, editable, without dependencies (they are in the lock) and without build
+# isolation (its build backend, setuptools, is in the lock too): an editable install carries no hash.
+$(VENV)/.installed: requirements-dev.lock client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	$(VENV)/bin/pip install --quiet -e ./client
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e ./client
 	touch $@
+
+# requirements*.txt say what the code needs; `make lock` resolves them into requirements*.lock (uv pip
+# compile: every package pinned, with the hashes of all its files, for Python 3.11 on any platform).
+# Existing pins are kept; LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them. The functions'
+# lock is solved inside the dev lock, so the tests run the versions that are deployed.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--no-emit-index-url --custom-compile-command "make lock" $(LOCK_ARGS)
+
+lock: venv  ## re-resolve requirements*.txt into requirements*.lock (pins + hashes): make lock [LOCK_ARGS=--upgrade]
+	$(UV_COMPILE) requirements-dev.txt client/pyproject.toml -o requirements-dev.lock
+	$(UV_COMPILE) -c requirements-dev.lock requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-checkov.txt -o requirements-checkov.lock
 
 dev: venv  ## the local stack on http://localhost:8080 (Ctrl-C stops it)
 	$(PY) -m local.stack
@@ -70,10 +85,9 @@ TF_STATE_PREFIX ?= coatro
 checkov: $(CHECKOV_VENV)/.installed
 
 # checkov's pins clash with the app's, so it has a venv of its own.
-$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
 	touch $@
 
 test: checkov  # tests/infra runs checkov on infra/

@@ -60,7 +60,7 @@ def checkov_binary() -> str:
     if not found:
         pytest.fail(
             f"checkov not found at {CHECKOV}. Install it with `make checkov` (a separate venv from "
-            "requirements-checkov.txt, its pins clash with ours) or set CHECKOV=/path/to/checkov.",
+            "requirements-checkov.lock, its pins clash with ours) or set CHECKOV=/path/to/checkov.",
             pytrace=False,
         )
     return found
