@@ -7,6 +7,12 @@ Each zip is deterministic (sorted entries, fixed timestamps and permissions), so
 gives the same bytes; its name carries the SHA-256 of those bytes. Terraform names the source object
 after that hash, so a function redeploys only when its bundle really changed.
 
+The bundle's requirements.txt is the repository's requirements.lock: every package the functions need,
+pinned with hashes, the same versions the tests ran against (the lock is solved inside
+requirements-dev.lock). Cloud Functions' build installs exactly that, and a changed transitive pin
+changes the bundle hash, so the function redeploys. The repository's requirements.txt only names the
+direct dependencies that `make lock` resolves.
+
 Writes <out>/<function>-<sha256[:16]>.zip for every functions/<name>/main.py and <out>/manifest.json:
     {"functions": {"<name>": {"file": "<zip name>", "sha256": "<hex>"}}}
 """
@@ -29,6 +35,8 @@ from functions import function_names as _function_names  # noqa: E402
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+# What a function's build installs, shipped as the bundle's requirements.txt (see the docstring).
+REQUIREMENTS = "requirements.lock"
 
 
 def function_names(root: Path) -> list[str]:
@@ -52,7 +60,7 @@ def bundle_entries(root: Path, name: str) -> dict[str, Path]:
     entries = {p.relative_to(function_dir).as_posix(): p for p in _files_under(function_dir)}
     for p in _files_under(root / "shared"):
         entries["shared/" + p.relative_to(root / "shared").as_posix()] = p
-    entries["requirements.txt"] = root / "requirements.txt"
+    entries["requirements.txt"] = root / REQUIREMENTS
     if "main.py" not in entries:
         raise SystemExit(f"functions/{name} has no main.py")
     return entries

@@ -24,11 +24,11 @@ def repo(tmp_path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(ROOT / "functions", copy / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "shared", copy / "shared", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "requirements.txt", copy / "requirements.txt")
+    shutil.copy(ROOT / "requirements.lock", copy / "requirements.lock")
     return copy
 
 
-def test_every_function_gets_a_bundle_with_main_shared_and_requirements(repo, tmp_path):
+def test_every_function_gets_a_bundle_with_main_shared_and_the_locked_requirements(repo, tmp_path):
     manifest = package_functions.package(repo, tmp_path / "out")["functions"]
     assert set(manifest) == function_dirs(repo) == function_dirs()
     for name, bundle in manifest.items():
@@ -39,7 +39,8 @@ def test_every_function_gets_a_bundle_with_main_shared_and_requirements(repo, tm
             names = archive.namelist()
             assert names == sorted(names)
             assert archive.read("main.py") == (repo / "functions" / name / "main.py").read_bytes()
-            assert archive.read("requirements.txt") == (repo / "requirements.txt").read_bytes()
+            # the lock (every package pinned, with hashes) is what the function's build installs
+            assert archive.read("requirements.txt") == (repo / "requirements.lock").read_bytes()
             assert "shared/__init__.py" in names and "shared/platform/settings.py" in names
             assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
             assert {i.date_time for i in archive.infolist()} == {package_functions.FIXED_TIME}
@@ -67,6 +68,12 @@ def test_only_the_changed_functions_get_a_new_hash(repo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.zip")) == sorted(
         b["file"] for b in after.values()
     )
+
+    lock = repo / "requirements.lock"
+    lock.write_text(lock.read_text() + "\n")
+    lock_changed = package_functions.package(repo, tmp_path / "out")["functions"]
+    assert all(lock_changed[n]["sha256"] != after[n]["sha256"] for n in after)
+    after = lock_changed
 
     settings = repo / "shared" / "platform" / "settings.py"
     settings.write_text(settings.read_text() + "\n")
