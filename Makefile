@@ -8,13 +8,16 @@ TENANT ?=
 
 venv: $(VENV)/.installed
 
-# Everything comes from requirements-dev.lock, pinned with hashes (pip itself included). ./client is
-# installed on its own, editable, without dependencies (they are in the lock) and without build
-# isolation (its build backend, setuptools, is in the lock too): an editable install carries no hash.
+# Everything comes from requirements-dev.lock, pinned with hashes (pip itself included). The lock is
+# the whole set, so --no-deps (which also spares the venv's own older pip its trouble with extras in
+# hash mode, before 23.3) and `pip check` proves the set is consistent. ./client is installed on its
+# own, editable, without dependencies (they are in the lock) and without build isolation (its build
+# backend, setuptools, is in the lock too): an editable install carries no hash.
 $(VENV)/.installed: requirements-dev.lock client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e ./client
+	$(VENV)/bin/pip check
 	touch $@
 
 # requirements*.txt say what the code needs; `make lock` resolves them into requirements*.lock (uv pip
@@ -87,7 +90,8 @@ checkov: $(CHECKOV_VENV)/.installed
 # checkov's pins clash with the app's, so it has a venv of its own.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r requirements-checkov.lock
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements-checkov.lock
+	$(CHECKOV_VENV)/bin/pip check
 	touch $@
 
 test: checkov  # tests/infra runs checkov on infra/
