@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from local.stack import Ports, Stack, StackError
 from shared.auth import api_keys, tenant_limits
 from shared.platform import clients
+from tests import polling
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,9 +102,11 @@ class EventsSink:
         )
 
     def pull(self, tenant_id: str | None = None, until=None, timeout: float = 20.0) -> list[dict]:
-        """Messages (attributes + data) until `until(messages)` holds or nothing more arrives."""
-        out, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Messages (attributes + data) until `until(messages)` holds or nothing more arrives; after
+        `timeout` seconds, what arrived so far (the caller's assertion says what is missing)."""
+        out: list[dict] = []
+
+        def pull_once() -> int:
             response = self.subscriber.pull(
                 request={"subscription": self.path, "max_messages": 1000}, timeout=5
             )
@@ -117,10 +119,12 @@ class EventsSink:
                 msg = {"attributes": dict(m.message.attributes), "data": json.loads(m.message.data)}
                 if tenant_id is None or msg["attributes"].get("tenantId") == tenant_id:
                     out.append(msg)
-            if until is not None and until(out):
-                return out
-            if until is None and not received:
-                return out
+            return len(received)
+
+        def done(received: int) -> bool:
+            return until(out) if until is not None else received == 0
+
+        polling.until(pull_once, done, timeout=timeout, interval=0.05)
         return out
 
     def close(self):
@@ -145,9 +149,8 @@ def bigquery_rows(tenant_id: str, count: int, timeout: float = 120.0) -> list[di
     config = bigquery.QueryJobConfig(
         query_parameters=[bigquery.ScalarQueryParameter("tenant", "STRING", tenant_id)]
     )
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = [dict(r) for r in clients.bigquery().query_and_wait(sql, job_config=config)]
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.3)
+
+    def query() -> list[dict]:
+        return [dict(r) for r in clients.bigquery().query_and_wait(sql, job_config=config)]
+
+    return polling.until(query, lambda rows: len(rows) >= count, timeout=timeout, interval=0.3)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
 from shared.records.jobs import FINAL_STATES
+from tests import polling
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
 
@@ -49,13 +48,14 @@ class Api:
         return job_id, self.wait(job_id)
 
     def wait(self, job_id: str, timeout: float = 120, bulk: str = BULK) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.job(job_id, bulk).json()
-            if status["status"] in FINAL_STATES:
-                return status
-            time.sleep(0.3)
-        raise AssertionError(f"job {job_id} did not end: {status}")
+        status = polling.until(
+            lambda: self.job(job_id, bulk).json(),
+            lambda status: status["status"] in FINAL_STATES,
+            timeout=timeout,
+            interval=0.3,
+        )
+        assert status["status"] in FINAL_STATES, f"job {job_id} did not end: {status}"
+        return status
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
-from tests import bulk_files
+from tests import bulk_files, polling
 from tests.conftest import unique
 
 
@@ -96,10 +94,10 @@ def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(ap
         timeout=30,
     ).raise_for_status()
     file_id = upload["fileId"]
-    deadline = time.monotonic() + 30
-    while (record := firestore.get_file(file_id)).status != "ready":
-        assert time.monotonic() < deadline, "the splitter did not plan the file"
-        time.sleep(0.2)
+    record = polling.until(
+        lambda: firestore.get_file(file_id), lambda r: r.status == "ready", timeout=30, interval=0.2
+    )
+    assert record.status == "ready", "the splitter did not plan the file"
     job_id = fan_out.job_id_for(file_id)
     assert firestore.create_job(
         JobRecord(

@@ -12,7 +12,7 @@ import requests
 
 from shared.bulk.pipeline import backends, fan_out
 from shared.storage import firestore
-from tests import bulk_files
+from tests import bulk_files, polling
 from tests.conftest import ROOT, InstanceDied, unique
 
 
@@ -51,10 +51,10 @@ def test_fan_out_killed_after_its_claim_is_finished_by_the_sweep_without_any_cli
 ):
     tag = unique("dead-claim")
     file_id = _upload(api, "csv", bulk_files.csv_file(30, tag))
-    deadline = time.monotonic() + 30
-    while firestore.get_file(file_id).status != "ready":  # the storage bridge and splitter plan it
-        assert time.monotonic() < deadline, "the splitter did not plan the file"
-        time.sleep(0.2)
+    record = polling.until(
+        lambda: firestore.get_file(file_id), lambda r: r.status == "ready", timeout=30, interval=0.2
+    )  # the storage bridge and splitter plan it
+    assert record.status == "ready", "the splitter did not plan the file"
 
     def dies(*_args, **_kwargs):
         raise InstanceDied()

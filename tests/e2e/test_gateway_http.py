@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from local.stack import free_port
+from tests import polling
 from tests.conftest import ROOT, unique
 
 EVENTS = "/coatro/v1/pop/events"
@@ -327,15 +328,16 @@ def own_gateway():
             stdout=subprocess.DEVNULL,
         )
         procs.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", gport), timeout=1).close()
-                return gport
-            except OSError:
-                assert proc.poll() is None, "the gateway exited"
-                time.sleep(0.1)
-        raise AssertionError("the gateway did not start")
+
+        def connect() -> None:
+            assert proc.poll() is None, "the gateway exited"
+            socket.create_connection(("127.0.0.1", gport), timeout=1).close()
+
+        try:
+            polling.until_passes(connect, timeout=30, interval=0.1, exceptions=OSError)
+        except OSError as error:
+            raise AssertionError("the gateway did not start") from error
+        return gport
 
     yield start
     for proc in procs:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from local.stack import DEFAULT_DEV_KEY, Ports
+from tests import polling
 from tests.conftest import ROOT
 
 CONTRACT = json.loads((ROOT / "tests/data/contract_event.json").read_text())
@@ -108,7 +109,12 @@ def test_make_dev_command_starts_serves_and_stops_everything_on_ctrl_c(tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
-    # Every port it opened is closed again: the emulators' Java children went with their groups.
-    time.sleep(1)
-    still = [p for p in (ports.gateway, ports.firestore, ports.pubsub, ports.storage) if _listening(p)]
+    # Every port it opened is closed again (within a second): the emulators' Java children went with
+    # their groups.
+    still = polling.until(
+        lambda: [p for p in (ports.gateway, ports.firestore, ports.pubsub, ports.storage) if _listening(p)],
+        lambda listening: listening == [],
+        timeout=1,
+        interval=0.1,
+    )
     assert still == []

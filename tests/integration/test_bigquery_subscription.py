@@ -9,7 +9,6 @@ back through google-cloud-bigquery and checks each column's value and type.
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 from google.cloud import pubsub_v1
@@ -19,6 +18,7 @@ from local.bigquery_subscription import SUBSCRIPTION
 from shared.canonical.event import PopEvent
 from shared.canonical.messages import derived_event_id
 from shared.platform import clients
+from tests import polling
 from tests.conftest import bigquery_rows, unique
 from tests.integration.conftest import assert_counts
 
@@ -200,15 +200,19 @@ def test_an_unwritable_message_is_dead_lettered_after_its_delivery_attempts(stac
     _publish_raw([_event(tenant_id, "unfit", durationMs="not a number"), _event(tenant_id, "fine")])
     subscriber = pubsub_v1.SubscriberClient()
     path = subscriber.subscription_path(clients.bigquery().project, DEAD_LETTER_INSPECT)
-    dead, deadline = [], time.monotonic() + 120
-    while not dead and time.monotonic() < deadline:
+    dead = []
+
+    def pull_dead() -> list:
         response = subscriber.pull(request={"subscription": path, "max_messages": 100}, timeout=30)
         if response.received_messages:
             subscriber.acknowledge(
                 request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
             )
-        dead += [
+        dead.extend(
             m.message for m in response.received_messages if m.message.attributes.get("tenantId") == tenant_id
-        ]
+        )
+        return dead
+
+    polling.until(pull_dead, bool, timeout=120, interval=0.05)
     assert [m.attributes["eventId"] for m in dead] == ["unfit"]
     assert [r["eventId"] for r in bigquery_rows(tenant_id, 1)] == ["fine"]

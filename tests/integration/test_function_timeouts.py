@@ -10,6 +10,7 @@ import time
 import requests
 
 from local.stack import free_port, function_process
+from tests import polling
 
 SLOW = """
 import time
@@ -40,16 +41,15 @@ def test_a_request_longer_than_the_timeout_is_ended(tmp_path):
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline and proc.poll() is None, (
-                    "functions-framework did not start"
-                )
-                time.sleep(0.1)
+
+        def answers() -> None:
+            assert proc.poll() is None, "functions-framework exited"
+            requests.get(url, timeout=5)
+
+        try:
+            polling.until_passes(answers, timeout=30, interval=0.1, exceptions=requests.ConnectionError)
+        except requests.ConnectionError as error:
+            raise AssertionError("functions-framework did not start") from error
         assert requests.get(url, params={"seconds": "0.5"}, timeout=10).text == "finished"
         started = time.monotonic()
         response = requests.get(url, params={"seconds": "8"}, timeout=20)
