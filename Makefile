@@ -1,10 +1,11 @@
 # Coatro: `make dev` runs the local stack, `make test` runs every test. See README.md.
+# `make test-cloud` smoke-tests a deployed project (docs/testing.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test test-unit lint tail key client bench-events bench-bulk bench-reports bench-isolation venv lock clean
+.PHONY: dev test test-unit test-cloud lint tail key client bench-events bench-bulk bench-reports bench-isolation venv lock clean
 
 venv: $(VENV)/.installed
 
@@ -60,6 +61,12 @@ test-unit: venv  ## the fast tier for the edit-test loop: tests/unit, no emulato
 
 test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# tests/cloud, which `make test` never collects. Without COATRO_CLOUD_BASE_URL pytest skips every test
+# with that reason (exit 0); any other problem fails. See docs/testing.md.
+test-cloud: venv  ## smoke tests against a DEPLOYED project: make test-cloud COATRO_CLOUD_BASE_URL=https://... (docs/testing.md)
+	@test -n "$(COATRO_CLOUD_BASE_URL)" || echo "test-cloud: COATRO_CLOUD_BASE_URL is not set, no deployed Coatro to test: the cloud tier is skipped."
+	COATRO_CLOUD_BASE_URL="$(COATRO_CLOUD_BASE_URL)" $(PY) -m pytest tests/cloud -rs $(PYTEST_ARGS)
 
 bench-events: venv  ## events endpoint throughput through the local gateway, with its two ceilings
 	$(PY) -m bench.events
