@@ -1,4 +1,5 @@
-"""cloudbuild.yaml: named steps in a safe order, a saved plan, apply gated by a substitution."""
+"""cloudbuild.yaml: named steps in a safe order, a saved plan, apply gated by a substitution, and a
+post-deploy smoke test (the cloud tier) of what was applied."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ REQUIRED_STEPS = [
     "terraform-init",
     "terraform-plan",
     "terraform-apply",
+    "smoke-test",
 ]
 
 
@@ -45,6 +47,7 @@ def cloudbuild_problems(doc: dict) -> list[str]:
         "terraform-init": {"package"},
         "terraform-plan": {"terraform-init"},
         "terraform-apply": {"terraform-plan"},
+        "smoke-test": {"terraform-apply"},
     }.items():
         for need in sorted(needs - after(step)):
             problems.append(f"step {step!r} does not wait for {need!r}")
@@ -62,6 +65,15 @@ def cloudbuild_problems(doc: dict) -> list[str]:
         problems.append("terraform-apply does not apply the saved tfplan")
     if '"${_APPLY}" = "true"' not in apply:
         problems.append("terraform-apply is not gated by the _APPLY substitution")
+    smoke = text("smoke-test")
+    if "make test-cloud" not in smoke:
+        problems.append("smoke-test does not run the cloud tier (make test-cloud)")
+    if '"${_APPLY}" != "true"' not in smoke:
+        problems.append("smoke-test is not gated by the _APPLY substitution (nothing is deployed without it)")
+    if "output -raw gateway_url > build/gateway_url" not in apply or "COATRO_CLOUD_BASE_URL" not in smoke:
+        problems.append(
+            "smoke-test is not pointed at the gateway terraform-apply created (COATRO_CLOUD_BASE_URL)"
+        )
     if "make test" not in text("tests"):
         problems.append("tests do not run the README's test command (make test)")
     if "--skip-download" not in text("checkov") or "infra" not in text("checkov"):
@@ -87,3 +99,18 @@ def test_an_ungated_apply_or_one_before_the_tests_is_reported(cloudbuild):
     assert "terraform-apply does not apply the saved tfplan" in problems
     assert "terraform-apply is not gated by the _APPLY substitution" in problems
     assert "step 'package' does not wait for 'tests'" in problems
+
+
+def test_a_smoke_test_before_the_apply_or_against_no_deployment_is_reported(cloudbuild):
+    broken = copy.deepcopy(cloudbuild)
+    steps = {s["id"]: s for s in broken["steps"]}
+    steps["smoke-test"]["waitFor"] = ["package"]
+    steps["smoke-test"]["args"] = ["-ceu", "make test-cloud"]
+    problems = cloudbuild_problems(broken)
+    assert "step 'smoke-test' does not wait for 'terraform-apply'" in problems
+    assert "smoke-test is not gated by the _APPLY substitution (nothing is deployed without it)" in problems
+    assert (
+        "smoke-test is not pointed at the gateway terraform-apply created (COATRO_CLOUD_BASE_URL)" in problems
+    )
+    steps["smoke-test"]["args"] = ["-ceu", 'if [ "${_APPLY}" != "true" ]; then exit 0; fi; make test']
+    assert "smoke-test does not run the cloud tier (make test-cloud)" in cloudbuild_problems(broken)
