@@ -29,7 +29,7 @@ def firestore() -> fs.Client:
 
 @lru_cache
 def publisher() -> pubsub_v1.PublisherClient:
-    """The Pub/Sub publisher; `shared.platform.pubsub` publishes through its GAPIC layer (`.api`)."""
+    """The Pub/Sub publisher; `shared.platform.pubsub` publishes through its GAPIC layer (the generated client it extends)."""
     import google.cloud.pubsub_v1 as pubsub_v1
 
     return pubsub_v1.PublisherClient()
