@@ -224,6 +224,43 @@ def test_json_events_object_like_the_events_endpoint():
     assert p.total_rows == 2
 
 
+def test_json_document_rows_are_the_elements_of_its_one_array_member():
+    # A DV360 adPlays:batchCreate body, pretty-printed: the rows are the elements of "requests",
+    # numbered by their position there; the plan and each chunk name the member.
+    body = {
+        "note": "a ] tricky } value, [not an array]",
+        "requests": [{"parent": "sellers/1", "adPlay": {"n": i}} for i in range(5)],
+        "meta": {"list": [1, [2]]},
+    }
+    data = json.dumps(body, indent=2).encode()
+    p, rows = read_all(data, "json", chunk_rows=2)
+    assert records(rows) == [(i + 1, {"parent": "sellers/1", "adPlay": {"n": i}}) for i in range(5)]
+    assert p.member == "requests" and p.total_rows == 5
+    assert [(c.first_row, c.row_count, c.member) for c in p.chunks] == [
+        (1, 2, "requests"),
+        (3, 2, "requests"),
+        (5, 1, "requests"),
+    ]
+
+
+def test_json_document_with_an_events_array_reads_events_as_before():
+    # An array member met before "events" is framed as it comes, then replaced: one pass.
+    data = b'{"meta": [1, 2, 3], "events": [{"a": 1}], "more": [4]}'
+    p, rows = read_all(data, "json")
+    assert (records(rows), p.member, p.chunks[0].member) == ([(1, {"a": 1})], None, None)
+    p, _ = read_all(b'{"meta": [,,], "events": []}', "json")  # the replaced array's errors go too
+    assert (p.total_rows, p.errors, p.member) == (0, [], None)
+
+
+def test_json_document_truncated_inside_its_array_keeps_the_complete_elements():
+    p, rows = read_all(b'{"requests": [{"a": 1}, {"a": 2}, {"a": "cut', "json")
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+    assert p.errors == [RowError(row=3, error="Row is truncated: the file ends inside this element")]
+    assert p.member == "requests"
+    with pytest.raises(FileInvalid, match="truncated"):
+        plan(b'{"requests": [{"a": "cut', "json")
+
+
 def test_json_element_errors():
     data = b'[{"a": 1}, [1], "s", 7, null, {"a": NaN}, {"a": 1,}, {"a": "\xff"}]'
     _, rows = read_all(data, "json")
@@ -283,7 +320,13 @@ def test_json_empty_array_has_no_rows():
     [
         (b"eventId,screenId\n1,2\n", "declared json but starts with 'eventId,screenId"),
         (b'{"screenId": "a"}\n{"screenId": "b"}\n', 'no "events" array .*use format ndjson'),
-        (b'{"data": [{"a": 1}]}', 'no "events" array'),
+        (b'{"data": {"a": 1}}', 'no "events" array'),
+        (b'{"requests": [{"a": 1}], "warnings": []}', 'more than one array \\("requests", "warnings"\\)'),
+        (b'{"a.b": [{"a": 1}]}', "cannot be written in a records path"),
+        (b'{"": [{"a": 1}]}', "cannot be written in a records path"),
+        (b'{"' + b"r" * 65 + b'": [{"a": 1}]}', "is 65 characters; at most 64"),
+        (b'{"\\ud800": [{"a": 1}]}', "not valid Unicode"),
+        (b'{"requests": [{"a": 1}]} {"requests": []}', "holds more after the JSON document"),
         (b'{"events": {"a": 1}}', '"events" in the JSON object should be an array'),
         (b'{"meta": {"a": [1, 2', "truncated"),
     ],

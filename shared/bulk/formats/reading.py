@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 BLOCK_SIZE = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -21,6 +22,17 @@ EMPTY = 2  # JSON only: nothing between two commas; payload None
 TRUNCATED = 3  # JSON only: the file ends inside this element; payload None
 
 
+# What a framer yields for each record: (row, start, end, payload, kind), [start, end) being the
+# record's bytes in the object and payload as its kind says. A plain tuple: one is made per row.
+Framed = tuple[int, int, int, bytes | int | None, int]
+
+
+class Readable(Protocol):
+    """A binary stream (a file, `io.BytesIO`, a storage blob reader)."""
+
+    def read(self, n: int = -1, /) -> bytes | bytearray | memoryview | None: ...
+
+
 class FileInvalid(Exception):
     """The file cannot be framed at all; the message says why, for a person."""
 
@@ -33,18 +45,18 @@ def snippet(data: bytes, n: int = 20) -> str:
 class Prefixed:
     """A stream whose first bytes were already read (for sniffing) and are handed out again."""
 
-    def __init__(self, prefix: bytes, stream):
+    def __init__(self, prefix: bytes, stream: Readable):
         self._prefix = prefix
         self._stream = stream
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         if self._prefix:
             out, self._prefix = self._prefix, b""
             return out
-        return self._stream.read(n)
+        return read(self._stream, n)
 
 
-def read(stream, n: int) -> bytes:
+def read(stream: Readable, n: int) -> bytes:
     data = stream.read(n)
     if data is None:  # a non-blocking raw stream with nothing yet; our streams block
         return b""
@@ -53,7 +65,7 @@ def read(stream, n: int) -> bytes:
     return bytes(data) if not isinstance(data, bytes) else data
 
 
-def blocks(stream, limit: int | None) -> Iterator[bytes]:
+def blocks(stream: Readable, limit: int | None) -> Iterator[bytes]:
     """Blocks of at most BLOCK_SIZE bytes, stopping after `limit` bytes (None: at end of stream)."""
     remaining = limit
     while remaining is None or remaining > 0:
