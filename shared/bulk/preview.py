@@ -45,8 +45,8 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
 
     Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
-    as a whole: the file cannot be framed, the mapping cannot read its CSV header, or
-    metadata.timezone is not a zone.
+    as a whole: the file cannot be framed, the mapping cannot read its CSV header or the records
+    of its JSON document, or metadata.timezone is not a zone.
     """
     try:
         plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
@@ -58,6 +58,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     header, problem = (
         rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
     )
+    problem = problem or rows.json_document_problem(mapping, plan)
     if problem:
         raise PreviewRefused(problem)
     first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 from pydantic import ValidationError
 
-from shared.bulk.preview import preview
+from shared.bulk import formats, rows
+from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import SchemaMapping, load_mapping, mapping_problems
 
 
@@ -144,6 +148,101 @@ def test_records_path_through_arrays():
         ("requests[1].adPlay", None, "records 'requests[*].adPlay': requests[1].adPlay is missing"),
         ("requests[2].adPlay", None, "records 'requests[*].adPlay': requests[2].adPlay is missing"),
     ]
+
+
+def test_envelope_fields_are_read_from_the_nearest_object_holding_the_record():
+    # parent sits beside adPlay in each request; a field of the line itself is still reachable
+    m = mapping(
+        records="requests[*].adPlay",
+        envelope_fields=["parent", "batch"],
+        fields={"parent": "context.seller", "batch": "context.batch"},
+    )
+    line = {
+        "batch": "b-1",
+        "parent": "line-level",
+        "requests": [
+            {"parent": "sellers/1", "adPlay": {"screenId": "a"}},
+            {"adPlay": {"screenId": "b"}},
+            {
+                "parent": "sellers/3",
+                "adPlay": {"screenId": "c", "parent": "own"},
+            },  # a record's own field wins
+        ],
+    }
+    got = [ev.model_dump(exclude_none=True)["context"] for _, ev, _ in m.compiled("ndjson").outcomes(line)]
+    assert got == [
+        {"seller": "sellers/1", "batch": "b-1"},
+        {"seller": "line-level", "batch": "b-1"},
+        {"seller": "own", "batch": "b-1"},
+    ]
+
+
+DV360_DOC = mapping(
+    records="requests[*].adPlay",
+    envelope_fields=["parent"],
+    fields={"adUnit": "screenId", "parent": "context.seller"},
+    required=["screenId"],
+)
+
+
+def document(*requests) -> bytes:
+    return json.dumps({"requests": list(requests)}, indent=2).encode()
+
+
+def test_a_json_document_is_read_from_its_array_member_with_rows_its_positions():
+    data = document(
+        {"parent": "sellers/1", "adPlay": {"adUnit": "u1"}},
+        {"parent": "sellers/1", "adPlay": {"adUnit": "u2"}},
+        {"parent": "sellers/1", "adPlay": {}},
+        {"parent": "sellers/1"},
+        7,
+        {"parent": "sellers/2", "adPlay": {"adUnit": "u6"}},
+    )
+    result = preview(DV360_DOC, data, "json")
+    assert (result.totalRows, result.processedRows, result.errorRows) == (6, 3, 3)
+    assert result.events == [
+        {"screenId": "u1", "context": {"seller": "sellers/1"}},
+        {"screenId": "u2", "context": {"seller": "sellers/1"}},
+        {"screenId": "u6", "context": {"seller": "sellers/2"}},
+    ]
+    assert [(e.row, e.error) for e in result.errors] == [
+        (3, "requests[2].adPlay: adUnit (screenId): required, but the record has no value for it"),
+        (4, "records 'requests[*].adPlay': requests[3].adPlay is missing"),
+        (5, "Row should be a JSON object, not a number"),
+    ]
+    # records at the member itself: each element is a record
+    whole = preview(
+        mapping(records="requests[*]", fields={"adUnit": "screenId"}), document({"adUnit": "u"}), "json"
+    )
+    assert whole.events == [{"screenId": "u"}]
+
+
+@pytest.mark.parametrize(
+    ("m", "message"),
+    [
+        (
+            mapping(),
+            'no "events" array; its records are in its "requests" array, .* starting there \\(such as "requests\\[\\*\\]"\\)',
+        ),
+        (mapping(records="plays[*].adPlay"), "records path 'plays\\[\\*\\].adPlay' starts elsewhere"),
+        (mapping(records="requests.adPlay"), "starts elsewhere"),  # requests is an array: [*] walks it
+    ],
+)
+def test_a_json_document_its_mapping_cannot_read_is_refused_as_a_whole(m, message):
+    with pytest.raises(PreviewRefused, match=message):
+        preview(m, document({"adPlay": {}}), "json")
+
+
+def test_a_json_document_planned_after_ingest_with_a_mapping_that_cannot_read_it_fails_each_row():
+    data = document({"adPlay": {}}, {"adPlay": {}})
+    plan = formats.plan_file(io.BytesIO(data), "json", 1, 1 << 20)
+    got = []
+    for chunk in plan.chunks:
+        stream = io.BytesIO(data)
+        stream.seek(chunk.start)
+        got += list(rows.mapped_rows(stream, "json", chunk, 1 << 20, None, mapping().compiled("json")))
+    assert [(row, event) for row, event, _ in got] == [(1, None), (2, None)]
+    assert all(error.startswith('The JSON object has no "events" array') for _, _, error in got)
 
 
 def test_positional_records_are_named_by_columns():

@@ -38,7 +38,7 @@ from shared.bulk.mapping.model import (
     is_canonical_path,
     tenant_regex,
 )
-from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, RecordsPath
+from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, Found, Levels, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
 from shared.events.models import PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
@@ -240,6 +240,7 @@ class CompiledMapping:
         )
         self.nulls = frozenset(m.null_values)
         self.records = RecordsPath.parse(m.records) if m.records else None
+        self._inside_paths: dict[str, RecordsPath | None] = {}  # by a JSON document's array member
         self.envelope_fields = [(name, tuple(name.split("."))) for name in m.envelope_fields]
         self.columns = m.columns
         self.delimiter = m.delimiter
@@ -495,14 +496,26 @@ class CompiledMapping:
 
     # -- a parsed record of the file (a row, or an envelope) ----------------------------------
 
-    def outcomes(self, parsed) -> Iterator[Outcome]:
+    def outcomes(self, parsed: Any, member: str | None = None, position: int = 0) -> Iterator[Outcome]:
         """(label, event, error) for each record in one parsed record of the file; a skipped record
-        has neither event nor error. `label` names the record's place inside an envelope."""
-        if self.records is None:
+        has neither event nor error. `label` names the record's place inside an envelope.
+
+        With `member`, `parsed` is the element at `position` (from 1) of the JSON document's array
+        of that name, and the records path is read from the document (`document_problem` says
+        when it cannot be)."""
+        if member is not None:
+            path = self._inside(member)
+            if path is None:
+                yield None, None, self.document_problem(member)
+                return
+            place = f"{member}[{position - 1}]"
+        elif self.records is None:
             yield None, *self.one(parsed)
             return
+        else:
+            path, place = self.records, ""
         try:  # (references to the records, not copies) at most one more than allowed, to tell
-            found = list(itertools.islice(self.records.records(parsed), MAX_RECORDS_PER_ROW + 1))
+            found = list(itertools.islice(path.records(parsed, place), MAX_RECORDS_PER_ROW + 1))
         except EnvelopeError as exc:
             yield None, None, str(exc)
             return
@@ -514,15 +527,20 @@ class CompiledMapping:
                 None,
                 None,
                 (
-                    f"records {self.records.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
+                    f"records {path.text!r}: the row holds more than {MAX_RECORDS_PER_ROW:,} records, "
                     f"the limit per row; split it into rows of at most {MAX_RECORDS_PER_ROW:,}"
                 ),
             )
             return
-        if self.envelope_fields and len(found) > 1 and (error := self._copies_problem(parsed, len(found))):
-            yield None, None, error
-            return
-        for label, record, error in found:
+        copies: dict[int, list[tuple[str, Any]]] = {}  # by envelope levels (id): the values they give
+        if self.envelope_fields:
+            for _label, _record, _error, levels in found:
+                if id(levels) not in copies:
+                    copies[id(levels)] = self._envelope_values(levels)
+            if len(found) > 1 and (error := self._copies_problem(parsed, found, copies)):
+                yield None, None, error
+                return
+        for label, record, error, levels in found:
             if error is not None:
                 yield label, None, error
                 continue
@@ -534,25 +552,61 @@ class CompiledMapping:
                         continue
                 if type(record) is dict:
                     record = dict(record)
-                    for name, path in self.envelope_fields:
-                        value = _get(parsed, path)
-                        if value is not None and name not in record:
+                    for name, value in copies[id(levels)]:
+                        if name not in record:
                             record[name] = value
             event, error = self.one(record)
             yield label, event, (f"{label}: {error}" if error else None)
 
-    def _copies_problem(self, envelope: dict, records: int) -> str | None:
+    def _inside(self, member: str) -> RecordsPath | None:
+        if self.records is None:
+            return None
+        if member not in self._inside_paths:
+            self._inside_paths[member] = self.records.inside(member)
+        return self._inside_paths[member]
+
+    def document_problem(self, member: str) -> str | None:
+        """Why this mapping cannot read the records of a JSON document whose rows are the elements
+        of its array `member`, or None. (The splitter planned the file not knowing the mapping.)"""
+        if self._inside(member) is not None:
+            return None
+        if self.records is None:
+            return (
+                f'The JSON object has no "events" array; its records are in its "{member}" array, which '
+                f'a schema version reads with a records path starting there (such as "{member}[*]")'
+            )
+        return (
+            f"The JSON document's records are in its \"{member}\" array, but the mapping's records path "
+            f'{self.records.text!r} starts elsewhere; write it from the document, starting "{member}[*]"'
+        )
+
+    def _envelope_values(self, levels: Levels) -> list[tuple[str, Any]]:
+        """The envelope_fields a record with these envelope levels gets: each from the nearest
+        level that has it (the object holding the record first, the row last)."""
+        out = []
+        for name, path in self.envelope_fields:
+            for level in reversed(levels):
+                value = _get(level, path)
+                if value is not None:
+                    out.append((name, value))
+                    break
+        return out
+
+    def _copies_problem(
+        self, envelope: Any, found: list[Found], copies: dict[int, list[tuple[str, Any]]]
+    ) -> str | None:
         """Why copying the envelope_fields into each record would make too much of one row, or None:
         the copies may come to at most COPY_FACTOR times the row itself (plus 64 KiB), so what a
         chunk's records hold stays within a multiple of the chunk's bytes."""
-        copied = sum(_json_size(_get(envelope, path)) for _, path in self.envelope_fields) * records
+        sizes = {key: sum(_json_size(value) for _, value in values) for key, values in copies.items()}
+        copied = sum(sizes[id(levels)] for _, _, _, levels in found)
         if copied <= _COPY_SLACK:
             return None
         limit = COPY_FACTOR * _json_size(envelope) + _COPY_SLACK
         if copied <= limit:
             return None
         return (
-            f"envelope_fields: copying them into each of the row's {records:,} records makes {copied:,} bytes, "
+            f"envelope_fields: copying them into each of the row's {len(found):,} records makes {copied:,} bytes, "
             f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row"
         )
 
