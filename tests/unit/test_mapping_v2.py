@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from shared.bulk import formats, rows
 from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import SchemaMapping, load_mapping, mapping_problems
+from shared.events.publishing import MessageEncoder
 
 
 def mapping(**kw) -> SchemaMapping:
@@ -395,6 +396,42 @@ def test_required_and_dropped_fields():
     )
     out = event(m, {"scr": "s", "playedAt": "2025-01-27T10:00:00Z", "api_key": "k", "other": 1})
     assert out == {"screenId": "s", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"other": 1}}
+
+
+SECRETS = mapping(
+    fields={"scr": "screenId"}, drop=["auth.token", "meta.inner.secret", "Stat.Date", "no.such"]
+)
+
+
+def test_drop_removes_a_nested_field_from_the_preview_and_the_published_message():
+    line = {
+        "scr": "s",
+        "auth": {"token": "t0p-secret", "user": "u"},
+        "meta": {"inner": {"secret": "x-secret"}, "keep": 1},  # an object the drop empties goes too
+        "Stat.Date": "2025-01-27",  # a key with a dot, as a CSV column may have: dropped as written
+        "no": {"suchthing": 1},
+    }
+    data = (json.dumps(line) + "\n").encode()
+    kept = {"screenId": "s", "context": {"auth": {"user": "u"}, "meta": {"keep": 1}, "no": {"suchthing": 1}}}
+    assert preview(SECRETS, data, "ndjson").events == [kept]
+    plan = formats.plan_file(io.BytesIO(data), "ndjson", 10, 1 << 20)
+    stream = io.BytesIO(data)
+    encode = MessageEncoder("t", "bulk", "2025-01-27T10:00:00Z", "job-1").encode
+    [(row, _event, message, error)] = list(
+        rows.encoded_rows(stream, "ndjson", plan.chunks[0], 1 << 20, None, SECRETS.compiled("ndjson"), encode)
+    )
+    assert (row, error) == (1, None)
+    published = json.loads(message[0])
+    assert published["context"] == kept["context"] and b"secret" not in message[0]
+
+
+def test_drop_of_a_nested_field_does_not_change_the_envelope_its_records_share():
+    m = mapping(records="pop", envelope_fields=["auth"], drop=["auth.token"])
+    auth = {"token": "t0p-secret", "user": "u"}
+    envelope = {"auth": auth, "pop": [{"screenId": "a"}, {"screenId": "b"}]}
+    got = [ev.model_dump(exclude_none=True) for _, ev, _ in m.compiled("ndjson").outcomes(envelope)]
+    assert got == [{"screenId": k, "context": {"auth": {"user": "u"}}} for k in "ab"]
+    assert auth == {"token": "t0p-secret", "user": "u"}
 
 
 def test_a_row_with_nothing_required_mapped_is_an_error_not_an_event_of_context_only():

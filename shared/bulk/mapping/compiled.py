@@ -246,7 +246,7 @@ class CompiledMapping:
         self.delimiter = m.delimiter
         self.where = [_condition(c.field, c.test, c.value) for c in m.where]
         self.required = [(name, tuple(name.split("."))) for name in m.required]
-        self.drop = list(m.drop)
+        self.drop = [(name, tuple(name.split("."))) for name in m.drop]
         self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
         self.event_id_names = m.event_id
         self.layouts: dict[tuple[str, ...], tuple[list[str], bool]] = {}
@@ -644,8 +644,8 @@ class CompiledMapping:
                 return None, error
         if self.drop or self.fallbacks:
             record = dict(record)
-            for name in self.drop:
-                record.pop(name, None)
+            for name, path in self.drop:
+                _drop(record, name, path)
             for source, others in self.fallbacks:
                 for other in others:
                     value = record.pop(other, None)
@@ -756,6 +756,33 @@ def _event_value(event: PopEvent, path: tuple[str, ...]):
             return None
         value = value.get(part) if type(value) is dict else getattr(value, part, None)
     return value
+
+
+def _drop(record: dict, name: str, path: tuple[str, ...]) -> None:
+    """Remove a `drop` field from a record (a copy the caller owns): the top-level key as written (a
+    CSV column may be called ``Stat.Date``), and the dotted path into nested objects (``auth.token``).
+    The objects on the path are copied, not changed (they may be shared with other records of the
+    envelope), and an object the drop empties goes too."""
+    record.pop(name, None)
+    if len(path) == 1:
+        return
+    node = record
+    for part in path[:-1]:
+        node = node.get(part)
+        if type(node) is not dict:
+            return
+    if path[-1] not in node:
+        return
+    node = record
+    trail = []
+    for part in path[:-1]:
+        trail.append((node, part))
+        node[part] = node = dict(node[part])
+    del node[path[-1]]
+    while trail and not node:
+        parent, part = trail.pop()
+        del parent[part]
+        node = parent
 
 
 def _set(out: dict, path, value, errors: list[str], label: str) -> None:
