@@ -16,6 +16,7 @@ from shared.bulk.models import ChunkSpec, FilePlan, RowError
 from shared.bulk.schemas import BUILTIN, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
+from tests.bulk_files import BatchCreateDocument
 
 MB = 1 << 20
 
@@ -259,6 +260,23 @@ def test_json_document_truncated_inside_its_array_keeps_the_complete_elements():
     assert p.member == "requests"
     with pytest.raises(FileInvalid, match="truncated"):
         plan(b'{"requests": [{"a": "cut', "json")
+
+
+def test_a_json_document_plans_in_bounded_memory_whatever_its_size():
+    # The 1 GB run of the same generated document is `python -m bench.json_document` (docs/bulk.md).
+    peaks = {}
+    for size in (4 * MB, 48 * MB):
+        document = BatchCreateDocument(size, pad=4000)  # few elements: tracemalloc slows each one
+        tracemalloc.start()
+        try:
+            p = plan_file(document, "json", 5000, MB, chunk_bytes=4 * MB)
+            _, peaks[size] = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert (p.member, p.total_rows, p.errors) == ("requests", document.requests, [])
+        assert p.chunks[-1].end > size - 4 * MB
+    assert peaks[48 * MB] < 6 * MB, f"peak {peaks[48 * MB] / MB:.1f} MiB"
+    assert peaks[48 * MB] - peaks[4 * MB] < MB / 2, "memory grows with the document"
 
 
 def test_json_element_errors():
