@@ -24,7 +24,7 @@ from pathlib import Path
 
 from shared.bulk import formats
 from shared.bulk import rows as bulk_rows
-from shared.bulk.schemas import SchemaMapping, load_mapping
+from shared.bulk.schemas import SchemaMapping, compile_mapping, load_mapping
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "shared" / "bulk" / "schema_examples"
 MAX_ROW = 1 << 20
@@ -111,7 +111,7 @@ def _framing(data: bytes, fmt: str) -> Callable[[], int]:
 
 def _mapped(data: bytes, fmt: str, mapping: SchemaMapping) -> Callable[[], int]:
     plan = formats.plan_file(io.BytesIO(data), fmt, 5000, MAX_ROW)
-    compiled = mapping.compiled(fmt)
+    compiled = compile_mapping(mapping, fmt)
 
     def run() -> int:
         n = 0

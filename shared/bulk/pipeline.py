@@ -40,6 +40,7 @@ from shared.bulk.models import (
     RowError,
     SweepRequest,
 )
+from shared.bulk.schemas import compile_mapping
 from shared.events.publishing import MessageEncoder, publish
 from shared.platform import clients, logs
 from shared.platform.cloudevents import StorageObject
@@ -370,7 +371,7 @@ def _process_chunk(message: ChunkMessage) -> None:
         finish_if_done(message.jobId)
         return
 
-    compiled = mapping.compiled(message.format, message.timezone)
+    compiled = compile_mapping(mapping, message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
     keep = message.storedErrorsPerChunk
     try:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from shared.bulk import formats, pipeline, rows
 from shared.bulk.mapping import timestamps
 from shared.bulk.models import RowError
-from shared.bulk.schemas import SchemaMapping
+from shared.bulk.schemas import SchemaMapping, compile_mapping
 from shared.events.publishing import MessageEncoder
 from shared.platform.encoding import utc_now
 
@@ -50,7 +50,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     """
     try:
         plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
-        compiled = mapping.compiled(fmt, pipeline.ingest_timezone(metadata))
+        compiled = compile_mapping(mapping, fmt, pipeline.ingest_timezone(metadata))
     except formats.FileInvalid as exc:
         raise PreviewRefused(str(exc)) from None
     except timestamps.BadValue as exc:

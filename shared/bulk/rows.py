@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from shared.bulk import formats
 from shared.bulk.formats import delimited
-from shared.bulk.mapping.compiled import CompiledMapping, unexpected_error
+from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping, unexpected_error
 from shared.bulk.mapping.model import SchemaMapping
 from shared.bulk.models import ChunkSpec, FilePlan
 from shared.events.models import PopEvent
@@ -119,7 +119,7 @@ def json_document_problem(mapping: SchemaMapping, plan: FilePlan) -> str | None:
     the mapping."""
     if plan.format != "json" or plan.member is None:
         return None
-    return mapping.compiled("json").document_problem(plan.member)
+    return compile_mapping(mapping, "json").document_problem(plan.member)
 
 
 def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> ChunkSpec | None:

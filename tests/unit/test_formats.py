@@ -13,7 +13,7 @@ from shared.bulk import pipeline
 from shared.bulk import rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
 from shared.bulk.models import ChunkSpec, FilePlan, RowError
-from shared.bulk.schemas import BUILTIN, load_mapping
+from shared.bulk.schemas import BUILTIN, compile_mapping, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
 from tests.bulk_files import BatchCreateDocument
@@ -676,7 +676,7 @@ def first_row_outcomes(mapping, data: bytes, max_row_bytes: int):
     header, problem = bulk_rows.csv_header(mapping, p)
     if problem:
         return problem, []
-    compiled = mapping.compiled("csv")
+    compiled = compile_mapping(mapping, "csv")
     first = bulk_rows.first_row_chunk(mapping, p, len(p.chunks))
     out = []
     for chunk in p.chunks + ([first] if first else []):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from shared.bulk import formats, pipeline, preview
 from shared.bulk.mapping import compiled as compiled_module
+from shared.bulk.schemas import compile_mapping
 from shared.events.publishing import MessageEncoder
 from tests.mapping_strategies import json_values, mapping_bodies, ndjson, records, scalars, usable
 
@@ -31,7 +32,7 @@ def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_
 ):
     mapping = usable(body)
     assume(mapping is not None)
-    compiled = mapping.compiled(fmt, zone)
+    compiled = compile_mapping(mapping, fmt, zone)
     # The unguarded path: every failure is worded where it happens, not left to the safety net in `one`.
     if compiled.records is None:
         outcomes = [(None, *compiled._one(record))]
@@ -65,7 +66,7 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
             preview.preview(mapping, data, "ndjson")
         return
     shown = preview.preview(mapping, data, "ndjson")
-    compiled = mapping.compiled("ndjson")
+    compiled = compile_mapping(mapping, "ndjson")
     encode = MessageEncoder("tenant-1", "bulk", "2025-01-27T10:00:00.000Z", "job-1").encode
     published, errors, skipped = [], list(plan.errors), 0
     for chunk in plan.chunks:  # the worker's own loop, publishing into a list

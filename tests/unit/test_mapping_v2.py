@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.bulk import formats, rows
 from shared.bulk.preview import PreviewRefused, preview
-from shared.bulk.schemas import SchemaMapping, load_mapping, mapping_problems
+from shared.bulk.schemas import SchemaMapping, compile_mapping, load_mapping, mapping_problems
 from shared.events.publishing import MessageEncoder
 
 
@@ -20,19 +20,19 @@ def mapping(**kw) -> SchemaMapping:
 
 def event(m: SchemaMapping, record, fmt: str = "ndjson", zone: str | None = None) -> dict:
     """The one event a record becomes (AssertionError with the row error otherwise)."""
-    [(_, ev, error)] = list(m.compiled(fmt, zone).outcomes(record))
+    [(_, ev, error)] = list(compile_mapping(m, fmt, zone).outcomes(record))
     assert error is None and ev is not None, error
     return ev.model_dump(mode="json", exclude_none=True)
 
 
 def error(m: SchemaMapping, record, fmt: str = "ndjson", zone: str | None = None) -> str:
-    [(_, ev, err)] = list(m.compiled(fmt, zone).outcomes(record))
+    [(_, ev, err)] = list(compile_mapping(m, fmt, zone).outcomes(record))
     assert ev is None and err is not None
     return err
 
 
 def skipped(m: SchemaMapping, record) -> bool:
-    [(_, ev, err)] = list(m.compiled("ndjson").outcomes(record))
+    [(_, ev, err)] = list(compile_mapping(m, "ndjson").outcomes(record))
     return ev is None and err is None
 
 
@@ -122,7 +122,7 @@ def test_records_inside_an_envelope_with_envelope_fields_copied_in():
         records="pop", envelope_fields=["player_id"], fields={"player_id": {"to": "screenId", "string": True}}
     )
     out = list(
-        m.compiled("ndjson").outcomes(
+        compile_mapping(m, "ndjson").outcomes(
             {"api_key": "k", "player_id": 9, "pop": [{"creativeId": "a"}, {"creativeId": 1}]}
         )
     )
@@ -131,19 +131,23 @@ def test_records_inside_an_envelope_with_envelope_fields_copied_in():
         "creativeId": "a",
     }
     assert out[1] == ("pop[1]", None, "pop[1]: creativeId: Input should be a valid string")
-    assert list(m.compiled("ndjson").outcomes({"player_id": 9, "pop": []})) == []
+    assert list(compile_mapping(m, "ndjson").outcomes({"player_id": 9, "pop": []})) == []
     assert (
-        list(m.compiled("ndjson").outcomes({"pop": {"creativeId": "a"}}))[0][0] == "pop"
+        list(compile_mapping(m, "ndjson").outcomes({"pop": {"creativeId": "a"}}))[0][0] == "pop"
     )  # one object: one record
-    assert list(m.compiled("ndjson").outcomes({"pop": 3})) == [
+    assert list(compile_mapping(m, "ndjson").outcomes({"pop": 3})) == [
         ("pop", None, "records 'pop': pop should be an array or an object")
     ]
-    assert list(m.compiled("ndjson").outcomes({"pip": []})) == [(None, None, "records 'pop': pop is missing")]
+    assert list(compile_mapping(m, "ndjson").outcomes({"pip": []})) == [
+        (None, None, "records 'pop': pop is missing")
+    ]
 
 
 def test_records_path_through_arrays():
     m = mapping(records="requests[*].adPlay")
-    out = list(m.compiled("json").outcomes({"requests": [{"adPlay": {"screenId": "a"}}, {"x": 1}, 7]}))
+    out = list(
+        compile_mapping(m, "json").outcomes({"requests": [{"adPlay": {"screenId": "a"}}, {"x": 1}, 7]})
+    )
     assert out[0][1].screenId == "a"  # one element without the path does not lose the others
     assert out[1:] == [
         ("requests[1].adPlay", None, "records 'requests[*].adPlay': requests[1].adPlay is missing"),
@@ -170,7 +174,10 @@ def test_envelope_fields_are_read_from_the_nearest_object_holding_the_record():
             },  # a record's own field wins
         ],
     }
-    got = [ev.model_dump(exclude_none=True)["context"] for _, ev, _ in m.compiled("ndjson").outcomes(line)]
+    got = [
+        ev.model_dump(exclude_none=True)["context"]
+        for _, ev, _ in compile_mapping(m, "ndjson").outcomes(line)
+    ]
     assert got == [
         {"seller": "sellers/1", "batch": "b-1"},
         {"seller": "line-level", "batch": "b-1"},
@@ -241,7 +248,9 @@ def test_a_json_document_planned_after_ingest_with_a_mapping_that_cannot_read_it
     for chunk in plan.chunks:
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
-        got += list(rows.mapped_rows(stream, "json", chunk, 1 << 20, None, mapping().compiled("json")))
+        got += list(
+            rows.mapped_rows(stream, "json", chunk, 1 << 20, None, compile_mapping(mapping(), "json"))
+        )
     assert [(row, event) for row, event, _ in got] == [(1, None), (2, None)]
     assert all(error.startswith('The JSON object has no "events" array') for _, _, error in got)
 
@@ -418,7 +427,9 @@ def test_drop_removes_a_nested_field_from_the_preview_and_the_published_message(
     stream = io.BytesIO(data)
     encode = MessageEncoder("t", "bulk", "2025-01-27T10:00:00Z", "job-1").encode
     [(row, _event, message, error)] = list(
-        rows.encoded_rows(stream, "ndjson", plan.chunks[0], 1 << 20, None, SECRETS.compiled("ndjson"), encode)
+        rows.encoded_rows(
+            stream, "ndjson", plan.chunks[0], 1 << 20, None, compile_mapping(SECRETS, "ndjson"), encode
+        )
     )
     assert (row, error) == (1, None)
     published = json.loads(message[0])
@@ -429,7 +440,7 @@ def test_drop_of_a_nested_field_does_not_change_the_envelope_its_records_share()
     m = mapping(records="pop", envelope_fields=["auth"], drop=["auth.token"])
     auth = {"token": "t0p-secret", "user": "u"}
     envelope = {"auth": auth, "pop": [{"screenId": "a"}, {"screenId": "b"}]}
-    got = [ev.model_dump(exclude_none=True) for _, ev, _ in m.compiled("ndjson").outcomes(envelope)]
+    got = [ev.model_dump(exclude_none=True) for _, ev, _ in compile_mapping(m, "ndjson").outcomes(envelope)]
     assert got == [{"screenId": k, "context": {"auth": {"user": "u"}}} for k in "ab"]
     assert auth == {"token": "t0p-secret", "user": "u"}
 
@@ -543,8 +554,8 @@ def test_the_canonical_mapping_keeps_its_fast_path_and_reads_zone_less_times_in_
     from shared.bulk.schemas import BUILTIN
 
     v1 = BUILTIN["1.0"]
-    assert v1.compiled("ndjson").direct and v1.compiled("ndjson", "Europe/London").direct
-    assert not mapping(where=[{"field": "a", "present": True}]).compiled("ndjson").direct
+    assert compile_mapping(v1, "ndjson").direct and compile_mapping(v1, "ndjson", "Europe/London").direct
+    assert not compile_mapping(mapping(where=[{"field": "a", "present": True}]), "ndjson").direct
     rows = b'{"screenId": "s", "playedAt": "2025-07-01T10:00:00"}\n{"screenId": "s", "playedAt": "2025-07-01T10:00:00Z"}\n'
     assert [e["playedAt"] for e in preview(v1, rows, "ndjson", {"timezone": "Europe/London"}).events] == [
         "2025-07-01T09:00:00.000Z",

@@ -704,6 +704,18 @@ class CompiledMapping:
             return None
 
 
+def compile_mapping(mapping: SchemaMapping, fmt: str, zone: str | None = None) -> CompiledMapping:
+    """The precomputed lookups of a mapping for a file format and an ingest zone (`metadata.timezone`),
+    made once per mapping object and kept on it (pydantic attribute access is slow enough to matter
+    per row). CSV reads numeric strings as numbers unless the mapping says otherwise."""
+    key = (fmt, zone)
+    compiled: CompiledMapping | None = mapping._compiled.get(key)
+    if compiled is None:
+        numeric = mapping.numeric_strings if mapping.numeric_strings is not None else fmt == "csv"
+        compiled = mapping._compiled[key] = CompiledMapping(mapping, numeric, zone)
+    return compiled
+
+
 def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
     """A where condition as a function of the record (built once: it runs on every row)."""
     path = tuple(field.split("."))

@@ -214,9 +214,11 @@ class Condition(_Part):
 
 
 class SchemaMapping(BaseModel):
-    # Frozen: a mapping keeps its compiled lookups (`_compiled`), so it must never change after use.
+    # Frozen: a mapping keeps its compiled lookups, so it must never change after use.
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _compiled: dict = PrivateAttr(default_factory=dict)
+    # The mapping's compiled forms by (format, ingest zone), made and kept by
+    # `shared.bulk.mapping.compiled.compile_mapping` (which imports this module, never the reverse).
+    _compiled: dict[tuple[str, str | None], Any] = PrivateAttr(default_factory=dict)
 
     version: str
     fields: dict[str, FieldTarget] = Field(default_factory=dict)
@@ -398,18 +400,6 @@ class SchemaMapping(BaseModel):
 
     def uses_zones(self) -> bool:
         return bool(self.timezone or self.timezone_field or self.timezone_lookup)
-
-    def compiled(self, fmt: str, zone: str | None = None):
-        """The precomputed lookups for this mapping, format and ingest zone (`metadata.timezone`), made
-        once per mapping object (pydantic attribute access is slow enough to matter per row)."""
-        from shared.bulk.mapping.compiled import CompiledMapping
-
-        key = (fmt, zone)
-        comp = self._compiled.get(key)
-        if comp is None:
-            numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
-            comp = self._compiled[key] = CompiledMapping(self, numeric, zone)
-        return comp
 
 
 def has_v2_keys(m: SchemaMapping) -> bool:
