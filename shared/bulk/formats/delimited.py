@@ -25,11 +25,11 @@ def records(stream, start, limit, first_row, max_row_bytes):
     oversize = False
     odd = 0
     last_end = start
-    for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
+    for line_no, s, e, data, skipped in lines(stream, start, limit, first_row, max_row_bytes):
         last_end = e
         if data is None:
-            n, nonblank, q, cr = info
-            n += cr
+            assert skipped is not None  # a line not kept says what it held
+            n, nonblank, q, cr = skipped.size + skipped.cr, skipped.nonblank, skipped.odd_quotes, skipped.cr
         else:
             n = len(data)
             cr = data[-1:] == b"\r"

@@ -11,10 +11,11 @@ from shared.platform.encoding import STRICT_JSON
 
 
 def records(stream, start, limit, first_row, max_row_bytes):
-    for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
+    for line_no, s, e, data, skipped in lines(stream, start, limit, first_row, max_row_bytes):
         if data is None:
-            if info[1]:
-                yield line_no, s, e, info[0], OVERSIZE
+            assert skipped is not None  # a line not kept says what it held
+            if skipped.nonblank:
+                yield line_no, s, e, skipped.size, OVERSIZE
         elif data.strip():
             yield line_no, s, e, data, OK
 

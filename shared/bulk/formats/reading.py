@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 BLOCK_SIZE = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -84,12 +84,27 @@ def blocks(stream: Readable, limit: int | None) -> Iterator[bytes]:
 # Lines (NDJSON and CSV)
 
 
-def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes: int):
-    """Physical lines: (line_no, start, end, data, info).
+class Skipped(NamedTuple):
+    """A line longer than max_row_bytes, read past without being kept: what its framer needs of it."""
+
+    size: int  # its bytes without the LF, and without a CR before the LF
+    nonblank: bool  # it holds more than whitespace
+    odd_quotes: int  # 1 if it holds an odd number of '"' (a CSV record goes on past it), else 0
+    cr: int  # 1 if a CR ends it (before the LF), else 0
+
+
+# (line_no, start, end, data, None) for a line kept, (line_no, start, end, None, Skipped) for one not.
+Line = tuple[int, int, int, bytes | None, Skipped | None]
+
+
+def lines(
+    stream: Readable, start: int, limit: int | None, first_line: int, max_row_bytes: int
+) -> Iterator[Line]:
+    """Physical lines: (line_no, start, end, data, skipped).
 
     `end` is just past the line's LF (or the end of the data). `data` is the line without its LF
     (a CR before it is kept), or None when the line is longer than max_row_bytes, in which case
-    `info` is (size, nonblank, odd_quotes) computed while skipping it.
+    `skipped` says what was seen while reading past it.
     """
     line_no = first_line
     pos = start  # absolute offset of the current (partial) line
@@ -111,7 +126,13 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             if j < 0:
                 continue
             end = pos + carry_len + 1
-            yield line_no, pos, end, None, (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr)
+            yield (
+                line_no,
+                pos,
+                end,
+                None,
+                Skipped(carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
+            )
             line_no += 1
             pos = end
             skipping = False
@@ -129,7 +150,13 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             end = pos + n + 1
             if n > max_row_bytes:
                 size = n - (line[-1] == _CR)
-                yield line_no, pos, end, None, (size, bool(line.strip()), line.count(b'"') & 1, n - size)
+                yield (
+                    line_no,
+                    pos,
+                    end,
+                    None,
+                    Skipped(size, bool(line.strip()), line.count(b'"') & 1, n - size),
+                )
             else:
                 yield line_no, pos, end, line, None
             line_no += 1
@@ -149,7 +176,7 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             pos,
             pos + carry_len,
             None,
-            (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
+            Skipped(carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
         )
     elif carry:
         line = b"".join(carry)
