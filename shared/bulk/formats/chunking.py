@@ -15,6 +15,7 @@ from shared.bulk.formats.reading import (
     UTF8_BOM,
     FileInvalid,
     Framed,
+    Parsed,
     Prefixed,
     Readable,
     read,
@@ -60,7 +61,9 @@ def _check_kind(fmt: str, block: bytes) -> None:
         )
 
 
-def _records(fmt: str, stream, start: int, limit: int | None, first_row: int, max_row_bytes: int, keep: bool):
+def _records(
+    fmt: str, stream: Readable, start: int, limit: int | None, first_row: int, max_row_bytes: int, keep: bool
+) -> Iterator[Framed]:
     if fmt == "ndjson":
         return ndjson.records(stream, start, limit, first_row, max_row_bytes)
     if fmt == "csv":
@@ -69,8 +72,12 @@ def _records(fmt: str, stream, start: int, limit: int | None, first_row: int, ma
 
 
 def _check_format(fmt: str) -> FileFormat:
-    if fmt == "ndjson" or fmt == "json" or fmt == "csv":
-        return fmt
+    if fmt == "ndjson":
+        return "ndjson"
+    if fmt == "json":
+        return "json"
+    if fmt == "csv":
+        return "csv"
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -215,15 +222,17 @@ def plan_file(
 
 def parse_record(
     fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False, delimiter: str = ","
-) -> tuple[dict | list | None, str | None]:
+) -> tuple[Parsed | None, str | None]:
     """One framed record as a dict (with arrays, a JSON array too), or the row error that says why not."""
     if fmt == "csv":
+        if header is None:
+            raise ValueError("a CSV record needs the header from the file plan")
         return delimited.parse_row(payload, header, delimiter)
     return ndjson.parse_object(payload, arrays)
 
 
 def iter_rows(
-    stream,
+    stream: Readable,
     fmt: str,
     chunk: ChunkSpec,
     max_row_bytes: int,
@@ -231,7 +240,7 @@ def iter_rows(
     parse: bool = True,
     arrays: bool = False,
     delimiter: str = ",",
-) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
+) -> Iterator[tuple[int, Parsed | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
     With parse=False a framed record is yielded as its bytes, for a caller that validates them
@@ -254,13 +263,14 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (
-                (row, *parse_record(fmt, payload, header, arrays, delimiter))
-                if parse
-                else (row, payload, None)
-            )
+            data: bytes = payload  # type: ignore[assignment]  # what a framer yields as OK is its bytes
+            if parse:
+                record, error = parse_record(fmt, data, header, arrays, delimiter)
+                yield row, record, error
+            else:
+                yield row, data, None
         elif kind == OVERSIZE:
-            yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
+            yield row, None, f"Row is {payload!s} bytes; the limit is {max_row_bytes} bytes"  # its size
         else:
             continue  # known to the splitter (FilePlan.errors), not part of this chunk's count
         remaining -= 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 BLOCK_SIZE = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -25,6 +25,8 @@ TRUNCATED = 3  # JSON only: the file ends inside this element; payload None
 # What a framer yields for each record: (row, start, end, payload, kind), [start, end) being the
 # record's bytes in the object and payload as its kind says. A plain tuple: one is made per row.
 Framed = tuple[int, int, int, bytes | int | None, int]
+# A record read from its bytes: an object, or (a positional record, an envelope) an array.
+Parsed = dict[str, Any] | list[Any]
 
 
 class Readable(Protocol):

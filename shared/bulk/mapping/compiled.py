@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -94,7 +95,7 @@ def unexpected_error(exc: Exception) -> str:
 # Value conversions. Each returns the converted value, or raises BadValue / _Absent.
 
 
-def _to_int(value):
+def _to_int(value: Any) -> Any:
     if type(value) is str:
         try:
             return int(value)
@@ -107,7 +108,7 @@ def _to_int(value):
     return value
 
 
-def _to_float(value):
+def _to_float(value: Any) -> Any:
     if type(value) is str:
         try:
             return float(value)
@@ -116,18 +117,18 @@ def _to_float(value):
     return value
 
 
-def _duration(unit: str) -> Callable[[Any], int]:
+def _duration(unit: str) -> Convert:
     scale = 1000 if unit == "s" else 1
 
-    def convert(value):
+    def convert(value: Any) -> int:
         if type(value) is int:
             return value * scale
         if type(value) is str:
             m = _DURATION.fullmatch(value)
             if m:
-                value, value_scale = float(m.group(1)), 1000 if (m.group(2) or unit).lower() == "s" else 1
-                if math.isfinite(value * value_scale):
-                    return round(value * value_scale)
+                number, value_scale = float(m.group(1)), 1000 if (m.group(2) or unit).lower() == "s" else 1
+                if math.isfinite(number * value_scale):
+                    return round(number * value_scale)
                 raise BadValue(f"{m.group(1)[:30]!r} is out of range for a duration")
         elif type(value) is float and value == value:
             if math.isfinite(value * scale):
@@ -141,7 +142,7 @@ def _duration(unit: str) -> Callable[[Any], int]:
     return convert
 
 
-def _as_string(value):
+def _as_string(value: Any) -> Any:
     if type(value) is int:
         return str(value)
     if type(value) is float and value.is_integer():
@@ -151,7 +152,7 @@ def _as_string(value):
     return value
 
 
-def _dig(value, path: tuple[str, ...]):
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         if type(value) is not dict or part not in value:
             raise _Absent
@@ -159,10 +160,10 @@ def _dig(value, path: tuple[str, ...]):
     return value
 
 
-def _from_json(path: str):
+def _from_json(path: str) -> Convert:
     parts = tuple(path.split(".")) if path else ()
 
-    def convert(value):
+    def convert(value: Any) -> Any:
         if type(value) is not str:
             raise BadValue(f"expected a JSON string, got {repr(value)[:60]}")
         try:
@@ -181,11 +182,11 @@ def _from_json(path: str):
     return convert
 
 
-def _extract(pattern: str):
+def _extract(pattern: str) -> Convert:
     regex = tenant_regex(pattern)  # RE2: linear in the text, whatever the pattern
     group = 1 if regex.groups else 0
 
-    def convert(value):
+    def convert(value: Any) -> Any:
         if type(value) not in (str, int, float):
             raise BadValue(f"expected text to match {pattern!r}, got {repr(value)[:60]}")
         m = regex.search(value if type(value) is str else _as_string(value))
@@ -196,13 +197,13 @@ def _extract(pattern: str):
     return convert
 
 
-def _chain(steps: list[Callable]) -> Callable | None:
+def _chain(steps: list[Convert]) -> Convert | None:
     if not steps:
         return None
     if len(steps) == 1:
         return steps[0]
 
-    def convert(value):
+    def convert(value: Any) -> Any:
         for step in steps:
             value = step(value)
         return value
@@ -210,8 +211,8 @@ def _chain(steps: list[Callable]) -> Callable | None:
     return convert
 
 
-def _get(record: dict, path: tuple[str, ...]):
-    value = record
+def _get(record: Record, path: tuple[str, ...]) -> Any:
+    value: Any = record
     for part in path:
         if type(value) is not dict:
             return None
@@ -268,8 +269,8 @@ class CompiledMapping:
         self.where = [_condition(c.field, c.test, c.value) for c in m.where]
         self.required = [(name, tuple(name.split("."))) for name in m.required]
         self.drop = [(name, tuple(name.split("."))) for name in m.drop]
-        self.event_id = [tuple(p.split(".")) for p in m.event_id] if m.event_id else None
-        self.event_id_names = m.event_id
+        # (canonical name, its path) of each field of the natural key
+        self.event_id = [(name, tuple(name.split("."))) for name in m.event_id] if m.event_id else None
         self.layouts: dict[tuple[str, ...], Layout] = {}
         # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
         self.plain = frozenset(
@@ -301,12 +302,12 @@ class CompiledMapping:
         )
 
     def _target(self, target: str, spec: FieldSpec | None = None) -> Route:
-        steps: list[Callable] = []
+        steps: list[Convert] = []
         if spec is not None:
             if spec.null_values:
                 nulls = frozenset(spec.null_values)
 
-                def null_check(value, nulls=nulls):
+                def null_check(value: Any, nulls: frozenset[str] = nulls) -> Any:
                     if type(value) is str and value in nulls:
                         raise _Absent
                     return value
@@ -343,7 +344,9 @@ class CompiledMapping:
 
     # -- one record -------------------------------------------------------------------------
 
-    def map(self, record: dict, zone=None, own: bool = False) -> tuple[dict, list[str]]:
+    def map(
+        self, record: Record, zone: ZoneInfo | None = None, own: bool = False
+    ) -> tuple[Record, list[str]]:
         """What the mapping makes of one record before canonical validation, and its conversion errors.
         With own, the record is the caller's to give away: it is changed in place instead of copied."""
         errors: list[str] = []
@@ -406,7 +409,7 @@ class CompiledMapping:
             self.layouts[keys] = layout
         return layout
 
-    def _route_into(self, out: dict, key: str, value, errors: list[str]) -> None:
+    def _route_into(self, out: Record, key: str, value: Any, errors: list[str]) -> None:
         nested = self.nested
         if nested and key in nested and type(value) is dict:
             value = self._extract_nested(key, value, out, errors)
@@ -424,12 +427,12 @@ class CompiledMapping:
             except BadValue as exc:
                 errors.append(f"{self.labels.get(label, label)}: {exc}")
                 return
-        if type(path) is str:
+        if isinstance(path, str):
             out[path] = value
         else:
             _set(out, path, value, errors, label)
 
-    def _extract_nested(self, key: str, value: dict, out: dict, errors: list[str]) -> dict:
+    def _extract_nested(self, key: str, value: Record, out: Record, errors: list[str]) -> Record:
         """Apply the mapped dotted paths under `key`; return what is left of `value`. Only the
         objects on a mapped path are copied (and dropped once emptied), so the work is the paths'
         length, not the record's size or depth."""
@@ -451,7 +454,7 @@ class CompiledMapping:
                         node = parent
         return rest
 
-    def _times(self, out: dict, errors: list[str], zone) -> None:
+    def _times(self, out: Record, errors: list[str], zone: ZoneInfo | None) -> None:
         fmt = self.time_format
         if fmt == "iso8601" and ENDED_AT not in out:
             value = out.get("playedAt")
@@ -493,11 +496,11 @@ class CompiledMapping:
             except OverflowError:
                 errors.append(f"{self.label('playedAt')}: is out of range")
 
-    def to_event(self, record: dict, zone=None) -> tuple[PopEvent | None, str | None]:
+    def to_event(self, record: Record, zone: ZoneInfo | None = None) -> tuple[PopEvent | None, str | None]:
         """Map and validate one record: (event, None) or (None, "field: message; field: message")."""
         return self._validated(*self.map(record, zone))
 
-    def _validated(self, data: dict, errors: list[str]) -> tuple[PopEvent | None, str | None]:
+    def _validated(self, data: Record, errors: list[str]) -> tuple[PopEvent | None, str | None]:
         try:
             event = PopEvent.model_validate(data)
         except ValidationError as exc:
@@ -509,7 +512,7 @@ class CompiledMapping:
             return None, "; ".join(errors)
         if self.event_id is not None:
             key = []
-            for name, path in zip(self.event_id_names, self.event_id, strict=True):
+            for name, path in self.event_id:
                 value = _event_value(event, path)
                 if value is None:
                     return None, f"event_id: {self.label(name)} is missing, so the event id cannot be made"
@@ -635,7 +638,7 @@ class CompiledMapping:
             f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row"
         )
 
-    def one(self, record) -> tuple[PopEvent | None, str | None]:
+    def one(self, record: Any) -> tuple[PopEvent | None, str | None]:
         """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
         envelope. The record is consumed (the mapping may change it in place).
 
@@ -648,10 +651,8 @@ class CompiledMapping:
         except Exception as exc:  # noqa: BLE001 - see the docstring
             return None, unexpected_error(exc)
 
-    def _one(self, record) -> tuple[PopEvent | None, str | None]:
+    def _one(self, record: Any) -> tuple[PopEvent | None, str | None]:
         if type(record) is list:
-            if self.columns is None:
-                return None, "Record is an array; name its positions with columns in the mapping"
             record, error = self._positional(record)
             if error:
                 return None, error
@@ -686,16 +687,19 @@ class CompiledMapping:
                 pass
         return self._validated(data, errors)
 
-    def _positional(self, values: list) -> tuple[dict | None, str | None]:
-        if len(values) != len(self.columns):
+    def _positional(self, values: list[Any]) -> tuple[Record | None, str | None]:
+        columns = self.columns
+        if columns is None:
+            return None, "Record is an array; name its positions with columns in the mapping"
+        if len(values) != len(columns):
             n = len(values)
             return (
                 None,
-                f"Record has {n} value{'' if n == 1 else 's'}; the mapping's columns name {len(self.columns)}",
+                f"Record has {n} value{'' if n == 1 else 's'}; the mapping's columns name {len(columns)}",
             )
-        return {k: v for k, v in zip(self.columns, values, strict=True) if v is not None and v != ""}, None
+        return {k: v for k, v in zip(columns, values, strict=True) if v is not None and v != ""}, None
 
-    def _record_zone(self, record: dict):
+    def _record_zone(self, record: Record) -> tuple[ZoneInfo | None, str | None]:
         try:
             if self.zone_field is not None:
                 name = _get(record, self.zone_field)
@@ -741,10 +745,10 @@ def compile_mapping(mapping: SchemaMapping, fmt: str, zone: str | None = None) -
     return compiled
 
 
-def _condition(field: str, test: str, value) -> Callable[[dict], bool]:
+def _condition(field: str, test: str, value: Any) -> Callable[[Record], bool]:
     """A where condition as a function of the record (built once: it runs on every row)."""
     path = tuple(field.split("."))
-    get = (lambda r: r.get(field)) if len(path) == 1 else (lambda r: _get(r, path))
+    get: Callable[[Record], Any] = (lambda r: r.get(field)) if len(path) == 1 else (lambda r: _get(r, path))
     if test == "present":
         return (lambda r: r.get(field) is not None) if len(path) == 1 else (lambda r: get(r) is not None)
     if test == "absent":
@@ -761,12 +765,12 @@ class _Membership:
     string and the other not, equal as text (a CSV's "1" is the number 1), in O(1) whatever the
     list's length: the values are sets by type. A condition's values are scalars (the mapping's model refuses the rest)."""
 
-    def __init__(self, values: list):
+    def __init__(self, values: list[Any]):
         self.strings = {v for v in values if type(v) is str}
         self.others = {v for v in values if type(v) is not str}
         self.others_as_strings = {str(_as_string(v)) for v in self.others}
 
-    def __call__(self, actual) -> bool:
+    def __call__(self, actual: Any) -> bool:
         if type(actual) is str:
             return actual in self.strings or actual in self.others_as_strings
         try:
@@ -775,7 +779,7 @@ class _Membership:
             return False
 
 
-def _json_size(value) -> int:
+def _json_size(value: Any) -> int:
     """About how many bytes `value` takes as JSON (what a copy of it costs downstream)."""
     if value is None:
         return 0
@@ -786,7 +790,7 @@ def _json_size(value) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
-def _event_value(event: PopEvent, path: tuple[str, ...]):
+def _event_value(event: PopEvent, path: tuple[str, ...]) -> Any:
     value: Any = event
     for part in path:
         if value is None:
@@ -795,7 +799,7 @@ def _event_value(event: PopEvent, path: tuple[str, ...]):
     return value
 
 
-def _drop(record: dict, name: str, path: tuple[str, ...]) -> None:
+def _drop(record: Record, name: str, path: tuple[str, ...]) -> None:
     """Remove a `drop` field from a record (a copy the caller owns): the top-level key as written (a
     CSV column may be called ``Stat.Date``), and the dotted path into nested objects (``auth.token``).
     The objects on the path are copied, not changed (they may be shared with other records of the
@@ -803,7 +807,7 @@ def _drop(record: dict, name: str, path: tuple[str, ...]) -> None:
     record.pop(name, None)
     if len(path) == 1:
         return
-    node = record
+    node: Any = record
     for part in path[:-1]:
         node = node.get(part)
         if type(node) is not dict:
@@ -822,7 +826,7 @@ def _drop(record: dict, name: str, path: tuple[str, ...]) -> None:
         node = parent
 
 
-def _set(out: dict, path, value, errors: list[str], label: str) -> None:
+def _set(out: Record, path: tuple[str, ...], value: Any, errors: list[str], label: str) -> None:
     node = out
     for part in path[:-1]:
         child = node.get(part)
