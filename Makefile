@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test lint tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
+.PHONY: dev test test-unit lint tail key client bench-events bench-bulk bench-reports bench-isolation venv clean
 
 venv: $(VENV)/.installed
 
@@ -31,9 +31,14 @@ SCOPES ?= pop:write reports:read
 client: venv  ## create an OAuth2 client in the running local stack: make client TENANT=acme [SCOPES=pop:write]
 	$(LOCAL_ENV) $(PY) -m tools.admin create-client $(TENANT) --scopes $(SCOPES)
 
-lint: venv  ## ruff (lint and format check); fix with: .venv/bin/ruff check --fix . && .venv/bin/ruff format .
+lint: venv  ## ruff (lint, format), mypy (strict on shared/ and functions/), import-linter (the layers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test-unit: venv  ## the fast tier for the edit-test loop: tests/unit, no emulators (under 30 s)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test: venv  ## unit, integration and end-to-end tests (starts its own emulators)
 	$(PY) -m pytest $(PYTEST_ARGS)

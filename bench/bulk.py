@@ -30,11 +30,11 @@ from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.bulk import formats
 from shared.bulk import rows as bulk_rows
-from shared.bulk.models import FINAL_STATES
 from shared.bulk.schemas import BUILTIN, compile_mapping, load_mapping
-from shared.events.publishing import messages, publish
+from shared.canonical.messages import messages, publish
 from shared.platform import clients, pubsub
 from shared.platform.settings import get_settings
+from shared.records.jobs import FINAL_STATES
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
 
@@ -111,7 +111,7 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
         plan = formats.plan_file(stream, "ndjson", rows, 1024 * 1024)
     compiled = compile_mapping(BUILTIN["1.0"], "ndjson")
     topic = clients.topic_path("pop-events")
-    list(pubsub._requests(topic, [(b"{}", {})]))  # warm up (imports)
+    list(pubsub.publish_requests(topic, [(b"{}", {})]))  # warm up (imports)
     results = []
     for with_messages in (False, True):
         started, n = time.process_time(), 0
@@ -127,7 +127,7 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
                 n += len(events)
                 if with_messages:
                     items = messages("bench", events, "bulk", "now", "job-bench", numbers)
-                    for request in pubsub._requests(topic, items):
+                    for request in pubsub.publish_requests(topic, items):
                         request.SerializeToString()
         results.append((time.process_time() - started) / n * 1e6)
     return results[0], results[1]

@@ -26,8 +26,8 @@ import requests
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
+from shared.canonical.messages import messages, publish
 from shared.events.api import parse_body
-from shared.events.publishing import messages, publish
 from shared.platform import clients, pubsub
 from shared.platform.encoding import utc_now
 
@@ -62,14 +62,14 @@ def floor_cpu_per_event(batches: list[bytes], tenant: str) -> tuple[float, float
     """(CPU µs per event for decode + validate only, CPU µs per event for everything short of sending)."""
     path = clients.topic_path("pop-events")
     list(
-        pubsub._requests(path, messages(tenant, parse_body(batches[0]), "api", utc_now()))
+        pubsub.publish_requests(path, messages(tenant, parse_body(batches[0]), "api", utc_now()))
     )  # warm up (imports)
     started = time.process_time()
     n = sum(len(parse_body(body)) for body in batches)
     validate = (time.process_time() - started) / n * 1e6
     started = time.process_time()
     for body in batches:
-        for request in pubsub._requests(path, messages(tenant, parse_body(body), "api", utc_now())):
+        for request in pubsub.publish_requests(path, messages(tenant, parse_body(body), "api", utc_now())):
             request.SerializeToString()
     return validate, (time.process_time() - started) / n * 1e6
 

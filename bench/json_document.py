@@ -4,7 +4,7 @@
 
 For each size, a fresh process plans a generated document of that many MB (never written to disk,
 never whole in memory: `tests.bulk_files.BatchCreateDocument`) with the splitter's settings
-(`pipeline.chunk_rows_for`, the chunk-bytes and row-size settings) and prints the requests framed,
+(`pipeline.splitter.chunk_rows_for`, the chunk-bytes and row-size settings) and prints the requests framed,
 the chunks, the time, the process's RSS before planning (after imports) and its peak while planning,
 sampled with psutil every 10 ms and read as VmHWM at the end. Memory is bounded if the peak does not
 grow with the document.
@@ -24,7 +24,8 @@ MB = 1_000_000
 
 
 def _child(size: int) -> None:
-    from shared.bulk import formats, pipeline
+    from shared.bulk import formats
+    from shared.bulk.pipeline.splitter import chunk_rows_for
     from shared.platform.settings import get_settings
     from tests.bulk_files import BatchCreateDocument
 
@@ -34,7 +35,7 @@ def _child(size: int) -> None:
     print(json.dumps({"ready": True, "rss_before": rss_before}), flush=True)
     started = time.perf_counter()
     plan = formats.plan_file(
-        document, "json", pipeline.chunk_rows_for(size), settings.max_row_bytes, settings.chunk_bytes
+        document, "json", chunk_rows_for(size), settings.max_row_bytes, settings.chunk_bytes
     )
     seconds = time.perf_counter() - started
     hwm = 0

@@ -28,7 +28,8 @@ from waitress.task import ErrorTask
 from werkzeug.wrappers import Request, Response
 
 from local.gateway_auth import GatewayAuth
-from shared.platform.problems import Problem, bad_request
+from shared.platform.http import problem_response
+from shared.platform.problems import Problem, bad_request, not_found
 from shared.platform.settings import get_settings
 
 OPENAPI = Path(__file__).resolve().parent.parent / "infra" / "openapi.yaml"
@@ -112,22 +113,6 @@ def check_request(request: Request, operation: Operation) -> None:
         raise bad_request("Send exactly one X-API-Key header, holding one key.", slug="ambiguous-api-key")
 
 
-def _problem(
-    status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Problem:
-    return Problem(status, slug, title, detail, headers=headers or {})
-
-
-def problem_response(problem: Problem) -> Response:
-    # werkzeug answers HEAD (and 204/304) without a body, keeping Content-Length.
-    return Response(
-        json.dumps(problem.body()),
-        status=problem.status,
-        headers=problem.headers,
-        content_type="application/problem+json",
-    )
-
-
 class Gateway:
     """The WSGI app: route, check, forward; answer problem+json for whatever goes wrong."""
 
@@ -143,16 +128,16 @@ class Gateway:
             response = problem_response(problem)
         except Exception as exc:  # the caller gets a clean 500; the log says why
             log("ERROR", "gateway error", request, 500, started, error=repr(exc))
-            return problem_response(
-                _problem(500, "internal", "Internal server error", "The gateway failed.")
-            )(environ, start_response)
+            return problem_response(Problem(500, "internal", "Internal server error", "The gateway failed."))(
+                environ, start_response
+            )
         log("INFO", "gateway", request, response.status_code, started)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
         target = _target(request.environ)
         if len(target) > MAX_URI_BYTES:
-            raise _problem(
+            raise Problem(
                 414,
                 "uri-too-long",
                 "URI too long",
@@ -184,14 +169,14 @@ class Gateway:
             finally:
                 upstream.close()
         except httpx.TimeoutException:
-            raise _problem(
+            raise Problem(
                 504,
                 "gateway-timeout",
                 "Gateway timeout",
                 f"The backend did not answer within {operation.deadline:g} s.",
             ) from None
         except httpx.TransportError as exc:
-            raise _problem(
+            raise Problem(
                 502, "bad-gateway", "Bad gateway", f"Backend unavailable: {type(exc).__name__}."
             ) from None
         out = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
@@ -209,10 +194,10 @@ class Gateway:
     def _operation(self, path: str, method: str) -> Operation:
         operations = next((ops for pattern, ops in self.routes if pattern.match(path)), None)
         if operations is None:
-            raise _problem(404, "not-found", "Not found", "No such API path.")
+            raise not_found("No such API path.")
         if method not in operations:
             allowed = ", ".join(sorted(operations))
-            raise _problem(
+            raise Problem(
                 405,
                 "method-not-allowed",
                 "Method not allowed",
@@ -221,7 +206,7 @@ class Gateway:
             )
         operation = operations[method]
         if operation.backend is None:
-            raise _problem(
+            raise Problem(
                 501, "not-implemented", "Not implemented", "This operation has no backend in this stack."
             )
         return operation
@@ -244,7 +229,7 @@ def _forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
         if k.lower() not in HOP_BY_HOP and k.lower() not in connection_tokens
     ]
     if len(headers) > MAX_HEADER_FIELDS:
-        raise _problem(
+        raise Problem(
             431,
             "request-header-fields-too-large",
             "Request header fields too large",
@@ -252,7 +237,7 @@ def _forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
         )
     for name, value in headers:
         if len(name) + len(value) + 4 > MAX_HEADER_FIELD_BYTES:
-            raise _problem(
+            raise Problem(
                 431,
                 "request-header-fields-too-large",
                 "Request header fields too large",

@@ -31,24 +31,12 @@ from urllib.parse import parse_qs
 
 import jwt
 
-from shared.platform.problems import Problem
+from shared.platform.problems import Problem, invalid_token
 
 USERINFO_HEADER = "X-Apigateway-Api-Userinfo"
 JWKS_CACHE_SECONDS = 300
 CLOCK_SKEW_SECONDS = 60
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp"]
-
-
-def invalid_token(detail: str) -> Problem:
-    return Problem(
-        401,
-        "invalid-token",
-        "Unauthorized",
-        detail,
-        headers={
-            "WWW-Authenticate": f'Bearer realm="coatro", error="invalid_token", error_description="{detail}"'
-        },
-    )
 
 
 def invalid_request(detail: str) -> Problem:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from shared import store
 from shared.auth import api_keys, oauth_clients
 from shared.auth.callers import SCOPES
 from shared.bulk import schema_registry
 from shared.bulk.schemas import load_mapping, mapping_problems
+from shared.storage import firestore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             data = json.loads(args.mapping.read_text())
             # kept exactly as written, or refused: what the schemas API checks (docs/schemas.md, "What is stored")
-            found = store.unstorable(data, "") if isinstance(data, dict) else None
+            found = firestore.unstorable(data, "") if isinstance(data, dict) else None
             if found:
                 raise ValueError(f"{found[0] or 'the mapping'} {found[1]}")
             mapping = load_mapping(data)

@@ -1,4 +1,10 @@
-"""HTTP to the Coatro API: one session, problem+json errors, retries with backoff for transient failures."""
+"""HTTP to the Coatro API: one session, problem+json errors, retries with backoff for transient failures.
+
+Retries are urllib3's `Retry`, mounted on the session's adapters: it decides which failures are retried
+(a connection that failed or dropped, a status of RETRYABLE_STATUS) and how many times, and resends the
+body (rewinding a file). How long to wait before each retry is RetryPolicy's, a server's Retry-After
+first; ApiClient sleeps it, says why, and counts it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,18 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.util.retry import Retry
 
 from coatro_cli import __version__
 
@@ -102,22 +113,16 @@ class ApiError(Exception):
             body = resp.json()
         except ValueError:
             body = None
+        title = error_title(body, resp.reason)
         if isinstance(body, dict) and isinstance(body.get("error"), str) and "title" not in body:
             # An OAuth2 error (RFC 6749 §5.2) from the token endpoint: {"error", "error_description"}.
-            return cls(
-                resp.status_code,
-                body["error"],
-                str(body.get("error_description") or ""),
-                None,
-                None,
-                retry_after,
-                resp.url,
-            )
+            description = str(body.get("error_description") or "")
+            return cls(resp.status_code, title, description, None, None, retry_after, resp.url)
         if isinstance(body, dict) and ("title" in body or "detail" in body):
             errors = body.get("errors")
             return cls(
                 resp.status_code,
-                str(body.get("title") or resp.reason or "Error"),
+                title,
                 str(body.get("detail") or ""),
                 errors if isinstance(errors, list) else None,
                 body.get("type"),
@@ -126,7 +131,7 @@ class ApiError(Exception):
             )
         # Not a problem document (a proxy's HTML page, the storage service's XML): show its start.
         text = " ".join((resp.text or "").split())
-        return cls(resp.status_code, resp.reason or "Error", text[:500], None, None, retry_after, resp.url)
+        return cls(resp.status_code, title, text[:500], None, None, retry_after, resp.url)
 
     def lines(self, describe_error: Callable[[Any], str] | None = None) -> list[str]:
         """A human explanation: status, title, detail, then each listed error."""
@@ -146,6 +151,22 @@ class ApiError(Exception):
                 "  the OAuth2 client lacks the scope this command needs (pop:write to send, reports:read for reports)"
             )
         return out
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:  # also UnicodeDecodeError
+        return None
+
+
+def error_title(body: Any, reason: str | None) -> str:
+    """What an error answer is called: an OAuth2 error's code, a problem's title, else the reason phrase."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and "title" not in body:
+        return str(body["error"])
+    if isinstance(body, dict) and ("title" in body or "detail" in body):
+        return str(body.get("title") or reason or "Error")
+    return reason or "Error"
 
 
 def describe_error_item(item: Any) -> str:
@@ -194,6 +215,40 @@ def short_reason(exc: BaseException) -> str:
         if m := re.search(pattern, text):
             return m.group(1).strip()
     return type(exc).__name__
+
+
+class _Retry(Retry):
+    """urllib3's Retry, handing each wait to `wait` (ApiClient._wait) instead of sleeping its own backoff.
+    urllib3 makes a new one at every failure (`new`); each keeps `wait`, and holds `answer`: the status
+    and title of the answer it was made for (None after a connection error)."""
+
+    def __init__(self, *args: Any, wait: Callable[[_Retry, float | None], None] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.wait = wait
+        self.answer: str | None = None
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.wait = self.wait
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # MaxRetryError: spent
+        if response is not None:  # read now: urllib3 drains the body before it sleeps
+            retry.answer = f"{response.status} {error_title(_json_or_none(response.data), response.reason)}"
+        return retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        if self.wait is not None:
+            self.wait(self, parse_retry_after(response.headers.get("Retry-After")) if response else None)
 
 
 @dataclass
@@ -255,11 +310,22 @@ class ApiClient:
     sleep: Callable[[float], None] = time.sleep
     requests_made: int = 0
     retries: int = 0
+    _url: str = field(default="", init=False, repr=False)  # the request being sent
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"coatro-cli/{__version__}"
+        retry = _Retry(
+            total=self.policy.max_attempts - 1,
+            allowed_methods=None,  # every method: repeating any request of ours is safe (see RETRYABLE_STATUS)
+            status_forcelist=RETRYABLE_STATUS,
+            respect_retry_after_header=False,  # RetryPolicy honours it; urllib3 would also retry a 413 with it
+            raise_on_status=False,  # the last answer is returned, and raised as ApiError below
+            wait=self._wait,
+        )
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, HTTPAdapter(max_retries=retry))
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -270,83 +336,63 @@ class ApiClient:
         path: str,
         *,
         json_body: Any = None,
-        body: bytes | Callable[[], Any] | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         send_key: bool = True,
-        retry: bool = True,
-        on_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
-        """Send one request, retrying transient failures; raise ApiError or NetworkError otherwise.
+        """Send one request, retried as the session's Retry says; raise ApiError or NetworkError otherwise.
 
-        `body` may be a callable that builds a fresh body for each attempt (a file being streamed).
+        A `body` that is not bytes is resent from its start: it must have tell() and seek() (a file).
         `send_key=False` keeps the API key away from URLs that are not the API (signed upload URLs).
         """
         url = self.url(path)
         headers = dict(headers or {})
         if send_key and self.api_key:
             headers["X-API-Key"] = self.api_key
-        renewed = False
-        if send_key and not self.api_key and self.token_source is not None:
+        bearer = send_key and not self.api_key and self.token_source is not None
+        if bearer:
             headers["Authorization"] = self.token_source.header(self)
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers.setdefault("Content-Type", "application/json")
-        attempts = self.policy.max_attempts if retry else 1
-        attempt = 0
-        while True:
-            attempt += 1
-            self.requests_made += 1
-            data = body() if callable(body) else body
-            try:
-                resp = self.session.request(
-                    method, url, data=data, headers=headers, params=params, timeout=self.timeout
-                )
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                if attempt >= attempts:
-                    raise NetworkError(url, exc) from None
-                self._pause(
-                    attempt, attempts, None, f"cannot reach {origin(url)} ({short_reason(exc)})", on_retry
-                )
-                continue
-            finally:
-                close = getattr(data, "close", None)
-                if close:
-                    close()
-            if resp.status_code < 400:
-                return resp
-            bearer = send_key and not self.api_key and self.token_source is not None
-            if resp.status_code == 401 and bearer and not renewed:
-                # The token was revoked, or its key rotated, before its time: fetch a new one, once.
-                renewed = True
-                self.token_source.invalidate()
-                headers["Authorization"] = self.token_source.header(self)
-                attempt -= 1
-                continue
-            error = ApiError.from_response(resp)
-            if resp.status_code in RETRYABLE_STATUS and attempt < attempts:
-                self._pause(attempt, attempts, error.retry_after, f"{error.status} {error.title}", on_retry)
-                continue
-            raise error
+        resp = self._send(method, url, body, headers, params)
+        if resp.status_code == 401 and bearer:
+            # The token was revoked, or its key rotated, before its time: fetch a new one, once.
+            self.token_source.invalidate()
+            headers["Authorization"] = self.token_source.header(self)
+            resp = self._send(method, url, body, headers, params)
+        if resp.status_code >= 400:
+            raise ApiError.from_response(resp)
+        return resp
 
-    def _pause(
+    def _send(
         self,
-        attempt: int,
-        attempts: int,
-        retry_after: float | None,
-        why: str,
-        on_retry: Callable[[], None] | None,
-    ) -> None:
+        method: str,
+        url: str,
+        body: bytes | Iterable[bytes] | None,
+        headers: dict[str, str],
+        params: dict[str, Any] | None,
+    ) -> requests.Response:
+        self.requests_made += 1
+        self._url = url  # for _wait's message
+        try:
+            return self.session.request(
+                method, url, data=body, headers=headers, params=params, timeout=self.timeout
+            )
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise NetworkError(url, exc) from None
+
+    def _wait(self, retry: _Retry, retry_after: float | None) -> None:
+        """Before each of urllib3's retries: wait as RetryPolicy says, say why, and count it."""
+        attempt = len(retry.history)  # the attempts that failed so far
+        error = retry.history[-1].error
+        why = retry.answer or f"cannot reach {origin(self._url)} ({short_reason(error or Exception())})"
         wait = self.policy.delay(attempt, retry_after)
         self.retries += 1
-        self.notify(f"{why}; retrying in {wait:.1f}s (attempt {attempt + 1} of {attempts})")
+        self.requests_made += 1
+        self.notify(f"{why}; retrying in {wait:.1f}s (attempt {attempt + 1} of {self.policy.max_attempts})")
         self.sleep(wait)
-        if on_retry:
-            on_retry()
 
     # -- the API's operations -------------------------------------------------------------
     def post_events(self, gzipped_body: bytes) -> dict[str, Any]:

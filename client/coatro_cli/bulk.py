@@ -52,12 +52,16 @@ def parse_metadata(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 class FileBody:
-    """A file streamed as a request body in blocks, reporting each block sent (never read whole)."""
+    """A file streamed as a request body in blocks, reporting each block sent (never read whole).
+    urllib3 rewinds it (tell, seek) to send it again after a transient failure; `on_rewind` hears of it."""
 
-    def __init__(self, path: Path, on_bytes: Callable[[int], None]):
+    def __init__(
+        self, path: Path, on_bytes: Callable[[int], None], on_rewind: Callable[[], None] = lambda: None
+    ):
         self.path = path
         self.size = path.stat().st_size
         self.on_bytes = on_bytes
+        self.on_rewind = on_rewind
         self.file = path.open("rb")
 
     def __len__(self) -> int:  # lets requests send a Content-Length instead of chunked encoding
@@ -68,18 +72,26 @@ class FileBody:
             self.on_bytes(len(block))
             yield block
 
-    def close(self) -> None:
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def seek(self, position: int) -> None:
+        self.file.seek(position)
+        self.on_rewind()
+
+    def __enter__(self) -> FileBody:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.file.close()
 
 
 def put_file(client: ApiClient, upload_url: str, content_type: str, path: Path, bar) -> None:
     """PUT the file to its signed URL, restarting the bar if a transient failure makes us resend."""
-
-    def body() -> FileBody:
-        bar.reset(total=path.stat().st_size)
-        return FileBody(path, bar.update)
-
-    client.request("PUT", upload_url, body=body, headers={"Content-Type": content_type}, send_key=False)
+    size = path.stat().st_size
+    bar.reset(total=size)
+    with FileBody(path, bar.update, on_rewind=lambda: bar.reset(total=size)) as body:
+        client.request("PUT", upload_url, body=body, headers={"Content-Type": content_type}, send_key=False)
     bar.refresh()
 
 

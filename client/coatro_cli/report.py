@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 from coatro_cli.bulk import write_csv, write_json_array
 
+# The API's (shared/reports/params.py, from the canonical event's ids); the CLI is installed without
+# shared/, so it keeps this copy, which tests/client/test_oauth_and_report.py checks against the API's.
 GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
 MEASURES = (
     "plays",

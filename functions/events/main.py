@@ -1,6 +1,7 @@
 """Cloud Function `events`: POST /coatro/v1/pop/events."""
 
 import functions_framework
+from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
 from shared.events.api import accept_events
@@ -10,5 +11,5 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http
-def events(request):
+def events(request: Request) -> Response:
     return serve(request, ["POST"], accept_events)

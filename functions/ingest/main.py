@@ -1,6 +1,7 @@
 """Cloud Function `ingest`: POST /coatro/v1/pop/dynamic/bulk/ingest."""
 
 import functions_framework
+from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
 from shared.bulk.api import start_ingest
@@ -10,5 +11,5 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http
-def ingest(request):
+def ingest(request: Request) -> Response:
     return serve(request, ["POST"], start_ingest)

@@ -1,6 +1,7 @@
 """Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery."""
 
 import functions_framework
+from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
 from shared.platform.http import http_error_response, serve
@@ -10,5 +11,5 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http
-def reports(request):
+def reports(request: Request) -> Response:
     return serve(request, ["GET"], delivery)

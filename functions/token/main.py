@@ -1,6 +1,7 @@
 """Cloud Function `token`: POST /coatro/v1/oauth/token (OAuth2 client credentials)."""
 
 import functions_framework
+from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
 from shared.auth.tokens import issue_token
@@ -10,5 +11,5 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.http
-def token(request):
+def token(request: Request) -> Response:
     return serve(request, ["POST"], issue_token)

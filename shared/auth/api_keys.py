@@ -1,4 +1,4 @@
-"""API keys: stored only as SHA-256 hashes (`shared.store`), each mapped to one tenant."""
+"""API keys: stored only as SHA-256 hashes (`shared.storage.firestore`), each mapped to one tenant."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import secrets
 import threading
 import time
 
-from shared import store
-from shared.auth.models import ApiKeyRecord
 from shared.platform.encoding import utc_now
 from shared.platform.problems import unauthorized
 from shared.platform.settings import get_settings
+from shared.records.auth import ApiKeyRecord
+from shared.storage import firestore
 
 KEY_PREFIX = "ck_"
 
@@ -45,7 +45,7 @@ def tenant_for_key(api_key: str | None) -> str:
     if hit is not None and hit[1] > now:
         tenant = hit[0]
     else:
-        record = store.get_api_key(digest)
+        record = firestore.get_api_key(digest)
         tenant = record.tenantId if record is not None and not record.revokedAt else None
         with _cache_lock:
             if len(_cache) >= CACHE_ENTRIES:
@@ -60,10 +60,10 @@ def create_key(tenant_id: str, label: str = "", api_key: str | None = None) -> s
     """Store a key for a tenant and return it; only its hash is kept, so this is the one chance to see it."""
     api_key = api_key or KEY_PREFIX + secrets.token_urlsafe(32)
     record = ApiKeyRecord(tenantId=tenant_id, label=label, createdAt=utc_now())
-    store.put_api_key(key_hash(api_key), record)
+    firestore.put_api_key(key_hash(api_key), record)
     return api_key
 
 
 def revoke_key_hash(digest: str) -> bool:
     """Mark the key with this SHA-256 hash revoked; False if no such key exists."""
-    return store.revoke_api_key(digest, utc_now())
+    return firestore.revoke_api_key(digest, utc_now())

@@ -66,5 +66,6 @@ def _tenant(request: Request, scope: str) -> str:
         scopes = claims.get("scope", "")
         if not isinstance(scopes, str) or scope not in scopes.split():
             raise insufficient_scope(scope)
-        return claims[TENANT_CLAIM]
+        tenant: str = claims[TENANT_CLAIM]  # a non-empty str: decode_userinfo checked
+        return tenant
     return api_keys.tenant_for_key(request.headers.get("X-API-Key"))

@@ -1,6 +1,6 @@
 """OAuth2 clients (RFC 6749 §2.3.1, §4.4): a client id and secret of one tenant, with the scopes it may ask for.
 
-The secret is stored only as a salted SHA-256 (`shared.store`); it is compared in constant time.
+The secret is stored only as a salted SHA-256 (`shared.storage.firestore`); it is compared in constant time.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import hmac
 import re
 import secrets
 
-from shared import store
-from shared.auth.models import OAuthClientRecord
 from shared.platform.encoding import utc_now
+from shared.records.auth import OAuthClientRecord
+from shared.storage import firestore
 
 CLIENT_ID_PREFIX = "cc_"
 SECRET_PREFIX = "cs_"
@@ -53,13 +53,13 @@ def create_client(
         label=label,
         createdAt=utc_now(),
     )
-    store.create_oauth_client(client_id, record)
+    firestore.create_oauth_client(client_id, record)
     return client_id, secret
 
 
 def authenticate(client_id: str, secret: str) -> OAuthClientRecord | None:
     """The client, if the id exists, is not revoked and the secret matches; None otherwise (never says which)."""
-    record = store.get_oauth_client(client_id) if CLIENT_ID.fullmatch(client_id) else None
+    record = firestore.get_oauth_client(client_id) if CLIENT_ID.fullmatch(client_id) else None
     # Hash even for an unknown id, so the answer takes the same time either way.
     stored = record.secretHash if record is not None else secret_hash("", "0" * 32)
     matches = secret_matches(secret, stored)
@@ -70,4 +70,4 @@ def authenticate(client_id: str, secret: str) -> OAuthClientRecord | None:
 
 def revoke_client(client_id: str) -> bool:
     """Revoke a client: it gets no new tokens; tokens already issued stay valid until they expire (at most 2 h)."""
-    return store.revoke_oauth_client(client_id, utc_now())
+    return firestore.revoke_oauth_client(client_id, utc_now())

@@ -13,7 +13,6 @@ file, never committed). `local/jwks_server.py` publishes its public key the way 
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -28,10 +27,6 @@ class Signer(Protocol):
     email: str
 
     def sign_jwt(self, claims: dict[str, Any]) -> str: ...
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class IamSigner:
@@ -59,48 +54,41 @@ class IamSigner:
             # Transient: the HTTP layer answers 503 with Retry-After (shared.platform.http.serve).
             raise exceptions.ServiceUnavailable(f"IAM signJwt answered {response.status_code}")
         response.raise_for_status()  # 403 (a missing grant) is a bug worth a 500 and a logged traceback
-        return response.json()["signedJwt"]
+        signed = response.json().get("signedJwt")
+        if not isinstance(signed, str):
+            raise RuntimeError("IAM signJwt answered without a signedJwt")
+        return signed
 
 
 class LocalKeySigner:
-    """Local stand-in for IAM signJwt: the same header and signature, with a key generated at start-up."""
+    """Local stand-in for IAM signJwt: the same header and signature, with a key generated at start-up.
+    PyJWT signs (it is a requirement of the local stack, not of the functions: the cloud signs with IAM)."""
 
     def __init__(self, key_file: str | Path):
         from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
         info = json.loads(Path(key_file).read_text())
-        self.email = info["client_email"]
-        self.key_id = info["private_key_id"]
-        self._key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+        self.email: str = info["client_email"]
+        self.key_id: str = info["private_key_id"]
+        key = serialization.load_pem_private_key(info["private_key"].encode(), password=None)
+        if not isinstance(key, RSAPrivateKey):
+            raise ValueError(f"{key_file}: the signing key must be an RSA key")
+        self._key = key
 
     def sign_jwt(self, claims: dict[str, Any]) -> str:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
+        import jwt
 
-        header = {"alg": "RS256", "kid": self.key_id, "typ": "JWT"}
-        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{b64url(signature)}"
+        # PyJWT's header is signJwt's: {"alg": "RS256", "kid": ..., "typ": "JWT"}.
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
 
     def jwks(self) -> dict[str, Any]:
         """The public key as a JWKS (RFC 7517), as googleapis.com serves a service account's keys."""
-        numbers = self._key.public_key().public_numbers()
+        from jwt.algorithms import RSAAlgorithm
 
-        def as_b64(n: int) -> str:
-            return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
-
-        return {
-            "keys": [
-                {
-                    "kty": "RSA",
-                    "alg": "RS256",
-                    "use": "sig",
-                    "kid": self.key_id,
-                    "n": as_b64(numbers.n),
-                    "e": as_b64(numbers.e),
-                }
-            ]
-        }
+        jwk = RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        jwk.pop("key_ops", None)  # googleapis.com says "use" instead (RFC 7517 §4.3: not both)
+        return {"keys": [{**jwk, "alg": "RS256", "use": "sig", "kid": self.key_id}]}
 
 
 @lru_cache

@@ -30,10 +30,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared import store
-from shared.auth.models import TokenThrottleRecord
 from shared.platform import logs
 from shared.platform.settings import get_settings
+from shared.records.auth import TokenThrottleRecord
+from shared.storage import firestore
 
 
 @dataclass
@@ -53,7 +53,7 @@ def _now() -> datetime:
 
 def check(client_id: str) -> TokenThrottleRecord | None:
     """The id's record (None if it has none); Throttled while the id is held off."""
-    record = store.get_token_throttle(key(client_id))
+    record = firestore.get_token_throttle(key(client_id))
     if record is not None and record.blockedUntil is not None:
         remaining = (record.blockedUntil - _now()).total_seconds()
         if remaining > 0:
@@ -67,7 +67,7 @@ def backoff_seconds(failures: int) -> float:
     beyond = failures - settings.token_failure_limit
     if beyond < 0:
         return 0.0
-    return min(settings.token_backoff_max_seconds, settings.token_backoff_seconds * 2 ** min(beyond, 64))
+    return min(settings.token_backoff_max_seconds, settings.token_backoff_seconds * 2.0 ** min(beyond, 64))
 
 
 def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThrottleRecord:
@@ -77,7 +77,7 @@ def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThro
     fresh = current is None or (
         now - current.lastFailureAt > window and (blocked_until is None or blocked_until <= now)
     )
-    failures = 1 if fresh else current.failures + 1
+    failures = 1 if fresh or current is None else current.failures + 1
     hold = backoff_seconds(failures)
     new_block = now + timedelta(seconds=hold) if hold else None
     if new_block is not None and blocked_until is not None and blocked_until > new_block:
@@ -92,7 +92,7 @@ def next_record(current: TokenThrottleRecord | None, now: datetime) -> TokenThro
 
 def failed(client_id: str) -> None:
     """Count a failed authentication of this id (known or not)."""
-    record = store.update_token_throttle(key(client_id), lambda current: next_record(current, _now()))
+    record = firestore.update_token_throttle(key(client_id), lambda current: next_record(current, _now()))
     if record.blockedUntil is not None:
         logs.warning(
             "token endpoint: client id held off after failed authentications",
@@ -105,4 +105,4 @@ def failed(client_id: str) -> None:
 def succeeded(client_id: str, record: TokenThrottleRecord | None) -> None:
     """A successful authentication: forget the id's failures (a write only if it had any)."""
     if record is not None:
-        store.delete_token_throttle(key(client_id))
+        firestore.delete_token_throttle(key(client_id))

@@ -134,7 +134,9 @@ def _requested_scopes(params: dict[str, str], allowed: list[str]) -> list[str]:
     return sorted(set(requested))
 
 
-def claims_for(client_id: str, tenant_id: str, scopes: list[str], now: int | None = None) -> dict:
+def claims_for(
+    client_id: str, tenant_id: str, scopes: list[str], now: int | None = None
+) -> dict[str, str | int]:
     settings = get_settings()
     now = int(time.time()) if now is None else now
     return {

@@ -14,41 +14,42 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from shared import store
 from shared.auth import callers
-from shared.bulk import formats, pipeline, rows, schema_registry
+from shared.bulk import formats, rows, schema_registry
+from shared.bulk.bodies import check_metadata, parse_body
 from shared.bulk.models import (
     FILE_ID,
-    FINAL_STATES,
     JOB_ID,
     CanonicalIngestRequest,
-    FileRecord,
     IngestRequest,
     IngestResponse,
     JobErrorsPage,
-    JobRecord,
     JobStatus,
     UploadUrlRequest,
     UploadUrlResponse,
 )
+from shared.bulk.pipeline.completion import expire_at
+from shared.bulk.pipeline.fan_out import create_job
+from shared.bulk.pipeline.splitter import UPLOAD_PREFIX
 from shared.bulk.signing import signed_put_url
-from shared.events.models import field_errors
-from shared.platform import clients, timezones
+from shared.platform import clients
 from shared.platform.encoding import iso_utc, utc_now
 from shared.platform.http import json_response, read_json_document
-from shared.platform.problems import bad_request, not_found, unavailable, validation_failed
+from shared.platform.problems import bad_request, field_error, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
+from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord, RowError
+from shared.storage import firestore
 
 Body = TypeVar("Body", bound=BaseModel)
 JOB_PATH = re.compile(r"^/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")  # after the family's base path
@@ -85,60 +86,12 @@ def endpoints_of(request: Request) -> BulkEndpoints:
     raise not_found(f"No API path {request.path}.")
 
 
-def _elsewhere(endpoints: BulkEndpoints, owns, ident: str) -> str:
+def _elsewhere(endpoints: BulkEndpoints, owns: Callable[[BulkEndpoints, str], bool], ident: str) -> str:
     """A hint for an id the other family issues (told by its form alone, so it reveals nothing)."""
     for other in FAMILIES:
         if other is not endpoints and owns(other, ident):
             return f" Ids of this form belong to the endpoints under {other.base}/."
     return ""
-
-
-def parse_body(model: type[Body], body) -> Body:
-    if not isinstance(body, dict):
-        raise validation_failed(
-            "The body must be a JSON object.",
-            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
-        )
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise validation_failed("The request is invalid.", field_errors(exc)) from None
-
-
-def check_metadata(metadata: dict | None) -> None:
-    """A 400 naming what an ingest's (or a preview's) metadata holds that a job could not keep as sent:
-    more than the size limit, a value Firestore cannot store, a timezone that is no IANA zone name."""
-    if metadata is None:
-        return
-    limit = get_settings().max_metadata_bytes
-    if len(json.dumps(metadata)) > limit:
-        raise validation_failed(
-            "The request is invalid.",
-            [
-                {
-                    "index": None,
-                    "field": "metadata",
-                    "message": f"metadata is limited to {limit} bytes of JSON",
-                }
-            ],
-        )
-    if problem := store.unstorable(metadata, "metadata"):
-        where, why = problem
-        raise validation_failed(
-            "The request is invalid.", [{"index": None, "field": where, "message": f"{where} {why}"}]
-        )
-    zone = metadata.get("timezone")
-    if zone is not None and not timezones.is_iana_zone(zone):
-        raise validation_failed(
-            "The request is invalid.",
-            [
-                {
-                    "index": None,
-                    "field": "metadata.timezone",
-                    "message": f"unknown time zone {str(zone)[:60]!r}; use an IANA name such as Europe/London or UTC",
-                }
-            ],
-        )
 
 
 def create_upload_url(request: Request) -> Response:
@@ -148,7 +101,7 @@ def create_upload_url(request: Request) -> Response:
     now = datetime.now(UTC)
     file_id = f"file-{endpoints.ids}-{now:%Y%m%d}-{secrets.token_hex(8)}"
     # The object name is ours, never the caller's fileName.
-    object_name = f"{pipeline.UPLOAD_PREFIX}{tenant_id}/{file_id}"
+    object_name = f"{UPLOAD_PREFIX}{tenant_id}/{file_id}"
     content_type = formats.FORMATS[body.format]
     record = FileRecord(
         fileId=file_id,
@@ -157,10 +110,10 @@ def create_upload_url(request: Request) -> Response:
         format=body.format,
         objectName=object_name,
         createdAt=utc_now(),
-        expireAt=pipeline.expire_at(),
+        expireAt=expire_at(),
         uploadExpiresAt=iso_utc(now + timedelta(seconds=body.expiresInSeconds), "seconds"),
     )
-    store.create_file(record)
+    firestore.create_file(record)
     url = signed_put_url(object_name, content_type, body.expiresInSeconds)
     return json_response(
         200,
@@ -189,7 +142,7 @@ def start_ingest(request: Request) -> Response:
             f"Unknown schemaVersion {body.schemaVersion!r}; available: {versions}.",
             slug="unknown-schema-version",
         )
-    record = store.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
+    record = firestore.get_file(body.fileId) if endpoints.owns_file(body.fileId) else None
     if record is None or record.tenantId != tenant_id:
         raise bad_request(
             f"No file {body.fileId!r} exists under {endpoints.base}/ for this API key; request an upload URL first."
@@ -197,7 +150,7 @@ def start_ingest(request: Request) -> Response:
             slug="unknown-file",
         )
     problem = record.invalidReason if record.status == "invalid" else None
-    if record.status == "ready" and record.format == "csv":
+    if record.status == "ready" and record.format == "csv" and record.plan is not None:
         problem = rows.csv_header(mapping, record.plan)[1]  # the file's header as this mapping reads it
     elif record.status == "ready" and record.plan is not None:
         problem = rows.json_document_problem(mapping, record.plan)  # its records, as this mapping reads them
@@ -209,7 +162,7 @@ def start_ingest(request: Request) -> Response:
             slug="file-not-uploaded",
         )
     try:
-        job_id, created = pipeline.create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
+        job_id, created = create_job(tenant_id, body.fileId, body.schemaVersion, body.metadata)
     except PublishFailed:
         raise unavailable(
             "The job exists but its work could not be queued; retry the same request.",
@@ -221,7 +174,7 @@ def start_ingest(request: Request) -> Response:
     )
 
 
-def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
+def _ingest_request(endpoints: BulkEndpoints, body: Any) -> IngestRequest:
     if not endpoints.canonical:
         return parse_body(IngestRequest, body)
     # schemaVersion may be left out, or be the one it means: "1.0".
@@ -229,12 +182,11 @@ def _ingest_request(endpoints: BulkEndpoints, body) -> IngestRequest:
         raise validation_failed(
             "The request is invalid.",
             [
-                {
-                    "index": None,
-                    "field": "schemaVersion",
-                    "message": f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
+                field_error(
+                    "schemaVersion",
+                    f"The canonical endpoints ingest canonical events (schema {CANONICAL_SCHEMA}) only; "
                     f"for another schema version use POST {DYNAMIC.base}/ingest",
-                }
+                )
             ],
         )
     canonical = parse_body(CanonicalIngestRequest, body)
@@ -260,9 +212,9 @@ def job_status(request: Request) -> Response:
     if job.status in FINAL_STATES:
         processed, errors, skipped = job.processedRows or 0, job.errorRows or 0, job.skippedRows or 0
     else:
-        totals = store.chunk_totals(job.jobId)
+        totals = firestore.chunk_totals(job.jobId)
         processed, errors, skipped = totals.processed_rows, totals.error_rows, totals.skipped_rows
-    first, _ = pipeline.stored_errors(job.jobId, None, STATUS_ERRORS)
+    first, _ = stored_errors(job.jobId, None, STATUS_ERRORS)
     return json_response(
         200,
         JobStatus(
@@ -284,7 +236,7 @@ def job_status(request: Request) -> Response:
 
 
 def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRecord:
-    job = store.get_job(job_id) if endpoints.owns_job(job_id) else None
+    job = firestore.get_job(job_id) if endpoints.owns_job(job_id) else None
     if job is None or job.tenantId != tenant_id:  # the same answer for another tenant's job
         raise not_found(
             f"No job {job_id!r} exists under {endpoints.base}/ for this API key."
@@ -302,8 +254,8 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.")
     position = _decode_token(token) if token else None
-    page, after = pipeline.stored_errors(job.jobId, position, page_size)
-    total = job.errorRows if job.status in FINAL_STATES else store.chunk_totals(job.jobId).error_rows
+    page, after = stored_errors(job.jobId, position, page_size)
+    total = job.errorRows if job.status in FINAL_STATES else firestore.chunk_totals(job.jobId).error_rows
     return JobErrorsPage(
         jobId=job.jobId,
         errors=page,
@@ -323,3 +275,24 @@ def _decode_token(token: str) -> tuple[str, int]:
         return chunk, int(offset)
     except (ValueError, UnicodeError, binascii.Error):
         raise bad_request("pageToken is not one this API returned.") from None
+
+
+def stored_errors(
+    job_id: str, position: tuple[str, int] | None, limit: int
+) -> tuple[list[RowError], tuple[str, int] | None]:
+    """The read side of job errors: up to `limit` stored per-row errors in row order, from a position
+    (chunk id, offset in its errors); returns the page and the position after it, None at the end."""
+    page: list[RowError] = []
+    skip = position[1] if position else 0
+    # each chunk read holds at least one error, so limit + 1 chunks are enough for a page and its successor
+    for chunk_id, result in firestore.chunks_with_errors(
+        job_id, position[0] if position else None, limit + 1
+    ):
+        if len(page) == limit:
+            return page, (chunk_id, 0)
+        take = result.errors[skip : skip + limit - len(page)]
+        page.extend(take)
+        if skip + len(take) < len(result.errors):
+            return page, (chunk_id, skip + len(take))
+        skip = 0
+    return page, None

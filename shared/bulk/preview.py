@@ -15,12 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.bulk import formats, pipeline, rows
+from shared.bulk import formats, rows
 from shared.bulk.mapping import timestamps
-from shared.bulk.models import RowError
+from shared.bulk.pipeline.fan_out import ingest_timezone
 from shared.bulk.schemas import SchemaMapping, compile_mapping
-from shared.events.publishing import MessageEncoder
+from shared.canonical.messages import MessageEncoder
 from shared.platform.encoding import utc_now
+from shared.records.jobs import RowError
 
 MAX_PREVIEW_ROW_BYTES = 1 << 20
 MAX_PREVIEW_EVENTS = 1_000
@@ -41,7 +42,7 @@ class Preview(BaseModel):
     truncated: bool = False  # True when events or errors list fewer than processedRows / errorRows
 
 
-def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None = None) -> Preview:
+def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, Any] | None = None) -> Preview:
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
 
     Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
@@ -50,7 +51,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict | None
     """
     try:
         plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
-        compiled = compile_mapping(mapping, fmt, pipeline.ingest_timezone(metadata))
+        compiled = compile_mapping(mapping, fmt, ingest_timezone(metadata))
     except formats.FileInvalid as exc:
         raise PreviewRefused(str(exc)) from None
     except timestamps.BadValue as exc:

@@ -9,14 +9,15 @@ stream (storage) can, and only that, or publishing, retries a chunk.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from shared.bulk import formats
 from shared.bulk.formats import delimited
 from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping, unexpected_error
 from shared.bulk.mapping.model import SchemaMapping
-from shared.bulk.models import ChunkSpec, FilePlan
-from shared.events.models import PopEvent
-from shared.events.publishing import Unpublishable
+from shared.canonical.event import PopEvent
+from shared.canonical.messages import Unpublishable
+from shared.records.jobs import ChunkSpec, FilePlan
 
 Message = tuple[bytes, dict[str, str]]
 
@@ -26,7 +27,7 @@ record the mapping's filters skipped. An envelope yields one outcome per record 
 
 
 def mapped_rows(
-    stream,
+    stream: IO[bytes],
     fmt: str,
     chunk: ChunkSpec,
     max_row_bytes: int,
@@ -51,7 +52,9 @@ def mapped_rows(
         if error is not None or problem is not None:
             yield row, None, error or problem
             continue
+        value: Any = record  # the record as the mapping reads it (a dict, or a list of positional values)
         if direct:
+            assert isinstance(record, bytes)  # parse=False: the row's bytes
             try:
                 event = compiled.validate_json(record)
             except MemoryError:
@@ -61,19 +64,19 @@ def mapped_rows(
             if event is not None:
                 yield row, event, None
                 continue
-            record, error = formats.parse_record(fmt, record, header)
+            value, error = formats.parse_record(fmt, record, header)
             if error is not None:
                 yield row, None, error
                 continue
         if envelopes:
-            for _place, event, error in compiled.outcomes(record, member, row):
+            for _place, event, error in compiled.outcomes(value, member, row):
                 yield row, event, error
         else:
-            yield row, *compiled.one(record)
+            yield row, *compiled.one(value)
 
 
 def encoded_rows(
-    stream,
+    stream: IO[bytes],
     fmt: str,
     chunk: ChunkSpec,
     max_row_bytes: int,
@@ -126,7 +129,13 @@ def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> Chunk
     """For a CSV file without a header row (`header: false`), its first row, which the plan set
     apart as the header, as one more chunk; None otherwise. A first row over the row size limit is
     such a chunk too: the worker reports it as that row's error, as it would anywhere else."""
-    if plan.format != "csv" or mapping.header or plan.header_end is None:
+    if (
+        plan.format != "csv"
+        or mapping.header
+        or plan.header_end is None
+        or plan.header_start is None
+        or plan.header_row is None
+    ):
         return None
     return ChunkSpec(
         index=index, start=plan.header_start, end=plan.header_end, first_row=plan.header_row, row_count=1

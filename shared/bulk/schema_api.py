@@ -17,14 +17,14 @@ A preview ingests nothing: it frames, maps and validates the sample exactly as a
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Request, Response
 from pydantic import ValidationError
 
-from shared import store
 from shared.auth import callers
 from shared.bulk import schema_registry
-from shared.bulk.api import check_metadata, parse_body
+from shared.bulk.bodies import check_metadata, parse_body
 from shared.bulk.models import (
     MappingPreviewRequest,
     PreviewRequest,
@@ -35,8 +35,16 @@ from shared.bulk.models import (
 from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import BUILTIN, VERSION_PATTERN, SchemaMapping, load_mapping, mapping_problems
 from shared.platform.http import json_response, read_json_document
-from shared.platform.problems import Problem, method_not_allowed, not_found, validation_failed
+from shared.platform.problems import (
+    FieldError,
+    Problem,
+    field_error,
+    method_not_allowed,
+    not_found,
+    validation_failed,
+)
 from shared.platform.settings import get_settings
+from shared.storage import firestore
 
 BASE = "/coatro/v1/pop/dynamic/schemas"
 PREVIEW = "preview"  # POST .../schemas/preview: not a version name
@@ -80,27 +88,22 @@ def get_schema(tenant_id: str, version: str) -> Response:
 def register(tenant_id: str, version: str, request: Request) -> Response:
     body = read_json_document(request, get_settings().max_mapping_bytes)
     if not isinstance(body, dict):
-        raise _invalid_mapping(
-            [{"index": None, "field": None, "message": "The mapping must be a JSON object"}]
-        )
+        raise _invalid_mapping([field_error(None, "The mapping must be a JSON object")])
     if not VERSION_PATTERN.fullmatch(version):
         raise _invalid_mapping(
             [
-                {
-                    "index": None,
-                    "field": "version",
-                    "message": f"{version!r} is not a schema version: 1-32 characters, letters, digits, '.', '_' or '-'",
-                }
+                field_error(
+                    "version",
+                    f"{version!r} is not a schema version: 1-32 characters, letters, digits, '.', '_' or '-'",
+                )
             ]
         )
     if body.setdefault("version", version) != version:
         raise _invalid_mapping(
             [
-                {
-                    "index": None,
-                    "field": "version",
-                    "message": f"The mapping's version {body['version']!r} is not the path's {version!r}",
-                }
+                field_error(
+                    "version", f"The mapping's version {body['version']!r} is not the path's {version!r}"
+                )
             ]
         )
     mapping = _mapping(body)
@@ -150,7 +153,7 @@ def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
             "payload-too-large",
             "Payload too large",
             f"The sample is {len(data)} bytes; a preview takes at most {limit} bytes. Send the first rows only.",
-            [{"index": None, "field": "sample", "message": f"at most {limit} bytes of UTF-8"}],
+            [field_error("sample", f"at most {limit} bytes of UTF-8")],
         )
     try:
         result = preview(mapping, data, body.format, body.metadata)
@@ -158,7 +161,7 @@ def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
         field = "metadata.timezone" if str(exc).startswith("metadata.timezone:") else "sample"
         raise validation_failed(
             f"The sample cannot be read as {body.format}: {exc}.",
-            [{"index": None, "field": field, "message": str(exc)}],
+            [field_error(field, str(exc))],
         ) from None
     return json_response(200, result)
 
@@ -176,7 +179,7 @@ def _document(version: str, mapping: SchemaMapping) -> SchemaDocument:
     )
 
 
-def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
+def _mapping(data: dict[str, Any], field_prefix: str | None = None) -> SchemaMapping:
     """A mapping from the request, or a 400 naming each wrong key. The mapping is first checked as
     sent: what Firestore could not store, and what validation would change on the way (a lone
     surrogate in a key becomes U+FFFD), is refused, never stored changed."""
@@ -186,27 +189,26 @@ def _mapping(data: dict, field_prefix: str | None = None) -> SchemaMapping:
     except ValidationError as exc:
         raise _invalid_mapping(_mapping_errors(exc, field_prefix)) from None
     except ValueError as exc:  # a mapping check outside pydantic's (the v2 language may raise these)
-        raise _invalid_mapping([{"index": None, "field": field_prefix, "message": str(exc)}]) from None
+        raise _invalid_mapping([field_error(field_prefix, str(exc))]) from None
 
 
-def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[dict]:
+def _mapping_errors(exc: ValidationError, prefix: str | None) -> list[FieldError]:
     """`{index, field, message}` per problem of `mapping_problems` ("key: what is wrong"), the key as `field`."""
     messages = mapping_problems(exc)
     locations = [".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)]
     if len(locations) != len(messages):  # one message per error is expected; if not, the messages alone
         locations = [""] * len(messages)
     return [
-        {
-            "index": None,
-            "field": ".".join(p for p in (prefix, loc) if p) or prefix,
-            "message": message.removeprefix(f"{loc}: ") if loc else message,
-        }
+        field_error(
+            ".".join(p for p in (prefix, loc) if p) or prefix,
+            message.removeprefix(f"{loc}: ") if loc else message,
+        )
         for loc, message in zip(locations, messages, strict=True)
     ]
 
 
-def _check_storable(data: dict, prefix: str | None) -> None:
-    if found := store.unstorable(data, ""):
+def _check_storable(data: dict[str, Any], prefix: str | None) -> None:
+    if found := firestore.unstorable(data, ""):
         raise _unstorable(found, prefix)
 
 
@@ -214,12 +216,10 @@ def _unstorable(found: tuple[str, str], prefix: str | None = None) -> Problem:
     where, why = found
     field = ".".join(p for p in (prefix, where) if p) or None
     said = f"{field or 'the mapping'} {why}"
-    return validation_failed(
-        f"The mapping cannot be stored as sent: {said}.", [{"index": None, "field": field, "message": said}]
-    )
+    return validation_failed(f"The mapping cannot be stored as sent: {said}.", [field_error(field, said)])
 
 
-def _invalid_mapping(errors: list[dict]) -> Problem:
+def _invalid_mapping(errors: list[FieldError]) -> Problem:
     said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
     return validation_failed(
         "The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping
 from shared.bulk.mapping.model import VERSION_PATTERN, SchemaMapping, is_canonical_path
-from shared.events.models import PopEvent
+from shared.canonical.event import PopEvent
 
 __all__ = [
     "BUILTIN",
@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 
-def row_to_event(record: dict, mapping: SchemaMapping, fmt: str) -> tuple[PopEvent | None, str | None]:
+def row_to_event(
+    record: dict[str, Any], mapping: SchemaMapping, fmt: str
+) -> tuple[PopEvent | None, str | None]:
     """Map and validate one record: (event, None) or (None, "field: message; field: message").
     A loop over many rows calls `compile_mapping(mapping, fmt).to_event` instead (one lookup, not one per row)."""
     return compile_mapping(mapping, fmt).to_event(record)

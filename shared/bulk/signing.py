@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from shared.platform import clients
 from shared.platform.settings import get_settings
 
 
 @lru_cache
-def _local_credentials(path: str):
+def _local_credentials(path: str) -> Any:
+    """The local stack's generated signing key (a service-account key file); never used in the cloud."""
     from google.oauth2 import service_account
 
     return service_account.Credentials.from_service_account_file(path)
@@ -29,14 +31,19 @@ def signed_put_url(object_name: str, content_type: str, expires_in: int) -> str:
     if settings.storage_public_url:
         options["api_access_endpoint"] = settings.storage_public_url
     if settings.signing_key_file:
-        return blob.generate_signed_url(credentials=_local_credentials(settings.signing_key_file), **options)
+        url: str = blob.generate_signed_url(
+            credentials=_local_credentials(settings.signing_key_file), **options
+        )
+        return url
     import google.auth
     from google.auth.transport.requests import Request
 
+    credentials: Any
     credentials, _ = google.auth.default()
     credentials.refresh(Request())
-    return blob.generate_signed_url(
+    signed: str = blob.generate_signed_url(
         service_account_email=settings.signing_service_account or credentials.service_account_email,
         access_token=credentials.token,
         **options,
     )
+    return signed

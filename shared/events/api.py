@@ -9,11 +9,11 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from shared.auth import callers
-from shared.events.models import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
-from shared.events.publishing import Unpublishable, messages, publish
+from shared.canonical.event import EventsAccepted, PopEvent, events_batch, field_errors, pop_event_list
+from shared.canonical.messages import Unpublishable, messages, publish
 from shared.platform.encoding import utc_now
 from shared.platform.http import decode_json, json_response, read_json_bytes
-from shared.platform.problems import too_large, unavailable, validation_failed
+from shared.platform.problems import field_error, too_large, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
 
@@ -24,20 +24,18 @@ def parse_batch(body: Any) -> list[PopEvent]:
     if not isinstance(body, dict):
         raise validation_failed(
             "The body must be a JSON object with an events array.",
-            [{"index": None, "field": None, "message": "Input should be a JSON object"}],
+            [field_error(None, "Input should be a JSON object")],
         )
     problems = [
-        {"index": None, "field": key, "message": "Unknown field; the body holds only events"}
-        for key in body
-        if key != "events"
+        field_error(key, "Unknown field; the body holds only events") for key in body if key != "events"
     ]
     events = body.get("events")
     if "events" not in body:
-        problems.append({"index": None, "field": "events", "message": "Field required"})
+        problems.append(field_error("events", "Field required"))
     elif not isinstance(events, list):
-        problems.append({"index": None, "field": "events", "message": "Input should be an array of events"})
+        problems.append(field_error("events", "Input should be an array of events"))
     elif not events:
-        problems.append({"index": None, "field": "events", "message": "Input should hold at least one event"})
+        problems.append(field_error("events", "Input should hold at least one event"))
     if not isinstance(events, list) or not events:
         raise validation_failed("The request body is not a valid batch of events.", problems)
     if len(events) > settings.max_events_per_request:
@@ -57,7 +55,7 @@ def parse_batch(body: Any) -> list[PopEvent]:
     return batch
 
 
-class _Members(list):
+class _Members(list[tuple[str, Any]]):
     """A JSON object's members as (name, value) pairs, duplicates kept."""
 
 
@@ -71,13 +69,7 @@ def _events_member_once(raw: bytes) -> None:
     if isinstance(body, _Members) and sum(name == "events" for name, _ in body) > 1:
         raise validation_failed(
             "The request body is not a valid batch of events.",
-            [
-                {
-                    "index": None,
-                    "field": "events",
-                    "message": "Field given more than once; send one events array",
-                }
-            ],
+            [field_error("events", "Field given more than once; send one events array")],
         )
 
 
@@ -114,7 +106,7 @@ def accept_events(request: Request) -> Response:
             raise too_large(f"Event {exc.index} is too large to store: {exc}.") from None
         raise validation_failed(
             f"Event {exc.index} cannot be stored; nothing was accepted.",
-            [{"index": exc.index, "field": None, "message": str(exc)}],
+            [field_error(None, str(exc), index=exc.index)],
         ) from None
     try:
         publish(items)

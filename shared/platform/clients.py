@@ -9,34 +9,41 @@ variable, so `bigquery()` reads BIGQUERY_EMULATOR_HOST through the settings.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from shared.platform.settings import get_settings
 
+if TYPE_CHECKING:  # the libraries are imported when a client is first made, not with this module
+    import google.cloud.pubsub_v1 as pubsub_v1  # no type information: Any
+    import google.cloud.storage as gcs  # no type information: Any
+    from google.cloud import bigquery as bq
+    from google.cloud import firestore as fs
+
 
 @lru_cache
-def firestore():
+def firestore() -> fs.Client:
     from google.cloud import firestore as fs
 
     return fs.Client(project=get_settings().project_id)
 
 
 @lru_cache
-def publisher():
+def publisher() -> pubsub_v1.PublisherClient:
     """The Pub/Sub publisher; `shared.platform.pubsub` publishes through its GAPIC layer (`.api`)."""
-    from google.cloud import pubsub_v1
+    import google.cloud.pubsub_v1 as pubsub_v1
 
     return pubsub_v1.PublisherClient()
 
 
 @lru_cache
-def storage():
-    from google.cloud import storage as gcs
+def storage() -> gcs.Client:
+    import google.cloud.storage as gcs
 
     return gcs.Client(project=get_settings().project_id)
 
 
 @lru_cache
-def bigquery():
+def bigquery() -> bq.Client:
     """The BigQuery client; against the local emulator with anonymous credentials and its http:// address."""
     from google.cloud import bigquery as bq
 

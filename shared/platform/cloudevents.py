@@ -12,11 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.platform import logs
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
 
 Message = TypeVar("Message", bound=BaseModel)
 
@@ -44,14 +47,14 @@ def _problem(exc: ValidationError) -> str:
     )[:500]
 
 
-def storage_object(cloud_event) -> StorageObject:
+def storage_object(cloud_event: CloudEvent) -> StorageObject:
     try:
         return StorageObject.model_validate(cloud_event.data)
     except ValidationError as exc:
         raise MalformedEvent(f"not a storage object event: {_problem(exc)}") from None
 
 
-def pubsub_message(cloud_event, model: type[Message]) -> Message:
+def pubsub_message(cloud_event: CloudEvent, model: type[Message]) -> Message:
     """The data of a `messagePublished` event (what functions-framework makes of a push request)."""
     data = cloud_event.data
     message = data.get("message") if isinstance(data, dict) else None
@@ -65,8 +68,9 @@ def pubsub_message(cloud_event, model: type[Message]) -> Message:
         raise MalformedEvent(f"not a {model.__name__}: {detail}") from None
 
 
-def handle_event(cloud_event, handler: Callable[[], None]) -> None:
-    """Run `handler` (which decodes the event and acts on it) with the rules of this module."""
+def handle_event(cloud_event: CloudEvent, handler: Callable[[], object]) -> None:
+    """Run `handler` (which decodes the event and acts on it; what it returns is dropped) with the rules
+    of this module."""
     about = {"eventType": cloud_event["type"], "eventId": cloud_event["id"]}
     try:
         handler()

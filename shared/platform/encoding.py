@@ -30,7 +30,7 @@ STRICT_JSON = json.JSONDecoder(parse_constant=_not_json)
 # -- bodies stored as sent (a schema mapping, an ingest's metadata) --------------------------------
 
 
-class RepeatedNames(dict):
+class RepeatedNames(dict[str, Any]):
     """A JSON object that gives some name more than once (`repeated`); the last value is the one kept."""
 
     repeated: list[str]
@@ -38,7 +38,7 @@ class RepeatedNames(dict):
 
 class OutOfRange(float):
     """A JSON number a double cannot hold: it overflowed to ±infinity or underflowed to 0. The value is
-    what Python made of it; the mark lets `shared.store.unstorable` refuse it, naming where it is."""
+    what Python made of it; the mark lets `shared.storage.firestore.unstorable` refuse it, naming where it is."""
 
 
 _NONZERO_DIGIT = re.compile(r"[1-9]")
@@ -50,7 +50,11 @@ def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         return obj
     seen: set[str] = set()
     marked = RepeatedNames(obj)
-    marked.repeated = [name for name, _ in pairs if name in seen or seen.add(name)]
+    marked.repeated = []
+    for name, _ in pairs:
+        if name in seen:
+            marked.repeated.append(name)
+        seen.add(name)
     return marked
 
 

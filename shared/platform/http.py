@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from flask import Request, Response
 from functions_framework.exceptions import RequestTimeoutException
@@ -18,6 +18,7 @@ from shared.platform.encoding import DOCUMENT_JSON, STRICT_JSON, repeated_name
 from shared.platform.problems import (
     Problem,
     bad_request,
+    field_error,
     method_not_allowed,
     too_large,
     unavailable,
@@ -30,13 +31,17 @@ JSON_TYPES = ("application/json",)
 _READ_BLOCK = 64 * 1024
 
 
-def json_response(status: int, body: BaseModel | dict, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: BaseModel | dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
 def problem_response(problem: Problem) -> Response:
+    """The problem as application/problem+json, for the functions and the local gateway alike. As any
+    werkzeug response, it answers HEAD (and 204/304) without a body, keeping Content-Length."""
     return Response(
         json.dumps(problem.body()),
         status=problem.status,
@@ -122,24 +127,18 @@ def read_json_document(request: Request, max_bytes: int | None = None) -> Any:
     """A JSON body that is kept or obeyed as sent (a schema mapping, an upload or ingest request and its
     metadata): `read_json`, and a 400 naming a name given twice in any of its objects (a parser would
     keep one of the two values without a word). Numbers a double cannot hold come back marked
-    (`encoding.OutOfRange`): whatever stores the value refuses them with `shared.store.unstorable`."""
+    (`encoding.OutOfRange`): whatever stores the value refuses them with `shared.storage.firestore.unstorable`."""
     body = decode_json(read_json_bytes(request, max_bytes), DOCUMENT_JSON)
     if found := repeated_name(body):
         where, name = found
         raise validation_failed(
             f"The request body gives {where} more than once; send each name once.",
-            [
-                {
-                    "index": None,
-                    "field": where,
-                    "message": f"{name!r} is given more than once in this object; send it once",
-                }
-            ],
+            [field_error(where, f"{name!r} is given more than once in this object; send it once")],
         )
     return body
 
 
-def decode_json(data: bytes, decoder=STRICT_JSON) -> Any:
+def decode_json(data: bytes, decoder: json.JSONDecoder = STRICT_JSON) -> Any:
     """Strict JSON (no NaN or Infinity) from UTF-8 bytes, or a 400 saying what is wrong."""
     try:
         return decoder.decode(data.decode("utf-8"))
@@ -167,8 +166,9 @@ def read_json_bytes(request: Request, max_bytes: int | None = None) -> bytes:
     return _gunzip_bounded(raw, limit) if encoding == "gzip" else raw
 
 
-def _read_bounded(stream, limit: int) -> bytes:
-    chunks, size = [], 0
+def _read_bounded(stream: IO[bytes], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
     while block := stream.read(_READ_BLOCK):
         size += len(block)
         if size > limit:

@@ -65,7 +65,7 @@ def context(**fields: Any) -> Iterator[None]:
     except BaseException as exc:
         if not hasattr(exc, "log_context"):  # the innermost context is the most complete
             try:
-                exc.log_context = dict(_context.get())
+                setattr(exc, "log_context", dict(_context.get()))  # noqa: B010 (any exception type)
             except AttributeError:  # an exception type without __dict__
                 pass
         raise

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # RFC 1123 2.1: letters, digits, inner hyphens
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -60,13 +64,13 @@ def _host_name(host: str) -> bool:
     return True
 
 
-def _last(headers, name: str) -> str | None:
+def _last(headers: Headers, name: str) -> str | None:
     # Proxies append: "client-claimed, ..., set-by-the-nearest-proxy"; only the last one is ours.
     values = headers.getlist(name)
     return ",".join(values).rsplit(",", 1)[-1].strip() if values else None
 
 
-def forwarded_origin(headers) -> str | None:
+def forwarded_origin(headers: Headers) -> str | None:
     """scheme://host[:port] from X-Forwarded-Proto and X-Forwarded-Host, or None unless both are valid."""
     host = authority(_last(headers, "X-Forwarded-Host") or "")
     proto = (_last(headers, "X-Forwarded-Proto") or "").lower()

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 PROBLEM_BASE = "https://coatro.dev/problems/"
+
+
+class FieldError(TypedDict):
+    """One item of a problem's `errors`: which event of a batch (`index`, else None), which field (a dotted
+    path or a query parameter; None: the body as a whole) and what is wrong with it."""
+
+    index: int | None
+    field: str | None
+    message: str
+
+
+def field_error(field: str | None, message: str, index: int | None = None) -> FieldError:
+    """The one way to write an `errors` item (its keys in this order: response bodies depend on it)."""
+    return {"index": index, "field": field, "message": message}
 
 
 @dataclass
@@ -14,7 +29,7 @@ class Problem(Exception):
     slug: str
     title: str
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: Sequence[FieldError] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
@@ -25,7 +40,7 @@ class Problem(Exception):
             "detail": self.detail,
         }
         if self.errors is not None:
-            doc["errors"] = self.errors
+            doc["errors"] = list(self.errors)
         return doc
 
 
@@ -81,12 +96,12 @@ def not_found(detail: str) -> Problem:
 
 
 def bad_request(
-    detail: str, errors: list[dict[str, Any]] | None = None, slug: str = "bad-request"
+    detail: str, errors: Sequence[FieldError] | None = None, slug: str = "bad-request"
 ) -> Problem:
     return Problem(400, slug, "Bad request", detail, errors)
 
 
-def validation_failed(detail: str, errors: list[dict[str, Any]]) -> Problem:
+def validation_failed(detail: str, errors: Sequence[FieldError]) -> Problem:
     return Problem(400, "validation-failed", "Validation failed", detail, errors)
 
 

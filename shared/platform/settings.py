@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.platform import origins
 
 # The most chunks one file's plan holds (about 90 bytes each, so a plan stays well inside its
-# Firestore document); shared.bulk.pipeline.MAX_PLAN_CHUNKS is the same number.
+# Firestore document); shared.bulk.pipeline.splitter.MAX_PLAN_CHUNKS is the same number.
 MAX_PLAN_CHUNKS = 5_000
 
 
@@ -180,7 +180,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _plan_fits(self) -> Settings:
         # Every chunk but the last spans chunk_bytes or holds chunk_rows_for(size) rows of at least
-        # 2 bytes (pipeline.chunk_rows_for), so the largest file is cut into at most MAX_PLAN_CHUNKS
+        # 2 bytes (pipeline.splitter.chunk_rows_for), so the largest file is cut into at most MAX_PLAN_CHUNKS
         # chunks only if chunk_bytes x MAX_PLAN_CHUNKS >= max_file_bytes. Files over 20 GiB (4 MiB x
         # 5,000) therefore raise the default, as chunk_rows_for raises chunk_rows; a chunk_bytes set
         # too small for max_file_bytes is refused.

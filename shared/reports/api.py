@@ -13,6 +13,7 @@ requested). Never at the request's own Host, which behind a gateway is this func
 from __future__ import annotations
 
 import math
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Request, Response
@@ -37,7 +38,7 @@ class Collection(BaseModel):
 
 class DeliveryReport(BaseModel):
     collection: Collection
-    result: list[dict]
+    result: list[dict[str, Any]]
     status: int = 200
 
 

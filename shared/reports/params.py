@@ -3,27 +3,44 @@
 Every bad parameter is a 400 problem+json whose `errors` name it (`{"index": null, "field":
 "filter[from]", "message": ...}`), all of them at once, as the events endpoint reports every invalid
 event. An unknown parameter is an error too: a misspelt filter would otherwise widen the report.
+
+`ReportParameters` (pydantic) checks each parameter, named as sent; `parse` adds what no one parameter
+says: a name given twice or unknown, and which days are given. Its errors come in the model's order.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 from werkzeug.datastructures import MultiDict
 
-from shared.platform.problems import validation_failed
+from shared.canonical.event import ID_FIELDS, MAX_ID_LENGTH
+from shared.platform.problems import FieldError, field_error, validation_failed
 from shared.platform.timezones import iana_zone, is_iana_zone
 
-GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
-DIMENSIONS = ("campaignId", "creativeId", "screenId", "siteId")  # the filterable ids
+# The ids a report filters and groups by: the canonical event's, but its own (campaignId, creativeId,
+# screenId, siteId). The CLI keeps a copy (client/coatro_cli/report.py; tests/client checks it).
+DIMENSIONS = tuple(sorted(set(ID_FIELDS) - {"eventId"}))
+GROUP_KEYS = ("date", *DIMENSIONS)
 DEFAULT_GROUP_BY = ("date", "campaignId")
 MAX_DAYS = 92
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000_000  # keeps the offset a BigQuery INT64
-MAX_ID_LENGTH = 128
 # The days a report may cover. The window of any of them, in any zone (at most 26 hours from UTC), is
 # a datetime and a BigQuery TIMESTAMP; a day near year 1 or 9999 overflowed in a zone east or west of UTC.
 FIRST_DAY = date(1900, 1, 1)
@@ -32,17 +49,7 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9]: ASCII digits only, un
 _DIGITS = re.compile(r"[0-9]{1,12}")
 # Not part of the report: the OAuth2 access token, which the gateway also accepts as a query parameter.
 CREDENTIAL_PARAMETERS = ("access_token",)
-KNOWN = {
-    "filter[date]",
-    "filter[from]",
-    "filter[to]",
-    "timezone",
-    "groupBy",
-    "page",
-    "per_page",
-    *(f"filter[{d}]" for d in DIMENSIONS),
-    *CREDENTIAL_PARAMETERS,
-}
+FILTERS = {f"filter[{d}]": d for d in DIMENSIONS}  # parameter -> dimension
 
 
 @dataclass(frozen=True)
@@ -67,115 +74,162 @@ class DeliveryQuery:
         return (self.page - 1) * self.per_page
 
 
-def _error(parameter: str, message: str) -> dict:
-    return {"index": None, "field": parameter, "message": message}
+# ---- each parameter on its own: a type that reads the text as sent, or refuses it in its own words
 
 
-def _parse_day(name: str, value: str, errors: list[dict]) -> date | None:
+def _refused(message: str) -> PydanticCustomError:
+    # The message goes in as context: the input it may quote is never read as a template.
+    return PydanticCustomError("report_parameter", "{message}", {"message": message})
+
+
+def _day(value: object) -> date:
     """Strictly YYYY-MM-DD in ASCII digits (date.fromisoformat also takes 2025-W10-1 and 20250101),
-    from FIRST_DAY to LAST_DAY; else None and an error naming the parameter."""
-    try:
-        if not _DAY.fullmatch(value):
-            raise ValueError
-        day = date.fromisoformat(value)
-        if FIRST_DAY <= day <= LAST_DAY:
+    from FIRST_DAY to LAST_DAY."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+        if day is not None and FIRST_DAY <= day <= LAST_DAY:
             return day
-    except ValueError:
-        pass
-    errors.append(_error(name, f"Input should be a date, YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}"))
-    return None
+    raise _refused(f"Input should be a date, YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}")
 
 
-def _positive(value: str) -> int:
-    """A whole number in ASCII digits: int() would also take " 5", "+5", "1_000" and other scripts' digits."""
-    if not _DIGITS.fullmatch(value):
-        raise ValueError
-    return int(value)
+def _whole_number(maximum: int) -> Callable[[object], int]:
+    """1 to `maximum` in ASCII digits: int() would also take " 5", "+5", "1_000" and other scripts' digits."""
+
+    def read(value: object) -> int:
+        if isinstance(value, str) and _DIGITS.fullmatch(value) and 1 <= int(value) <= maximum:
+            return int(value)
+        raise _refused(f"Input should be a whole number from 1 to {maximum}")
+
+    return read
 
 
-def parse(args: MultiDict) -> DeliveryQuery:
+def _zone(value: object) -> str:
+    if not is_iana_zone(value):  # not posixrules, localtime, posix/..., right/... (leap seconds)
+        raise _refused("Input should be an IANA time zone, e.g. Europe/Paris")
+    return value
+
+
+def _group_by(value: object) -> tuple[str, ...]:
+    keys = tuple(str(value).split(","))
+    unknown = [k for k in keys if k not in GROUP_KEYS]
+    if unknown:
+        raise _refused(f"Unknown key(s) {', '.join(repr(k) for k in unknown)}; use {', '.join(GROUP_KEYS)}")
+    if len(set(keys)) != len(keys):
+        raise _refused("Each key at most once")
+    return keys
+
+
+def _id(value: object) -> str:
+    if isinstance(value, str) and 1 <= len(value) <= MAX_ID_LENGTH:
+        return value
+    raise _refused(f"Input should be an id of 1 to {MAX_ID_LENGTH} characters")
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+Id = Annotated[str, BeforeValidator(_id)]
+
+
+class ReportParameters(BaseModel):
+    """The report's query parameters, by the names they are sent under (aliases); `filters` holds the
+    `filter[<dimension>]` ones by dimension."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: Day | None = Field(None, alias="filter[date]")
+    day_from: Day | None = Field(None, alias="filter[from]")
+    day_to: Day | None = Field(None, alias="filter[to]")
+    timezone: Annotated[str, BeforeValidator(_zone)] = "UTC"
+    group_by: Annotated[tuple[str, ...], BeforeValidator(_group_by)] = Field(
+        DEFAULT_GROUP_BY, alias="groupBy"
+    )
+    filters: dict[str, Id] = Field(default_factory=dict)
+    page: Annotated[int, BeforeValidator(_whole_number(MAX_PAGE))] = 1
+    per_page: Annotated[int, BeforeValidator(_whole_number(MAX_PER_PAGE))] = DEFAULT_PER_PAGE
+
+    @field_validator("day_to")
+    @classmethod
+    def _after_the_first_day(cls, last: date | None, info: ValidationInfo) -> date | None:
+        first = info.data.get("day_from")  # absent when filter[from] was refused
+        if last is None or first is None:
+            return last
+        if last < first:
+            raise _refused("Should not be before filter[from]")
+        if (last - first).days + 1 > MAX_DAYS:
+            raise _refused(f"A report covers at most {MAX_DAYS} days")
+        return last
+
+    def query(self) -> DeliveryQuery:
+        first, last = (self.day, self.day) if self.day else (self.day_from, self.day_to)
+        assert first is not None and last is not None  # parse saw a day or both ends given
+        return DeliveryQuery(
+            first, last, self.timezone, self.group_by, dict(self.filters), self.page, self.per_page
+        )
+
+
+def _parameter_names() -> list[str]:
+    """The model's parameters as sent, in its order (the order their errors are listed in)."""
+    names: list[str] = []
+    for name, info in ReportParameters.model_fields.items():
+        names += list(FILTERS) if name == "filters" else [info.alias or name]
+    return names
+
+
+PARAMETERS = _parameter_names()
+KNOWN = {*PARAMETERS, *CREDENTIAL_PARAMETERS}
+
+
+def _days_given(given: Set[str]) -> list[FieldError]:
+    """Which of filter[date], filter[from] and filter[to] are given: one day, or both ends of a range."""
+    if "filter[date]" in given:
+        if given & {"filter[from]", "filter[to]"}:
+            return [
+                field_error(
+                    "filter[date]", "Give either filter[date] or filter[from] and filter[to], not both"
+                )
+            ]
+        return []
+    if not given & {"filter[from]", "filter[to]"}:
+        return [field_error("filter[date]", "A report needs filter[date], or filter[from] and filter[to]")]
+    return [
+        field_error(name, f"Required with {other}")
+        for name, other in (("filter[from]", "filter[to]"), ("filter[to]", "filter[from]"))
+        if name not in given
+    ]
+
+
+def _parameter(loc: tuple[int | str, ...]) -> str:
+    """The parameter an error of ReportParameters is about (a filter's location is ("filters", dimension))."""
+    return f"filter[{loc[1]}]" if loc[0] == "filters" else str(loc[0])
+
+
+def parse(args: MultiDict[str, str]) -> DeliveryQuery:
     """A DeliveryQuery from the request's query parameters, or a 400 naming every bad one."""
-    errors = []
-    values: dict[str, str] = {}
+    errors: list[FieldError] = []
+    values: dict[str, Any] = {}
     for name in args:
         given = args.getlist(name)
         if name not in KNOWN:
-            errors.append(_error(name, "Unknown parameter"))
+            errors.append(field_error(name, "Unknown parameter"))
         elif len(given) > 1:
-            errors.append(_error(name, "Give this parameter once"))
-        else:
+            errors.append(field_error(name, "Give this parameter once"))
+        elif name not in CREDENTIAL_PARAMETERS:
             values[name] = given[0]
-
-    first = last = None
-    if "filter[date]" in values:
-        if "filter[from]" in values or "filter[to]" in values:
-            errors.append(
-                _error("filter[date]", "Give either filter[date] or filter[from] and filter[to], not both")
-            )
-        first = last = _parse_day("filter[date]", values["filter[date]"], errors)
-    elif "filter[from]" not in values and "filter[to]" not in values:
-        errors.append(_error("filter[date]", "A report needs filter[date], or filter[from] and filter[to]"))
-    else:
-        for name in ("filter[from]", "filter[to]"):
-            if name not in values:
-                errors.append(
-                    _error(
-                        name, "Required with " + ("filter[to]" if name == "filter[from]" else "filter[from]")
-                    )
-                )
-                continue
-            day = _parse_day(name, values[name], errors)
-            if day is None:
-                continue
-            first, last = (day, last) if name == "filter[from]" else (first, day)
-        if first and last:
-            if last < first:
-                errors.append(_error("filter[to]", "Should not be before filter[from]"))
-            elif (last - first).days + 1 > MAX_DAYS:
-                errors.append(_error("filter[to]", f"A report covers at most {MAX_DAYS} days"))
-
-    zone = values.get("timezone", "UTC")
-    if not is_iana_zone(zone):  # not posixrules, localtime, posix/..., right/... (leap seconds)
-        errors.append(_error("timezone", "Input should be an IANA time zone, e.g. Europe/Paris"))
-
-    group_by = DEFAULT_GROUP_BY
-    if "groupBy" in values:
-        keys = tuple(values["groupBy"].split(","))
-        unknown = [k for k in keys if k not in GROUP_KEYS]
-        if unknown:
-            errors.append(
-                _error(
-                    "groupBy",
-                    f"Unknown key(s) {', '.join(repr(k) for k in unknown)}; use {', '.join(GROUP_KEYS)}",
-                )
-            )
-        elif len(set(keys)) != len(keys):
-            errors.append(_error("groupBy", "Each key at most once"))
-        group_by = keys
-
-    filters = {}
-    for dimension in DIMENSIONS:
-        name = f"filter[{dimension}]"
-        if name in values:
-            if not 1 <= len(values[name]) <= MAX_ID_LENGTH:
-                errors.append(_error(name, f"Input should be an id of 1 to {MAX_ID_LENGTH} characters"))
-            filters[dimension] = values[name]
-
-    page, per_page = 1, DEFAULT_PER_PAGE
+    checked = _days_given(values.keys())
+    if "filter[date]" in values:  # a range given as well is refused by _days_given, unread
+        values.pop("filter[from]", None)
+        values.pop("filter[to]", None)
+    values["filters"] = {FILTERS[name]: values.pop(name) for name in FILTERS if name in values}
+    parameters = None
     try:
-        page = _positive(values.get("page", "1"))
-        if not 1 <= page <= MAX_PAGE:
-            raise ValueError
-    except ValueError:
-        errors.append(_error("page", f"Input should be a whole number from 1 to {MAX_PAGE}"))
-    try:
-        per_page = _positive(values.get("per_page", str(DEFAULT_PER_PAGE)))
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            raise ValueError
-    except ValueError:
-        errors.append(_error("per_page", f"Input should be a whole number from 1 to {MAX_PER_PAGE}"))
-
-    if errors:
-        names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        parameters = ReportParameters.model_validate(values)
+    except ValidationError as exc:
+        checked += [field_error(_parameter(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+    # Stable: a parameter's errors from _days_given come before its own.
+    errors += sorted(checked, key=lambda e: PARAMETERS.index(str(e["field"])))
+    if errors or parameters is None:
+        names = ", ".join(dict.fromkeys(str(e["field"]) for e in errors))
         raise validation_failed(f"Invalid query parameter(s): {names}.", errors)
-    return DeliveryQuery(first, last, zone, group_by, filters, page, per_page)
+    return parameters.query()

@@ -196,6 +196,16 @@ def test_report_follows_every_next_url_and_writes_csv(coatro, server):
     ]
 
 
+def test_the_cli_names_the_report_keys_and_filters_the_api_takes():
+    # The CLI is installed on its own (no shared/), so it keeps a copy of the canonical ids.
+    from coatro_cli import report
+    from shared.reports import params
+
+    assert report.GROUP_KEYS == params.GROUP_KEYS
+    assert sorted(report.FILTERS.values()) == sorted(params.DIMENSIONS)
+    assert all(f"filter[{name}]" in params.KNOWN for name in report.FILTERS.values())
+
+
 def test_report_csv_defuses_formulas_in_the_tenants_own_ids():
     from coatro_cli import report
 

@@ -111,6 +111,33 @@ def test_non_problem_error_bodies_are_still_shown(server):
     assert "X-API-Key" not in server.requests[0].headers  # the key never goes to a signed storage URL
 
 
+def test_a_file_upload_is_resent_whole_after_a_503_and_its_bar_restarts(server, tmp_path):
+    from coatro_cli.bulk import put_file
+
+    class Bar:
+        def __init__(self):
+            self.resets, self.n = [], 0
+
+        def reset(self, total):
+            self.resets.append(total)
+            self.n = 0
+
+        def update(self, n):
+            self.n += n
+
+        def refresh(self):
+            pass
+
+    data = bytes(range(256)) * 8192  # 2 MiB: more than one block
+    path = tmp_path / "upload.ndjson"
+    path.write_bytes(data)
+    server.script = [Reply(503, "<Error>SlowDown</Error>", {"Retry-After": "0"}), Reply(200, "")]
+    bar = Bar()
+    put_file(client_for(server.url), server.url + "/bucket/object", "application/x-ndjson", path, bar)
+    assert [r.body for r in server.requests] == [data, data]
+    assert bar.resets == [len(data), len(data)] and bar.n == len(data)
+
+
 # -- the same policy through the command ------------------------------------------------
 
 

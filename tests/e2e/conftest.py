@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from shared.bulk.models import FINAL_STATES
+from shared.records.jobs import FINAL_STATES
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
 

@@ -81,11 +81,12 @@ def test_upload_url_put_works_with_curl_as_written(api, tmp_path):
 
 def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(api, stack, tenant):
     """Pub/Sub (the emulator) delivers a failing chunk 5 times, then to pop-chunks-dead; dead_letter ends the job."""
-    from shared import store
-    from shared.bulk import pipeline
-    from shared.bulk.models import ChunkMessage, ChunkSpec, JobRecord
+    from shared.bulk.models import ChunkMessage
+    from shared.bulk.pipeline import fan_out
     from shared.platform import clients
     from shared.platform.encoding import utc_now
+    from shared.records.jobs import ChunkSpec, JobRecord
+    from shared.storage import firestore
 
     upload = api.upload_url("csv").json()
     requests.put(
@@ -96,11 +97,11 @@ def test_chunk_that_always_fails_goes_through_the_emulators_dead_letter_topic(ap
     ).raise_for_status()
     file_id = upload["fileId"]
     deadline = time.monotonic() + 30
-    while (record := store.get_file(file_id)).status != "ready":
+    while (record := firestore.get_file(file_id)).status != "ready":
         assert time.monotonic() < deadline, "the splitter did not plan the file"
         time.sleep(0.2)
-    job_id = pipeline.job_id_for(file_id)
-    assert store.create_job(
+    job_id = fan_out.job_id_for(file_id)
+    assert firestore.create_job(
         JobRecord(
             jobId=job_id,
             tenantId=tenant[0],

@@ -10,8 +10,8 @@ import time
 import pytest
 import requests
 
-from shared import store
-from shared.bulk import pipeline
+from shared.bulk.pipeline import backends, fan_out
+from shared.storage import firestore
 from tests import bulk_files
 from tests.conftest import ROOT, InstanceDied, unique
 
@@ -52,18 +52,18 @@ def test_fan_out_killed_after_its_claim_is_finished_by_the_sweep_without_any_cli
     tag = unique("dead-claim")
     file_id = _upload(api, "csv", bulk_files.csv_file(30, tag))
     deadline = time.monotonic() + 30
-    while store.get_file(file_id).status != "ready":  # the storage bridge and splitter plan it
+    while firestore.get_file(file_id).status != "ready":  # the storage bridge and splitter plan it
         assert time.monotonic() < deadline, "the splitter did not plan the file"
         time.sleep(0.2)
 
     def dies(*_args, **_kwargs):
         raise InstanceDied()
 
-    monkeypatch.setattr(pipeline, "publish_and_wait", dies)
+    monkeypatch.setattr(backends, "publish_and_wait", dies)
     with pytest.raises(InstanceDied):  # ingest's work, killed right after the fan-out claim
-        pipeline.create_job(tenant[0], file_id, "1.0", None)
+        fan_out.create_job(tenant[0], file_id, "1.0", None)
     monkeypatch.undo()
-    job = store.get_job(pipeline.job_id_for(file_id))
+    job = firestore.get_job(fan_out.job_id_for(file_id))
     assert (job.status, job.fanOut) == ("queued", "claimed")
 
     # Cloud Scheduler's stand-in, ticking every second; nobody calls the API again.

@@ -10,10 +10,17 @@ import time
 
 import pytest
 import requests
+from jwt.utils import base64url_encode
 
 from shared.auth import oauth_clients
-from shared.auth.signers import LocalKeySigner, b64url
+from shared.auth.signers import LocalKeySigner
 from tests.conftest import ROOT, unique
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding, as JWS writes each part (for forging tokens by hand)."""
+    return base64url_encode(data).decode()
+
 
 EVENTS = "/coatro/v1/pop/events"
 TOKEN = "/coatro/v1/oauth/token"

@@ -16,8 +16,8 @@ from google.cloud import pubsub_v1
 
 from local.bigquery import schema_fields
 from local.bigquery_subscription import SUBSCRIPTION
-from shared.events.models import PopEvent
-from shared.events.publishing import derived_event_id
+from shared.canonical.event import PopEvent
+from shared.canonical.messages import derived_event_id
 from shared.platform import clients
 from tests.conftest import bigquery_rows, unique
 from tests.integration.conftest import assert_counts

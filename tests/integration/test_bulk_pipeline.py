@@ -13,12 +13,13 @@ import os
 import pytest
 from google.cloud import pubsub_v1
 
-from shared import store
 from shared.auth import api_keys
-from shared.bulk import pipeline, schema_registry
+from shared.bulk import schema_registry
+from shared.bulk.pipeline import backends, completion, fan_out, splitter, worker
 from shared.platform import clients
 from shared.platform.cloudevents import StorageObject
 from shared.platform.pubsub import PublishFailed
+from shared.storage import firestore
 from tests import bulk_files
 from tests.conftest import ROOT, unique
 from tests.integration.conftest import BULK, assert_counts
@@ -32,11 +33,11 @@ def test_job_is_queued_until_a_worker_starts_then_completes(bulk, events_sink):
     assert status["status"] == "queued" and status["totalRows"] == 100 and status["startedAt"] is None
     messages = bulk.chunk_messages()
     assert len(messages) == 4
-    pipeline.process_chunk(messages[0])
+    worker.process_chunk(messages[0])
     status = bulk.status(job_id)
     assert status["status"] == "processing" and status["processedRows"] == 25 and status["startedAt"]
     for message in messages[1:]:
-        pipeline.process_chunk(message)
+        worker.process_chunk(message)
     status = bulk.status(job_id)
     assert_counts(status, "completed", 100, 100, 0)
     assert status["completedAt"]
@@ -134,7 +135,7 @@ def test_chunk_delivered_twice_leaves_counts_and_events_unchanged(bulk, events_s
     job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("dup")))
     messages = bulk.run_all()
     for message in messages:  # at-least-once: every chunk arrives again
-        pipeline.process_chunk(message)
+        worker.process_chunk(message)
     assert_counts(bulk.status(job_id), "completed", 50, 50, 0)
     got = events_sink.pull(bulk.tenant_id, timeout=5, until=lambda ms: len(ms) > 50)
     assert len(got) == 50
@@ -153,8 +154,8 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
     tag = unique("crash")
     job_id = bulk.start("ndjson", bulk_files.ndjson(25, tag))
     [message] = bulk.chunk_messages()
-    monkeypatch.setattr(pipeline, "PUBLISH_BATCH", 10)
-    real_publish, calls = pipeline.publish, []
+    monkeypatch.setattr(worker, "PUBLISH_BATCH", 10)
+    real_publish, calls = backends.publish, []
 
     def dies_after_first_batch(*args, **kwargs):
         calls.append(1)
@@ -162,12 +163,12 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
             raise PublishFailed("the instance died")  # 10 events are already out
         return real_publish(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "publish", dies_after_first_batch)
+    monkeypatch.setattr(backends, "publish", dies_after_first_batch)
     with pytest.raises(PublishFailed):
-        pipeline.process_chunk(message)
+        worker.process_chunk(message)
     assert bulk.status(job_id)["processedRows"] == 0  # nothing recorded before the commit point
-    monkeypatch.setattr(pipeline, "publish", real_publish)
-    pipeline.process_chunk(message)  # Pub/Sub redelivers
+    monkeypatch.setattr(backends, "publish", real_publish)
+    worker.process_chunk(message)  # Pub/Sub redelivers
     assert_counts(bulk.status(job_id), "completed", 25, 25, 0)
     got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 35)
     assert {m["attributes"]["eventId"] for m in got} == {f"{tag}-{i}" for i in range(25)}
@@ -177,18 +178,18 @@ def test_worker_dying_mid_chunk_is_retried_with_exact_counts(bulk, events_sink, 
 def test_worker_dying_right_after_recording_the_last_chunk_still_ends_the_job(bulk, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(30, unique("late")))
     first, last = bulk.chunk_messages()
-    pipeline.process_chunk(first)
-    real_finish = pipeline.finish_if_done
+    worker.process_chunk(first)
+    real_finish = completion.finish_if_done
 
-    def dies(job_id):
+    def dies(_backends, job_id):
         raise RuntimeError("the instance died after its commit point")
 
-    monkeypatch.setattr(pipeline, "finish_if_done", dies)
+    monkeypatch.setattr(completion, "finish_if_done", dies)
     with pytest.raises(RuntimeError):
-        pipeline.process_chunk(last)
+        worker.process_chunk(last)
     assert bulk.status(job_id)["status"] == "processing"
-    monkeypatch.setattr(pipeline, "finish_if_done", real_finish)
-    pipeline.process_chunk(last)  # the redelivery finds the chunk recorded, and ends the job
+    monkeypatch.setattr(completion, "finish_if_done", real_finish)
+    worker.process_chunk(last)  # the redelivery finds the chunk recorded, and ends the job
     assert_counts(bulk.status(job_id), "completed", 30, 30, 0)
 
 
@@ -199,7 +200,7 @@ def test_fan_out_that_failed_to_publish_is_redone_by_the_retried_event(bulk):
     clients.reset()
     response = bulk.ingest(file_id)
     assert response.status_code == 503 and response.headers["Retry-After"]  # the claim was released
-    job_id = pipeline.job_id_for(file_id)
+    job_id = fan_out.job_id_for(file_id)
     assert bulk.status(job_id)["status"] == "queued"
     os.environ["COATRO_CHUNKS_TOPIC"] = topic
     clients.reset()
@@ -214,7 +215,7 @@ def test_stale_finalize_event_of_an_older_generation_changes_nothing(bulk):
     old = clients.storage().bucket(os.environ["COATRO_UPLOADS_BUCKET"]).get_blob(name)
     bulk.put(bulk.last_upload, bulk_files.ndjson(20, unique("gen2")))
     bulk.split(file_id)  # the newer generation's event arrives first
-    pipeline.split_upload(
+    splitter.split_upload(
         StorageObject(bucket=old.bucket.name, name=name, generation=old.generation, size=old.size)
     )  # then the older one
     job_id = bulk.ingest(file_id).get_json()["jobId"]
@@ -225,15 +226,15 @@ def test_stale_finalize_event_of_an_older_generation_changes_nothing(bulk):
 def test_chunk_that_always_fails_is_dead_lettered_and_the_job_ends(bulk):
     job_id = bulk.start("ndjson", bulk_files.ndjson(50, unique("dlq")))
     first, second = bulk.chunk_messages()
-    pipeline.process_chunk(first)
+    worker.process_chunk(first)
     os.environ["COATRO_EVENTS_TOPIC"] = unique("missing-topic")  # every publish of the 2nd chunk fails
     clients.reset()
     for _ in range(5):
         with pytest.raises(PublishFailed):
-            pipeline.process_chunk(second)
+            worker.process_chunk(second)
     assert bulk.status(job_id)["status"] == "processing"
-    pipeline.dead_letter_chunk(second)  # what pop-chunks-dead delivers after 5 attempts
-    pipeline.dead_letter_chunk(second)  # ... possibly twice
+    worker.dead_letter_chunk(second)  # what pop-chunks-dead delivers after 5 attempts
+    worker.dead_letter_chunk(second)  # ... possibly twice
     status = bulk.status(job_id)
     assert_counts(status, "partially_completed", 50, 25, 25)
     assert status["errors"][0]["row"] == 26 and "could not be processed" in status["errors"][0]["error"]
@@ -443,12 +444,12 @@ def test_ingest_metadata_firestore_cannot_store_is_a_400_naming_it_and_creates_n
     )
     [error] = response.get_json()["errors"]
     assert error["field"] == field and says in error["message"], error
-    assert store.get_job(pipeline.job_id_for(file_id)) is None
+    assert firestore.get_job(fan_out.job_id_for(file_id)) is None
     response = bulk.ingest(
         file_id, metadata={"fine": [{"grid": [1, 2]}], "n": 2**63 - 1, "deep": _nested(15)}
     )
     assert response.status_code == 202, response.get_json()
-    assert store.get_job(pipeline.job_id_for(file_id)).metadata["n"] == 2**63 - 1
+    assert firestore.get_job(fan_out.job_id_for(file_id)).metadata["n"] == 2**63 - 1
 
 
 def test_upload_url_is_bound_to_a_server_chosen_object_and_content_type(bulk):
@@ -516,7 +517,7 @@ def test_twenty_concurrent_ingests_of_one_file_all_get_202_and_the_same_job(bulk
     assert [r.status_code for r in responses] == [202] * 20, [
         r.get_json() for r in responses if r.status_code != 202
     ]
-    assert {r.get_json()["jobId"] for r in responses} == {pipeline.job_id_for(file_id)}
+    assert {r.get_json()["jobId"] for r in responses} == {fan_out.job_id_for(file_id)}
     assert sum(r.get_json()["message"] == "Job queued" for r in responses) == 1
     assert len(bulk.run_all()) == 2  # fanned out once
-    assert_counts(bulk.status(pipeline.job_id_for(file_id)), "completed", 30, 30, 0)
+    assert_counts(bulk.status(fan_out.job_id_for(file_id)), "completed", 30, 30, 0)

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from shared import store
-from shared.bulk import pipeline
 from shared.bulk.models import ChunkMessage
+from shared.bulk.pipeline import backends, completion, fan_out, sweep
 from shared.platform import clients
+from shared.storage import firestore
 from tests import bulk_files, cloudevents
 from tests.conftest import ROOT, InstanceDied, log_lines, unique
 from tests.integration.conftest import assert_counts
@@ -36,9 +36,9 @@ def _acknowledged_as_malformed(response, capsys) -> dict:
 
 def test_splitter_plans_a_file_from_a_finalized_event(bulk):
     file_id = bulk.upload("ndjson", bulk_files.ndjson(60, unique("split")), split=False)
-    assert store.get_file(file_id).status == "awaiting_upload"
+    assert firestore.get_file(file_id).status == "awaiting_upload"
     bulk.split(file_id)  # the saved finalize event, for this object
-    record = store.get_file(file_id)
+    record = firestore.get_file(file_id)
     assert (record.status, record.totalRows, len(record.plan.chunks)) == ("ready", 60, 3)
 
 
@@ -54,7 +54,7 @@ def test_splitter_acknowledges_a_finalized_event_missing_a_field(bulk, capsys, m
         cloudevents.post_storage_event(bulk.splitter_fn, headers, body), capsys
     )
     assert missing in entry["reason"] and entry["eventType"] == "google.cloud.storage.object.v1.finalized"
-    assert store.get_file(file_id).status == "awaiting_upload"  # nothing was done
+    assert firestore.get_file(file_id).status == "awaiting_upload"  # nothing was done
 
 
 def test_splitter_ignores_objects_that_are_not_uploads(bulk, capsys):
@@ -104,16 +104,16 @@ def test_worker_acknowledges_a_push_with_empty_data(bulk, capsys):
 def test_worker_redelivery_after_a_500_is_counted_once(bulk, events_sink, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(25, unique("again")))
     [message] = bulk.chunk_messages()
-    real = pipeline.publish
+    real = backends.publish
 
     def unavailable(*_args, **_kwargs):
         from shared.platform.pubsub import PublishFailed
 
         raise PublishFailed("pop-events is unavailable")
 
-    monkeypatch.setattr(pipeline, "publish", unavailable)
+    monkeypatch.setattr(backends, "publish", unavailable)
     assert bulk.deliver(message).status_code == 500  # Pub/Sub will deliver it again
-    monkeypatch.setattr(pipeline, "publish", real)
+    monkeypatch.setattr(backends, "publish", real)
     assert bulk.deliver(message).status_code == 200
     assert bulk.deliver(message).status_code == 200  # and perhaps once more
     assert_counts(bulk.status(job_id), "completed", 25, 25, 0)
@@ -150,12 +150,12 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
     def dies(*_args, **_kwargs):
         raise InstanceDied()
 
-    monkeypatch.setattr(pipeline, "publish_and_wait", dies)
+    monkeypatch.setattr(backends, "publish_and_wait", dies)
     with pytest.raises(InstanceDied):
-        pipeline.create_job(bulk.tenant_id, file_id, "1.0", None)
+        fan_out.create_job(bulk.tenant_id, file_id, "1.0", None)
     monkeypatch.undo()
-    job_id = pipeline.job_id_for(file_id)
-    assert store.get_job(job_id).fanOut == "claimed"
+    job_id = fan_out.job_id_for(file_id)
+    assert firestore.get_job(job_id).fanOut == "claimed"
     assert bulk.ingest(file_id).status_code == 202  # a repeated ingest leaves a fresh claim alone...
     assert bulk.chunk_messages() == []
 
@@ -177,11 +177,13 @@ def test_sweep_retakes_a_fan_out_whose_claimer_died(bulk, monkeypatch):
 def test_sweep_finishes_a_job_whose_last_worker_died_before_ending_it(bulk, monkeypatch):
     job_id = bulk.start("ndjson", bulk_files.ndjson(20, unique("unended")))
     [message] = bulk.chunk_messages()
-    monkeypatch.setattr(pipeline, "finish_if_done", lambda _job_id: None)  # dies right after its commit point
+    monkeypatch.setattr(
+        completion, "finish_if_done", lambda _backends, _job_id: None
+    )  # dies right after its commit point
     assert bulk.deliver(message).status_code == 200
     monkeypatch.undo()
     assert bulk.status(job_id)["status"] == "processing"
-    assert pipeline.sweep_jobs() >= 1
+    assert sweep.sweep_jobs() >= 1
     assert_counts(bulk.status(job_id), "completed", 20, 20, 0)
 
 
@@ -194,10 +196,10 @@ def test_sweep_replans_a_file_whose_finalize_event_never_came_and_fails_one_whos
     ).delete()
     os.environ["COATRO_REPLAN_AFTER_SECONDS"] = "0"
     clients.reset()
-    pipeline.sweep_jobs()
+    sweep.sweep_jobs()
     bulk.run_all()
-    assert_counts(bulk.status(pipeline.job_id_for(lost)), "completed", 10, 10, 0)
-    status = bulk.status(pipeline.job_id_for(gone))
+    assert_counts(bulk.status(fan_out.job_id_for(lost)), "completed", 10, 10, 0)
+    status = bulk.status(fan_out.job_id_for(gone))
     assert status["status"] == "failed" and "no longer exists" in status["failureReason"]
 
 

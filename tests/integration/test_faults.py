@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 
-from shared import store
 from shared.auth import api_keys
-from shared.bulk import pipeline
+from shared.bulk.pipeline import fan_out
 from shared.platform import clients
+from shared.storage import firestore
 from tests import bulk_files
 from tests.conftest import unique
 from tests.integration.test_events_function import assert_nothing_published, event, post
@@ -56,8 +56,8 @@ def test_ingest_with_a_frozen_firestore_answers_503_and_claims_nothing(stack, bu
         response = bulk.ingest(file_id)
     assert response.status_code == 503, response.get_json()
     assert response.headers["Retry-After"] and response.mimetype == "application/problem+json"
-    job_id = pipeline.job_id_for(file_id)
-    assert store.get_job(job_id) is None and store.get_file(file_id).jobId is None  # nothing claimed
+    job_id = fan_out.job_id_for(file_id)
+    assert firestore.get_job(job_id) is None and firestore.get_file(file_id).jobId is None  # nothing claimed
     assert bulk.chunk_messages() == []
     again = bulk.ingest(file_id)  # the retry starts the job as if the first call never happened
     assert again.status_code == 202 and again.get_json()["jobId"] == job_id

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.bulk import pipeline
+from shared.bulk.pipeline import backends
 from shared.events import api as events_api
 from shared.platform.logs import REPORTED_ERROR_EVENT
 from tests import bulk_files
@@ -64,7 +64,7 @@ def test_a_failing_chunk_is_logged_with_its_traceback_and_its_job(bulk, monkeypa
     def broken(*_args, **_kwargs):
         raise RuntimeError("pop-events exploded")
 
-    monkeypatch.setattr(pipeline, "publish", broken)
+    monkeypatch.setattr(backends, "publish", broken)
     capsys.readouterr()
     response = bulk.deliver(message)  # through the worker's trigger: a 500 makes Pub/Sub redeliver
     assert response.status_code == 500

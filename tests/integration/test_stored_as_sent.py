@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from shared import store
-from shared.bulk import pipeline
+from shared.bulk.pipeline import fan_out
 from shared.platform import clients
+from shared.storage import firestore
 from tests.conftest import unique
 from tests.integration.conftest import BULK, _client
 from tests.unit.test_mapping_bodies import UNSTORABLE
@@ -116,7 +116,7 @@ def test_ingest_metadata_that_cannot_be_kept_as_sent_is_a_400_and_no_job(bulk, m
     )
     body = b'{"fileId": "%s", "schemaVersion": "1.0", "metadata": %s}' % (file_id.encode(), metadata)
     problem(raw_ingest(bulk, body), field, word)
-    assert store.get_job(pipeline.job_id_for(file_id)) is None
+    assert firestore.get_job(fan_out.job_id_for(file_id)) is None
 
 
 @pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029", "\u202a", "\u202e", "\u2066", "\u2069"])

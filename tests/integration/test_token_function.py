@@ -12,9 +12,9 @@ import functions_framework
 import pytest
 
 from local.gateway_auth import Provider, fetch_json
-from shared import store
 from shared.auth import oauth_clients
 from shared.platform import clients
+from shared.storage import firestore
 from tests.conftest import ROOT, unique
 
 PATH = "/coatro/v1/oauth/token"
@@ -165,12 +165,12 @@ def test_malformed_requests(token_client, oauth_client):
 
 def test_the_secret_is_stored_only_as_a_salted_hash(oauth_client):
     _, client_id, secret = oauth_client
-    document = clients.firestore().collection(store.OAUTH_CLIENTS).document(client_id).get().to_dict()
+    document = clients.firestore().collection(firestore.OAUTH_CLIENTS).document(client_id).get().to_dict()
     assert secret not in json.dumps(document)
     assert document["secretHash"].startswith("sha256$")
     other_id, other_secret = oauth_clients.create_client("t", ["pop:write"], secret=secret)
     assert (
-        store.get_oauth_client(other_id).secretHash != document["secretHash"]
+        firestore.get_oauth_client(other_id).secretHash != document["secretHash"]
     )  # salted: same secret, other hash
 
 
@@ -237,7 +237,7 @@ def test_backoff_grows_exponentially_up_to_its_cap_and_unknown_ids_leave_only_ex
     # The state of an id is one document named by the id's hash, which Firestore's TTL deletes.
     docs = (
         clients.firestore()
-        .collection(store.TOKEN_THROTTLES)
+        .collection(firestore.TOKEN_THROTTLES)
         .document(hashlib.sha256(client_id.encode()).hexdigest())
     )
     record = docs.get().to_dict()

@@ -7,12 +7,15 @@ import io
 import json
 
 import pytest
+import yaml
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
+from local.bigquery import ROOT, schema_fields
+from shared.canonical import event as canonical
+from shared.canonical.event import PopEvent, PopEventMessage, pop_event
+from shared.canonical.messages import derived_event_id, messages
 from shared.events.api import parse_batch
-from shared.events.models import PopEvent, PopEventMessage, pop_event
-from shared.events.publishing import derived_event_id, messages
 from shared.platform.http import read_json
 from shared.platform.problems import Problem
 
@@ -201,7 +204,7 @@ def test_the_fast_path_accepts_and_rejects_exactly_what_the_full_path_does(raw):
 def test_timestamps_already_in_utc_are_written_as_the_general_path_writes_them(value):
     from datetime import datetime
 
-    from shared.events.models import _utc_timestamp
+    from shared.canonical.event import _utc_timestamp
     from shared.platform.encoding import iso_utc
 
     try:
@@ -214,3 +217,28 @@ def test_timestamps_already_in_utc_are_written_as_the_general_path_writes_them(v
     except Exception:
         got = "rejected"
     assert got == expected
+
+
+def _paths(properties: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of a JSON schema's `properties` or a BigQuery schema's `fields`, nested ones included."""
+    out = []
+    for name, spec in properties.items():
+        out.append(prefix + name)
+        nested = spec.get("properties") or {f["name"]: f for f in spec.get("fields", [])}
+        if spec.get("type") != "JSON":
+            out += _paths(nested, f"{prefix}{name}.")
+    return out
+
+
+def test_the_contract_and_the_events_table_name_the_canonical_fields():
+    """The canonical field names are one list, read from PopEvent (shared.canonical.event); the OpenAPI
+    document and the table's schema file are written by hand, so they are checked against it."""
+    canonical_paths = [*canonical.SCALAR_FIELDS, *canonical.CONTAINER_FIELDS, *canonical.IMPRESSION_FIELDS]
+    spec = yaml.safe_load((ROOT / "infra" / "openapi.yaml").read_text())
+    assert sorted(_paths(spec["definitions"]["PopEvent"]["properties"])) == sorted(canonical_paths)
+    columns = {f["name"]: f for f in schema_fields()}
+    write_metadata = {"subscription_name", "message_id", "publish_time", "attributes"}
+    assert set(columns) - write_metadata == set(PopEventMessage.model_fields)
+    assert sorted(p for p in _paths(columns) if p.split(".")[0] in canonical.FIELDS) == sorted(
+        canonical_paths
+    )

@@ -9,13 +9,13 @@ import tracemalloc
 
 import pytest
 
-from shared.bulk import pipeline
 from shared.bulk import rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
-from shared.bulk.models import ChunkSpec, FilePlan, RowError
+from shared.bulk.pipeline import splitter
 from shared.bulk.schemas import BUILTIN, compile_mapping, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
+from shared.records.jobs import ChunkSpec, FilePlan, RowError
 from tests.bulk_files import BatchCreateDocument
 
 MB = 1 << 20
@@ -632,15 +632,15 @@ def test_chunk_bytes_is_a_setting_consistent_with_the_plan_limit(monkeypatch):
     assert settings.chunk_bytes == 4 * MB
     # every chunk but the last holds chunk_bytes or 2 x chunk_rows bytes, so a plan has at most
     # max_file_bytes / chunk_bytes chunks from bytes: it must fit the plan's limit
-    assert settings_module.MAX_PLAN_CHUNKS == pipeline.MAX_PLAN_CHUNKS
-    assert settings.chunk_bytes * pipeline.MAX_PLAN_CHUNKS >= settings.max_file_bytes
+    assert settings_module.MAX_PLAN_CHUNKS == splitter.MAX_PLAN_CHUNKS
+    assert settings.chunk_bytes * splitter.MAX_PLAN_CHUNKS >= settings.max_file_bytes
     assert settings.chunk_rows * 300 < settings.chunk_bytes  # ordinary rows (~270 bytes) are cut by rows
     with pytest.raises(ValueError, match="chunk_bytes"):
         Settings(chunk_bytes=MB)  # 5 GiB files would need 5,120 chunks
     # a deployment that accepts files over 20 GiB gets larger chunks, as chunk_rows_for does for rows
-    assert Settings(max_file_bytes=100 * 1024**3).chunk_bytes == -(-100 * 1024**3 // pipeline.MAX_PLAN_CHUNKS)
+    assert Settings(max_file_bytes=100 * 1024**3).chunk_bytes == -(-100 * 1024**3 // splitter.MAX_PLAN_CHUNKS)
     monkeypatch.setenv("COATRO_CHUNK_BYTES", str(2 * MB))
-    monkeypatch.setenv("COATRO_MAX_FILE_BYTES", str(2 * MB * pipeline.MAX_PLAN_CHUNKS))
+    monkeypatch.setenv("COATRO_MAX_FILE_BYTES", str(2 * MB * splitter.MAX_PLAN_CHUNKS))
     assert Settings().chunk_bytes == 2 * MB
 
 
@@ -649,17 +649,17 @@ def test_a_plan_of_the_largest_file_stays_within_max_plan_chunks(monkeypatch, ro
     """chunk_rows_for and chunk_bytes together: at most MAX_PLAN_CHUNKS chunks, for rows of any size."""
     size = 2_000_000
     monkeypatch.setenv("COATRO_MAX_FILE_BYTES", str(size))
-    monkeypatch.setenv("COATRO_CHUNK_BYTES", str(size // pipeline.MAX_PLAN_CHUNKS))
+    monkeypatch.setenv("COATRO_CHUNK_BYTES", str(size // splitter.MAX_PLAN_CHUNKS))
     monkeypatch.setenv("COATRO_CHUNK_ROWS", "10")
     get_settings.cache_clear()
     try:
         settings = get_settings()
         data = row * (size // len(row))
-        p = plan_file(io.BytesIO(data), "ndjson", pipeline.chunk_rows_for(len(data)), settings.max_row_bytes)
+        p = plan_file(io.BytesIO(data), "ndjson", splitter.chunk_rows_for(len(data)), settings.max_row_bytes)
     finally:
         get_settings.cache_clear()
     assert sum(c.row_count for c in p.chunks) == size // len(row)
-    assert len(p.chunks) <= pipeline.MAX_PLAN_CHUNKS
+    assert len(p.chunks) <= splitter.MAX_PLAN_CHUNKS
 
 
 # ------------------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import json
 import flask
 import pytest
 
-from shared import store
 from shared.auth import callers
 from shared.bulk import api, schema_api
 from shared.bulk.models import UploadUrlRequest
 from shared.platform import clients
 from shared.platform.problems import Problem
+from shared.storage import firestore
 
 SCHEMAS = schema_api.BASE
 INGEST = "/coatro/v1/pop/dynamic/bulk/ingest"
@@ -29,10 +29,14 @@ def stored(monkeypatch) -> list:
     """What each handler would have written to Firestore (nothing, for a refused request)."""
     writes: list = []
     monkeypatch.setattr(callers, "tenant_for", lambda request, scope: "tenant-a")
-    monkeypatch.setattr(store, "create_schema", lambda tenant, mapping: writes.append(mapping) or True)
-    monkeypatch.setattr(store, "get_schema", lambda tenant, version: None)
-    monkeypatch.setattr(store, "get_file", lambda file_id, transaction=None: None)  # every file is unknown
-    monkeypatch.setattr(store, "create_file", writes.append)
+    monkeypatch.setattr(
+        firestore, "create_schema", lambda tenant, version, mapping: writes.append(mapping) or True
+    )
+    monkeypatch.setattr(firestore, "get_schema", lambda tenant, version: None)
+    monkeypatch.setattr(
+        firestore, "get_file", lambda file_id, transaction=None: None
+    )  # every file is unknown
+    monkeypatch.setattr(firestore, "create_file", writes.append)
     return writes
 
 
@@ -146,7 +150,7 @@ def test_numbers_a_double_holds_are_stored_as_they_are(stored):
         b'"context.d": 5e-324, "context.e": 9223372036854775807}}'
     )
     assert result.status_code == 201, result.get_json()
-    assert stored[0].constants == {
+    assert stored[0]["constants"] == {
         "context.a": 1.5e300,
         "context.b": -0.0,
         "context.c": 0.0,
@@ -200,7 +204,7 @@ def test_a_valid_mapping_is_still_registered(stored):
         )
     )
     assert result.status_code == 201, result.get_json()
-    assert stored[0].constants == {"context.src": {"k": [1, {"x": None}], "ok": "é"}}
+    assert stored[0]["constants"] == {"context.src": {"k": [1, {"x": None}], "ok": "é"}}
 
 
 # -- ingest metadata ---------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.bulk import formats, pipeline, preview, rows
+from shared.bulk import formats, preview, rows
 from shared.bulk.mapping import compiled as compiled_module
+from shared.bulk.pipeline import worker
 from shared.bulk.schemas import compile_mapping
-from shared.events.publishing import MessageEncoder
+from shared.canonical.messages import MessageEncoder
 from tests.mapping_strategies import json_values, mapping_bodies, ndjson, records, scalars, usable
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,7 +82,7 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
         before = len(published)
-        outcome = pipeline.map_chunk(
+        outcome = worker.map_chunk(
             stream,
             fmt,
             chunk,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from shared.bulk import formats, rows
 from shared.bulk.preview import PreviewRefused, preview
 from shared.bulk.schemas import SchemaMapping, compile_mapping, load_mapping, mapping_problems
-from shared.events.publishing import MessageEncoder
+from shared.canonical.messages import MessageEncoder
 
 
 def mapping(**kw) -> SchemaMapping:
@@ -627,7 +627,7 @@ def test_bad_delimited_settings(data, problem):
 
 
 def test_the_events_endpoint_body_accepts_play_count_strictly():
-    from shared.events.models import events_batch
+    from shared.canonical.event import events_batch
 
     batch = events_batch.validate_json(b'{"events": [{"screenId": "s", "playCount": 40}, {"screenId": "t"}]}')
     assert [e.playCount for e in batch.events] == [40, None]

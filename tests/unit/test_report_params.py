@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -210,6 +211,18 @@ def test_the_first_and_last_days_have_a_window_in_every_zone():
 )
 def test_only_names_of_the_iana_database_are_zones(zone):
     assert fields_of({"filter[date]": "2025-01-27", "timezone": zone}) == ["timezone"]
+
+
+def test_one_zone_check_opens_zones():
+    """shared.platform.timezones is the one check: no other module opens a ZoneInfo by a name of its own."""
+    root = Path(__file__).resolve().parents[2]
+    opened = [
+        str(path.relative_to(root))
+        for folder in ("shared", "functions", "local", "tools")
+        for path in (root / folder).rglob("*.py")
+        if "ZoneInfo(" in path.read_text(encoding="utf-8")
+    ]
+    assert opened == ["shared/platform/timezones.py"]
 
 
 @pytest.mark.parametrize(

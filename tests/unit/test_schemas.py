@@ -18,7 +18,7 @@ from shared.bulk.schemas import (
     mapping_problems,
     row_to_event,
 )
-from shared.events.models import PopEvent
+from shared.canonical.event import PopEvent
 from tests.bulk_files import EXAMPLES_DIR, shipped_examples
 
 EXAMPLES = shipped_examples()

@@ -21,8 +21,8 @@ from shared.bulk.formats.reading import (
     read,
     snippet,
 )
-from shared.bulk.models import ChunkSpec, FileFormat, FilePlan, RowError
 from shared.platform.settings import get_settings
+from shared.records.jobs import ChunkSpec, FileFormat, FilePlan, RowError
 
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -172,7 +172,7 @@ def plan_file(
     A chunk also ends with the record that makes it span `chunk_bytes` (default: the setting), so
     it spans less than chunk_bytes + max_row_bytes (plus a line end) and, every record of a mapping
     being at least 2 bytes, holds boundedly many records however many a row turns into. Every chunk
-    but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.chunk_rows_for` relies on it.
+    but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.splitter.chunk_rows_for` relies on it.
     """
     fmt = _check_format(fmt)
     if chunk_bytes is None:

@@ -42,7 +42,7 @@ from shared.bulk.mapping.model import (
 )
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, Found, Levels, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
-from shared.events.models import PopEvent, field_errors
+from shared.canonical.event import PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
 
 _ROUTE_CACHE_MAX = 10_000

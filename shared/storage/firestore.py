@@ -4,7 +4,7 @@ Documents:
 - `apiKeys/{sha256hex}`: `ApiKeyRecord`
 - `oauthClients/{clientId}`: `OAuthClientRecord` (the secret only as a salted hash)
 - `tokenThrottles/{sha256 of a client id}`: `TokenThrottleRecord` (failed token requests; TTL `expireAt`)
-- `schemas/{tenantId}:{version}`: `{tenantId, mapping: SchemaMapping}`
+- `schemas/{tenantId}:{version}`: `{tenantId, mapping}`, the mapping as plain data (`shared.bulk.schemas` reads it)
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
@@ -19,23 +19,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
 
-from shared.auth.models import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
-from shared.bulk.models import ChunkResult, FileRecord, JobRecord, JobState
-from shared.bulk.schemas import SchemaMapping
 from shared.platform import clients
 from shared.platform.encoding import OutOfRange, member_path
 from shared.platform.settings import get_settings
+from shared.records.auth import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
+from shared.records.jobs import ChunkResult, ChunkTotals, FileRecord, JobRecord, JobState
+from shared.storage.protocols import Contention
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+if TYPE_CHECKING:
+    from google.cloud.firestore_v1.collection import CollectionReference
+    from google.cloud.firestore_v1.document import DocumentReference
+    from google.cloud.firestore_v1.transaction import Transaction
 
 
 MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
@@ -137,7 +142,9 @@ def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in changes.items()}
 
 
-def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -> None:
+def _update(
+    ref: DocumentReference, model: type[BaseModel], transaction: Transaction | None, changes: dict[str, Any]
+) -> None:
     fields = _changes(model, changes)
     if transaction is None:
         ref.update(fields, **_bounded())
@@ -145,14 +152,9 @@ def _update(ref, model: type[BaseModel], transaction, changes: dict[str, Any]) -
         transaction.update(ref, fields)
 
 
-def _read(ref, model: type[BaseModel], transaction=None):
+def _read(ref: DocumentReference, model: type[M], transaction: Transaction | None = None) -> M | None:
     snap = ref.get(transaction=transaction, **_bounded())
     return model.model_validate(snap.to_dict()) if snap.exists else None
-
-
-class Contention(exceptions.Aborted):
-    """Firestore gave up on a transaction after its retries: other transactions hold its documents.
-    An Aborted, so an HTTP function answers it with a 503 and Retry-After."""
 
 
 def in_transaction(work: Callable[[Any], T]) -> T:
@@ -161,7 +163,8 @@ def in_transaction(work: Callable[[Any], T]) -> T:
     from google.cloud import firestore
 
     try:
-        return firestore.transactional(work)(clients.firestore().transaction())
+        result: T = firestore.transactional(work)(clients.firestore().transaction())
+        return result
     except exceptions.Aborted as exc:
         raise Contention(str(exc)) from exc
     except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
@@ -173,7 +176,7 @@ def in_transaction(work: Callable[[Any], T]) -> T:
 # -- API keys -------------------------------------------------------------------------------------
 
 
-def _api_key(digest: str):
+def _api_key(digest: str) -> DocumentReference:
     return clients.firestore().collection(API_KEYS).document(digest)
 
 
@@ -196,7 +199,7 @@ def revoke_api_key(digest: str, at: str) -> bool:
 # -- OAuth2 clients ------------------------------------------------------------------------------
 
 
-def _oauth_client(client_id: str):
+def _oauth_client(client_id: str) -> DocumentReference:
     return clients.firestore().collection(OAUTH_CLIENTS).document(client_id)
 
 
@@ -220,7 +223,7 @@ def revoke_oauth_client(client_id: str, at: str) -> bool:
 # -- token endpoint throttling -------------------------------------------------------------------
 
 
-def _token_throttle(key: str):
+def _token_throttle(key: str) -> DocumentReference:
     return clients.firestore().collection(TOKEN_THROTTLES).document(key)
 
 
@@ -234,7 +237,7 @@ def update_token_throttle(
     """Replace a throttle record by `change(current)` in a transaction (concurrent failures all count)."""
     ref = _token_throttle(key)
 
-    def work(transaction) -> TokenThrottleRecord:
+    def work(transaction: Transaction) -> TokenThrottleRecord:
         record = change(_read(ref, TokenThrottleRecord, transaction))
         transaction.set(ref, record.model_dump())
         return record
@@ -249,29 +252,30 @@ def delete_token_throttle(key: str) -> None:
 # -- schema mappings ------------------------------------------------------------------------------
 
 
-def _schema(tenant_id: str, version: str):
+def _schema(tenant_id: str, version: str) -> DocumentReference:
     return clients.firestore().collection(SCHEMAS).document(f"{tenant_id}:{version}")
 
 
-def get_schema(tenant_id: str, version: str) -> SchemaMapping | None:
+def get_schema(tenant_id: str, version: str) -> dict[str, Any] | None:
+    """A tenant's mapping as registered (plain data; `shared.bulk.schemas.load_mapping` reads it)."""
     snap = _schema(tenant_id, version).get(**_bounded())
-    return SchemaMapping.model_validate(snap.get("mapping")) if snap.exists else None
+    return snap.get("mapping") if snap.exists else None
 
 
-def _schema_document(tenant_id: str, mapping: SchemaMapping) -> dict[str, Any]:
-    return {"tenantId": tenant_id, "mapping": mapping.model_dump(mode="json")}
+def _schema_document(tenant_id: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    return {"tenantId": tenant_id, "mapping": mapping}
 
 
-def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str] | None:
+def schema_unstorable(tenant_id: str, version: str, mapping: dict[str, Any]) -> tuple[str, str] | None:
     """(where, why) if the document `create_schema` would write cannot be stored, else None; `where`
     names the mapping's key ("constants", "fields.a", ...), not the document's."""
     stored = _schema_document(tenant_id, mapping)
-    if found := unstorable(stored["mapping"], ""):
+    if found := unstorable(mapping, ""):
         return found
-    name = f"{SCHEMAS}/{tenant_id}:{mapping.version}"
+    name = f"{SCHEMAS}/{tenant_id}:{version}"
     size = stored_size(stored) + sum(stored_size(part) for part in name.split("/")) + 16 + 32
     if size > MAX_DOCUMENT_BYTES:
-        key, largest = max(((k, stored_size(v)) for k, v in stored["mapping"].items()), key=lambda kv: kv[1])
+        key, largest = max(((k, stored_size(v)) for k, v in mapping.items()), key=lambda kv: kv[1])
         return key, (
             f"makes the mapping {size} bytes as stored, over Firestore's 1 MiB for one document "
             f"({key} takes {largest}; each number counts 8 bytes, each text its UTF-8 bytes + 1)"
@@ -279,10 +283,11 @@ def schema_unstorable(tenant_id: str, mapping: SchemaMapping) -> tuple[str, str]
     return None
 
 
-def create_schema(tenant_id: str, mapping: SchemaMapping) -> bool:
-    """Store a tenant's mapping; False if that version exists."""
+def create_schema(tenant_id: str, version: str, mapping: dict[str, Any]) -> bool:
+    """Store a tenant's mapping (plain data, as `SchemaMapping.model_dump(mode="json")` gives it);
+    False if that version exists."""
     try:
-        _schema(tenant_id, mapping.version).create(_schema_document(tenant_id, mapping), **_bounded())
+        _schema(tenant_id, version).create(_schema_document(tenant_id, mapping), **_bounded())
     except exceptions.AlreadyExists:
         return False
     return True
@@ -303,7 +308,7 @@ def schema_versions(tenant_id: str) -> list[str]:
 # -- files ----------------------------------------------------------------------------------------
 
 
-def _file(file_id: str):
+def _file(file_id: str) -> DocumentReference:
     return clients.firestore().collection(FILES).document(file_id)
 
 
@@ -311,18 +316,18 @@ def create_file(record: FileRecord) -> None:
     _file(record.fileId).create(record.model_dump(), **_bounded())
 
 
-def get_file(file_id: str, transaction=None) -> FileRecord | None:
+def get_file(file_id: str, transaction: Transaction | None = None) -> FileRecord | None:
     return _read(_file(file_id), FileRecord, transaction)
 
 
-def update_file(file_id: str, transaction=None, **changes: Any) -> None:
+def update_file(file_id: str, transaction: Transaction | None = None, **changes: Any) -> None:
     _update(_file(file_id), FileRecord, transaction, changes)
 
 
 # -- jobs -----------------------------------------------------------------------------------------
 
 
-def _job(job_id: str):
+def _job(job_id: str) -> DocumentReference:
     return clients.firestore().collection(JOBS).document(job_id)
 
 
@@ -335,11 +340,11 @@ def create_job(record: JobRecord) -> bool:
     return True
 
 
-def get_job(job_id: str, transaction=None) -> JobRecord | None:
+def get_job(job_id: str, transaction: Transaction | None = None) -> JobRecord | None:
     return _read(_job(job_id), JobRecord, transaction)
 
 
-def update_job(job_id: str, transaction=None, **changes: Any) -> None:
+def update_job(job_id: str, transaction: Transaction | None = None, **changes: Any) -> None:
     _update(_job(job_id), JobRecord, transaction, changes)
 
 
@@ -359,8 +364,9 @@ def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
 # -- chunk results --------------------------------------------------------------------------------
 
 
-def _chunks(job_id: str):
-    return _job(job_id).collection(CHUNKS)
+def _chunks(job_id: str) -> CollectionReference:
+    chunks: CollectionReference = _job(job_id).collection(CHUNKS)
+    return chunks
 
 
 def chunk_id(index: int) -> str:
@@ -378,14 +384,6 @@ def record_chunk(job_id: str, result: ChunkResult) -> bool:
     except exceptions.AlreadyExists:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class ChunkTotals:
-    chunks: int
-    processed_rows: int
-    error_rows: int
-    skipped_rows: int = 0
 
 
 def chunk_totals(job_id: str) -> ChunkTotals:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.platform.encoding import iso_utc
+from shared.platform.problems import FieldError, field_error
 
 MAX_ID_LENGTH = 128
 MAX_DURATION_MS = 24 * 3600 * 1000  # a play longer than a day is a unit mistake, not an ad
@@ -110,6 +120,37 @@ class EventsBatch(_Strict):
     events: Annotated[list[PopEvent], Field(min_length=1)]
 
 
+def _inner(annotation: Any) -> Any:
+    """The type of an optional field: X of `X | None`."""
+    return next(arg for arg in get_args(annotation) if arg is not type(None))
+
+
+def _paths(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted path, type) of every field of `model`, a nested model's own fields after it."""
+    for name, info in model.model_fields.items():
+        kind = _inner(info.annotation)
+        yield prefix + name, kind
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            yield from _paths(kind, f"{prefix}{name}.")
+
+
+def _is_container(kind: Any) -> bool:
+    return (isinstance(kind, type) and issubclass(kind, BaseModel)) or get_origin(kind) is dict
+
+
+# The canonical field names, read from PopEvent: the one list the mapping language and the reports name
+# fields by, in the contract's order. infra/openapi.yaml's PopEvent and the events table's schema file are
+# written by hand; tests/unit/test_events_validation.py checks them against it.
+_PATHS = dict(_paths(PopEvent))
+FIELDS = tuple(PopEvent.model_fields)  # top level: eventId, ..., impressions, context, device
+ID_FIELDS = tuple(name for name in FIELDS if _PATHS[name] == Identifier)  # eventId, screenId, ..., creativeId
+SCALAR_FIELDS = tuple(name for name in FIELDS if not _is_container(_PATHS[name]))  # eventId, ..., playCount
+# impressions, impressions.ageBuckets, context, device
+CONTAINER_FIELDS = tuple(path for path, kind in _PATHS.items() if _is_container(kind))
+IMPRESSION_FIELDS = tuple(  # impressions.ageBuckets.total, .male, .female
+    path for path, kind in _PATHS.items() if path.startswith("impressions.") and not _is_container(kind)
+)
+
 pop_event = TypeAdapter(PopEvent)
 events_batch = TypeAdapter(EventsBatch)
 pop_event_list = TypeAdapter(list[PopEvent])
@@ -122,7 +163,7 @@ _FRIENDLY = {
 }
 
 
-def field_errors(exc) -> list[dict[str, Any]]:
+def field_errors(exc: ValidationError) -> list[FieldError]:
     """Turn a pydantic ValidationError on a list of events into `{index, field, message}` items.
 
     The location's first element is the event's index; the rest is a dotted field path.
@@ -130,14 +171,10 @@ def field_errors(exc) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = list(err["loc"])
-        index = loc.pop(0) if loc and isinstance(loc[0], int) else None
+        index = loc[0] if loc and isinstance(loc[0], int) else None
+        if index is not None:
+            del loc[0]
         # Drop pydantic's internal union/function tags so the path is what the caller wrote.
         path = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
-        out.append(
-            {
-                "index": index,
-                "field": ".".join(path) or None,
-                "message": _FRIENDLY.get(err["type"], err["msg"]),
-            }
-        )
+        out.append(field_error(".".join(path) or None, _FRIENDLY.get(err["type"], err["msg"]), index=index))
     return out

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic_core import PydanticSerializationError
 
-from shared.events.models import PopEvent
+from shared.canonical.event import PopEvent
 from shared.platform.encoding import STRICT_JSON
 from shared.platform.pubsub import MAX_REQUEST_BYTES, publish_and_wait
 from shared.platform.settings import get_settings
