@@ -30,7 +30,7 @@ from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.bulk import formats
 from shared.bulk import rows as bulk_rows
-from shared.bulk.schemas import BUILTIN, load_mapping
+from shared.bulk.schemas import BUILTIN, compile_mapping, load_mapping
 from shared.canonical.messages import messages, publish
 from shared.platform import clients, pubsub
 from shared.platform.settings import get_settings
@@ -109,7 +109,7 @@ def floor_cpu_per_row(path: Path, rows: int) -> tuple[float, float]:
     + writing each message + building and serializing the publish requests), as the worker does it."""
     with path.open("rb") as stream:
         plan = formats.plan_file(stream, "ndjson", rows, 1024 * 1024)
-    compiled = BUILTIN["1.0"].compiled("ndjson")
+    compiled = compile_mapping(BUILTIN["1.0"], "ndjson")
     topic = clients.topic_path("pop-events")
     list(pubsub.publish_requests(topic, [(b"{}", {})]))  # warm up (imports)
     results = []
@@ -154,7 +154,7 @@ def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, 
         plan = formats.plan_file(stream, "ndjson", rows, 1024 * 1024)
 
     def once(mapping) -> float:
-        compiled = mapping.compiled("ndjson")
+        compiled = compile_mapping(mapping, "ndjson")
         started, n = time.process_time(), 0
         with path.open("rb") as stream:
             for chunk in plan.chunks:
@@ -206,7 +206,7 @@ def splitter_rates(rows: int) -> list[tuple[str, float, float, float]]:
 
 
 def ceiling_publish(path: Path, count: int) -> float:
-    compiled = BUILTIN["1.0"].compiled("ndjson")
+    compiled = compile_mapping(BUILTIN["1.0"], "ndjson")
     with path.open("rb") as f:
         events = [compiled.validate_json(next(f).strip()) for _ in range(count)]
     started = time.perf_counter()

@@ -26,7 +26,7 @@ import requests
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
-from shared.bulk.schemas import load_mapping
+from shared.bulk.schemas import compile_mapping, load_mapping
 
 SCHEMAS = "/coatro/v1/pop/dynamic/schemas"
 VALID = {"screenId": "scr-1", "playedAt": "2025-01-27T10:00:00Z", "durationMs": 15000}
@@ -37,7 +37,7 @@ HOSTILE_RECORDS = 90  # a sample under the preview's 1 MiB limit
 
 def cpu_per_record(mapping_body: dict, record: dict, n: int) -> float:
     """CPU µs per record of `one` (best of 5 runs of n)."""
-    compiled = load_mapping(mapping_body).compiled("ndjson")
+    compiled = compile_mapping(load_mapping(mapping_body), "ndjson")
     best = float("inf")
     for _ in range(5):
         records = [dict(record) for _ in range(n)]

@@ -13,8 +13,16 @@ EXPORTS = Path(__file__).resolve().parent / "data" / "exports"
 
 
 def natural_id(event: dict, names: tuple[str, ...]) -> str:
-    """README's rule for event_id: sha256 of the [name, value] pairs as compact JSON, first 32 hex digits."""
-    key = json.dumps([[n, event[n]] for n in names], separators=(",", ":"))
+    """README's rule for event_id: sha256 of the [name, value] pairs as compact JSON, first 32 hex
+    digits; a dotted name (context.seller) is the value at that path."""
+
+    def value(name: str):
+        node = event
+        for part in name.split("."):
+            node = node[part]
+        return node
+
+    key = json.dumps([[n, value(n)] for n in names], separators=(",", ":"))
     return "evt-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -28,6 +36,7 @@ class Expected:
     errors: list[tuple[int, str]]
     key: tuple[str, ...]
     lines: int = 0  # rows the splitter counts (lines / elements), the job's totalRows while it runs
+    rows: list[int] | None = None  # the row of each event, when the test checks it
     ids: list[str] = field(init=False)
 
     def __post_init__(self):
@@ -189,4 +198,101 @@ DV360 = Expected(
     lines=2,
 )
 
-ALL = [XIBO, BROADSIGN, DV360]
+# DV360 Out-of-Home Seller API, sellers.adPlays.batchCreate: the request body saved as one JSON
+# document (sources, and what is guessed, in tests/data/exports/README.md:
+# https://developers.google.com/display-video/out-of-home-seller/reference/rest/v1/sellers.adPlays/batchCreate
+# and https://developers.google.com/display-video/out-of-home-seller/reference/rest/v1/sellers.adPlays).
+# Each play: (row = position in "requests", screenId, campaignId, creativeId, playedAt, durationMs,
+# impressionCount). Resource names give their last id; requests 4, 8, 14, 18, ... use external ids;
+# 6, 14, 22, 30, 38 have nanosecond times, read to the millisecond.
+DV360_BATCH_PLAYS = [
+    (1, "9000", "310", "70", "2025-06-02T07:00:00.000Z", 15000, 12.5),
+    (2, "9001", "311", "71", "2025-06-02T07:00:47.000Z", 10000, 3.0),
+    (3, "9002", "312", "72", "2025-06-02T07:01:34.000Z", 30000, 7.25),
+    (4, "screen-ext-9003", "L-310", "cr-ext-73", "2025-06-02T07:02:21.000Z", 15000, 0.5),
+    (5, "9004", "311", "70", "2025-06-02T07:03:08.000Z", 20000, 40.0),
+    (6, "9005", "312", "71", "2025-06-02T07:03:55.617Z", 15000, 12.5),
+    (7, "9000", "310", "72", "2025-06-02T07:04:42.000Z", 10000, 3.0),
+    (8, "screen-ext-9001", "L-311", "cr-ext-73", "2025-06-02T07:05:29.000Z", 30000, 7.25),
+    (9, "9002", "312", "70", "2025-06-02T07:06:16.000Z", 15000, 0.5),
+    (10, "9003", "310", "71", "2025-06-02T07:07:03.000Z", 20000, 40.0),
+    (11, "9004", "311", "72", "2025-06-02T07:07:50.000Z", 15000, 12.5),
+    (12, "9005", "312", "73", "2025-06-02T07:08:37.000Z", 10000, 3.0),
+    (13, "9000", "310", "70", "2025-06-02T07:09:24.000Z", 30000, 7.25),
+    (14, "screen-ext-9001", "L-311", "cr-ext-71", "2025-06-02T07:10:11.604Z", 15000, 0.5),
+    (15, "9002", "312", "72", "2025-06-02T07:10:58.000Z", 20000, 40.0),
+    (16, "9003", "310", "73", "2025-06-02T07:11:45.000Z", 15000, 12.5),
+    (17, "9004", "311", "70", "2025-06-02T07:12:32.000Z", 10000, 3.0),
+    (18, "screen-ext-9005", "L-312", "cr-ext-71", "2025-06-02T07:13:19.000Z", 30000, 7.25),
+    (19, "9000", "310", "72", "2025-06-02T07:14:06.000Z", 15000, 0.5),
+    (20, "9001", "311", "73", "2025-06-02T07:14:53.000Z", 20000, 40.0),
+    (21, "9002", "312", "70", "2025-06-02T07:15:40.000Z", 15000, 12.5),
+    (22, "9003", "310", "71", "2025-06-02T07:16:27.592Z", 10000, 3.0),
+    (23, "9004", "311", "72", "2025-06-02T07:17:14.000Z", 30000, 7.25),
+    (24, "screen-ext-9005", "L-312", "cr-ext-73", "2025-06-02T07:18:01.000Z", 15000, 0.5),
+    (25, "9000", "310", "70", "2025-06-02T07:18:48.000Z", 20000, 40.0),
+    (26, "9001", "311", "71", "2025-06-02T07:19:35.000Z", 15000, 12.5),
+    (27, "9002", "312", "72", "2025-06-02T07:20:22.000Z", 10000, 3.0),
+    (28, "screen-ext-9003", "L-310", "cr-ext-73", "2025-06-02T07:21:09.000Z", 30000, 7.25),
+    (29, "9004", "311", "70", "2025-06-02T07:21:56.000Z", 15000, 0.5),
+    (30, "9005", "312", "71", "2025-06-02T07:22:43.580Z", 20000, 40.0),
+    (31, "9000", "310", "72", "2025-06-02T07:23:30.000Z", 15000, 12.5),
+    (32, "9001", "311", "73", "2025-06-02T07:24:17.000Z", 10000, 3.0),
+    (33, "9002", "312", "70", "2025-06-02T07:25:04.000Z", 30000, 7.25),
+    (34, "screen-ext-9003", "L-310", "cr-ext-71", "2025-06-02T07:25:51.000Z", 15000, 0.5),
+    (35, "9004", "311", "72", "2025-06-02T07:26:38.000Z", 20000, 40.0),
+    (36, "9005", "312", "73", "2025-06-02T07:27:25.000Z", 15000, 12.5),
+    (37, "9000", "310", "70", "2025-06-02T07:28:12.000Z", 10000, 3.0),
+    (38, "screen-ext-9001", "L-311", "cr-ext-71", "2025-06-02T07:28:59.567Z", 30000, 7.25),
+    (39, "9002", "312", "72", "2025-06-02T07:29:46.000Z", 15000, 0.5),
+    (40, "9003", "310", "73", "2025-06-02T07:30:33.000Z", 20000, 40.0),
+]
+
+
+def _dv360_event(row, screen, campaign, creative, played, ms, impressions) -> dict:
+    return {
+        "screenId": screen,
+        "campaignId": campaign,
+        "creativeId": creative,
+        "playedAt": played,
+        "durationMs": ms,
+        "impressions": {"ageBuckets": {"total": impressions}},
+        "context": {"seller": "1234"},
+    }
+
+
+DV360_BATCH = Expected(
+    "dv360-ooh-adplays-2",
+    "dv360-adplays-batchcreate.json",
+    "json",
+    (40, 40, 0, 0),
+    [_dv360_event(*play) for play in DV360_BATCH_PLAYS],
+    [],
+    ("context.seller", "screenId", "creativeId", "campaignId", "playedAt"),
+    lines=40,
+    rows=[play[0] for play in DV360_BATCH_PLAYS],
+)
+
+ALL = [XIBO, BROADSIGN, DV360, DV360_BATCH]
+
+
+def dv360_batch_with_bad_requests() -> tuple[bytes, list[tuple[int, str]]]:
+    """The DV360 batch with four bad requests, and the row errors naming their positions (row = position
+    in "requests", from 1; the label is the record's JSON path, from 0)."""
+    body = json.loads(DV360_BATCH.data)
+    requests = body["requests"]
+    requests[2]["adPlay"]["endTime"] = "2025-06-02T07:01:00Z"  # before its startTime (07:01:34)
+    del requests[16]["adPlay"]["adUnit"]
+    del requests[24]["adPlay"]
+    requests[39]["adPlay"]["startTime"] = "2025-06-02 07:30"  # no zone: RFC 3339 UTC ends in Z
+    errors = [
+        (3, "requests[2].adPlay: endTime (endedAt): is before startTime (playedAt)"),
+        (17, "requests[16].adPlay: adUnit (screenId): required, but the record has no value for it"),
+        (25, "records 'requests[*].adPlay': requests[24].adPlay is missing"),
+        (
+            40,
+            "requests[39].adPlay: startTime (playedAt): '2025-06-02 07:30' has no time zone; give one in the "
+            "mapping (timezone), the ingest (metadata.timezone) or per record (timezone_field, timezone_lookup)",
+        ),
+    ]
+    return json.dumps(body, indent=2).encode(), errors

@@ -189,7 +189,7 @@ mapping_bodies = st.fixed_dictionaries(
         "records": st.sampled_from(["pop", "pop[*].a", "a.x"]),
         "where": st.lists(conditions, max_size=2),
         "required": st.lists(st.sampled_from(["screenId", "siteId", "playedAt"]), max_size=2),
-        "drop": st.lists(st.sampled_from(["kind", "blob", "tz"]), max_size=2),
+        "drop": st.lists(st.sampled_from(["kind", "blob", "tz", "a.x", "a.x.b"]), max_size=2),
         "event_id": st.lists(st.sampled_from(["screenId", "playedAt", "context.x"]), min_size=1, max_size=2),
     },
 )

@@ -152,6 +152,8 @@ def start_ingest(request: Request) -> Response:
     problem = record.invalidReason if record.status == "invalid" else None
     if record.status == "ready" and record.format == "csv" and record.plan is not None:
         problem = rows.csv_header(mapping, record.plan)[1]  # the file's header as this mapping reads it
+    elif record.status == "ready" and record.plan is not None:
+        problem = rows.json_document_problem(mapping, record.plan)  # its records, as this mapping reads them
     if problem:
         raise bad_request(f"File {body.fileId} cannot be ingested: {problem}", slug="invalid-file")
     if record.status == "awaiting_upload" and not _object_exists(record.objectName):

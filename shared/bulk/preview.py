@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from shared.bulk import formats, rows
 from shared.bulk.mapping import timestamps
 from shared.bulk.pipeline.fan_out import ingest_timezone
-from shared.bulk.schemas import SchemaMapping
+from shared.bulk.schemas import SchemaMapping, compile_mapping
 from shared.canonical.messages import MessageEncoder
 from shared.platform.encoding import utc_now
 from shared.records.jobs import RowError
@@ -46,12 +46,12 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, A
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
 
     Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
-    as a whole: the file cannot be framed, the mapping cannot read its CSV header, or
-    metadata.timezone is not a zone.
+    as a whole: the file cannot be framed, the mapping cannot read its CSV header or the records
+    of its JSON document, or metadata.timezone is not a zone.
     """
     try:
         plan = formats.plan_file(io.BytesIO(data), fmt, max(1, len(data)), MAX_PREVIEW_ROW_BYTES)
-        compiled = mapping.compiled(fmt, ingest_timezone(metadata))
+        compiled = compile_mapping(mapping, fmt, ingest_timezone(metadata))
     except formats.FileInvalid as exc:
         raise PreviewRefused(str(exc)) from None
     except timestamps.BadValue as exc:
@@ -59,6 +59,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, A
     header, problem = (
         rows.csv_header(mapping, plan) if fmt == "csv" and plan.header_end is not None else (None, None)
     )
+    problem = problem or rows.json_document_problem(mapping, plan)
     if problem:
         raise PreviewRefused(problem)
     first_row = rows.first_row_chunk(mapping, plan, len(plan.chunks))

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from shared.bulk import formats
 from shared.bulk.formats import delimited
-from shared.bulk.mapping.compiled import CompiledMapping, unexpected_error
+from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping, unexpected_error
 from shared.bulk.mapping.model import SchemaMapping
 from shared.canonical.event import PopEvent
 from shared.canonical.messages import Unpublishable
@@ -34,17 +34,23 @@ def mapped_rows(
     header: list[str] | None,
     compiled: CompiledMapping,
 ) -> Iterator[RowOutcome]:
-    """The outcomes of a chunk's records; the caller has seeked `stream` to `chunk.start`."""
+    """The outcomes of a chunk's records; the caller has seeked `stream` to `chunk.start`.
+
+    The rows of a JSON document's array member (`chunk.member`) are read with the mapping's records
+    path inside each element; a mapping that cannot read them (ingest refuses it, but a file may be
+    planned after its ingest) makes each of those rows the error that says why."""
+    member = chunk.member
+    problem = compiled.document_problem(member) if member is not None else None
     # Rows of the canonical schema in JSON are validated from their bytes (one pass, no dict).
-    direct = compiled.direct and fmt != "csv"
+    direct = compiled.direct and fmt != "csv" and member is None
     envelopes = compiled.records is not None
     arrays = envelopes or compiled.columns is not None
     delimiter = compiled.delimiter
     for row, record, error in formats.iter_rows(
         stream, fmt, chunk, max_row_bytes, header, parse=not direct, arrays=arrays, delimiter=delimiter
     ):
-        if error is not None:
-            yield row, None, error
+        if error is not None or problem is not None:
+            yield row, None, error or problem
             continue
         value: Any = record  # the record as the mapping reads it (a dict, or a list of positional values)
         if direct:
@@ -63,7 +69,7 @@ def mapped_rows(
                 yield row, None, error
                 continue
         if envelopes:
-            for _place, event, error in compiled.outcomes(value):
+            for _place, event, error in compiled.outcomes(value, member, row):
                 yield row, event, error
         else:
             yield row, *compiled.one(value)
@@ -108,6 +114,15 @@ def csv_header(mapping: SchemaMapping, plan: FilePlan) -> tuple[list[str] | None
         return delimited.header_names(plan.header_text, mapping.delimiter), None
     except delimited.HeaderProblem as exc:
         return None, str(exc)
+
+
+def json_document_problem(mapping: SchemaMapping, plan: FilePlan) -> str | None:
+    """Why this mapping cannot read the records of a JSON file that is one document whose rows are
+    the elements of its array member (`plan.member`), or None: the splitter planned it not knowing
+    the mapping."""
+    if plan.format != "json" or plan.member is None:
+        return None
+    return compile_mapping(mapping, "json").document_problem(plan.member)
 
 
 def first_row_chunk(mapping: SchemaMapping, plan: FilePlan, index: int) -> ChunkSpec | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.bulk.mapping.compiled import CompiledMapping
+from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping
 from shared.bulk.mapping.model import VERSION_PATTERN, SchemaMapping, is_canonical_path
 from shared.canonical.event import PopEvent
 
@@ -25,6 +25,7 @@ __all__ = [
     "VERSION_PATTERN",
     "CompiledMapping",
     "SchemaMapping",
+    "compile_mapping",
     "is_canonical_path",
     "load_mapping",
     "mapping_problems",
@@ -36,8 +37,8 @@ def row_to_event(
     record: dict[str, Any], mapping: SchemaMapping, fmt: str
 ) -> tuple[PopEvent | None, str | None]:
     """Map and validate one record: (event, None) or (None, "field: message; field: message").
-    A loop over many rows calls `mapping.compiled(fmt).to_event` instead (one lookup, not one per row)."""
-    return mapping.compiled(fmt).to_event(record)
+    A loop over many rows calls `compile_mapping(mapping, fmt).to_event` instead (one lookup, not one per row)."""
+    return compile_mapping(mapping, fmt).to_event(record)
 
 
 def load_mapping(data: dict[str, Any]) -> SchemaMapping:

@@ -33,6 +33,10 @@ class ChunkSpec(BaseModel):
     end: int = Field(ge=0)
     first_row: int = Field(ge=1)
     row_count: int = Field(ge=0)
+    # JSON: the member of a one-document file whose array elements these rows are (`requests`), so a
+    # worker, which reads only its chunk, reads the mapping's `records` path from the element; None:
+    # rows of a top-level array, of `events`, of NDJSON or CSV. (At most 64 characters: one per chunk.)
+    member: str | None = None
 
 
 class FilePlan(BaseModel):
@@ -48,6 +52,7 @@ class FilePlan(BaseModel):
     header_start: int | None = None
     header_end: int | None = None
     errors: list[RowError] = Field(default_factory=list)  # rows the plan already knows are bad (JSON)
+    member: str | None = None  # JSON: the document's array member holding the rows (see ChunkSpec.member)
 
 
 class FileRecord(BaseModel):

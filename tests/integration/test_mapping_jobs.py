@@ -114,3 +114,71 @@ def test_a_header_that_names_no_columns_is_refused_at_ingest_or_fails_the_job(bu
         status["status"] == "failed"
         and status["failureReason"] == "The CSV header has an empty column name (column 2)"
     )
+
+
+BATCH = load_mapping(
+    {
+        "version": "batch-1",
+        "records": "requests[*].adPlay",
+        "envelope_fields": ["parent", "debug"],
+        "fields": {"adUnit": "screenId", "parent": "context.seller", "startTime": "playedAt"},
+        "drop": ["debug.token"],
+        "required": ["screenId"],
+    }
+)
+
+
+def batch_document(requests: int, bad: tuple[int, ...]) -> bytes:
+    """One pretty-printed adPlays:batchCreate-like body; the requests at the `bad` positions (from 1)
+    have no ad unit. Each request carries a nested credential beside adPlay, which `drop` removes."""
+    body = {
+        "requests": [
+            {
+                "parent": "sellers/1234",
+                "debug": {"token": "t0p-secret", "host": f"player-{i}"},
+                "adPlay": {"startTime": "2025-03-30T10:00:00Z"} | ({} if i in bad else {"adUnit": f"u-{i}"}),
+            }
+            for i in range(1, requests + 1)
+        ]
+    }
+    return json.dumps(body, indent=2).encode()
+
+
+def test_a_json_document_job_reads_its_requests_as_rows_across_chunks(bulk, events_sink):
+    assert schema_registry.register(bulk.tenant_id, BATCH)
+    job_id = bulk.start("json", batch_document(60, bad=(7, 26, 60)), "batch-1")  # 3 chunks of 25 requests
+    assert len(bulk.run_all()) == 3
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 60, 57, 3)
+    assert [(e["row"], e["error"]) for e in status["errors"]] == [
+        (row, f"requests[{row - 1}].adPlay: adUnit (screenId): required, but the record has no value for it")
+        for row in (7, 26, 60)
+    ]
+    got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 57)
+    assert sorted((m["data"]["row"], m["data"]["screenId"]) for m in got) == [
+        (i, f"u-{i}") for i in range(1, 61) if i not in (7, 26, 60)
+    ]
+    for m in got:  # the nested credential is gone; what is beside it stays
+        assert m["data"]["context"] == {
+            "seller": "sellers/1234",
+            "debug": {"host": f"player-{m['data']['row']}"},
+        }
+        assert "t0p-secret" not in json.dumps(m["data"])
+
+
+def test_a_json_document_its_mapping_cannot_read_is_refused_at_ingest_or_fails_each_row(bulk):
+    file_id = bulk.upload("json", batch_document(3, bad=()))
+    response = bulk.ingest(file_id)  # 1.0 reads a top-level array or {"events": [...]}
+    assert response.status_code == 400
+    reason = (
+        'The JSON object has no "events" array; its records are in its "requests" array, which a schema '
+        'version reads with a records path starting there (such as "requests[*]")'
+    )
+    assert response.get_json()["detail"] == f"File {file_id} cannot be ingested: {reason}"
+    later = bulk.upload("json", batch_document(3, bad=()), split=False)  # planned after its ingest
+    job_id = bulk.ingest(later).get_json()["jobId"]
+    bulk.split(later)
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "failed", 3, 0, 3)
+    assert [(e["row"], e["error"]) for e in status["errors"]] == [(row, reason) for row in (1, 2, 3)]

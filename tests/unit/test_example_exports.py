@@ -10,7 +10,7 @@ import pytest
 from shared.bulk.preview import preview
 from shared.bulk.schemas import load_mapping
 from tests.bulk_files import shipped_examples
-from tests.example_exports import ALL, BROADSIGN, XIBO, Expected
+from tests.example_exports import ALL, BROADSIGN, DV360_BATCH, XIBO, Expected, dv360_batch_with_bad_requests
 
 EXAMPLES = shipped_examples()
 
@@ -21,6 +21,15 @@ def test_example_mapping_on_its_sample(expected: Expected):
     assert (result.totalRows, result.processedRows, result.errorRows, result.skippedRows) == expected.counts
     assert result.events == expected.events
     assert [(e.row, e.error) for e in result.errors] == expected.errors
+
+
+def test_dv360_batch_with_bad_requests_names_their_positions():
+    data, expected_errors = dv360_batch_with_bad_requests()
+    result = preview(EXAMPLES[DV360_BATCH.version], data, "json")
+    assert (result.totalRows, result.processedRows, result.errorRows, result.skippedRows) == (40, 36, 4, 0)
+    assert [(e.row, e.error) for e in result.errors] == expected_errors
+    bad = {row for row, _ in expected_errors}
+    assert result.events == [e for row, e in enumerate(DV360_BATCH.events, 1) if row not in bad]
 
 
 def test_broadsign_api_key_is_never_kept():

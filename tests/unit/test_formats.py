@@ -12,10 +12,11 @@ import pytest
 from shared.bulk import rows as bulk_rows
 from shared.bulk.formats import FORMATS, FileInvalid, iter_rows, plan_file, reading
 from shared.bulk.pipeline import splitter
-from shared.bulk.schemas import BUILTIN, load_mapping
+from shared.bulk.schemas import BUILTIN, compile_mapping, load_mapping
 from shared.platform import settings as settings_module
 from shared.platform.settings import Settings, get_settings
 from shared.records.jobs import ChunkSpec, FilePlan, RowError
+from tests.bulk_files import BatchCreateDocument
 
 MB = 1 << 20
 
@@ -224,6 +225,60 @@ def test_json_events_object_like_the_events_endpoint():
     assert p.total_rows == 2
 
 
+def test_json_document_rows_are_the_elements_of_its_one_array_member():
+    # A DV360 adPlays:batchCreate body, pretty-printed: the rows are the elements of "requests",
+    # numbered by their position there; the plan and each chunk name the member.
+    body = {
+        "note": "a ] tricky } value, [not an array]",
+        "requests": [{"parent": "sellers/1", "adPlay": {"n": i}} for i in range(5)],
+        "meta": {"list": [1, [2]]},
+    }
+    data = json.dumps(body, indent=2).encode()
+    p, rows = read_all(data, "json", chunk_rows=2)
+    assert records(rows) == [(i + 1, {"parent": "sellers/1", "adPlay": {"n": i}}) for i in range(5)]
+    assert p.member == "requests" and p.total_rows == 5
+    assert [(c.first_row, c.row_count, c.member) for c in p.chunks] == [
+        (1, 2, "requests"),
+        (3, 2, "requests"),
+        (5, 1, "requests"),
+    ]
+
+
+def test_json_document_with_an_events_array_reads_events_as_before():
+    # An array member met before "events" is framed as it comes, then replaced: one pass.
+    data = b'{"meta": [1, 2, 3], "events": [{"a": 1}], "more": [4]}'
+    p, rows = read_all(data, "json")
+    assert (records(rows), p.member, p.chunks[0].member) == ([(1, {"a": 1})], None, None)
+    p, _ = read_all(b'{"meta": [,,], "events": []}', "json")  # the replaced array's errors go too
+    assert (p.total_rows, p.errors, p.member) == (0, [], None)
+
+
+def test_json_document_truncated_inside_its_array_keeps_the_complete_elements():
+    p, rows = read_all(b'{"requests": [{"a": 1}, {"a": 2}, {"a": "cut', "json")
+    assert records(rows) == [(1, {"a": 1}), (2, {"a": 2})]
+    assert p.errors == [RowError(row=3, error="Row is truncated: the file ends inside this element")]
+    assert p.member == "requests"
+    with pytest.raises(FileInvalid, match="truncated"):
+        plan(b'{"requests": [{"a": "cut', "json")
+
+
+def test_a_json_document_plans_in_bounded_memory_whatever_its_size():
+    # The 1 GB run of the same generated document is `python -m bench.json_document` (docs/bulk.md).
+    peaks = {}
+    for size in (4 * MB, 48 * MB):
+        document = BatchCreateDocument(size, pad=4000)  # few elements: tracemalloc slows each one
+        tracemalloc.start()
+        try:
+            p = plan_file(document, "json", 5000, MB, chunk_bytes=4 * MB)
+            _, peaks[size] = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert (p.member, p.total_rows, p.errors) == ("requests", document.requests, [])
+        assert p.chunks[-1].end > size - 4 * MB
+    assert peaks[48 * MB] < 6 * MB, f"peak {peaks[48 * MB] / MB:.1f} MiB"
+    assert peaks[48 * MB] - peaks[4 * MB] < MB / 2, "memory grows with the document"
+
+
 def test_json_element_errors():
     data = b'[{"a": 1}, [1], "s", 7, null, {"a": NaN}, {"a": 1,}, {"a": "\xff"}]'
     _, rows = read_all(data, "json")
@@ -283,7 +338,13 @@ def test_json_empty_array_has_no_rows():
     [
         (b"eventId,screenId\n1,2\n", "declared json but starts with 'eventId,screenId"),
         (b'{"screenId": "a"}\n{"screenId": "b"}\n', 'no "events" array .*use format ndjson'),
-        (b'{"data": [{"a": 1}]}', 'no "events" array'),
+        (b'{"data": {"a": 1}}', 'no "events" array'),
+        (b'{"requests": [{"a": 1}], "warnings": []}', 'more than one array \\("requests", "warnings"\\)'),
+        (b'{"a.b": [{"a": 1}]}', "cannot be written in a records path"),
+        (b'{"": [{"a": 1}]}', "cannot be written in a records path"),
+        (b'{"' + b"r" * 65 + b'": [{"a": 1}]}', "is 65 characters; at most 64"),
+        (b'{"\\ud800": [{"a": 1}]}', "not valid Unicode"),
+        (b'{"requests": [{"a": 1}]} {"requests": []}', "holds more after the JSON document"),
         (b'{"events": {"a": 1}}', '"events" in the JSON object should be an array'),
         (b'{"meta": {"a": [1, 2', "truncated"),
     ],
@@ -615,7 +676,7 @@ def first_row_outcomes(mapping, data: bytes, max_row_bytes: int):
     header, problem = bulk_rows.csv_header(mapping, p)
     if problem:
         return problem, []
-    compiled = mapping.compiled("csv")
+    compiled = compile_mapping(mapping, "csv")
     first = bulk_rows.first_row_chunk(mapping, p, len(p.chunks))
     out = []
     for chunk in p.chunks + ([first] if first else []):

@@ -9,7 +9,7 @@ import pytest
 
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW
 from shared.bulk.preview import MAX_PREVIEW_ERRORS, MAX_PREVIEW_EVENTS, preview
-from shared.bulk.schemas import load_mapping
+from shared.bulk.schemas import compile_mapping, load_mapping
 from tests.poison_rows import TRIGGERS, VALID, poison_file
 
 
@@ -28,7 +28,7 @@ def test_catastrophic_backtracking_patterns_run_in_linear_time_on_re2_with_the_s
     mapping = load_mapping(
         {"version": "re2-1", "fields": {"u": {"to": "context.code", "extract": "^(a+)+$"}}}
     )
-    compiled = mapping.compiled("ndjson")
+    compiled = compile_mapping(mapping, "ndjson")
     event, error = compiled.one({**VALID, "u": "a" * 10_000})
     assert error is None and event.context == {"code": "a" * 10_000}
     event, error = compiled.one({**VALID, "u": "a" * 10_000 + "!"})  # Python's re: about 2^10000 steps
@@ -36,10 +36,10 @@ def test_catastrophic_backtracking_patterns_run_in_linear_time_on_re2_with_the_s
         event is None and error.startswith("u (context.code): 'aaaa") and "does not match '^(a+)+$'" in error
     )
     ids = load_mapping({"version": "re2-2", "fields": {"u": {"to": "screenId", "extract": r"adUnits/(\d+)"}}})
-    event, _ = ids.compiled("ndjson").one({**VALID, "u": "advertisers/1/adUnits/8812/x"})
+    event, _ = compile_mapping(ids, "ndjson").one({**VALID, "u": "advertisers/1/adUnits/8812/x"})
     assert event.screenId == "8812"
     # RE2's \d is ASCII: Arabic-Indic digits are not an id
-    event, error = ids.compiled("ndjson").one({**VALID, "u": "adUnits/\u0661\u0662"})
+    event, error = compile_mapping(ids, "ndjson").one({**VALID, "u": "adUnits/\u0661\u0662"})
     assert event is None and "does not match" in error
 
 
@@ -56,7 +56,7 @@ ENVELOPE = {
 
 
 def test_a_row_holds_at_most_the_stated_number_of_records_beyond_which_it_is_one_row_error():
-    compiled = load_mapping(ENVELOPE).compiled("ndjson")
+    compiled = compile_mapping(load_mapping(ENVELOPE), "ndjson")
     outcomes = list(compiled.outcomes(envelope(MAX_RECORDS_PER_ROW)))
     assert len(outcomes) == MAX_RECORDS_PER_ROW and all(event is not None for _, event, _ in outcomes)
     [(label, event, error)] = list(compiled.outcomes(envelope(MAX_RECORDS_PER_ROW + 1)))
@@ -77,7 +77,7 @@ def test_a_1_mib_line_of_empty_records_is_one_row_error_and_its_neighbours_are_m
 
 
 def test_envelope_fields_copied_into_each_record_may_make_at_most_8_times_the_row():
-    compiled = load_mapping(ENVELOPE).compiled("ndjson")
+    compiled = compile_mapping(load_mapping(ENVELOPE), "ndjson")
     small = {"screen": "s" * 1_000, "pop": [{}] * 3_000}  # 3 MB of copies from a 10 KB row
     [(_, event, error)] = list(compiled.outcomes(small))
     assert event is None and error.startswith(
@@ -106,8 +106,8 @@ def test_the_preview_lists_at_most_1000_events_and_errors_and_says_so_with_whole
 
 def test_where_in_a_list_of_30000_values_keeps_its_meaning():
     values = [f"scr-{i}" for i in range(30_000)] + [7, 2.5, True]
-    compiled = load_mapping({"version": "in-1", "where": [{"field": "screenId", "in": values}]}).compiled(
-        "ndjson"
+    compiled = compile_mapping(
+        load_mapping({"version": "in-1", "where": [{"field": "screenId", "in": values}]}), "ndjson"
     )
     kept = lambda screen: compiled.one({**VALID, "screenId": screen})[0] is not None  # noqa: E731
     assert kept("scr-29999") and kept("7") and kept("2.5") and kept("True")

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.bulk import formats, preview
+from shared.bulk import formats, preview, rows
 from shared.bulk.mapping import compiled as compiled_module
 from shared.bulk.pipeline import worker
+from shared.bulk.schemas import compile_mapping
 from shared.canonical.messages import MessageEncoder
 from tests.mapping_strategies import json_values, mapping_bodies, ndjson, records, scalars, usable
 
@@ -32,7 +33,7 @@ def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_
 ):
     mapping = usable(body)
     assume(mapping is not None)
-    compiled = mapping.compiled(fmt, zone)
+    compiled = compile_mapping(mapping, fmt, zone)
     # The unguarded path: every failure is worded where it happens, not left to the safety net in `one`.
     if compiled.records is None:
         outcomes = [(None, *compiled._one(record))]
@@ -53,20 +54,28 @@ def test_every_record_is_an_event_an_error_or_a_skip_and_the_mapping_code_never_
     body=mapping_bodies,
     lines=st.lists(records | json_values, min_size=1, max_size=6),
     chunk_rows=st.integers(1, 3),
+    fmt=st.sampled_from(["ndjson", "json"]),
 )
-def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_rows):
+def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_rows, fmt):
     mapping = usable(body)
     assume(mapping is not None)
-    data = ndjson(lines)
+    # json: one document whose rows are the elements of its array member "pop" (records paths "pop",
+    # "pop[*].a" read it from the document)
+    data = ndjson(lines) if fmt == "ndjson" else json.dumps({"pop": lines}).encode()
     # The job: the splitter's plan in chunks of chunk_rows, each chunk through the worker's loop.
     try:
-        plan = formats.plan_file(io.BytesIO(data), "ndjson", chunk_rows, preview.MAX_PREVIEW_ROW_BYTES)
+        plan = formats.plan_file(io.BytesIO(data), fmt, chunk_rows, preview.MAX_PREVIEW_ROW_BYTES)
     except formats.FileInvalid as exc:  # the file is invalid: the job fails whole, the preview is refused
         with pytest.raises(preview.PreviewRefused, match=re.escape(str(exc))):
-            preview.preview(mapping, data, "ndjson")
+            preview.preview(mapping, data, fmt)
         return
-    shown = preview.preview(mapping, data, "ndjson")
-    compiled = mapping.compiled("ndjson")
+    problem = rows.json_document_problem(mapping, plan)
+    if problem:  # ingest refuses the file with this mapping, and so does the preview
+        with pytest.raises(preview.PreviewRefused, match=re.escape(problem)):
+            preview.preview(mapping, data, fmt)
+        return
+    shown = preview.preview(mapping, data, fmt)
+    compiled = compile_mapping(mapping, fmt)
     encode = MessageEncoder("tenant-1", "bulk", "2025-01-27T10:00:00.000Z", "job-1").encode
     published, errors, skipped = [], list(plan.errors), 0
     for chunk in plan.chunks:  # the worker's own loop, publishing into a list
@@ -75,7 +84,7 @@ def test_a_preview_is_what_the_job_of_the_same_bytes_records(body, lines, chunk_
         before = len(published)
         outcome = worker.map_chunk(
             stream,
-            "ndjson",
+            fmt,
             chunk,
             preview.MAX_PREVIEW_ROW_BYTES,
             None,

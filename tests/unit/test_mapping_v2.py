@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 from pydantic import ValidationError
 
-from shared.bulk.preview import preview
-from shared.bulk.schemas import SchemaMapping, load_mapping, mapping_problems
+from shared.bulk import formats, rows
+from shared.bulk.preview import PreviewRefused, preview
+from shared.bulk.schemas import SchemaMapping, compile_mapping, load_mapping, mapping_problems
+from shared.canonical.messages import MessageEncoder
 
 
 def mapping(**kw) -> SchemaMapping:
@@ -15,19 +20,19 @@ def mapping(**kw) -> SchemaMapping:
 
 def event(m: SchemaMapping, record, fmt: str = "ndjson", zone: str | None = None) -> dict:
     """The one event a record becomes (AssertionError with the row error otherwise)."""
-    [(_, ev, error)] = list(m.compiled(fmt, zone).outcomes(record))
+    [(_, ev, error)] = list(compile_mapping(m, fmt, zone).outcomes(record))
     assert error is None and ev is not None, error
     return ev.model_dump(mode="json", exclude_none=True)
 
 
 def error(m: SchemaMapping, record, fmt: str = "ndjson", zone: str | None = None) -> str:
-    [(_, ev, err)] = list(m.compiled(fmt, zone).outcomes(record))
+    [(_, ev, err)] = list(compile_mapping(m, fmt, zone).outcomes(record))
     assert ev is None and err is not None
     return err
 
 
 def skipped(m: SchemaMapping, record) -> bool:
-    [(_, ev, err)] = list(m.compiled("ndjson").outcomes(record))
+    [(_, ev, err)] = list(compile_mapping(m, "ndjson").outcomes(record))
     return ev is None and err is None
 
 
@@ -117,7 +122,7 @@ def test_records_inside_an_envelope_with_envelope_fields_copied_in():
         records="pop", envelope_fields=["player_id"], fields={"player_id": {"to": "screenId", "string": True}}
     )
     out = list(
-        m.compiled("ndjson").outcomes(
+        compile_mapping(m, "ndjson").outcomes(
             {"api_key": "k", "player_id": 9, "pop": [{"creativeId": "a"}, {"creativeId": 1}]}
         )
     )
@@ -126,24 +131,128 @@ def test_records_inside_an_envelope_with_envelope_fields_copied_in():
         "creativeId": "a",
     }
     assert out[1] == ("pop[1]", None, "pop[1]: creativeId: Input should be a valid string")
-    assert list(m.compiled("ndjson").outcomes({"player_id": 9, "pop": []})) == []
+    assert list(compile_mapping(m, "ndjson").outcomes({"player_id": 9, "pop": []})) == []
     assert (
-        list(m.compiled("ndjson").outcomes({"pop": {"creativeId": "a"}}))[0][0] == "pop"
+        list(compile_mapping(m, "ndjson").outcomes({"pop": {"creativeId": "a"}}))[0][0] == "pop"
     )  # one object: one record
-    assert list(m.compiled("ndjson").outcomes({"pop": 3})) == [
+    assert list(compile_mapping(m, "ndjson").outcomes({"pop": 3})) == [
         ("pop", None, "records 'pop': pop should be an array or an object")
     ]
-    assert list(m.compiled("ndjson").outcomes({"pip": []})) == [(None, None, "records 'pop': pop is missing")]
+    assert list(compile_mapping(m, "ndjson").outcomes({"pip": []})) == [
+        (None, None, "records 'pop': pop is missing")
+    ]
 
 
 def test_records_path_through_arrays():
     m = mapping(records="requests[*].adPlay")
-    out = list(m.compiled("json").outcomes({"requests": [{"adPlay": {"screenId": "a"}}, {"x": 1}, 7]}))
+    out = list(
+        compile_mapping(m, "json").outcomes({"requests": [{"adPlay": {"screenId": "a"}}, {"x": 1}, 7]})
+    )
     assert out[0][1].screenId == "a"  # one element without the path does not lose the others
     assert out[1:] == [
         ("requests[1].adPlay", None, "records 'requests[*].adPlay': requests[1].adPlay is missing"),
         ("requests[2].adPlay", None, "records 'requests[*].adPlay': requests[2].adPlay is missing"),
     ]
+
+
+def test_envelope_fields_are_read_from_the_nearest_object_holding_the_record():
+    # parent sits beside adPlay in each request; a field of the line itself is still reachable
+    m = mapping(
+        records="requests[*].adPlay",
+        envelope_fields=["parent", "batch"],
+        fields={"parent": "context.seller", "batch": "context.batch"},
+    )
+    line = {
+        "batch": "b-1",
+        "parent": "line-level",
+        "requests": [
+            {"parent": "sellers/1", "adPlay": {"screenId": "a"}},
+            {"adPlay": {"screenId": "b"}},
+            {
+                "parent": "sellers/3",
+                "adPlay": {"screenId": "c", "parent": "own"},
+            },  # a record's own field wins
+        ],
+    }
+    got = [
+        ev.model_dump(exclude_none=True)["context"]
+        for _, ev, _ in compile_mapping(m, "ndjson").outcomes(line)
+    ]
+    assert got == [
+        {"seller": "sellers/1", "batch": "b-1"},
+        {"seller": "line-level", "batch": "b-1"},
+        {"seller": "own", "batch": "b-1"},
+    ]
+
+
+DV360_DOC = mapping(
+    records="requests[*].adPlay",
+    envelope_fields=["parent"],
+    fields={"adUnit": "screenId", "parent": "context.seller"},
+    required=["screenId"],
+)
+
+
+def document(*requests) -> bytes:
+    return json.dumps({"requests": list(requests)}, indent=2).encode()
+
+
+def test_a_json_document_is_read_from_its_array_member_with_rows_its_positions():
+    data = document(
+        {"parent": "sellers/1", "adPlay": {"adUnit": "u1"}},
+        {"parent": "sellers/1", "adPlay": {"adUnit": "u2"}},
+        {"parent": "sellers/1", "adPlay": {}},
+        {"parent": "sellers/1"},
+        7,
+        {"parent": "sellers/2", "adPlay": {"adUnit": "u6"}},
+    )
+    result = preview(DV360_DOC, data, "json")
+    assert (result.totalRows, result.processedRows, result.errorRows) == (6, 3, 3)
+    assert result.events == [
+        {"screenId": "u1", "context": {"seller": "sellers/1"}},
+        {"screenId": "u2", "context": {"seller": "sellers/1"}},
+        {"screenId": "u6", "context": {"seller": "sellers/2"}},
+    ]
+    assert [(e.row, e.error) for e in result.errors] == [
+        (3, "requests[2].adPlay: adUnit (screenId): required, but the record has no value for it"),
+        (4, "records 'requests[*].adPlay': requests[3].adPlay is missing"),
+        (5, "Row should be a JSON object, not a number"),
+    ]
+    # records at the member itself: each element is a record
+    whole = preview(
+        mapping(records="requests[*]", fields={"adUnit": "screenId"}), document({"adUnit": "u"}), "json"
+    )
+    assert whole.events == [{"screenId": "u"}]
+
+
+@pytest.mark.parametrize(
+    ("m", "message"),
+    [
+        (
+            mapping(),
+            'no "events" array; its records are in its "requests" array, .* starting there \\(such as "requests\\[\\*\\]"\\)',
+        ),
+        (mapping(records="plays[*].adPlay"), "records path 'plays\\[\\*\\].adPlay' starts elsewhere"),
+        (mapping(records="requests.adPlay"), "starts elsewhere"),  # requests is an array: [*] walks it
+    ],
+)
+def test_a_json_document_its_mapping_cannot_read_is_refused_as_a_whole(m, message):
+    with pytest.raises(PreviewRefused, match=message):
+        preview(m, document({"adPlay": {}}), "json")
+
+
+def test_a_json_document_planned_after_ingest_with_a_mapping_that_cannot_read_it_fails_each_row():
+    data = document({"adPlay": {}}, {"adPlay": {}})
+    plan = formats.plan_file(io.BytesIO(data), "json", 1, 1 << 20)
+    got = []
+    for chunk in plan.chunks:
+        stream = io.BytesIO(data)
+        stream.seek(chunk.start)
+        got += list(
+            rows.mapped_rows(stream, "json", chunk, 1 << 20, None, compile_mapping(mapping(), "json"))
+        )
+    assert [(row, event) for row, event, _ in got] == [(1, None), (2, None)]
+    assert all(error.startswith('The JSON object has no "events" array') for _, _, error in got)
 
 
 def test_positional_records_are_named_by_columns():
@@ -298,6 +407,44 @@ def test_required_and_dropped_fields():
     assert out == {"screenId": "s", "playedAt": "2025-01-27T10:00:00.000Z", "context": {"other": 1}}
 
 
+SECRETS = mapping(
+    fields={"scr": "screenId"}, drop=["auth.token", "meta.inner.secret", "Stat.Date", "no.such"]
+)
+
+
+def test_drop_removes_a_nested_field_from_the_preview_and_the_published_message():
+    line = {
+        "scr": "s",
+        "auth": {"token": "t0p-secret", "user": "u"},
+        "meta": {"inner": {"secret": "x-secret"}, "keep": 1},  # an object the drop empties goes too
+        "Stat.Date": "2025-01-27",  # a key with a dot, as a CSV column may have: dropped as written
+        "no": {"suchthing": 1},
+    }
+    data = (json.dumps(line) + "\n").encode()
+    kept = {"screenId": "s", "context": {"auth": {"user": "u"}, "meta": {"keep": 1}, "no": {"suchthing": 1}}}
+    assert preview(SECRETS, data, "ndjson").events == [kept]
+    plan = formats.plan_file(io.BytesIO(data), "ndjson", 10, 1 << 20)
+    stream = io.BytesIO(data)
+    encode = MessageEncoder("t", "bulk", "2025-01-27T10:00:00Z", "job-1").encode
+    [(row, _event, message, error)] = list(
+        rows.encoded_rows(
+            stream, "ndjson", plan.chunks[0], 1 << 20, None, compile_mapping(SECRETS, "ndjson"), encode
+        )
+    )
+    assert (row, error) == (1, None)
+    published = json.loads(message[0])
+    assert published["context"] == kept["context"] and b"secret" not in message[0]
+
+
+def test_drop_of_a_nested_field_does_not_change_the_envelope_its_records_share():
+    m = mapping(records="pop", envelope_fields=["auth"], drop=["auth.token"])
+    auth = {"token": "t0p-secret", "user": "u"}
+    envelope = {"auth": auth, "pop": [{"screenId": "a"}, {"screenId": "b"}]}
+    got = [ev.model_dump(exclude_none=True) for _, ev, _ in compile_mapping(m, "ndjson").outcomes(envelope)]
+    assert got == [{"screenId": k, "context": {"auth": {"user": "u"}}} for k in "ab"]
+    assert auth == {"token": "t0p-secret", "user": "u"}
+
+
 def test_a_row_with_nothing_required_mapped_is_an_error_not_an_event_of_context_only():
     m = mapping(fields={"Display": "screenId"}, required=["screenId"])
     assert error(m, {"junk": 1}) == "Display (screenId): required, but the record has no value for it"
@@ -407,8 +554,8 @@ def test_the_canonical_mapping_keeps_its_fast_path_and_reads_zone_less_times_in_
     from shared.bulk.schemas import BUILTIN
 
     v1 = BUILTIN["1.0"]
-    assert v1.compiled("ndjson").direct and v1.compiled("ndjson", "Europe/London").direct
-    assert not mapping(where=[{"field": "a", "present": True}]).compiled("ndjson").direct
+    assert compile_mapping(v1, "ndjson").direct and compile_mapping(v1, "ndjson", "Europe/London").direct
+    assert not compile_mapping(mapping(where=[{"field": "a", "present": True}]), "ndjson").direct
     rows = b'{"screenId": "s", "playedAt": "2025-07-01T10:00:00"}\n{"screenId": "s", "playedAt": "2025-07-01T10:00:00Z"}\n'
     assert [e["playedAt"] for e in preview(v1, rows, "ndjson", {"timezone": "Europe/London"}).events] == [
         "2025-07-01T09:00:00.000Z",

@@ -10,7 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from shared.bulk.formats import iter_rows, plan_file
-from shared.bulk.schemas import BUILTIN, SchemaMapping, load_mapping, mapping_problems, row_to_event
+from shared.bulk.schemas import (
+    BUILTIN,
+    SchemaMapping,
+    compile_mapping,
+    load_mapping,
+    mapping_problems,
+    row_to_event,
+)
 from shared.canonical.event import PopEvent
 from tests.bulk_files import EXAMPLES_DIR, shipped_examples
 
@@ -28,7 +35,7 @@ class MappingError(ValueError):
 
 def to_event(record: dict, mapping: SchemaMapping, fmt: str) -> dict:
     """What a mapping makes of a record before canonical validation; MappingError for conversion errors."""
-    data, errors = mapping.compiled(fmt).map(record)
+    data, errors = compile_mapping(mapping, fmt).map(record)
     if errors:
         raise MappingError(errors)
     return data
@@ -315,8 +322,8 @@ def test_the_canonical_mapping_validates_json_rows_from_their_bytes_exactly_as_t
 ):
     from shared.bulk.formats import parse_record
 
-    compiled = V1.compiled("ndjson")
-    assert compiled.direct and not mapping(fields={"a": "screenId"}).compiled("ndjson").direct
+    compiled = compile_mapping(V1, "ndjson")
+    assert compiled.direct and not compile_mapping(mapping(fields={"a": "screenId"}), "ndjson").direct
     record, error = parse_record("ndjson", row, None)
     full = compiled.to_event(record) if error is None else (None, error)
     fast = compiled.validate_json(row)

@@ -19,9 +19,12 @@ Row numbers are what a person sees in the file:
 
 - NDJSON: the physical line number (from 1). Blank (whitespace-only) lines are not rows but count
   as lines. LF and CRLF line ends; a lone CR is not a line end.
-- JSON: the element's position in the top-level array (from 1). The document is either an array of
-  events or an object with an ``"events"`` array (the events endpoint's body); other members of that
-  object are ignored. The framer tracks strings, escapes and bracket depth with regular expressions
+- JSON: the element's position in its array (from 1). The document is an array of events, an object
+  with an ``"events"`` array (the events endpoint's body; other members of that object are ignored),
+  or one document whose records sit in its one array-valued member, such as a DV360
+  ``adPlays:batchCreate`` body ``{"requests": [...]}``: the rows are that array's elements, the plan
+  names the member (``FilePlan.member``, ``ChunkSpec.member``) and the mapping's ``records`` path is
+  read from the document (`json_array` says how, and why the splitter needs no mapping). The framer tracks strings, escapes and bracket depth with regular expressions
   over blocks, so an element is a byte range and need not be valid JSON to be framed: an element
   that does not parse is a row error. ``[a,,b]`` counts an empty element (a row error known to the
   splitter, in ``FilePlan.errors``); a trailing comma before ``]`` is tolerated.
@@ -44,7 +47,8 @@ Truncation:
 
 `FileInvalid` (the file cannot be framed at all): NUL bytes in the first block (binary), a UTF-16 /
 UTF-32 byte order mark, content that clearly does not match the declared format, a JSON object
-without an ``"events"`` array, a CSV header row that is not UTF-8. A CSV header row whose names are
+without an ``"events"`` array and without exactly one other array member (or whose array member's
+name a records path cannot write), a CSV header row that is not UTF-8. A CSV header row whose names are
 empty or repeated (read with commas), or that is longer than the row size limit, is kept in the plan
 with its problem: the file may have no header or another delimiter, which only its mapping says
 (`rows.csv_header`; without a header, an over-long first row is that row's error, as elsewhere). An

@@ -14,12 +14,15 @@ from shared.bulk.formats.reading import (
     OVERSIZE,
     UTF8_BOM,
     FileInvalid,
+    Framed,
+    Parsed,
     Prefixed,
+    Readable,
     read,
     snippet,
 )
 from shared.platform.settings import get_settings
-from shared.records.jobs import ChunkSpec, FilePlan, RowError
+from shared.records.jobs import ChunkSpec, FileFormat, FilePlan, RowError
 
 FORMATS = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -58,7 +61,9 @@ def _check_kind(fmt: str, block: bytes) -> None:
         )
 
 
-def _records(fmt: str, stream, start: int, limit: int | None, first_row: int, max_row_bytes: int, keep: bool):
+def _records(
+    fmt: str, stream: Readable, start: int, limit: int | None, first_row: int, max_row_bytes: int, keep: bool
+) -> Iterator[Framed]:
     if fmt == "ndjson":
         return ndjson.records(stream, start, limit, first_row, max_row_bytes)
     if fmt == "csv":
@@ -66,17 +71,101 @@ def _records(fmt: str, stream, start: int, limit: int | None, first_row: int, ma
     return json_array.items(json_array.Cursor(stream, start, limit), first_row, keep, max_row_bytes)
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+def _check_format(fmt: str) -> FileFormat:
+    if fmt == "ndjson":
+        return "ndjson"
+    if fmt == "json":
+        return "json"
+    if fmt == "csv":
+        return "csv"
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
 MAX_HEADER_TEXT = 64 * 1024  # kept in the plan to be read again with a mapping's delimiter
 MAX_PLAN_ERRORS = 1_000  # empty/truncated JSON elements the plan itself records
 
 
+class _Cut:
+    """The chunks (and plan-level row errors) of one run of records."""
+
+    def __init__(self) -> None:
+        self.chunks: list[ChunkSpec] = []
+        self.errors: list[RowError] = []
+        self.rows = 0  # in chunks
+        self.too_many_errors = False
+
+
+def _cut(records: Iterator[Framed], chunk_rows: int, chunk_bytes: int, member: str | None = None) -> _Cut:
+    out = _Cut()
+    chunks, errors = out.chunks, out.errors
+    count = 0
+    c_start = c_first = last_end = 0
+    for row, s, e, _payload, kind in records:
+        if kind >= EMPTY:
+            if len(errors) == MAX_PLAN_ERRORS:
+                out.too_many_errors = True  # raised only if these are the file's rows (see plan_file)
+                continue
+            if kind == EMPTY:
+                errors.append(RowError(row=row, error="Row is empty: there is nothing between two commas"))
+            else:
+                errors.append(RowError(row=row, error="Row is truncated: the file ends inside this element"))
+            continue
+        if count == 0:
+            c_start, c_first = s, row
+        count += 1
+        last_end = e
+        if count == chunk_rows or last_end - c_start >= chunk_bytes:
+            chunks.append(
+                ChunkSpec(
+                    index=len(chunks),
+                    start=c_start,
+                    end=last_end,
+                    first_row=c_first,
+                    row_count=count,
+                    member=member,
+                )
+            )
+            out.rows += count
+            count = 0
+    if count:
+        chunks.append(
+            ChunkSpec(
+                index=len(chunks),
+                start=c_start,
+                end=last_end,
+                first_row=c_first,
+                row_count=count,
+                member=member,
+            )
+        )
+        out.rows += count
+    return out
+
+
+def _plan_json(
+    source: Readable, start: int, plan: FilePlan, chunk_rows: int, max_row_bytes: int, chunk_bytes: int
+) -> None:
+    cur = json_array.Cursor(source, start, None)
+    if json_array.skip_ws(cur) is None:
+        return  # only whitespace: an empty file
+    cut = None
+    member = None
+    for found in json_array.arrays(cur, max_row_bytes):
+        # (A member met before an "events" array is framed too, and replaced: one pass, bounded memory.)
+        member = None if found == json_array.EVENTS else found
+        cut = _cut(json_array.items(cur, 1, False, max_row_bytes), chunk_rows, chunk_bytes, member)
+        if not cut.chunks and not cur.closed:
+            raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
+    if cut is None:
+        return
+    if cut.too_many_errors:
+        raise FileInvalid(f"The JSON array has more than {MAX_PLAN_ERRORS} empty elements")
+    plan.chunks, plan.errors, plan.member = cut.chunks, cut.errors, member
+    plan.total_rows = cut.rows + len(cut.errors)
+
+
 def plan_file(
-    stream, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int | None = None
+    stream: Readable, fmt: str, chunk_rows: int, max_row_bytes: int, chunk_bytes: int | None = None
 ) -> FilePlan:
     """Read `stream` once and cut it into chunks of at most `chunk_rows` records.
 
@@ -85,7 +174,7 @@ def plan_file(
     being at least 2 bytes, holds boundedly many records however many a row turns into. Every chunk
     but the last spans chunk_bytes or holds chunk_rows rows; `pipeline.splitter.chunk_rows_for` relies on it.
     """
-    _check_format(fmt)
+    fmt = _check_format(fmt)
     if chunk_bytes is None:
         chunk_bytes = get_settings().chunk_bytes
     if chunk_rows < 1 or max_row_bytes < 1 or chunk_bytes < 1:
@@ -107,78 +196,43 @@ def plan_file(
     source = Prefixed(first, stream)
 
     if fmt == "json":
-        cur = json_array.Cursor(source, start, None)
-        if json_array.skip_ws(cur) is None:
-            return plan  # only whitespace: an empty file
-        json_array.find_array(cur, max_row_bytes)
-        records = json_array.items(cur, 1, False, max_row_bytes)
-        json_cursor = cur
-    else:
-        records = _records(fmt, source, start, None, 1, max_row_bytes, False)
-        if fmt == "csv":
-            header_rec = next(records, None)
-            if header_rec is None:
-                return plan  # only blank lines
-            plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
+        _plan_json(source, start, plan, chunk_rows, max_row_bytes, chunk_bytes)
+        return plan
+    records = _records(fmt, source, start, None, 1, max_row_bytes, False)
+    if fmt == "csv":
+        header_rec = next(records, None)
+        if header_rec is None:
+            return plan  # only blank lines
+        plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
+        try:
+            text = delimited.header_text(header_rec, max_row_bytes)
+        except delimited.HeaderUnreadable as exc:  # too long: only a file without a header can use it
+            plan.header_problem = str(exc)
+        else:
+            plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
             try:
-                text = delimited.header_text(header_rec, max_row_bytes)
-            except delimited.HeaderUnreadable as exc:  # too long: only a file without a header can use it
+                plan.header = delimited.header_names(text)
+            except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
                 plan.header_problem = str(exc)
-            else:
-                plan.header_text = text if len(text) <= MAX_HEADER_TEXT else None
-                try:
-                    plan.header = delimited.header_names(text)
-                except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
-                    plan.header_problem = str(exc)
-
-    chunks = plan.chunks
-    errors = plan.errors
-    count = 0
-    total = 0
-    c_start = c_first = last_end = 0
-    for row, s, e, _payload, kind in records:
-        if kind >= EMPTY:
-            if kind == EMPTY:
-                errors.append(RowError(row=row, error="Row is empty: there is nothing between two commas"))
-            else:
-                errors.append(RowError(row=row, error="Row is truncated: the file ends inside this element"))
-            if len(errors) > MAX_PLAN_ERRORS:
-                raise FileInvalid(f"The JSON array has more than {MAX_PLAN_ERRORS} empty elements")
-            continue
-        if count == 0:
-            c_start, c_first = s, row
-        count += 1
-        last_end = e
-        if count == chunk_rows or last_end - c_start >= chunk_bytes:
-            chunks.append(
-                ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count)
-            )
-            total += count
-            count = 0
-    if count:
-        chunks.append(
-            ChunkSpec(index=len(chunks), start=c_start, end=last_end, first_row=c_first, row_count=count)
-        )
-        total += count
-    if fmt == "json" and not chunks and not json_cursor.closed:
-        raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
-    if fmt == "json" and json_cursor.closed:
-        json_array.check_end(json_cursor, max_row_bytes)
-    plan.total_rows = total + len(errors)
+    cut = _cut(records, chunk_rows, chunk_bytes)
+    plan.chunks = cut.chunks
+    plan.total_rows = cut.rows
     return plan
 
 
 def parse_record(
     fmt: str, payload: bytes, header: list[str] | None, arrays: bool = False, delimiter: str = ","
-) -> tuple[dict | list | None, str | None]:
+) -> tuple[Parsed | None, str | None]:
     """One framed record as a dict (with arrays, a JSON array too), or the row error that says why not."""
     if fmt == "csv":
+        if header is None:
+            raise ValueError("a CSV record needs the header from the file plan")
         return delimited.parse_row(payload, header, delimiter)
     return ndjson.parse_object(payload, arrays)
 
 
 def iter_rows(
-    stream,
+    stream: Readable,
     fmt: str,
     chunk: ChunkSpec,
     max_row_bytes: int,
@@ -186,7 +240,7 @@ def iter_rows(
     parse: bool = True,
     arrays: bool = False,
     delimiter: str = ",",
-) -> Iterator[tuple[int, dict | bytes | None, str | None]]:
+) -> Iterator[tuple[int, Parsed | bytes | None, str | None]]:
     """Yield (row, record, error) for each of the chunk's records; read only [start, end).
 
     With parse=False a framed record is yielded as its bytes, for a caller that validates them
@@ -209,13 +263,14 @@ def iter_rows(
         return
     for row, _s, _e, payload, kind in records:
         if kind == OK:
-            yield (
-                (row, *parse_record(fmt, payload, header, arrays, delimiter))
-                if parse
-                else (row, payload, None)
-            )
+            data: bytes = payload  # type: ignore[assignment]  # what a framer yields as OK is its bytes
+            if parse:
+                record, error = parse_record(fmt, data, header, arrays, delimiter)
+                yield row, record, error
+            else:
+                yield row, data, None
         elif kind == OVERSIZE:
-            yield row, None, f"Row is {payload} bytes; the limit is {max_row_bytes} bytes"
+            yield row, None, f"Row is {payload!s} bytes; the limit is {max_row_bytes} bytes"  # its size
         else:
             continue  # known to the splitter (FilePlan.errors), not part of this chunk's count
         remaining -= 1

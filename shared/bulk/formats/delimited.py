@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from typing import Any
 
 from shared.bulk.formats.ndjson import utf8_error
-from shared.bulk.formats.reading import OK, OVERSIZE, FileInvalid, lines
+from shared.bulk.formats.reading import OK, OVERSIZE, FileInvalid, Framed, Readable, lines
 
 
 def allow_fields_up_to(max_bytes: int) -> None:
@@ -18,18 +20,20 @@ def allow_fields_up_to(max_bytes: int) -> None:
         csv.field_size_limit(max_bytes)
 
 
-def records(stream, start, limit, first_row, max_row_bytes):
+def records(
+    stream: Readable, start: int, limit: int | None, first_row: int, max_row_bytes: int
+) -> Iterator[Framed]:
     rec_line = rec_start = 0
     pieces: list[bytes] | None = None  # None: no open record
     size = 0
     oversize = False
     odd = 0
     last_end = start
-    for line_no, s, e, data, info in lines(stream, start, limit, first_row, max_row_bytes):
+    for line_no, s, e, data, skipped in lines(stream, start, limit, first_row, max_row_bytes):
         last_end = e
         if data is None:
-            n, nonblank, q, cr = info
-            n += cr
+            assert skipped is not None  # a line not kept says what it held
+            n, nonblank, q, cr = skipped.size + skipped.cr, skipped.nonblank, skipped.odd_quotes, skipped.cr
         else:
             n = len(data)
             cr = data[-1:] == b"\r"
@@ -52,7 +56,7 @@ def records(stream, start, limit, first_row, max_row_bytes):
         if data is None or size > max_row_bytes:
             oversize = True
             pieces = []
-        if not oversize:
+        if data is not None and not oversize:
             pieces.append(data)
         if not odd:
             if oversize:
@@ -82,16 +86,16 @@ class HeaderUnreadable(HeaderProblem):
     @classmethod
     def marks(cls, problem: str | None) -> bool:
         """Whether a plan's `header_problem` is this one (the plan keeps only the message)."""
-        return bool(problem) and problem.startswith(cls.PREFIX)
+        return problem is not None and problem.startswith(cls.PREFIX)
 
 
-def header_text(rec, max_row_bytes: int | None = None) -> str:
+def header_text(rec: Framed, max_row_bytes: int | None = None) -> str:
     """The header record's text; HeaderUnreadable if it is too long, FileInvalid if it is not UTF-8."""
     _row, _s, _e, payload, kind = rec
-    if kind != OK:
+    if not isinstance(payload, bytes):  # OVERSIZE: its size
         limit = f" ({max_row_bytes} bytes)" if max_row_bytes else ""
         raise HeaderUnreadable(
-            f"{HeaderUnreadable.PREFIX}it is {payload} bytes, longer than the row size limit{limit}"
+            f"{HeaderUnreadable.PREFIX}it is {payload!s} bytes, longer than the row size limit{limit}"
         )
     try:
         return payload.decode("utf-8")
@@ -119,11 +123,13 @@ def header_names(text: str, delimiter: str = ",") -> list[str]:
     return names
 
 
-def parse_header(rec) -> list[str]:
+def parse_header(rec: Framed) -> list[str]:
     return header_names(header_text(rec))
 
 
-def parse_row(data: bytes, header: list[str], delimiter: str = ",") -> tuple[dict | None, str | None]:
+def parse_row(
+    data: bytes, header: list[str], delimiter: str = ","
+) -> tuple[dict[str, Any] | None, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

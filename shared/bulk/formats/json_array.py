@@ -1,25 +1,58 @@
-"""JSON: the elements of a top-level array (or of the `"events"` array of an object), framed as byte
-ranges by tracking strings, escapes and bracket depth with regular expressions over blocks."""
+"""JSON: the elements of one array of the document, framed as byte ranges by tracking strings,
+escapes and bracket depth with regular expressions over blocks.
+
+Which array holds the rows (`arrays`, for the splitter, which plans without knowing the mapping):
+
+- a top-level array: its elements;
+- an object with an ``"events"`` array (the events endpoint's body): that array's elements; the
+  object's other members are ignored, as they always were;
+- any other object: the elements of its one array-valued member, e.g. ``requests`` of a DV360
+  ``adPlays:batchCreate`` body ``{"requests": [{"parent": ..., "adPlay": {...}}, ...]}``. The plan
+  records that member's name (`FilePlan.member`, and each `ChunkSpec.member`, since a chunk message
+  is all a worker reads), and the mapping's ``records`` path, read from the document, must start
+  there (``requests[*].adPlay``): the worker reads the rest of the path in each element. An object
+  with two array members and no ``events`` is refused (which one holds the records is the mapping's
+  to say, and the splitter has none), so is a member name a records path cannot write (empty, with
+  ``.``, ``[`` or ``]``, or over `MAX_MEMBER_CHARS`).
+
+One pass, whatever the document's size: members before the array are skipped by framing their
+values without keeping them, and an array member met before ``events`` is framed as it comes and
+replaced if ``events`` follows, so memory stays one block plus one row.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
-from shared.bulk.formats.reading import EMPTY, OK, OVERSIZE, TRUNCATED, FileInvalid, blocks, snippet
+from shared.bulk.formats.reading import (
+    EMPTY,
+    OK,
+    OVERSIZE,
+    TRUNCATED,
+    FileInvalid,
+    Framed,
+    Readable,
+    blocks,
+    snippet,
+)
+
+EVENTS = "events"
+MAX_MEMBER_CHARS = 64  # stored in every chunk of the plan: a short name keeps the plan one Firestore document
+_ADDRESSABLE = re.compile(r"[^.\[\]]+")  # a key a records path can write (shared.bulk.mapping.records)
 
 
 class Cursor:
     """A window over a stream: `buf` holds bytes from absolute offset `base`; `pos` indexes buf."""
 
-    def __init__(self, stream, start: int, limit: int | None):
+    def __init__(self, stream: Readable, start: int, limit: int | None):
         self._blocks = blocks(stream, limit)
         self.base = start
         self.buf = b""
         self.pos = 0
         self.eof = False
-        self.closed = False  # JSON: the array's closing bracket was seen
-        self.in_object = False  # JSON: the array is the "events" member of an object
+        self.closed = False  # the closing bracket of the array being framed was seen
 
     def more(self, keep_from: int) -> int:
         """Drop buf[:keep_from], append a block. Returns the shift applied to indexes, or -1 at EOF."""
@@ -40,22 +73,33 @@ class Cursor:
 _WS = re.compile(rb"[ \t\r\n]*+")
 _STRING_TAIL = rb'(?:[^"\\]++|\\[\s\S])*+'
 # Everything up to the next structural byte outside strings; a string unterminated within the
-# buffer stops the match at its opening quote.
+# buffer stops the match at its opening quote. (Each of these patterns can match the empty string,
+# so `match` never returns None: `_end` says so once.)
 _OUT_TOP = re.compile(rb'(?:[^"\[\]{},]++|"' + _STRING_TAIL + rb'")*+')
 _OUT_NESTED = re.compile(rb'(?:[^"\[\]{}]++|"' + _STRING_TAIL + rb'")*+')
 _STR_BODY = re.compile(_STRING_TAIL)
 _STRING = re.compile(rb'"' + _STRING_TAIL + rb'"')
-_QUOTE, _BACKSLASH, _COMMA = ord('"'), ord("\\"), ord(",")
-_OPEN = (ord("{"), ord("["))
-_CLOSE = (ord("}"), ord("]"))
+_QUOTE, _BACKSLASH, _COMMA, _COLON = ord('"'), ord("\\"), ord(","), ord(":")
+_OPEN_OBJECT, _OPEN_ARRAY = ord("{"), ord("[")
+_CLOSE_OBJECT, _CLOSE_ARRAY = ord("}"), ord("]")
+_OPEN = (_OPEN_OBJECT, _OPEN_ARRAY)
+_CLOSE = (_CLOSE_OBJECT, _CLOSE_ARRAY)
 
 
-def scan_element(cur: Cursor, closer: int, keep: bool, max_row_bytes: int):
+def _end(pattern: re.Pattern[bytes], buf: bytes, i: int) -> int:
+    m = pattern.match(buf, i)
+    assert m is not None  # the pattern matches the empty string
+    return m.end()
+
+
+def scan_element(
+    cur: Cursor, closer: int, keep: bool, max_row_bytes: int
+) -> tuple[int, int, bytes | int | None, int]:
     """Frame one value starting at cur.pos (not whitespace, not a separator).
 
     Returns (start, end, payload, kind): the value ends before the first `,` or `closer` at depth 0
     (cur.pos is left there) or at the end of the data. With keep, payload is the value's bytes
-    (trailing whitespace stripped) unless it is larger than max_row_bytes.
+    (trailing whitespace stripped) unless it is larger than max_row_bytes (OVERSIZE: its size).
     """
     el = cur.pos
     start = cur.base + el
@@ -69,13 +113,13 @@ def scan_element(cur: Cursor, closer: int, keep: bool, max_row_bytes: int):
         need_more = False
         while True:
             if in_str:
-                i = _STR_BODY.match(buf, i).end()
+                i = _end(_STR_BODY, buf, i)
                 if i >= n or (i == n - 1 and buf[i] == _BACKSLASH):
                     need_more = True
                     break
                 i += 1
                 in_str = False
-            i = (_OUT_NESTED if depth else _OUT_TOP).match(buf, i).end()
+            i = _end(_OUT_NESTED if depth else _OUT_TOP, buf, i)
             if i >= n:
                 need_more = True
                 break
@@ -125,17 +169,17 @@ def scan_element(cur: Cursor, closer: int, keep: bool, max_row_bytes: int):
 def skip_ws(cur: Cursor) -> int | None:
     """Skip whitespace; return the next byte (not consumed) or None at the end of the data."""
     while True:
-        cur.pos = _WS.match(cur.buf, cur.pos).end()
+        cur.pos = _end(_WS, cur.buf, cur.pos)
         if cur.pos < len(cur.buf):
             return cur.buf[cur.pos]
         if cur.more(cur.pos) < 0:
             return None
 
 
-def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int):
+def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int) -> Iterator[Framed]:
     """Elements of an array whose `[` was consumed: (row, start, end, payload, kind).
 
-    Stops at the closing `]` (consumed) or at the end of the data.
+    Stops at the closing `]` (consumed; cur.closed is set) or at the end of the data.
     """
     row = first_row - 1
     expect_value = True
@@ -143,7 +187,7 @@ def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int):
         c = skip_ws(cur)
         if c is None:
             return
-        if c == _CLOSE[1]:
+        if c == _CLOSE_ARRAY:
             cur.pos += 1
             cur.closed = True
             return
@@ -157,7 +201,7 @@ def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int):
             continue
         row += 1
         expect_value = False
-        start, end, payload, kind = scan_element(cur, _CLOSE[1], keep, max_row_bytes)
+        start, end, payload, kind = scan_element(cur, _CLOSE_ARRAY, keep, max_row_bytes)
         yield row, start, end, payload, kind
 
 
@@ -174,35 +218,66 @@ def read_key(cur: Cursor, max_row_bytes: int) -> str | None:
     except ValueError:
         key = None
     cur.pos = m.end()
-    if skip_ws(cur) != ord(":"):
+    if skip_ws(cur) != _COLON:
         raise FileInvalid("The JSON object is not valid: expected ':' after a key")
     cur.pos += 1
-    return key
+    return key if type(key) is str else None
 
 
-def find_array(cur: Cursor, max_row_bytes: int) -> None:
-    """Position cur just after the `[` of the events array, or raise FileInvalid."""
+def member_problem(name: str) -> str | None:
+    """Why a document's array member cannot hold the rows of a plan, or None."""
+    shown = json.dumps(name)[:40]
+    if len(name) > MAX_MEMBER_CHARS:
+        return f"its name {shown}... is {len(name)} characters; at most {MAX_MEMBER_CHARS}"
+    if not _ADDRESSABLE.fullmatch(name):
+        return f"its name {shown} cannot be written in a records path (empty, or with '.', '[' or ']')"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"its name {shown} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _ends_early(chosen: str | None) -> FileInvalid:
+    what = f'its "{chosen}" array' if chosen else 'an "events" array (or another array of records)'
+    return FileInvalid(f"The JSON document ends before {what} (truncated file?)")
+
+
+def arrays(cur: Cursor, max_row_bytes: int) -> Iterator[str | None]:
+    """The arrays whose elements are the document's rows, in the order met; for each, cur is just
+    after its `[` and the caller frames its elements (`items`) before asking for the next. The last
+    one yielded holds the rows: None (a top-level array), ``"events"``, or another member's name
+    (``"requests"``), which is yielded first and replaced if an ``events`` array follows.
+
+    Before stopping, the rest of the document is checked (see the module docstring); FileInvalid
+    when it cannot be framed. A file that ends inside or after the array is accepted as it is (see
+    the truncation rules in shared/bulk/formats/__init__.py); content after the document is not:
+    it would otherwise vanish unread.
+    """
     c = skip_ws(cur)
-    if c == _OPEN[1]:
+    if c == _OPEN_ARRAY:
         cur.pos += 1
+        yield None
+        _nothing_after(cur, "the top-level array")
         return
-    if c != _OPEN[0]:
+    if c != _OPEN_OBJECT:
         raise FileInvalid(
-            f"The file was declared json but starts with {snippet(cur.buf[cur.pos :])}; "
-            'a JSON file should be an array of events or {"events": [...]}'
+            f"The file was declared json but starts with {snippet(cur.buf[cur.pos :])}; a JSON file "
+            'should be an array of events, {"events": [...]}, or one document holding an array of records'
         )
     cur.pos += 1
-    cur.in_object = True
+    chosen: str | None = None  # the array member framed (not events)
+    events = False
+    more: list[str] = []  # array members after the chosen one
     while True:
         c = skip_ws(cur)
         if c is None:
-            raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
-        if c == _CLOSE[0]:
+            if events or chosen is not None:
+                return  # ends after its array: accepted as it is
+            raise _ends_early(None)
+        if c == _CLOSE_OBJECT:
             cur.pos += 1
-            hint = ""
-            if skip_ws(cur) is not None:
-                hint = " (it holds more than one JSON value: if it has one event per line, use format ndjson)"
-            raise FileInvalid(f'The JSON object has no "events" array{hint}')
+            break
         if c == _COMMA:
             cur.pos += 1
             continue
@@ -210,50 +285,56 @@ def find_array(cur: Cursor, max_row_bytes: int) -> None:
             raise FileInvalid(f"The JSON object is not valid near {snippet(cur.buf[cur.pos :])}")
         key = read_key(cur, max_row_bytes)
         c = skip_ws(cur)
-        if key == "events":
-            if c != _OPEN[1]:
+        if c is None:
+            if events or chosen is not None:
+                return
+            raise _ends_early(None)
+        if key == EVENTS:
+            if events:  # JSON.parse would keep the second: never guess
+                raise FileInvalid('The JSON object has "events" more than once; send one events array')
+            if c != _OPEN_ARRAY:
                 raise FileInvalid('"events" in the JSON object should be an array')
             cur.pos += 1
-            return
-        if c is None:
-            raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
-        if scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == TRUNCATED:
-            raise FileInvalid('The JSON document ends before an "events" array (truncated file?)')
-
-
-def check_end(cur: Cursor, max_row_bytes: int) -> None:
-    """After the closing `]` of the events array: the rest of its object (other members are
-    ignored; a second `events` makes the file invalid), then nothing but whitespace. Content after
-    the document would otherwise vanish unread, so it makes the file invalid. (A file that simply ends early stays accepted: see the
-    truncation rules in shared/bulk/formats/__init__.py.)"""
-    if cur.in_object:
-        while True:
-            c = skip_ws(cur)
-            if c is None:
-                return
-            if c == _CLOSE[0]:
+            events = True
+            cur.closed = False
+            yield EVENTS
+            if not cur.closed:
+                return  # the file ends inside it
+            continue
+        if c == _OPEN_ARRAY and not events:
+            if chosen is None:
+                chosen = "" if key is None else key
                 cur.pos += 1
-                break
-            if c != _COMMA:
-                raise FileInvalid(
-                    f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos :])}"
-                )
-            cur.pos += 1
-            c = skip_ws(cur)
-            if c is None:
+                cur.closed = False
+                yield chosen
+                if not cur.closed:
+                    return
+                continue
+            more.append("" if key is None else key)
+        if scan_element(cur, _CLOSE_OBJECT, False, max_row_bytes)[3] == TRUNCATED:
+            if events or chosen is not None:
                 return
-            if c != _QUOTE:
-                raise FileInvalid(
-                    f"The JSON object is not valid after its events array, near {snippet(cur.buf[cur.pos :])}"
-                )
-            if read_key(cur, max_row_bytes) == "events":  # JSON.parse would keep the second: never guess
-                raise FileInvalid('The JSON object has "events" more than once; send one events array')
-            if skip_ws(cur) is None:
-                return
-            if scan_element(cur, _CLOSE[0], False, max_row_bytes)[3] == TRUNCATED:
-                return
+            raise _ends_early(None)
+    if not events:
+        if chosen is None:
+            hint = ""
+            if skip_ws(cur) is not None:
+                hint = " (it holds more than one JSON value: if it has one event per line, use format ndjson)"
+            raise FileInvalid(f'The JSON object has no "events" array (nor any other array of records){hint}')
+        if more:
+            names = ", ".join(json.dumps(n) for n in [chosen, *more][:5])
+            raise FileInvalid(
+                f"The JSON object has more than one array ({names}); a document's records are its one "
+                'array (or its "events" array)'
+            )
+        problem = member_problem(chosen)
+        if problem:
+            raise FileInvalid(f"The JSON object's array cannot hold the rows: {problem}")
+    _nothing_after(cur, 'the {"events": [...]} object' if events else "the JSON document")
+
+
+def _nothing_after(cur: Cursor, what: str) -> None:
     if skip_ws(cur) is not None:
-        what = 'the {"events": [...]} object' if cur.in_object else "the top-level array"
         raise FileInvalid(
             f"The JSON file holds more after {what}: {snippet(cur.buf[cur.pos :])}; a JSON file is one document "
             "(for one event per line, use format ndjson)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 BLOCK_SIZE = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -21,6 +22,19 @@ EMPTY = 2  # JSON only: nothing between two commas; payload None
 TRUNCATED = 3  # JSON only: the file ends inside this element; payload None
 
 
+# What a framer yields for each record: (row, start, end, payload, kind), [start, end) being the
+# record's bytes in the object and payload as its kind says. A plain tuple: one is made per row.
+Framed = tuple[int, int, int, bytes | int | None, int]
+# A record read from its bytes: an object, or (a positional record, an envelope) an array.
+Parsed = dict[str, Any] | list[Any]
+
+
+class Readable(Protocol):
+    """A binary stream (a file, `io.BytesIO`, a storage blob reader)."""
+
+    def read(self, n: int = -1, /) -> bytes | bytearray | memoryview | None: ...
+
+
 class FileInvalid(Exception):
     """The file cannot be framed at all; the message says why, for a person."""
 
@@ -33,18 +47,18 @@ def snippet(data: bytes, n: int = 20) -> str:
 class Prefixed:
     """A stream whose first bytes were already read (for sniffing) and are handed out again."""
 
-    def __init__(self, prefix: bytes, stream):
+    def __init__(self, prefix: bytes, stream: Readable):
         self._prefix = prefix
         self._stream = stream
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         if self._prefix:
             out, self._prefix = self._prefix, b""
             return out
-        return self._stream.read(n)
+        return read(self._stream, n)
 
 
-def read(stream, n: int) -> bytes:
+def read(stream: Readable, n: int) -> bytes:
     data = stream.read(n)
     if data is None:  # a non-blocking raw stream with nothing yet; our streams block
         return b""
@@ -53,7 +67,7 @@ def read(stream, n: int) -> bytes:
     return bytes(data) if not isinstance(data, bytes) else data
 
 
-def blocks(stream, limit: int | None) -> Iterator[bytes]:
+def blocks(stream: Readable, limit: int | None) -> Iterator[bytes]:
     """Blocks of at most BLOCK_SIZE bytes, stopping after `limit` bytes (None: at end of stream)."""
     remaining = limit
     while remaining is None or remaining > 0:
@@ -72,12 +86,27 @@ def blocks(stream, limit: int | None) -> Iterator[bytes]:
 # Lines (NDJSON and CSV)
 
 
-def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes: int):
-    """Physical lines: (line_no, start, end, data, info).
+class Skipped(NamedTuple):
+    """A line longer than max_row_bytes, read past without being kept: what its framer needs of it."""
+
+    size: int  # its bytes without the LF, and without a CR before the LF
+    nonblank: bool  # it holds more than whitespace
+    odd_quotes: int  # 1 if it holds an odd number of '"' (a CSV record goes on past it), else 0
+    cr: int  # 1 if a CR ends it (before the LF), else 0
+
+
+# (line_no, start, end, data, None) for a line kept, (line_no, start, end, None, Skipped) for one not.
+Line = tuple[int, int, int, bytes | None, Skipped | None]
+
+
+def lines(
+    stream: Readable, start: int, limit: int | None, first_line: int, max_row_bytes: int
+) -> Iterator[Line]:
+    """Physical lines: (line_no, start, end, data, skipped).
 
     `end` is just past the line's LF (or the end of the data). `data` is the line without its LF
     (a CR before it is kept), or None when the line is longer than max_row_bytes, in which case
-    `info` is (size, nonblank, odd_quotes) computed while skipping it.
+    `skipped` says what was seen while reading past it.
     """
     line_no = first_line
     pos = start  # absolute offset of the current (partial) line
@@ -99,7 +128,13 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             if j < 0:
                 continue
             end = pos + carry_len + 1
-            yield line_no, pos, end, None, (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr)
+            yield (
+                line_no,
+                pos,
+                end,
+                None,
+                Skipped(carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
+            )
             line_no += 1
             pos = end
             skipping = False
@@ -117,7 +152,13 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             end = pos + n + 1
             if n > max_row_bytes:
                 size = n - (line[-1] == _CR)
-                yield line_no, pos, end, None, (size, bool(line.strip()), line.count(b'"') & 1, n - size)
+                yield (
+                    line_no,
+                    pos,
+                    end,
+                    None,
+                    Skipped(size, bool(line.strip()), line.count(b'"') & 1, n - size),
+                )
             else:
                 yield line_no, pos, end, line, None
             line_no += 1
@@ -137,7 +178,7 @@ def lines(stream, start: int, limit: int | None, first_line: int, max_row_bytes:
             pos,
             pos + carry_len,
             None,
-            (carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
+            Skipped(carry_len - skip_cr, skip_nonblank, skip_quotes & 1, skip_cr),
         )
     elif carry:
         line = b"".join(carry)

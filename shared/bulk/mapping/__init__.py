@@ -1,7 +1,11 @@
 """The mapping language: how a bulk file's records become canonical events (see docs/schemas.md, "Mapping language").
 
 - `model`: `SchemaMapping`, the mapping as data, validated at registration (errors name the key);
-- `compiled`: `CompiledMapping`, its lookups precomputed once and applied to each record;
+- `compiled`: `CompiledMapping`, its lookups precomputed once (`compile_mapping(mapping, fmt, zone)`,
+  kept on the mapping) and applied to each record;
 - `timestamps`: timestamp formats, zones and the rule for daylight-saving edges;
 - `records`: records inside an envelope (``pop``, ``requests[*].adPlay``).
+
+Imports go one way: compiled -> model -> records, timestamps. The model is data and never needs
+the code that applies it.
 """

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -48,7 +49,7 @@ _RE2_OPTIONS.max_mem = (
 )  # RE2's default program budget, stated: a pattern that needs more does not compile
 
 
-def tenant_regex(pattern: str):
+def tenant_regex(pattern: str) -> Any:
     """A tenant's regular expression, compiled with RE2, which matches in time linear in the text
     whatever the pattern (no backtracking: ``^(a+)+$`` costs what ``^a+$`` does). RE2 has no
     backreferences or lookarounds, and ``\\d``, ``\\w``, ``\\s`` are ASCII only
@@ -122,7 +123,7 @@ class FieldSpec(_Part):
         return value
 
     @model_validator(mode="after")
-    def _target(self):
+    def _target(self) -> FieldSpec:
         if not (is_canonical_path(self.to) or self.to == ENDED_AT):
             raise ValueError(f"to: {self.to!r} is not a canonical field (nor {ENDED_AT})")
         if self.unit is not None and self.to != "durationMs":
@@ -174,7 +175,7 @@ class Condition(_Part):
 
     @model_validator(mode="before")
     @classmethod
-    def _written(cls, data):
+    def _written(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "test" in data:
             return data
         tests = [k for k in CONDITION_TESTS if k in data]
@@ -214,9 +215,11 @@ class Condition(_Part):
 
 
 class SchemaMapping(BaseModel):
-    # Frozen: a mapping keeps its compiled lookups (`_compiled`), so it must never change after use.
+    # Frozen: a mapping keeps its compiled lookups, so it must never change after use.
     model_config = ConfigDict(extra="forbid", frozen=True)
-    _compiled: dict = PrivateAttr(default_factory=dict)
+    # The mapping's compiled forms by (format, ingest zone), made and kept by
+    # `shared.bulk.mapping.compiled.compile_mapping` (which imports this module, never the reverse).
+    _compiled: dict[tuple[str, str | None], Any] = PrivateAttr(default_factory=dict)
 
     version: str
     fields: dict[str, FieldTarget] = Field(default_factory=dict)
@@ -322,7 +325,7 @@ class SchemaMapping(BaseModel):
 
     @field_validator("required", "event_id")
     @classmethod
-    def _canonical_list(cls, value: list[str] | None, info) -> list[str] | None:
+    def _canonical_list(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         for path in value or ():
             if not is_canonical_path(path) or path in CONTAINER_FIELDS:
                 raise ValueError(f"{path!r} is not a canonical field")
@@ -331,7 +334,7 @@ class SchemaMapping(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self):
+    def _consistent(self) -> SchemaMapping:
         for source in self.fields:
             if "." in source and source.split(".", 1)[0] in self.fields:
                 raise ValueError(
@@ -361,15 +364,15 @@ class SchemaMapping(BaseModel):
                     f"where[{i}]: {name!r} is the canonical field filled from {targets[name]!r}; "
                     f"conditions test the record's own fields: use {targets[name]!r}"
                 )
-        for name in (self.timezone_field, self.timezone_lookup.field if self.timezone_lookup else None):
+        for zone_field in (self.timezone_field, self.timezone_lookup.field if self.timezone_lookup else None):
             if (
-                name is not None
+                zone_field is not None
                 and known is not None
-                and name not in known
-                and name.split(".", 1)[0] not in known
+                and zone_field not in known
+                and zone_field.split(".", 1)[0] not in known
             ):
                 raise ValueError(
-                    f"timezone field {name!r} cannot exist: the records' fields are {sorted(known)}"
+                    f"timezone field {zone_field!r} cannot exist: the records' fields are {sorted(known)}"
                 )
         if known is not None:
             for source in self.fields:
@@ -386,11 +389,11 @@ class SchemaMapping(BaseModel):
             )
         return self
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         # The same mapping whatever was compiled from it (pydantic would compare the private cache too).
         return type(other) is type(self) and self.model_dump() == other.model_dump()
 
-    __hash__ = None  # mutable-looking dicts inside; never a dict key
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking dicts inside; never a dict key
 
     def targets(self) -> dict[str, str]:
         """Canonical target -> the source field it is filled from."""
@@ -398,18 +401,6 @@ class SchemaMapping(BaseModel):
 
     def uses_zones(self) -> bool:
         return bool(self.timezone or self.timezone_field or self.timezone_lookup)
-
-    def compiled(self, fmt: str, zone: str | None = None):
-        """The precomputed lookups for this mapping, format and ingest zone (`metadata.timezone`), made
-        once per mapping object (pydantic attribute access is slow enough to matter per row)."""
-        from shared.bulk.mapping.compiled import CompiledMapping
-
-        key = (fmt, zone)
-        comp = self._compiled.get(key)
-        if comp is None:
-            numeric = self.numeric_strings if self.numeric_strings is not None else fmt == "csv"
-            comp = self._compiled[key] = CompiledMapping(self, numeric, zone)
-        return comp
 
 
 def has_v2_keys(m: SchemaMapping) -> bool:

@@ -14,6 +14,7 @@ Every result is an aware datetime in UTC (so derived times are computed in UTC);
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.platform import timezones
@@ -31,7 +32,7 @@ class BadValue(Exception):
     """A value that cannot be converted; the message says why, for a person."""
 
 
-def zone(name) -> ZoneInfo:
+def zone(name: Any) -> ZoneInfo:
     """The IANA zone called `name` (`shared.platform.timezones`), or BadValue."""
     try:
         return timezones.iana_zone(name)
@@ -54,7 +55,7 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
+def parse(value: Any, fmt: str, tz: ZoneInfo | None) -> datetime:
     """An aware datetime from `value` written in `fmt`; zone-less values are read in `tz`."""
     unit = EPOCH_UNITS.get(fmt)
     if unit is not None:
@@ -85,7 +86,7 @@ def parse(value, fmt: str, tz: ZoneInfo | None) -> datetime:
         ) from None
 
 
-def _epoch(value, fmt: str, unit: int) -> datetime:
+def _epoch(value: Any, fmt: str, unit: int) -> datetime:
     number = value
     if type(value) is str:
         try:

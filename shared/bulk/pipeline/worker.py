@@ -11,7 +11,7 @@ from typing import IO
 from google.api_core import exceptions
 
 from shared.bulk import formats, rows, schema_registry
-from shared.bulk.mapping.compiled import CompiledMapping
+from shared.bulk.mapping.compiled import CompiledMapping, compile_mapping
 from shared.bulk.models import ChunkMessage
 from shared.bulk.pipeline import completion
 from shared.bulk.pipeline.backends import Backends, Message, cloud
@@ -61,7 +61,7 @@ def _process_chunk(b: Backends, message: ChunkMessage) -> None:
         _record_whole_chunk(b, message, reason)
         return
 
-    compiled = mapping.compiled(message.format, message.timezone)
+    compiled = compile_mapping(mapping, message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
     try:
         with blob.open(
