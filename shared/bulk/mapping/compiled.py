@@ -33,7 +33,6 @@ from pydantic import ValidationError
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.model import (
     ENDED_AT,
-    IMPRESSION_FIELDS,
     FieldSpec,
     SchemaMapping,
     has_v2_keys,
@@ -42,7 +41,7 @@ from shared.bulk.mapping.model import (
 )
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, Found, Levels, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
-from shared.canonical.event import PopEvent, field_errors
+from shared.canonical.event import FIELDS, IMPRESSION_FIELDS, PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
 
 _ROUTE_CACHE_MAX = 10_000
@@ -275,19 +274,7 @@ class CompiledMapping:
         # Top-level canonical fields this mapping leaves as they are (no rename, no transform).
         self.plain = frozenset(
             name
-            for name in (
-                "eventId",
-                "screenId",
-                "siteId",
-                "campaignId",
-                "creativeId",
-                "durationMs",
-                "playCount",
-                "playedAt",
-                "impressions",
-                "context",
-                "device",
-            )
+            for name in FIELDS
             if name not in m.fields and name not in self.nested and self.route(name).convert is None
         )
         # The record already is a canonical event: no renames, constants, conversions or context.

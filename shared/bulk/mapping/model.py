@@ -21,20 +21,9 @@ from pydantic import (
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.records import RecordsPath
+from shared.canonical.event import CONTAINER_FIELDS, IMPRESSION_FIELDS, SCALAR_FIELDS
 from shared.platform import timezones
 
-SCALAR_FIELDS = (
-    "eventId",
-    "screenId",
-    "siteId",
-    "campaignId",
-    "creativeId",
-    "playedAt",
-    "durationMs",
-    "playCount",
-)
-IMPRESSION_FIELDS = tuple(f"impressions.ageBuckets.{b}" for b in ("total", "male", "female"))
-CONTAINER_FIELDS = ("impressions", "impressions.ageBuckets", "context", "device")
 ENDED_AT = "endedAt"  # not canonical: the end of the play, from which durationMs or playedAt is derived
 _FIXED = frozenset(SCALAR_FIELDS + IMPRESSION_FIELDS + CONTAINER_FIELDS)
 _OPEN_PREFIXES = ("context.", "device.")

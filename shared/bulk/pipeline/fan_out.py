@@ -147,11 +147,17 @@ def _claim(b: Backends, job_id: str, transaction: Any) -> FanOutClaim | None:
 
 
 def _csv_layout(job: JobRecord, plan: FilePlan) -> tuple[list[str] | None, ChunkSpec | None, str | None]:
-    """How the job's mapping reads a CSV file: (column names, the chunk of a headerless file's first
-    row, or why the file cannot be read); the splitter planned it not knowing the mapping."""
-    mapping = schema_registry.lookup(job.tenantId, job.schemaVersion) if plan.format == "csv" else None
-    if mapping is None:  # not CSV; or a version gone since ingest, which the worker reports per chunk
+    """How the job's mapping reads a CSV file or a JSON document: (column names, the chunk of a
+    headerless CSV's first row, or why the file cannot be read, which fails the job as a whole); the
+    splitter planned it not knowing the mapping."""
+    readable = plan.format == "csv" or (plan.format == "json" and plan.member is not None)
+    mapping = schema_registry.lookup(job.tenantId, job.schemaVersion) if readable else None
+    if (
+        mapping is None
+    ):  # nothing to check; or a version gone since ingest, which the worker reports per chunk
         return plan.header, None, None
+    if plan.format == "json":  # one document: its records must be where the mapping reads them
+        return None, None, rows.json_document_problem(mapping, plan)
     header, problem = rows.csv_header(mapping, plan)
     return header, rows.first_row_chunk(mapping, plan, len(plan.chunks) + (1 if plan.errors else 0)), problem
 
