@@ -268,7 +268,9 @@ def test_one_jobs_trouble_does_not_stop_the_sweep(mem, monkeypatch):
 def test_a_json_document_its_mapping_cannot_read_fails_the_job_as_a_whole_at_fan_out(mem):
     document = json.dumps({"requests": [{"adPlay": {"x": i}} for i in range(3)]}).encode()
     record = new_file(mem, document, fmt="json")
-    job_id, _ = fan_out.create_job(TENANT, record.fileId, "1.0", None, mem.backends)  # 1.0 reads no records path
+    job_id, _ = fan_out.create_job(
+        TENANT, record.fileId, "1.0", None, mem.backends
+    )  # 1.0 reads no records path
     splitter.split_upload(finalized(mem, record), mem.backends)  # planned after ingest: fan-out checks it
     assert mem.store.files[record.fileId].plan.member == "requests"
     job = mem.store.jobs[job_id]
