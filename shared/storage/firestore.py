@@ -8,6 +8,8 @@ Documents:
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
+- `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version
+- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history)
 
 Changes are given as model attribute names (`update_job(job_id, status="processing")`) and checked
 against the model, so a misspelt field fails here instead of writing a field nobody reads. Every
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.api_core import exceptions, retry
 from pydantic import BaseModel
@@ -29,10 +31,12 @@ from shared.platform.encoding import OutOfRange, member_path
 from shared.platform.settings import get_settings
 from shared.records.auth import ApiKeyRecord, OAuthClientRecord, TokenThrottleRecord
 from shared.records.jobs import ChunkResult, ChunkTotals, FileRecord, JobRecord, JobState
+from shared.records.screens import ScreenRecord
 from shared.storage.protocols import Contention
 
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
+SCREENS, SCREEN_VERSIONS = "screens", "versions"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -414,3 +418,101 @@ def chunks_with_errors(job_id: str, from_chunk: str | None, limit: int) -> Itera
         query = query.start_at({"__name__": chunks.document(from_chunk)})
     for snap in query.limit(limit).stream(**_bounded()):
         yield snap.id, ChunkResult.model_validate(snap.to_dict())
+
+
+# -- screens --------------------------------------------------------------------------------------
+
+
+class ScreenWrite(Protocol):
+    """What a change to a screen writes (shared.screens.history.Transition): the current version closed
+    (None for a new screen) and the next one."""
+
+    @property
+    def closed(self) -> ScreenRecord | None: ...
+
+    @property
+    def opened(self) -> ScreenRecord: ...
+
+
+def _screen_id(tenant_id: str, screen_id: str) -> str:
+    return f"{tenant_id}:{screen_id}"
+
+
+def _screen(tenant_id: str, screen_id: str) -> DocumentReference:
+    return clients.firestore().collection(SCREENS).document(_screen_id(tenant_id, screen_id))
+
+
+def _screen_versions(tenant_id: str, screen_id: str) -> CollectionReference:
+    versions: CollectionReference = _screen(tenant_id, screen_id).collection(SCREEN_VERSIONS)
+    return versions
+
+
+def screen_version_id(version: int) -> str:
+    return f"{version:06d}"
+
+
+def get_screen(tenant_id: str, screen_id: str) -> ScreenRecord | None:
+    """A tenant's screen as it is now (its current version); None for another tenant's or an unknown id."""
+    return _read(_screen(tenant_id, screen_id), ScreenRecord)
+
+
+def change_screen(
+    tenant_id: str,
+    screen_id: str,
+    change: Callable[[ScreenRecord | None], ScreenWrite | None],
+) -> tuple[ScreenRecord | None, ScreenWrite | None]:
+    """In one transaction: read the current version, ask `change` what to write (None: nothing), write
+    the closed version, the opened one and the new current document. Concurrent changes are serialised
+    by the transaction, so no version is lost. Returns (the version read, what was written)."""
+    ref = _screen(tenant_id, screen_id)
+    versions = _screen_versions(tenant_id, screen_id)
+
+    def work(transaction: Transaction) -> tuple[ScreenRecord | None, ScreenWrite | None]:
+        current = _read(ref, ScreenRecord, transaction)
+        write = change(current)
+        if write is None:
+            return current, None
+        if write.closed is not None:
+            transaction.set(
+                versions.document(screen_version_id(write.closed.version)), write.closed.model_dump()
+            )
+        transaction.set(versions.document(screen_version_id(write.opened.version)), write.opened.model_dump())
+        transaction.set(ref, write.opened.model_dump())
+        return current, write
+
+    return in_transaction(work)
+
+
+def screen_unstorable(fields: dict[str, Any]) -> tuple[str, str] | None:
+    """(where, why) if a screen's fields cannot be stored as they are, else None."""
+    return unstorable(fields, "")
+
+
+def list_screens(
+    tenant_id: str, filters: dict[str, Any], after: str | None, limit: int
+) -> list[ScreenRecord]:
+    """Up to `limit` current screens of a tenant in screenId order, after screenId `after`, whose
+    fields equal `filters` (of venueType, market, country, active). Equality filters and document
+    order only: Firestore serves them from its automatic single-field indexes (merged)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    unknown = set(filters) - {"venueType", "market", "country", "active"}
+    if unknown:
+        raise ValueError(f"screens cannot be filtered on {', '.join(sorted(unknown))}")
+    collection = clients.firestore().collection(SCREENS)
+    query = collection.where(filter=FieldFilter("tenantId", "==", tenant_id))
+    for name, value in filters.items():
+        query = query.where(filter=FieldFilter(name, "==", value))
+    query = query.order_by("__name__")
+    if after is not None:
+        query = query.start_after({"__name__": collection.document(_screen_id(tenant_id, after))})
+    return [ScreenRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
+
+
+def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: int) -> list[ScreenRecord]:
+    """Up to `limit` versions of a screen, oldest first, after version `after`."""
+    versions = _screen_versions(tenant_id, screen_id)
+    query = versions.order_by("__name__")
+    if after is not None:
+        query = query.start_after({"__name__": versions.document(screen_version_id(after))})
+    return [ScreenRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
