@@ -39,12 +39,16 @@ resource "google_firestore_field" "expire_at" {
 # - chunks.errors: a chunk result keeps up to thousands of per-row errors;
 # - files.plan: the chunk plan (a map holding up to 5,000 chunk specs);
 # - schemas.mapping: a tenant's schema mapping (shared/store.py create_schema), up to 256 KiB of the
-#   tenant's keys and values (a timezone_lookup alone may hold 10,000 zones), read whole by version.
+#   tenant's keys and values (a timezone_lookup alone may hold 10,000 zones), read whole by version;
+# - screens.fields, versions.fields: a screen as registered (a 7 x 24 impression schedule among it),
+#   read whole; the listing filters on copies of venueType, market, country and active beside it.
 locals {
   unindexed_fields = {
     chunk_errors   = { collection = "chunks", field = "errors" }
     file_plan      = { collection = "files", field = "plan" }
     schema_mapping = { collection = "schemas", field = "mapping" }
+    screen_fields  = { collection = "screens", field = "fields" }
+    version_fields = { collection = "versions", field = "fields" }
   }
 }
 
@@ -69,6 +73,8 @@ moved {
 }
 
 # The queries in shared/store.py (schemas by tenantId, unfinished jobs by status for the sweep, a
-# job's chunks summed by aggregation, a job's chunks with errors in document order) are served by
+# job's chunks summed by aggregation, a job's chunks with errors in document order, a tenant's screens
+# by equality on tenantId, venueType, market, country and active in document order, merged from
+# single-field indexes; a screen's versions in document order) are served by
 # Firestore's automatic single-field indexes. A query that filters on one field and orders by
 # another would need a google_firestore_index here.

@@ -72,6 +72,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    screens = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/screens[/{screenId}[/history]]: a tenant's screen registry with type-2 history."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40 # each request is a few Firestore reads and one transaction
+      timeout       = 60
+      min_instances = var.min_instances
+    }
     splitter = {
       trigger     = "storage"
       description = "Streams an uploaded file once and cuts it into chunks."

@@ -14,7 +14,8 @@ resource "google_service_account" "function" {
 
 locals {
   # Firestore: viewers only look up API keys and jobs; the others write files, jobs and chunk results
-  # (schemas: tenants' schema mappings; it touches nothing but Firestore).
+  # (schemas: tenants' schema mappings; screens: tenants' screens and their versions; both touch
+  # nothing but Firestore).
   firestore_roles = {
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
@@ -22,6 +23,7 @@ locals {
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
     reports     = "roles/datastore.viewer"
+    screens     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
     token       = "roles/datastore.viewer" # looks up OAuth2 clients
@@ -61,6 +63,7 @@ locals {
     "gateway:token"      = { function = "token", account = "gateway" }
     "gateway:schemas"    = { function = "schemas", account = "gateway" }
     "gateway:reports"    = { function = "reports", account = "gateway" }
+    "gateway:screens"    = { function = "screens", account = "gateway" }
     "gateway:upload_url" = { function = "upload_url", account = "gateway" }
     "push:dead_letter"   = { function = "dead_letter", account = "push" }
     "push:sweeper"       = { function = "sweeper", account = "push" }

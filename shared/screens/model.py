@@ -9,7 +9,7 @@ weekday and hour of each large value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
@@ -44,6 +44,14 @@ def _venue_type(value: int) -> int:
             "venue_type",
             "{value} is not a venue type of the OpenOOH Venue Taxonomy {version} (an enumeration id such as 1, 101 or 10101)",
             {"value": value, "version": reference.taxonomy_version()},
+        )
+    return value
+
+
+def _source_type(value: int) -> int:
+    if value not in (1, 2, 3):
+        raise PydanticCustomError(
+            "source_type", "Input should be 1, 2 or 3 (AdCOM 1.0 DOOH multiplier source)"
         )
     return value
 
@@ -88,7 +96,7 @@ class Audience(_Strict):
         | None
     ) = None
     allowLarge: bool = False
-    sourceType: Literal[1, 2, 3] | None = None
+    sourceType: Annotated[int, AfterValidator(_source_type)] | None = None  # strict: true is not 1
     vendor: Text | None = None
 
 

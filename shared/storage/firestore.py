@@ -451,9 +451,46 @@ def screen_version_id(version: int) -> str:
     return f"{version:06d}"
 
 
+# Firestore stores no array directly inside an array, so a screen's 7 x 24 impression schedule is kept
+# as 7 maps {"hours": [24 multipliers]}; the records and the API see the plain 7 x 24 array.
+_SCHEDULE_ROW = "hours"
+
+
+def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    audience = fields.get("audience")
+    if not isinstance(audience, dict) or not isinstance(audience.get("impressionSchedule"), list):
+        return fields
+    rows = [{_SCHEDULE_ROW: row} if isinstance(row, list) else row for row in audience["impressionSchedule"]]
+    return {**fields, "audience": {**audience, "impressionSchedule": rows}}
+
+
+def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    audience = fields.get("audience")
+    if not isinstance(audience, dict) or not isinstance(audience.get("impressionSchedule"), list):
+        return fields
+    rows = [row[_SCHEDULE_ROW] for row in audience["impressionSchedule"]]
+    return {**fields, "audience": {**audience, "impressionSchedule": rows}}
+
+
+def _screen_document(record: ScreenRecord) -> dict[str, Any]:
+    document = record.model_dump()
+    document["fields"] = _encode_fields(record.fields)
+    return document
+
+
+def _screen_record(document: dict[str, Any] | None) -> ScreenRecord:
+    record = ScreenRecord.model_validate(document)
+    return record.model_copy(update={"fields": _decode_fields(record.fields)})
+
+
+def _read_screen(ref: DocumentReference, transaction: Transaction | None = None) -> ScreenRecord | None:
+    snap = ref.get(transaction=transaction, **_bounded())
+    return _screen_record(snap.to_dict()) if snap.exists else None
+
+
 def get_screen(tenant_id: str, screen_id: str) -> ScreenRecord | None:
     """A tenant's screen as it is now (its current version); None for another tenant's or an unknown id."""
-    return _read(_screen(tenant_id, screen_id), ScreenRecord)
+    return _read_screen(_screen(tenant_id, screen_id))
 
 
 def change_screen(
@@ -468,24 +505,25 @@ def change_screen(
     versions = _screen_versions(tenant_id, screen_id)
 
     def work(transaction: Transaction) -> tuple[ScreenRecord | None, ScreenWrite | None]:
-        current = _read(ref, ScreenRecord, transaction)
+        current = _read_screen(ref, transaction)
         write = change(current)
         if write is None:
             return current, None
         if write.closed is not None:
             transaction.set(
-                versions.document(screen_version_id(write.closed.version)), write.closed.model_dump()
+                versions.document(screen_version_id(write.closed.version)), _screen_document(write.closed)
             )
-        transaction.set(versions.document(screen_version_id(write.opened.version)), write.opened.model_dump())
-        transaction.set(ref, write.opened.model_dump())
+        opened = _screen_document(write.opened)
+        transaction.set(versions.document(screen_version_id(write.opened.version)), opened)
+        transaction.set(ref, opened)
         return current, write
 
     return in_transaction(work)
 
 
 def screen_unstorable(fields: dict[str, Any]) -> tuple[str, str] | None:
-    """(where, why) if a screen's fields cannot be stored as they are, else None."""
-    return unstorable(fields, "")
+    """(where, why) if a screen's fields (a request body, as sent) cannot be stored as they are, else None."""
+    return unstorable(_encode_fields(fields), "")
 
 
 def list_screens(
@@ -506,7 +544,7 @@ def list_screens(
     query = query.order_by("__name__")
     if after is not None:
         query = query.start_after({"__name__": collection.document(_screen_id(tenant_id, after))})
-    return [ScreenRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
+    return [_screen_record(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
 
 
 def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: int) -> list[ScreenRecord]:
@@ -515,4 +553,4 @@ def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: in
     query = versions.order_by("__name__")
     if after is not None:
         query = query.start_after({"__name__": versions.document(screen_version_id(after))})
-    return [ScreenRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
+    return [_screen_record(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]

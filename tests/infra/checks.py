@@ -32,6 +32,11 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/schemas/{version}", "put"): "schemas",
     ("/coatro/v1/pop/dynamic/schemas/{version}/preview", "post"): "schemas",
     ("/coatro/v1/pop/reports/delivery", "get"): "reports",
+    ("/coatro/v1/pop/screens", "get"): "screens",
+    ("/coatro/v1/pop/screens/{screenId}", "get"): "screens",
+    ("/coatro/v1/pop/screens/{screenId}", "put"): "screens",
+    ("/coatro/v1/pop/screens/{screenId}", "delete"): "screens",
+    ("/coatro/v1/pop/screens/{screenId}/history", "get"): "screens",
     ("/coatro/v1/oauth/token", "post"): "token",
 }
 # Operations that take no credential at the gateway: the token endpoint authenticates the client itself.
@@ -53,6 +58,7 @@ EXPECTED_TRIGGERS = {
     "job_status": "http",
     "schemas": "http",
     "reports": "http",
+    "screens": "http",
     "splitter": "storage",
     "sweeper": "push",
     "token": "http",
