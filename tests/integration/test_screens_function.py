@@ -214,3 +214,20 @@ def test_the_impression_schedule_reads_back_as_sent(api):
         api.get(f"/{screen_id}/history").get_json()["versions"][0]["audience"]["impressionSchedule"]
         == schedule
     )
+
+
+def test_history_pages_oldest_first(api):
+    screen_id = unique("scr")
+    for n in range(5):
+        assert api.put(screen_id, {**SCREEN, "name": f"v{n + 1}"}).status_code in (200, 201)
+    names, token = [], None
+    while True:
+        page = api.get(f"/{screen_id}/history", pageSize="2", **({"pageToken": token} if token else {}))
+        assert page.status_code == 200, page.get_json()
+        names += [v["name"] for v in page.get_json()["versions"]]
+        token = page.get_json()["nextPageToken"]
+        if not token:
+            break
+    assert names == ["v1", "v2", "v3", "v4", "v5"]
+    forged = base64.urlsafe_b64encode(b"x").decode()
+    assert api.get(f"/{screen_id}/history", pageToken=forged).status_code == 400
