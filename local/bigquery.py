@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "infra" / "bigquery" / "pop_events.schema.json"
@@ -34,7 +35,8 @@ def install_spatial_extension() -> None:
 
 
 def create_events_table() -> None:
-    """The dataset and the partitioned, clustered events table, if missing."""
+    """The dataset and the partitioned, clustered events table, if missing; a table made from an older
+    schema file gains the columns added since (`add_missing_columns`)."""
     from google.cloud import bigquery
 
     from shared.platform import clients
@@ -49,4 +51,51 @@ def create_events_table() -> None:
         type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD
     )
     table.clustering_fields = CLUSTERING
-    client.create_table(table, exists_ok=True)
+    add_missing_columns(client.create_table(table, exists_ok=True))
+
+
+# The SQL type of a column the local table may gain (a RECORD column needs `make clean`).
+_SQL_TYPES = {
+    "STRING": "STRING",
+    "INTEGER": "INT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "TIMESTAMP": "TIMESTAMP",
+    "JSON": "JSON",
+}
+
+
+def add_missing_columns(table: Any) -> list[str]:
+    """Add to an existing table (a `bigquery.Table`) the schema file's columns it lacks, as the cloud
+    table gains them when Terraform applies the file: NULLABLE, after its columns (BigQuery adds a
+    column at the end), NULL in the rows already written. New columns go last in the file too, so a
+    table brought up to date this way has the columns, in order, of one made afresh. Returns the
+    names of the columns added.
+
+    The emulator keeps a table's schema (what the API answers) apart from its DuckDB table (what
+    insertAll and queries use), and changes each on its own: `ALTER TABLE` through a query changes
+    only the DuckDB table, a tables.patch only the schema. So both are done; the ALTER is
+    `IF NOT EXISTS`, so a start interrupted between the two completes on the next one."""
+    from google.cloud import bigquery
+
+    from shared.platform import clients
+
+    have = {field.name for field in table.schema}
+    missing = [f for f in schema_fields() if f["name"] not in have]
+    if not missing:
+        return []
+    unaddable = [f["name"] for f in missing if f["mode"] != "NULLABLE" or f["type"] not in _SQL_TYPES]
+    if unaddable:
+        raise RuntimeError(
+            f"the local events table lacks the columns {unaddable}, which cannot be added to it: "
+            "run `make clean` (it deletes the local stack's data)"
+        )
+    client = clients.bigquery()
+    name = f"{table.project}.{table.dataset_id}.{table.table_id}"
+    for f in missing:
+        client.query_and_wait(
+            f"ALTER TABLE `{name}` ADD COLUMN IF NOT EXISTS `{f['name']}` {_SQL_TYPES[f['type']]}"
+        )
+    table.schema = [*table.schema, *(bigquery.SchemaField.from_api_repr(f) for f in missing)]
+    client.update_table(table, ["schema"])
+    return [f["name"] for f in missing]

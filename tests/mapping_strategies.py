@@ -41,6 +41,7 @@ TARGETS = [
     "creativeId",
     "playedAt",
     "durationMs",
+    "plannedDurationMs",
     "playCount",
     "endedAt",
     "context.x",

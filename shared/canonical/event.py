@@ -26,6 +26,7 @@ MAX_PLAY_COUNT = 1_000_000  # one row of an aggregated export (say an hour of on
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 Impressions = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+DurationMs = Annotated[int, Field(ge=0, le=MAX_DURATION_MS)]
 
 
 def _utc_timestamp(value: str) -> str:
@@ -89,7 +90,10 @@ class PopEvent(_Strict):
     campaignId: Identifier | None = None
     creativeId: Identifier | None = None
     playedAt: Timestamp | None = None
-    durationMs: Annotated[int, Field(ge=0, le=MAX_DURATION_MS)] | None = None
+    durationMs: DurationMs | None = None  # what actually played
+    # The creative's planned (scheduled) length, for qualification rules that compare it with
+    # durationMs (a share of the planned length; see docs/events.md).
+    plannedDurationMs: DurationMs | None = None
     # An aggregated row stands for this many plays (absent: one). Downstream counts sum it.
     playCount: Annotated[int, Field(ge=1, le=MAX_PLAY_COUNT)] | None = None
     impressions: ImpressionData | None = None
@@ -145,6 +149,10 @@ _PATHS = dict(_paths(PopEvent))
 FIELDS = tuple(PopEvent.model_fields)  # top level: eventId, ..., impressions, context, device
 ID_FIELDS = tuple(name for name in FIELDS if _PATHS[name] == Identifier)  # eventId, screenId, ..., creativeId
 SCALAR_FIELDS = tuple(name for name in FIELDS if not _is_container(_PATHS[name]))  # eventId, ..., playCount
+# durationMs, plannedDurationMs
+DURATION_FIELDS = tuple(name for name in FIELDS if _PATHS[name] == DurationMs)
+# durationMs, plannedDurationMs, playCount: integers, which a mapping may read from numeric strings
+INTEGER_FIELDS = tuple(name for name in FIELDS if get_args(_PATHS[name])[:1] == (int,))
 # impressions, impressions.ageBuckets, context, device
 CONTAINER_FIELDS = tuple(path for path, kind in _PATHS.items() if _is_container(kind))
 IMPRESSION_FIELDS = tuple(  # impressions.ageBuckets.total, .male, .female

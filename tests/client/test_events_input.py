@@ -33,6 +33,14 @@ def test_ndjson_lines_are_events_with_their_line_numbers():
     assert json.loads(items[1].encoded)["durationMs"] == 12345
 
 
+def test_fields_the_client_does_not_know_pass_through_as_sent():
+    """The client checks only that an event is a JSON object: the API validates fields, so a field
+    added to the contract (plannedDurationMs, issue 18) needs no new client."""
+    line = '{"eventId":"a","durationMs":11250,"plannedDurationMs":15000,"notYetAField":1}'
+    [item] = read(line)
+    assert json.loads(item.encoded) == json.loads(line)
+
+
 def test_ndjson_bad_lines_are_reported_and_reading_goes_on():
     items = read('{"eventId":"a"}\n{"eventId": oops}\n[1]\n{"eventId":"d"}\n{"x": NaN}\n')
     assert positions(items) == [(1, None), ("bad", 2), ("bad", 3), (4, None), ("bad", 5)]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 
-from local.bigquery import schema_fields
+from local.bigquery import add_missing_columns, schema_fields
 from local.bigquery_subscription import SUBSCRIPTION
 from shared.canonical.event import PopEvent
 from shared.canonical.messages import derived_event_id
@@ -30,6 +31,7 @@ FULL = {
     "creativeId": "creative-001",
     "playedAt": "2025-01-27T11:00:00+01:00",
     "durationMs": 30000,
+    "plannedDurationMs": 30500,
     "impressions": {"ageBuckets": {"total": 150.5, "male": 80.0, "female": 70.5}},
     "context": {"weather": "sunny", "nested": {"list": [1, "two", None, True], "n": 1.5}},
     "device": {"model": "X1", "firmware": {"major": 3}},
@@ -67,6 +69,7 @@ def test_api_messages_full_and_minimal_become_typed_rows(events_client, tenant):
         assert full[name] == FULL[name]
     assert full["playedAt"] == datetime(2025, 1, 27, 10, 0, tzinfo=UTC)  # TIMESTAMP, stored in UTC
     assert full["durationMs"] == 30000 and type(full["durationMs"]) is int
+    assert full["plannedDurationMs"] == 30500 and type(full["plannedDurationMs"]) is int
     assert full["impressions"] == FULL["impressions"]
     assert all(type(v) is float for v in full["impressions"]["ageBuckets"].values())
     assert (
@@ -83,6 +86,7 @@ def test_api_messages_full_and_minimal_become_typed_rows(events_client, tenant):
         "creativeId",
         "playedAt",
         "durationMs",
+        "plannedDurationMs",
         "impressions",
         "context",
         "device",
@@ -108,6 +112,7 @@ def test_bulk_messages_carry_job_and_row(bulk):
     assert rows["b-1"]["context"] == FULL["context"] and rows["b-1"]["device"] == FULL["device"]
     assert rows["b-1"]["impressions"] == FULL["impressions"]
     assert rows["b-2"]["context"] == {"k": "v"} and rows["b-2"]["durationMs"] == 5
+    assert rows["b-1"]["plannedDurationMs"] == 30500 and rows["b-2"]["plannedDurationMs"] is None
 
 
 def test_play_count_and_unknown_fields(stack):
@@ -143,6 +148,44 @@ def test_the_table_has_exactly_the_columns_of_the_schema_file(stack):
         "tenantId",
         "campaignId",
     ]
+
+
+_ONCE = Retry(timeout=10)  # the emulator answers a row its table cannot take with a 500, retried by default
+
+
+def test_a_table_made_before_a_column_was_added_gains_it(stack):
+    """A local table made from an older schema file (plannedDurationMs, issue 18, came later) gets the
+    missing columns when the stack starts (local.bigquery.create_events_table), appended as BigQuery
+    appends them, so it ends with the columns of a table made afresh and keeps its rows."""
+    from google.cloud import bigquery
+
+    client = clients.bigquery()
+    table_id = f"{clients.events_table()}_old_{unique('t').split('-')[1]}"
+    old = [f for f in schema_fields() if f["name"] != "plannedDurationMs"]
+    table = bigquery.Table(table_id, schema=[bigquery.SchemaField.from_api_repr(f) for f in old])
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY, field="playedAt"
+    )
+    table.clustering_fields = ["tenantId", "campaignId"]
+    table = client.create_table(table)
+    try:
+        row = {"tenantId": "t", "eventId": "before", "durationMs": 10}
+        assert client.insert_rows_json(table_id, [row], retry=_ONCE) == []
+        assert add_missing_columns(table) == ["plannedDurationMs"]
+        got = client.get_table(table_id)
+        assert [(f.name, f.field_type, f.mode) for f in got.schema] == [
+            (f["name"], f["type"], f["mode"]) for f in schema_fields()
+        ]
+        assert add_missing_columns(got) == []  # once is enough
+        after = {"tenantId": "t", "eventId": "after", "durationMs": 10, "plannedDurationMs": 15000}
+        assert client.insert_rows_json(table_id, [after], retry=_ONCE) == []
+        rows = {
+            r["eventId"]: r["plannedDurationMs"]
+            for r in client.query_and_wait(f"SELECT eventId, plannedDurationMs FROM `{table_id}`")
+        }
+        assert rows == {"before": None, "after": 15000}
+    finally:
+        client.delete_table(table_id, not_found_ok=True)
 
 
 def _publish_raw(messages: list[tuple[bytes, dict]]) -> None:

@@ -58,6 +58,24 @@ def test_contract_example_is_published_with_tenant_and_ids(client, tenant, event
     assert data["playedAt"] == "2025-01-27T10:00:00.000Z" and data["durationMs"] == 30000
 
 
+def test_planned_duration_is_published_and_a_bad_one_is_a_400_naming_it(client, tenant, events_sink):
+    tenant_id, key = tenant
+    response = post(client, key, {"events": [event(plannedDurationMs=30500)]})
+    assert response.status_code == 202
+    [msg] = events_sink.pull(tenant_id, until=lambda ms: len(ms) >= 1)
+    assert msg["data"]["plannedDurationMs"] == 30500 and msg["data"]["durationMs"] == 30000
+    bad = [event(plannedDurationMs=-1), event(plannedDurationMs=86_400_001), event(plannedDurationMs=1.5)]
+    response = post(client, key, {"events": [event(), *bad]})
+    assert response.status_code == 400
+    problem = response.get_json()
+    assert [(e["index"], e["field"]) for e in problem["errors"]] == [
+        (1, "plannedDurationMs"),
+        (2, "plannedDurationMs"),
+        (3, "plannedDurationMs"),
+    ]
+    assert_nothing_published(client, key, tenant_id, events_sink)
+
+
 def test_one_message_per_event_and_deterministic_ids(client, tenant, events_sink):
     tenant_id, key = tenant
     batch = {"events": [{"screenId": f"s-{i}", "playedAt": "2025-01-27T10:00:00+01:00"} for i in range(50)]}

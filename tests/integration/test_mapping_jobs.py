@@ -57,6 +57,41 @@ def test_envelope_job_counts_records_skips_filtered_ones_and_ends_with_records_a
     assert bulk.status(job_id) == status
 
 
+def test_a_mapping_job_publishes_the_planned_duration(bulk, events_sink):
+    """plannedDurationMs (issue 18) from a mapped CSV column in seconds, as durationMs is."""
+    assert schema_registry.register(
+        bulk.tenant_id,
+        load_mapping(
+            {
+                "version": "planned-1",
+                "fields": {
+                    "scr": "screenId",
+                    "played": {"to": "durationMs", "unit": "s"},
+                    "length": {"to": "plannedDurationMs", "unit": "s"},
+                },
+            }
+        ),
+    )
+    job_id = bulk.start("csv", b"scr,played,length\ns-1,11.25,15\ns-2,15,15s\ns-3,1,-1\n", "planned-1")
+    bulk.run_all()
+    status = bulk.status(job_id)
+    assert_counts(status, "partially_completed", 3, 2, 1)
+    assert status["errors"] == [
+        {
+            "row": 4,
+            "error": "length (plannedDurationMs): expected a duration (seconds, or a string like "
+            "'15s' or '1500ms'), got '-1'",
+        }
+    ]
+    got = events_sink.pull(bulk.tenant_id, until=lambda ms: len(ms) >= 2)
+    assert sorted(
+        (m["data"]["screenId"], m["data"]["durationMs"], m["data"]["plannedDurationMs"]) for m in got
+    ) == [
+        ("s-1", 11250, 15000),
+        ("s-2", 15000, 15000),
+    ]
+
+
 def test_all_rows_skipped_completes(bulk):
     assert schema_registry.register(
         bulk.tenant_id,

@@ -41,7 +41,7 @@ from shared.bulk.mapping.model import (
 )
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, Found, Levels, RecordsPath
 from shared.bulk.mapping.timestamps import BadValue
-from shared.canonical.event import FIELDS, IMPRESSION_FIELDS, PopEvent, field_errors
+from shared.canonical.event import FIELDS, IMPRESSION_FIELDS, INTEGER_FIELDS, PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
 
 _ROUTE_CACHE_MAX = 10_000
@@ -308,7 +308,7 @@ class CompiledMapping:
                 steps.append(_as_string)
             if spec.unit is not None:
                 steps.append(_duration(spec.unit))
-        if target in ("durationMs", "playCount") and self.numeric and not (spec and spec.unit):
+        if target in INTEGER_FIELDS and self.numeric and not (spec and spec.unit):
             steps.append(_to_int)
         elif target in IMPRESSION_FIELDS and self.numeric:
             steps.append(_to_float)

@@ -21,7 +21,13 @@ from pydantic import (
 
 from shared.bulk.mapping import timestamps
 from shared.bulk.mapping.records import RecordsPath
-from shared.canonical.event import CONTAINER_FIELDS, IMPRESSION_FIELDS, SCALAR_FIELDS
+from shared.canonical.event import (
+    CONTAINER_FIELDS,
+    DURATION_FIELDS,
+    IMPRESSION_FIELDS,
+    INTEGER_FIELDS,
+    SCALAR_FIELDS,
+)
 from shared.platform import timezones
 
 ENDED_AT = "endedAt"  # not canonical: the end of the play, from which durationMs or playedAt is derived
@@ -77,7 +83,7 @@ class FieldSpec(_Part):
     extract: str | None = None  # a regular expression: the value is its first group (or the whole match)
     string: bool = False  # numbers become strings (ids exported as numbers)
     unit: Literal["ms", "s"] | None = (
-        None  # durationMs: the unit of a bare number; "15s" / "1500ms" say their own
+        None  # durationMs, plannedDurationMs: the unit of a bare number; "15s" / "1500ms" say their own
     )
 
     @field_validator("fallback")
@@ -115,9 +121,9 @@ class FieldSpec(_Part):
     def _target(self) -> FieldSpec:
         if not (is_canonical_path(self.to) or self.to == ENDED_AT):
             raise ValueError(f"to: {self.to!r} is not a canonical field (nor {ENDED_AT})")
-        if self.unit is not None and self.to != "durationMs":
-            raise ValueError(f"unit applies to durationMs, not to {self.to!r}")
-        if self.string and self.to in ("playedAt", ENDED_AT, "durationMs", "playCount") + IMPRESSION_FIELDS:
+        if self.unit is not None and self.to not in DURATION_FIELDS:
+            raise ValueError(f"unit applies to {' and '.join(DURATION_FIELDS)}, not to {self.to!r}")
+        if self.string and self.to in ("playedAt", ENDED_AT) + INTEGER_FIELDS + IMPRESSION_FIELDS:
             raise ValueError(f"string does not apply to {self.to!r}, which is not a string")
         return self
 
