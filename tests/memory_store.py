@@ -72,8 +72,11 @@ class MemoryStore:
     def update_job(self, job_id: str, transaction: Any = None, **changes: Any) -> None:
         self.jobs[job_id] = _changed(self.jobs[job_id], changes)
 
-    def jobs_in_states(self, states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
-        return [job for job in self.jobs.values() if job.status in states][:limit]
+    def jobs_in_states(
+        self, states: tuple[JobState, ...], limit: int, after: str | None = None
+    ) -> list[JobRecord]:
+        jobs = sorted((j for j in self.jobs.values() if j.status in states), key=lambda j: j.jobId)
+        return [j for j in jobs if after is None or j.jobId > after][:limit]
 
     def chunk_recorded(self, job_id: str, index: int) -> bool:
         return index in self.chunks.get(job_id, {})

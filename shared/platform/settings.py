@@ -121,7 +121,9 @@ class Settings(BaseSettings):
         ge=0,
         description="A queued job whose file is still not planned after this is re-planned by the sweep.",
     )
-    sweep_batch: int = Field(500, ge=1, description="Unfinished jobs one sweep looks at.")
+    sweep_batch: int = Field(
+        500, ge=1, description="Unfinished jobs one sweep reads at a time (it pages through all of them)."
+    )
     sweep_interval_seconds: float = Field(
         60.0,
         gt=0,

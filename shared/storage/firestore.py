@@ -352,16 +352,16 @@ def update_job(job_id: str, transaction: Transaction | None = None, **changes: A
     _update(_job(job_id), JobRecord, transaction, changes)
 
 
-def jobs_in_states(states: tuple[JobState, ...], limit: int) -> list[JobRecord]:
-    """Up to `limit` jobs whose status is one of `states` (served by the automatic single-field index)."""
+def jobs_in_states(states: tuple[JobState, ...], limit: int, after: str | None = None) -> list[JobRecord]:
+    """Up to `limit` jobs whose status is one of `states`, in jobId order, after the job `after` if
+    given (a page; served by the automatic single-field index, which orders by document name)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (
-        clients.firestore()
-        .collection(JOBS)
-        .where(filter=FieldFilter("status", "in", list(states)))
-        .limit(limit)
-    )
+    jobs = clients.firestore().collection(JOBS)
+    query = jobs.where(filter=FieldFilter("status", "in", list(states))).order_by("__name__")
+    if after is not None:
+        query = query.start_after({"__name__": jobs.document(after)})
+    query = query.limit(limit)
     return [JobRecord.model_validate(snap.to_dict()) for snap in query.stream(**_bounded())]
 
 

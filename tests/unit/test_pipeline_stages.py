@@ -276,3 +276,22 @@ def test_a_json_document_its_mapping_cannot_read_fails_the_job_as_a_whole_at_fan
     job = mem.store.jobs[job_id]
     assert counts(job) == ("failed", 0, 0, 0, 0) and "requests" in (job.failureReason or "")
     assert mem.topics.chunks == []
+
+
+def test_the_sweep_pages_through_every_unfinished_job_however_many(mem, monkeypatch):
+    monkeypatch.setenv("COATRO_SWEEP_BATCH", "3")
+    clients.reset()
+    for n in range(1, 9):  # eight jobs waiting for a fan-out, more than two pages of three
+        record = new_file(mem, bulk_files.ndjson(2, f"page{n}"), n=n)
+        splitter.split_upload(finalized(mem, record), mem.backends)
+        mem.store.create_job(
+            JobRecord(
+                jobId=fan_out.job_id_for(record.fileId),
+                tenantId=TENANT,
+                fileId=record.fileId,
+                schemaVersion="1.0",
+                createdAt=utc_now(),
+            )
+        )
+    assert sweep.sweep_jobs(None, mem.backends) == 8
+    assert all(job.fanOut == "done" for job in mem.store.jobs.values())

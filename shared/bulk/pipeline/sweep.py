@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from shared.bulk.models import SweepRequest
@@ -15,8 +16,14 @@ from shared.records.jobs import JobRecord, JobState
 UNFINISHED_STATES: tuple[JobState, ...] = ("queued", "processing")
 
 
+# A sweep stops paging once it has run this long (the sweeper's timeout is 540 s); the rest waits for
+# the next tick, which starts again from the first job.
+SWEEP_BUDGET_SECONDS = 300
+
+
 def sweep_jobs(_request: SweepRequest | None = None, b: Backends | None = None) -> int:
-    """Move every unfinished job on (idempotent):
+    """Move every unfinished job on (idempotent), reading them a page (`sweep_batch`) at a time in
+    jobId order, so however many jobs are unfinished (long-running ones included) none is left out:
 
     - a queued job whose file is planned: fan out (a stale claim is retaken; a fresh one is left);
     - a queued job whose file is not planned `replan_after_seconds` after ingest: plan it again from
@@ -25,15 +32,26 @@ def sweep_jobs(_request: SweepRequest | None = None, b: Backends | None = None) 
     Returns how many jobs it looked at.
     """
     b = b or cloud()
-    jobs = b.store.jobs_in_states(UNFINISHED_STATES, get_settings().sweep_batch)
-    for job in jobs:
-        with logs.context(jobId=job.jobId, fileId=job.fileId):
-            try:
-                _sweep(b, job)
-            except Exception as exc:  # one job's trouble must not stop the others; the next sweep retries
-                logs.exception("sweeping a job failed", exc)
-    logs.info("sweep done", jobs=len(jobs))
-    return len(jobs)
+    batch = get_settings().sweep_batch
+    deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
+    looked, after = 0, None
+    while True:
+        jobs = b.store.jobs_in_states(UNFINISHED_STATES, batch, after)
+        for job in jobs:
+            with logs.context(jobId=job.jobId, fileId=job.fileId):
+                try:
+                    _sweep(b, job)
+                except Exception as exc:  # one job's trouble must not stop the others; the next sweep retries
+                    logs.exception("sweeping a job failed", exc)
+        looked += len(jobs)
+        if len(jobs) < batch:
+            break
+        if time.monotonic() > deadline:
+            logs.warning("sweep stopped at its time budget; the next one starts over", jobs=looked)
+            break
+        after = jobs[-1].jobId
+    logs.info("sweep done", jobs=looked)
+    return looked
 
 
 def _sweep(b: Backends, job: JobRecord) -> None:
