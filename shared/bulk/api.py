@@ -12,8 +12,6 @@ hint where it lives. Each family is the contract's four steps, whole; a job has 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import secrets
 from collections.abc import Callable
@@ -42,7 +40,7 @@ from shared.bulk.pipeline.completion import expire_at
 from shared.bulk.pipeline.fan_out import create_job
 from shared.bulk.pipeline.splitter import UPLOAD_PREFIX
 from shared.bulk.signing import signed_put_url
-from shared.platform import clients
+from shared.platform import clients, pages
 from shared.platform.encoding import iso_utc, utc_now
 from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import bad_request, field_error, not_found, unavailable, validation_failed
@@ -245,13 +243,9 @@ def _tenant_job(endpoints: BulkEndpoints, tenant_id: str, job_id: str) -> JobRec
     return job
 
 
-_DIGITS = re.compile(r"[0-9]{1,6}")
-
-
 def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErrorsPage:
-    # Plain ASCII digits only: int() would also take " 5", "+5", "1_000" and other scripts' digits.
-    page_size = 500 if size is None else int(size) if _DIGITS.fullmatch(size) else 0
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
+    page_size = pages.page_size(size, 500, MAX_PAGE_SIZE)
+    if page_size is None:
         raise bad_request(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}.")
     position = _decode_token(token) if token else None
     page, after = stored_errors(job.jobId, position, page_size)
@@ -260,21 +254,16 @@ def _errors_page(job: JobRecord, token: str | None, size: str | None) -> JobErro
         jobId=job.jobId,
         errors=page,
         totalErrors=total or 0,
-        nextPageToken=base64.urlsafe_b64encode(f"{after[0]}:{after[1]}".encode()).decode() if after else None,
+        nextPageToken=pages.token_for(f"{after[0]}:{after[1]}") if after else None,
     )
 
 
 def _decode_token(token: str) -> tuple[str, int]:
-    try:
-        # validate: no character outside the alphabet is skipped; ASCII digits only (\\d takes any script's)
-        chunk, offset = (
-            base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode().split(":")
-        )
-        if not re.fullmatch(r"[0-9]{6}", chunk) or not _DIGITS.fullmatch(offset):
-            raise ValueError
-        return chunk, int(offset)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise bad_request("pageToken is not one this API returned.") from None
+    # ASCII digits only (\\d takes any script's): a chunk id and an offset in its errors
+    found = re.fullmatch(r"([0-9]{6}):([0-9]{1,6})", pages.position_of(token) or "")
+    if found is None:
+        raise bad_request("pageToken is not one this API returned.")
+    return found[1], int(found[2])
 
 
 def stored_errors(

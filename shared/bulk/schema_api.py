@@ -39,6 +39,7 @@ from shared.platform.problems import (
     FieldError,
     Problem,
     field_error,
+    invalid,
     method_not_allowed,
     not_found,
     validation_failed,
@@ -220,7 +221,4 @@ def _unstorable(found: tuple[str, str], prefix: str | None = None) -> Problem:
 
 
 def _invalid_mapping(errors: list[FieldError]) -> Problem:
-    said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
-    return validation_failed(
-        "The mapping is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors
-    )
+    return invalid("The mapping", errors)

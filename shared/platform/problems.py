@@ -105,6 +105,14 @@ def validation_failed(detail: str, errors: Sequence[FieldError]) -> Problem:
     return Problem(400, "validation-failed", "Validation failed", detail, errors)
 
 
+def invalid(what: str, errors: Sequence[FieldError]) -> Problem:
+    """A 400 for a body with errors: the detail says the first five ("The mapping is invalid: a: ...; b: ...")."""
+    said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
+    return validation_failed(
+        f"{what} is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors
+    )
+
+
 def too_large(detail: str) -> Problem:
     return Problem(413, "payload-too-large", "Payload too large", detail)
 

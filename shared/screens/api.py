@@ -12,8 +12,6 @@ reading `screens:read` (an API key holds both).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -22,12 +20,14 @@ from pydantic import BaseModel
 
 from shared.auth import callers
 from shared.canonical.event import MAX_ID_LENGTH
+from shared.platform import pages
 from shared.platform.encoding import utc_now
 from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import (
     FieldError,
     Problem,
     field_error,
+    invalid,
     method_not_allowed,
     not_found,
     validation_failed,
@@ -159,7 +159,7 @@ def list_screens(request: Request) -> Response:
     page = firestore.list_screens(tenant_id, filters, after, size + 1)
     more = len(page) > size
     page = page[:size]
-    token = _encode(page[-1].screenId) if more else None
+    token = pages.token_for(page[-1].screenId) if more else None
     return json_response(200, ScreenList(screens=[document(r) for r in page], nextPageToken=token))
 
 
@@ -176,7 +176,7 @@ def screen_history(request: Request, screen_id: str) -> Response:
     page = firestore.screen_versions(tenant_id, screen_id, int(after) if after else None, size + 1)
     more = len(page) > size
     page = page[:size]
-    token = _encode(str(page[-1].version)) if more else None
+    token = pages.token_for(str(page[-1].version)) if more else None
     return json_response(
         200, ScreenHistory(screenId=screen_id, versions=[document(r) for r in page], nextPageToken=token)
     )
@@ -233,26 +233,16 @@ def _filters(request: Request) -> tuple[dict[str, Any], list[FieldError]]:
 
 
 def _page(request: Request, errors: list[FieldError]) -> tuple[int, str | None]:
-    size_text = request.args.get("pageSize")
-    size = DEFAULT_PAGE_SIZE
-    if size_text is not None:
-        size = int(size_text) if _DIGITS.fullmatch(size_text) else 0
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}"))
+    size = pages.page_size(request.args.get("pageSize"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if size is None:
+        errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}"))
     token = request.args.get("pageToken")
-    return size, _decode(token) if token else None
-
-
-def _encode(position: str) -> str:
-    return base64.urlsafe_b64encode(position.encode("utf-8")).decode("ascii")
+    return size or DEFAULT_PAGE_SIZE, _decode(token) if token else None
 
 
 def _decode(token: str) -> str:
-    try:
-        position = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
-    except (ValueError, UnicodeError, binascii.Error):
-        raise _bad_token() from None
-    if not 1 <= len(position) <= MAX_ID_LENGTH or "/" in position:
+    position = pages.position_of(token)
+    if position is None or not 1 <= len(position) <= MAX_ID_LENGTH or "/" in position:
         raise _bad_token()
     return position
 
@@ -265,7 +255,4 @@ def _bad_token() -> Problem:
 
 
 def _invalid(errors: list[FieldError]) -> Problem:
-    said = [f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors]
-    return validation_failed(
-        "The screen is invalid: " + "; ".join(said[:5]) + ("; ..." if len(said) > 5 else ""), errors
-    )
+    return invalid("The screen", errors)

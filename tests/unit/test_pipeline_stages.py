@@ -55,6 +55,17 @@ def finalized(mem: MemoryBackends, record: FileRecord) -> StorageObject:
     )
 
 
+def waiting_job(mem: MemoryBackends, record: FileRecord) -> str:
+    """A job created behind the pipeline's back (as if its ingest died before fanning out); its id."""
+    job_id = fan_out.job_id_for(record.fileId)
+    mem.store.create_job(
+        JobRecord(
+            jobId=job_id, tenantId=TENANT, fileId=record.fileId, schemaVersion="1.0", createdAt=utc_now()
+        )
+    )
+    return job_id
+
+
 def chunk_messages(mem: MemoryBackends) -> list[ChunkMessage]:
     return [ChunkMessage.model_validate_json(data) for data, _ in mem.topics.chunks]
 
@@ -108,12 +119,7 @@ def test_repeated_ingests_and_finalize_events_publish_each_chunk_once(mem):
 def test_a_fresh_claim_is_left_alone_and_a_stale_one_is_retaken(mem, monkeypatch):
     record = new_file(mem, bulk_files.ndjson(5, "claim"))
     splitter.split_upload(finalized(mem, record), mem.backends)
-    job_id = fan_out.job_id_for(record.fileId)
-    mem.store.create_job(
-        JobRecord(
-            jobId=job_id, tenantId=TENANT, fileId=record.fileId, schemaVersion="1.0", createdAt=utc_now()
-        )
-    )
+    job_id = waiting_job(mem, record)
     mem.store.update_job(job_id, fanOut="claimed", fanOutClaimedAt=datetime.now(UTC))  # a live claimer
     with pytest.raises(fan_out.FanOutInProgress):
         fan_out.fan_out(job_id, mem.backends)
@@ -249,16 +255,8 @@ def test_one_jobs_trouble_does_not_stop_the_sweep(mem, monkeypatch):
     b = new_file(mem, bulk_files.ndjson(5, "b"), n=2)
     for record in (a, b):
         splitter.split_upload(finalized(mem, record), mem.backends)
-    for record in (a, b):  # jobs created behind the store's back, waiting for a fan-out
-        mem.store.create_job(
-            JobRecord(
-                jobId=fan_out.job_id_for(record.fileId),
-                tenantId=TENANT,
-                fileId=record.fileId,
-                schemaVersion="1.0",
-                createdAt=utc_now(),
-            )
-        )
+    for record in (a, b):
+        waiting_job(mem, record)
     del mem.store.files[a.fileId]  # a's file record is gone: its job fails, b's still fans out
     assert sweep.sweep_jobs(None, mem.backends) == 2
     assert mem.store.jobs[fan_out.job_id_for(a.fileId)].status == "failed"
@@ -284,14 +282,6 @@ def test_the_sweep_pages_through_every_unfinished_job_however_many(mem, monkeypa
     for n in range(1, 9):  # eight jobs waiting for a fan-out, more than two pages of three
         record = new_file(mem, bulk_files.ndjson(2, f"page{n}"), n=n)
         splitter.split_upload(finalized(mem, record), mem.backends)
-        mem.store.create_job(
-            JobRecord(
-                jobId=fan_out.job_id_for(record.fileId),
-                tenantId=TENANT,
-                fileId=record.fileId,
-                schemaVersion="1.0",
-                createdAt=utc_now(),
-            )
-        )
+        waiting_job(mem, record)
     assert sweep.sweep_jobs(None, mem.backends) == 8
     assert all(job.fanOut == "done" for job in mem.store.jobs.values())

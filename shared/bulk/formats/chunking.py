@@ -100,6 +100,20 @@ def _cut(records: Iterator[Framed], chunk_rows: int, chunk_bytes: int, member: s
     chunks, errors = out.chunks, out.errors
     count = 0
     c_start = c_first = last_end = 0
+
+    def close() -> None:  # the chunk of the last `count` rows
+        chunks.append(
+            ChunkSpec(
+                index=len(chunks),
+                start=c_start,
+                end=last_end,
+                first_row=c_first,
+                row_count=count,
+                member=member,
+            )
+        )
+        out.rows += count
+
     for row, s, e, _payload, kind in records:
         if kind >= EMPTY:
             if len(errors) == MAX_PLAN_ERRORS:
@@ -115,30 +129,10 @@ def _cut(records: Iterator[Framed], chunk_rows: int, chunk_bytes: int, member: s
         count += 1
         last_end = e
         if count == chunk_rows or last_end - c_start >= chunk_bytes:
-            chunks.append(
-                ChunkSpec(
-                    index=len(chunks),
-                    start=c_start,
-                    end=last_end,
-                    first_row=c_first,
-                    row_count=count,
-                    member=member,
-                )
-            )
-            out.rows += count
+            close()
             count = 0
     if count:
-        chunks.append(
-            ChunkSpec(
-                index=len(chunks),
-                start=c_start,
-                end=last_end,
-                first_row=c_first,
-                row_count=count,
-                member=member,
-            )
-        )
-        out.rows += count
+        close()
     return out
 
 

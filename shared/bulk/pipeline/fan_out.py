@@ -152,9 +152,8 @@ def _csv_layout(job: JobRecord, plan: FilePlan) -> tuple[list[str] | None, Chunk
     splitter planned it not knowing the mapping."""
     readable = plan.format == "csv" or (plan.format == "json" and plan.member is not None)
     mapping = schema_registry.lookup(job.tenantId, job.schemaVersion) if readable else None
-    if (
-        mapping is None
-    ):  # nothing to check; or a version gone since ingest, which the worker reports per chunk
+    # nothing to check; or a version gone since ingest, which the worker reports per chunk
+    if mapping is None:
         return plan.header, None, None
     if plan.format == "json":  # one document: its records must be where the mapping reads them
         return None, None, rows.json_document_problem(mapping, plan)
