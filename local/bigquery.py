@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "infra" / "bigquery" / "pop_events.schema.json"
 PARTITION_FIELD = "playedAt"  # as infra/bigquery.tf
 CLUSTERING = ["tenantId", "campaignId"]
+SCREENS_SCHEMA_FILE = ROOT / "infra" / "bigquery" / "screens.schema.json"
+SCREENS_CLUSTERING = ["tenantId", "screenId"]  # as infra/bigquery.tf
 
 
-def schema_fields() -> list[dict]:
-    """The table's columns as the BigQuery API writes them ({name, type, mode, fields?, description?})."""
-    return json.loads(SCHEMA_FILE.read_text())
+def schema_fields(schema_file: Path = SCHEMA_FILE) -> list[dict]:
+    """A table's columns as the BigQuery API writes them ({name, type, mode, fields?, description?})."""
+    return json.loads(schema_file.read_text())
 
 
 def install_spatial_extension() -> None:
@@ -35,8 +37,8 @@ def install_spatial_extension() -> None:
 
 
 def create_events_table() -> None:
-    """The dataset and the partitioned, clustered events table, if missing; a table made from an older
-    schema file gains the columns added since (`add_missing_columns`)."""
+    """The dataset, the partitioned, clustered events table and the screens table, if missing; a table
+    made from an older schema file gains the columns added since (`add_missing_columns`)."""
     from google.cloud import bigquery
 
     from shared.platform import clients
@@ -52,6 +54,12 @@ def create_events_table() -> None:
     )
     table.clustering_fields = CLUSTERING
     add_missing_columns(client.create_table(table, exists_ok=True))
+    screens = bigquery.Table(
+        clients.screens_table(),
+        schema=[bigquery.SchemaField.from_api_repr(f) for f in schema_fields(SCREENS_SCHEMA_FILE)],
+    )
+    screens.clustering_fields = SCREENS_CLUSTERING
+    add_missing_columns(client.create_table(screens, exists_ok=True), SCREENS_SCHEMA_FILE)
 
 
 # The SQL type of a column the local table may gain (a RECORD column needs `make clean`).
@@ -65,7 +73,7 @@ _SQL_TYPES = {
 }
 
 
-def add_missing_columns(table: Any) -> list[str]:
+def add_missing_columns(table: Any, schema_file: Path = SCHEMA_FILE) -> list[str]:
     """Add to an existing table (a `bigquery.Table`) the schema file's columns it lacks, as the cloud
     table gains them when Terraform applies the file: NULLABLE, after its columns (BigQuery adds a
     column at the end), NULL in the rows already written. New columns go last in the file too, so a
@@ -81,13 +89,13 @@ def add_missing_columns(table: Any) -> list[str]:
     from shared.platform import clients
 
     have = {field.name for field in table.schema}
-    missing = [f for f in schema_fields() if f["name"] not in have]
+    missing = [f for f in schema_fields(schema_file) if f["name"] not in have]
     if not missing:
         return []
     unaddable = [f["name"] for f in missing if f["mode"] != "NULLABLE" or f["type"] not in _SQL_TYPES]
     if unaddable:
         raise RuntimeError(
-            f"the local events table lacks the columns {unaddable}, which cannot be added to it: "
+            f"the local table {table.table_id} lacks the columns {unaddable}, which cannot be added to it: "
             "run `make clean` (it deletes the local stack's data)"
         )
     client = clients.bigquery()

@@ -65,6 +65,12 @@ def events_table() -> str:
     return f"{settings.project_id}.{settings.bigquery_dataset}.{settings.events_table}"
 
 
+def screens_table() -> str:
+    """`project.dataset.table` of the screen registry's versions (shared/screens/dimension.py)."""
+    settings = get_settings()
+    return f"{settings.project_id}.{settings.bigquery_dataset}.{settings.screens_table}"
+
+
 def topic_path(topic: str) -> str:
     return f"projects/{get_settings().project_id}/topics/{topic}"
 

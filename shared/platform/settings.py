@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     events_table: str = Field(
         "events_raw", description="Table the pop-events BigQuery subscription writes (duplicates included)."
     )
+    screens_table: str = Field(
+        "screens", description="The screen registry's versions, mirrored for reports (one row per version)."
+    )
     bigquery_emulator_host: str | None = Field(
         None,
         validation_alias="BIGQUERY_EMULATOR_HOST",
