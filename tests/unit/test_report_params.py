@@ -129,15 +129,18 @@ def test_values_reach_the_query_only_as_parameters():
             }
         )
     )
-    sql = delivery._sql(q, delivery._PAGE)
+    sql = delivery.sql(q)
     assert hostile not in sql and "Europe/Paris" not in sql and "2025-01-27" not in sql
-    parameters = {p.name: p.value for p in delivery._config("tenant-a", q, paged=True).query_parameters}
+    parameters = {p.name: p.value for p in delivery.config("tenant-a", q, paged=True).query_parameters}
     assert parameters["campaignId"] == hostile and parameters["tenantId"] == "tenant-a"
     assert parameters["timezone"] == "Europe/Paris" and (parameters["limit"], parameters["offset"]) == (50, 0)
     # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
     dedup = sql[: sql.index("QUALIFY")]
     assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
     assert "campaignId = @campaignId" in sql[sql.index("QUALIFY") :]
+    # the screens table is read for the caller's tenant only
+    screens = sql[sql.index("screen_rows AS") :]
+    assert "WHERE tenantId = @tenantId" in screens[: screens.index("QUALIFY")]
 
 
 # The calendar's edges: a day near year 1 or 9999 made the window overflow (a 500) in a zone east or
