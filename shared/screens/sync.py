@@ -28,6 +28,9 @@ MAX_INSERT_ROWS = 500  # rows of one insertAll request (BigQuery recommends at m
 PENDING_AGE_SECONDS = 60.0
 PENDING_PAGE = 500
 EXPORT_BUDGET_SECONDS = 120.0
+# One insertAll, retries included, is bounded: the API answers within its function's 60 s even when
+# BigQuery does not (the default retry would wait up to 600 s), and the sweep moves on.
+INSERT_TIMEOUT_SECONDS = 10.0
 
 
 def row_id(record: ScreenRecord) -> str:
@@ -59,12 +62,16 @@ def export_versions(records: Sequence[ScreenRecord]) -> int:
 
 def _insert(batch: list[ScreenRecord]) -> list[ScreenRecord]:
     """Insert a batch's rows; the versions whose rows BigQuery took."""
+    from google.cloud.bigquery import DEFAULT_RETRY
+
     written_at = utc_now()
     try:
         errors = clients.bigquery().insert_rows_json(
             clients.screens_table(),
             [bigquery_row(record, written_at) for record in batch],
             row_ids=[row_id(record) for record in batch],
+            retry=DEFAULT_RETRY.with_timeout(INSERT_TIMEOUT_SECONDS),
+            timeout=INSERT_TIMEOUT_SECONDS,
         )
     except Exception as exc:  # BigQuery down, refused, timed out: the marks stay, the sweeper retries
         logs.warning(
