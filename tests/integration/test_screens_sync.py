@@ -168,3 +168,16 @@ def test_a_retire_writes_its_version_and_a_second_export_leaves_one_row_per_vers
     rows = reader_rows(api.tenant_id, screen_id)
     assert [(r["version"], r["activeTo"] is None) for r in rows] == [(1, True), (2, False)]
     assert rows[0]["validTo"] == rows[1]["validFrom"]
+
+
+def test_the_retry_pages_through_every_marked_version(api, bigquery_fault):
+    screen_ids = [unique("scr") for _ in range(3)]
+    bigquery_fault(times=3)
+    for screen_id in screen_ids:
+        assert api.put(screen_id, SCREEN).status_code == 201
+    assert all(pending(api.tenant_id, s, 1) for s in screen_ids)
+    assert sync.export_pending(page=1, min_age_seconds=0) >= 3  # pages of one version each
+    assert not any(pending(api.tenant_id, s, 1) for s in screen_ids)
+    assert all([r["version"] for r in raw_rows(api.tenant_id, s)] == [1] for s in screen_ids)
+    sync.export_pending(min_age_seconds=0)  # a second run writes none of them again
+    assert all([r["version"] for r in raw_rows(api.tenant_id, s)] == [1] for s in screen_ids)
