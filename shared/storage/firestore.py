@@ -9,7 +9,8 @@ Documents:
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
 - `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version
-- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history)
+- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history),
+  with `exportPending: true` until its row is in BigQuery's `screens` table (shared/screens/sync.py)
 
 Changes are given as model attribute names (`update_job(job_id, status="processing")`) and checked
 against the model, so a misspelt field fails here instead of writing a field nobody reads. Every
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.api_core import exceptions, retry
@@ -37,6 +39,9 @@ from shared.storage.protocols import Contention
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
 SCREENS, SCREEN_VERSIONS = "screens", "versions"
+# The outbox of the BigQuery mirror: set on a version document in the transaction that writes it,
+# removed once its row is in the `screens` table. Only a version document keeps it.
+EXPORT_PENDING = "exportPending"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     from google.cloud.firestore_v1.transaction import Transaction
 
 
+MAX_BATCH_WRITES = 500  # Firestore's limit of writes in one batch or transaction
 MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
 MAX_DOCUMENT_BYTES = 1_048_576  # Firestore's limit for one document, counted as `stored_size` counts
 _INT64 = range(-(2**63), 2**63)
@@ -473,8 +479,18 @@ def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _screen_document(record: ScreenRecord) -> dict[str, Any]:
+    """A version's document, marked as not yet in BigQuery (EXPORT_PENDING): whoever writes a version
+    with it writes the outbox entry in the same transaction or batch, so no version is left unmirrored.
+    The current document (`_current_document`) does not keep the mark."""
     document = record.model_dump()
     document["fields"] = _encode_fields(record.fields)
+    document[EXPORT_PENDING] = True
+    return document
+
+
+def _current_document(record: ScreenRecord) -> dict[str, Any]:
+    document = _screen_document(record)
+    del document[EXPORT_PENDING]
     return document
 
 
@@ -500,7 +516,9 @@ def change_screen(
 ) -> tuple[ScreenRecord | None, ScreenWrite | None]:
     """In one transaction: read the current version, ask `change` what to write (None: nothing), write
     the closed version, the opened one and the new current document. Concurrent changes are serialised
-    by the transaction, so no version is lost. Returns (the version read, what was written)."""
+    by the transaction, so no version is lost. The opened version is marked EXPORT_PENDING in the same
+    transaction (the BigQuery mirror's outbox; `shared.screens.sync` exports it once this commits).
+    Returns (the version read, what was written)."""
     ref = _screen(tenant_id, screen_id)
     versions = _screen_versions(tenant_id, screen_id)
 
@@ -509,13 +527,14 @@ def change_screen(
         write = change(current)
         if write is None:
             return current, None
-        if write.closed is not None:
-            transaction.set(
-                versions.document(screen_version_id(write.closed.version)), _screen_document(write.closed)
+        if write.closed is not None:  # only validTo changes; its export mark stays as it is
+            transaction.update(
+                versions.document(screen_version_id(write.closed.version)), {"validTo": write.closed.validTo}
             )
-        opened = _screen_document(write.opened)
-        transaction.set(versions.document(screen_version_id(write.opened.version)), opened)
-        transaction.set(ref, opened)
+        transaction.set(
+            versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
+        )
+        transaction.set(ref, _current_document(write.opened))
         return current, write
 
     return in_transaction(work)
@@ -554,3 +573,51 @@ def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: in
     if after is not None:
         query = query.start_after({"__name__": versions.document(screen_version_id(after))})
     return [_screen_record(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
+
+
+def screen_versions_to_export(
+    limit: int, after: str | None, written_before: datetime
+) -> tuple[list[ScreenRecord], str | None]:
+    """A page of the versions, of every tenant, still marked EXPORT_PENDING, in document path order
+    after the path `after`: (those first written before `written_before`, the path to page on from;
+    None on the last page). A collection-group query on one field: its index is in infra/firestore.tf."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    client = clients.firestore()
+    query = (
+        client.collection_group(SCREEN_VERSIONS)
+        .where(filter=FieldFilter(EXPORT_PENDING, "==", True))
+        .order_by("__name__")
+    )
+    if after is not None:
+        query = query.start_after({"__name__": client.document(after)})
+    snaps = list(query.limit(limit).stream(**_bounded()))
+    records = [
+        _screen_record(snap.to_dict())
+        for snap in snaps
+        if snap.create_time is None or _instant(snap.create_time) < written_before
+    ]
+    return records, (snaps[-1].reference.path if len(snaps) == limit else None)
+
+
+def _instant(value: Any) -> datetime:
+    """A snapshot's time as an aware datetime (a query answers a protobuf Timestamp, a get a datetime)."""
+    if isinstance(value, datetime):
+        return value
+    converted: datetime = value.ToDatetime(tzinfo=UTC)
+    return converted
+
+
+def screen_versions_exported(records: list[ScreenRecord]) -> None:
+    """Remove the EXPORT_PENDING mark of these versions (their rows are in BigQuery), in batches."""
+    from google.cloud import firestore
+
+    client = clients.firestore()
+    for start in range(0, len(records), MAX_BATCH_WRITES):
+        batch = client.batch()
+        for record in records[start : start + MAX_BATCH_WRITES]:
+            ref = _screen_versions(record.tenantId, record.screenId).document(
+                screen_version_id(record.version)
+            )
+            batch.update(ref, {EXPORT_PENDING: firestore.DELETE_FIELD})
+        batch.commit(**_bounded())
