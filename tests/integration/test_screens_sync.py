@@ -120,9 +120,9 @@ def test_a_put_writes_its_versions_row(api):
     )
     assert (row["lat"], row["lon"], row["screens"], row["activeTo"]) == (51.47, -0.45, 1, None)
     assert (row["sourceType"], row["vendor"]) == (1, "Route")
-    slots = sorted(row["impressionSchedule"], key=lambda s: s["slot"])
-    assert [s["slot"] for s in slots] == list(range(168))
-    assert slots[2 * 24 + 14]["multiplier"] == pytest.approx(schedule[2][14])  # Wednesday 14:00
+    slots = row["impressionSchedule"]
+    assert len(slots) == 168
+    assert slots[2 * 24 + 14] == pytest.approx(schedule[2][14])  # Wednesday 14:00
     assert (row["minDurationMs"], row["minShareOfPlanned"]) == (1000, None)  # qualification defaults
     assert row["writtenAt"] is not None
 
