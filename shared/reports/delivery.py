@@ -87,16 +87,20 @@ plays AS (
   WHERE v.screenId IS NULL OR (e.playedAt >= v.validFrom AND (v.validTo IS NULL OR e.playedAt < v.validTo))
 ),
 placed AS (
-  SELECT p.*, {zone} AS zone,
-    MOD(EXTRACT(DAYOFWEEK FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) + 5, 7) * 24
-      + EXTRACT(HOUR FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS slot
+  -- The play's local date and hour in its screen's zone: two conversions a play, the slot of its
+  -- multiplier derived from them (weekday of the date, Monday 0).
+  SELECT p.*,
+    EXTRACT(DATE FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenDate,
+    EXTRACT(HOUR FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenHour
   FROM plays AS p
 ),
 scored AS (
   SELECT p.*, COALESCE(p.playCount, 1) AS playsHere,
-    EXTRACT(DATE FROM p.playedAt AT TIME ZONE p.zone) AS localDate,
-    EXTRACT(HOUR FROM p.playedAt AT TIME ZONE p.zone) AS localHour,
-    COALESCE(p.playCount, 1) * p.schedule[SAFE_ORDINAL(p.slot + 1)] * p.faces AS scheduled,
+    {local_date} AS localDate,
+    {local_hour} AS localHour,
+    COALESCE(p.playCount, 1)
+      * p.schedule[SAFE_ORDINAL(MOD(EXTRACT(DAYOFWEEK FROM p.screenDate) + 5, 7) * 24 + p.screenHour + 1)]
+      * p.faces AS scheduled,
     p.durationMs IS NOT NULL AND p.durationMs >= p.minDurationMs
       AND (p.minShareOfPlanned IS NULL
            OR (p.plannedDurationMs IS NOT NULL AND p.durationMs >= p.minShareOfPlanned * p.plannedDurationMs))
@@ -146,8 +150,16 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
     keys = [_KEY_SQL.get(k, k) for k in query.group_by]
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
-    zone = "COALESCE(p.screenZone, 'UTC')" if query.timezone == SCREEN_ZONE else "@timezone"
-    middle = _SCREENS.format(screens=clients.screens_table(), zone=zone) if screens else _NO_SCREENS
+    if query.timezone == SCREEN_ZONE:
+        local_date, local_hour = "p.screenDate", "p.screenHour"
+    else:
+        local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
+        local_hour = "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)"
+    middle = (
+        _SCREENS.format(screens=clients.screens_table(), local_date=local_date, local_hour=local_hour)
+        if screens
+        else _NO_SCREENS
+    )
     if not screens:
         middle = middle.format(zone="'UTC'" if query.timezone == SCREEN_ZONE else "@timezone")
     return (
