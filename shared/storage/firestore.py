@@ -529,7 +529,16 @@ def change_screen(
 # that has only ever had one zone needs no read of its history to read local times (ingest under
 # "timezone": "screen"). Documents written before it have none: their history is read when needed.
 SCREEN_ZONES = "timeZones"
-MAX_SCREEN_VERSIONS_READ = 1_000  # versions of one screen read for its zone history (a page each)
+MAX_SCREEN_VERSIONS_READ = 1_000  # versions of one screen read for its zone history (the newest)
+_ZONE_HISTORY_FIELDS = [
+    "tenantId",
+    "screenId",
+    "version",
+    "validFrom",
+    "validTo",
+    "updatedAt",
+    "fields.timeZone",
+]
 
 
 def _zone_of(record: ScreenRecord) -> str:
@@ -575,8 +584,13 @@ def screen_zone_histories(tenant_id: str, screen_ids: Iterable[str]) -> dict[str
             if record.version > 1 and (zones is None or len(zones) > 1):
                 history.append(record.screenId)
     for screen_id in history:
-        versions = _screen_versions(tenant_id, screen_id)
-        query = versions.order_by("__name__", direction="DESCENDING").limit(MAX_SCREEN_VERSIONS_READ)
+        # Only what a zone history needs (not the schedules), newest first (by the indexed `version`).
+        query = (
+            _screen_versions(tenant_id, screen_id)
+            .select(_ZONE_HISTORY_FIELDS)
+            .order_by("version", direction="DESCENDING")
+            .limit(MAX_SCREEN_VERSIONS_READ)
+        )
         found = [_screen_record(snap.to_dict()) for snap in query.stream(**_bounded())]
         if found:
             out[screen_id] = found
