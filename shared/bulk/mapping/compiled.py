@@ -7,7 +7,9 @@ For each parsed record (a CSV row, a JSON object, or an envelope holding records
 3. ``null_values``: fields holding one of them are absent;
 4. ``where``: a record failing any condition is skipped (neither an event nor an error);
 5. the record's zone: ``timezone_field``, then ``timezone_lookup``, then the ingest's
-   ``metadata.timezone``, then the mapping's ``timezone``;
+   ``metadata.timezone``, then the mapping's ``timezone``. With ``"timezone": "screen"`` it is the
+   zone of the mapped screenId's screen: a record with a zone-less timestamp stops after step 6 as
+   `Pending`, and `finish` does steps 7 and 8 once the caller has read its screen (`shared.bulk.rows`);
 6. ``drop``, then ``fallback`` sources, then each field goes to its target (``fields``, canonical
    names kept, others to ``context`` or rejected) through its transforms; ``constants`` are set;
 7. timestamps are read (``timestamp_format``, the zone), ``endedAt`` derives ``durationMs`` or
