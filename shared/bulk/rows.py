@@ -63,8 +63,9 @@ class ScreenZones:
     @staticmethod
     def _history(versions: list[ScreenRecord]) -> tuple[ZoneSpan, ...] | str:
         try:
-            return screen_zones.spans(
-                (str(v.fields.get("timeZone")), v.validFrom, v.validTo) for v in versions
+            return screen_zones.spans(  # oldest first: versions that start at one instant keep their order
+                (str(v.fields.get("timeZone")), v.validFrom, v.validTo)
+                for v in sorted(versions, key=lambda v: v.version)
             )
         except (timestamps.BadValue, ValueError):
             return "is registered with a time zone that cannot be read (timezone: screen)"

@@ -42,9 +42,10 @@ class ZoneSpan:
 
 
 def spans(versions: Iterable[tuple[str, str | None, str | None]]) -> tuple[ZoneSpan, ...]:
-    """A screen's zone spans, oldest first, from its versions as (timeZone, validFrom, validTo) in any
-    order (ISO 8601 instants; validTo None on the current version). Consecutive versions in the same
-    zone are merged. Raises BadValue for a zone that is not an IANA name."""
+    """A screen's zone spans, oldest first, from its versions as (timeZone, validFrom, validTo), oldest
+    version first (ISO 8601 instants; validTo None on the current version; sorted by validFrom, so
+    versions starting at one instant keep the given order). Consecutive versions in the same zone are
+    merged. Raises BadValue for a zone that is not an IANA name."""
     ordered = sorted(versions, key=lambda v: _instant(v[1]) or datetime.min.replace(tzinfo=UTC))
     out: list[ZoneSpan] = []
     for name, valid_from, valid_to in ordered:
