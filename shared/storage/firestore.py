@@ -8,7 +8,7 @@ Documents:
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
-- `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version
+- `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version, and `timeZones` (every zone it has had)
 - `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history),
   with `exportPending: true` until its row is in BigQuery's `screens` table (shared/screens/sync.py)
 
@@ -21,7 +21,7 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -523,7 +523,8 @@ def change_screen(
     versions = _screen_versions(tenant_id, screen_id)
 
     def work(transaction: Transaction) -> tuple[ScreenRecord | None, ScreenWrite | None]:
-        current = _read_screen(ref, transaction)
+        snap = ref.get(transaction=transaction, **_bounded())
+        current = _screen_record(snap.to_dict()) if snap.exists else None
         write = change(current)
         if write is None:
             return current, None
@@ -534,10 +535,86 @@ def change_screen(
         transaction.set(
             versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
         )
-        transaction.set(ref, _current_document(write.opened))
+        current_document = _current_document(write.opened)
+        zones = _zones_so_far(snap.to_dict() if snap.exists else None, current)
+        if zones is not None:  # the current document also says every zone the screen has had
+            current_document[SCREEN_ZONES] = sorted({*zones, _zone_of(write.opened)})
+        transaction.set(ref, current_document)
         return current, write
 
     return in_transaction(work)
+
+
+# The current document of a screen holds `timeZones`: every zone its versions have had (sorted). A screen
+# that has only ever had one zone needs no read of its history to read local times (ingest under
+# "timezone": "screen"). Documents written before it have none: their history is read when needed.
+SCREEN_ZONES = "timeZones"
+MAX_SCREEN_VERSIONS_READ = 1_000  # versions of one screen read for its zone history (the newest)
+_ZONE_HISTORY_FIELDS = [
+    "tenantId",
+    "screenId",
+    "version",
+    "validFrom",
+    "validTo",
+    "updatedAt",
+    "fields.timeZone",
+]
+
+
+def _zone_of(record: ScreenRecord) -> str:
+    return str(record.fields.get("timeZone"))
+
+
+def _zones_so_far(document: dict[str, Any] | None, current: ScreenRecord | None) -> list[str] | None:
+    if current is None or document is None:
+        return []
+    zones = document.get(SCREEN_ZONES)
+    if isinstance(zones, list):
+        return [str(z) for z in zones]
+    return [_zone_of(current)] if current.version == 1 else None  # written before: unknown
+
+
+def _valid_screen_id(screen_id: str) -> bool:
+    """Whether `screen_id` can be a registered screen's id (the screens API takes a path segment of at
+    most 128 characters), so that reading it as a document is safe."""
+    return 0 < len(screen_id) <= 128 and "/" not in screen_id and screen_id not in (".", "..")
+
+
+def screen_zone_histories(tenant_id: str, screen_ids: Iterable[str]) -> dict[str, list[ScreenRecord]]:
+    """The versions a tenant's screens need for their zone history, by screenId (unknown ones and
+    another tenant's are left out): the current documents in one batched read (`get_all`, 300 at a
+    time); a screen whose versions have all had the same zone is its current version alone; only one
+    whose zone changed (or whose document does not say) has its versions read (up to
+    MAX_SCREEN_VERSIONS_READ, the newest)."""
+    wanted = [s for s in dict.fromkeys(screen_ids) if _valid_screen_id(s)]
+    out: dict[str, list[ScreenRecord]] = {}
+    history: list[str] = []
+    database = clients.firestore()
+    for start in range(0, len(wanted), 300):
+        refs = [_screen(tenant_id, s) for s in wanted[start : start + 300]]
+        for snap in database.get_all(refs, **_bounded()):
+            if not snap.exists:
+                continue
+            document = snap.to_dict() or {}
+            record = _screen_record(document)
+            if record.tenantId != tenant_id or snap.id != _screen_id(tenant_id, record.screenId):
+                continue
+            zones = _zones_so_far(document, record)
+            out[record.screenId] = [record]
+            if record.version > 1 and (zones is None or len(zones) > 1):
+                history.append(record.screenId)
+    for screen_id in history:
+        # Only what a zone history needs (not the schedules), newest first (by the indexed `version`).
+        query = (
+            _screen_versions(tenant_id, screen_id)
+            .select(_ZONE_HISTORY_FIELDS)
+            .order_by("version", direction="DESCENDING")
+            .limit(MAX_SCREEN_VERSIONS_READ)
+        )
+        found = [_screen_record(snap.to_dict()) for snap in query.stream(**_bounded())]
+        if found:
+            out[screen_id] = found
+    return out
 
 
 def screen_unstorable(fields: dict[str, Any]) -> tuple[str, str] | None:
