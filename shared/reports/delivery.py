@@ -79,27 +79,57 @@ plays AS (
   SELECT e.*, v.timeZone AS screenZone, v.venueType AS venueType,
     v.market AS market, v.country AS country, v.screens AS faces,
     COALESCE(v.minDurationMs, 1000) AS minDurationMs, v.minShareOfPlanned AS minShareOfPlanned,
-    v.impressionSchedule AS schedule
+    v.impressionSchedule AS schedule,
+    TIMESTAMP_DIFF(e.playedAt, TIMESTAMP '1899-12-25 00:00:00+00', SECOND) AS sinceBase
   FROM events AS e
   LEFT JOIN versions AS v ON v.screenId = e.screenId
   -- The range as a filter after an equality join (a screen's versions cover all time, so exactly
   -- one matches): the emulator's engine joined a range condition in the ON clause ~15x slower.
   WHERE v.screenId IS NULL OR (e.playedAt >= v.validFrom AND (v.validTo IS NULL OR e.playedAt < v.validTo))
 ),
-placed AS (
-  -- The play's local date and hour in its screen's zone: two conversions a play, the slot of its
-  -- multiplier derived from them (weekday of the date, Monday 0).
-  SELECT p.*,
-    EXTRACT(DATE FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenDate,
-    EXTRACT(HOUR FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenHour
+-- Screen-local time without a time zone conversion per play: each zone's UTC offset is looked up
+-- once per quarter hour that has plays (every zone's offset is a whole number of quarter hours, and
+-- changes only at the start of a UTC quarter hour), then local time is arithmetic on seconds since
+-- Monday 1899-12-25 00:00 UTC (before any day a report may cover, so never negative).
+quarters AS (
+  -- The first play of each zone and quarter hour that has plays.
+  SELECT screenZone AS zoneName, DIV(sinceBase, 900) AS quarter, MIN(playedAt) AS instant,
+    MIN(sinceBase) AS instantSince
+  FROM plays
+  WHERE screenZone IS NOT NULL
+  GROUP BY zoneName, quarter
+),
+quarter_clocks AS (
+  -- Its wall clock in the zone: the local date, and the seconds since local midnight by the clock.
+  -- (DATE and TIME with a zone: the local emulator misreads EXTRACT(... AT TIME ZONE) on a
+  -- computed value, and DATETIME(timestamp, zone).)
+  SELECT q.zoneName AS zoneName, q.quarter AS quarter, q.instantSince AS instantSince,
+    DATE(q.instant, q.zoneName) AS wallDate,
+    TIME_DIFF(TIME(q.instant, q.zoneName), TIME '00:00:00', SECOND) AS wallSeconds
+  FROM quarters AS q
+),
+offsets AS (
+  -- Its wall clock as seconds since the base, minus its seconds since the base: the zone's offset
+  -- for the whole quarter.
+  SELECT zoneName, quarter,
+    DATE_DIFF(wallDate, DATE '1899-12-25', DAY) * 86400 + wallSeconds - instantSince AS offsetSeconds
+  FROM quarter_clocks
+),
+local_seconds AS (
+  SELECT p.*, p.sinceBase + COALESCE(o.offsetSeconds, 0) AS localSince
   FROM plays AS p
+  LEFT JOIN offsets AS o ON o.zoneName = p.screenZone AND o.quarter = DIV(p.sinceBase, 900)
+),
+placed AS (
+  SELECT p.*, DIV(p.localSince, 86400) AS screenDay, MOD(DIV(p.localSince, 3600), 24) AS screenHour
+  FROM local_seconds AS p
 ),
 scored AS (
   SELECT p.*, COALESCE(p.playCount, 1) AS playsHere,
     {local_date} AS localDate,
     {local_hour} AS localHour,
-    COALESCE(p.playCount, 1)
-      * p.schedule[SAFE_ORDINAL(MOD(EXTRACT(DAYOFWEEK FROM p.screenDate) + 5, 7) * 24 + p.screenHour + 1)]
+    -- The multiplier of the local weekday (screenDay counts from a Monday) and hour.
+    COALESCE(p.playCount, 1) * p.schedule[SAFE_ORDINAL(MOD(p.screenDay, 7) * 24 + p.screenHour + 1)]
       * p.faces AS scheduled,
     p.durationMs IS NOT NULL AND p.durationMs >= p.minDurationMs
       AND (p.minShareOfPlanned IS NULL
@@ -151,7 +181,7 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
     if query.timezone == SCREEN_ZONE:
-        local_date, local_hour = "p.screenDate", "p.screenHour"
+        local_date, local_hour = "DATE_ADD(DATE '1899-12-25', INTERVAL p.screenDay DAY)", "p.screenHour"
     else:
         local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
         local_hour = "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)"
@@ -242,12 +272,9 @@ def _timestamp(value: datetime | None) -> str | None:
 def delivery_report(tenant_id: str, query: DeliveryQuery) -> tuple[list[dict[str, Any]], int]:
     """(this page's rows, the number of rows over all pages) of the tenant's delivery report."""
     client = clients.bigquery()
-    rows = list(client.query_and_wait(sql(query), job_config=config(tenant_id, query, True)))
+    rows = [_columns(r) for r in client.query_and_wait(sql(query), job_config=config(tenant_id, query, True))]
     if rows:
-        return [_row(query.group_by, dict(r.items())) for r in rows], int(
-            dict(rows[0].items()).get("groupCount")
-            or dict((k.lower(), v) for k, v in rows[0].items())["groupcount"]
-        )
+        return [_row(query.group_by, r) for r in rows], int(rows[0]["groupcount"])
     if query.page == 1:
         return [], 0
     # Past the last page: the window count came back with no row, so count alone.
