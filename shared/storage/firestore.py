@@ -20,7 +20,7 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.api_core import exceptions, retry
@@ -554,3 +554,57 @@ def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: in
     if after is not None:
         query = query.start_after({"__name__": versions.document(screen_version_id(after))})
     return [_screen_record(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
+
+
+# At most this many screens per change_screens transaction: each writes up to 3 documents (the closed
+# version, the opened one, the current document) and a transaction holds at most 500 writes.
+MAX_SCREENS_PER_TRANSACTION = 150
+
+
+def change_screens(
+    tenant_id: str,
+    changes: Sequence[tuple[str, Callable[[ScreenRecord | None], ScreenWrite | None]]],
+) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+    """`change_screen` for many screens (distinct ids, at most MAX_SCREENS_PER_TRANSACTION) in one
+    transaction: read every current version at once (one batched read), ask each screen's `change`
+    what to write, write all of it in the one commit. Returns, in the order of `changes`, (the
+    version read, what was written); `write.opened` of each written one is what the commit opened."""
+    if len(changes) > MAX_SCREENS_PER_TRANSACTION:
+        raise ValueError(f"at most {MAX_SCREENS_PER_TRANSACTION} screens per transaction")
+    refs = [_screen(tenant_id, screen_id) for screen_id, _ in changes]
+    if len({ref.path for ref in refs}) != len(refs):
+        raise ValueError("a screen is given twice in one change_screens")
+
+    def work(transaction: Transaction) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+        snaps = {snap.reference.path: snap for snap in transaction.get_all(refs, **_bounded())}
+        results: list[tuple[ScreenRecord | None, ScreenWrite | None]] = []
+        for ref, (_, change) in zip(refs, changes, strict=True):
+            snap = snaps.get(ref.path)
+            current = _screen_record(snap.to_dict()) if snap is not None and snap.exists else None
+            write = change(current)
+            results.append((current, write))
+            if write is None:
+                continue
+            versions = ref.collection(SCREEN_VERSIONS)
+            if write.closed is not None:
+                transaction.set(
+                    versions.document(screen_version_id(write.closed.version)), _screen_document(write.closed)
+                )
+            opened = _screen_document(write.opened)
+            transaction.set(versions.document(screen_version_id(write.opened.version)), opened)
+            transaction.set(ref, opened)
+        return results
+
+    return in_transaction(work)
+
+
+def count_screens(tenant_id: str, filters: dict[str, Any] | None = None) -> int:
+    """How many current screens a tenant has whose fields equal `filters` (as list_screens): one
+    count() aggregation, no document read."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = clients.firestore().collection(SCREENS).where(filter=FieldFilter("tenantId", "==", tenant_id))
+    for name, value in (filters or {}).items():
+        query = query.where(filter=FieldFilter(name, "==", value))
+    result: Any = query.count().get(**_bounded())  # [[AggregationResult]]
+    return int(result[0][0].value)
