@@ -285,14 +285,16 @@ def _checked(row: Row, seen: dict[str, int]) -> tuple[str, dict[str, Any]] | lis
         )
     else:
         seen[screen_id] = row.row
-    if errors or row.body is None:
+    if row.body is None:
         return errors
     if found := firestore.screen_unstorable(row.body):
         where, why = found
-        return [field_error(where or None, f"{where or 'the screen'} {why}")]
+        return [*errors, field_error(where or None, f"{where or 'the screen'} {why}")]
+    # Every bad field is named: a cell that could not be read is left out of the body, so the
+    # model's checks name the others.
     parsed = parse_screen(screen_id, row.body)
-    if isinstance(parsed, list):
-        return parsed
+    if isinstance(parsed, list) or errors:
+        return errors + (parsed if isinstance(parsed, list) else [])
     return screen_id, parsed.stored()
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from shared.platform.problems import Problem
 from shared.screens import importing
-from shared.screens.model import Audience, Location, Qualification, ScreenFields
+from shared.screens.model import Audience, Location, Qualification, ScreenFields, parse_screen
 
 
 def test_the_columns_are_every_field_path_of_a_screen():
@@ -73,3 +73,16 @@ def test_too_many_rows_is_found_before_anything_is_written(monkeypatch):
     with pytest.raises(Problem) as refused:
         importing.check_size(b"{}\n{}\n{}\n{}\n", False)
     assert refused.value.status == 413
+
+
+def test_a_row_names_every_bad_field_its_unreadable_cells_and_the_models_checks_alike():
+    (row,) = importing.csv_rows(b"screenId,timeZone,venueType,country\nx,Mars/Base,ten,XX\n")
+    checked = importing._checked(row, {})
+    assert isinstance(checked, list)
+    assert sorted(e["field"] or "" for e in checked) == ["country", "timeZone", "venueType"]
+    seen = {"x": 7}
+    (again,) = importing.csv_rows(b"screenId,timeZone\nx,UTC\n")
+    repeated = importing._checked(again, seen)
+    assert isinstance(repeated, list) and "first on row 7" in repeated[0]["message"]
+    (good,) = importing.csv_rows(b"screenId,timeZone\ny,UTC\n")
+    assert importing._checked(good, seen) == ("y", parse_screen("y", {"timeZone": "UTC"}).stored())
