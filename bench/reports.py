@@ -1,6 +1,6 @@
 """Benchmark of GET /coatro/v1/pop/reports/delivery over 1,000,000 events in the local stack.
 
-  python -m bench.reports [--events 1000000] [--days 30] [--queries 40]
+  python -m bench.reports [--events 1000000] [--days 30] [--queries 40] [--screens 10000]
 
 Starts its own local stack on free ports, then:
   1. loads the events into the real events table (the BigQuery emulator's, made from the one schema
@@ -9,6 +9,10 @@ Starts its own local stack on free ports, then:
   2. asks for reports through the gateway and the reports function, as a caller would (windows of 1,
      7, 30 and 92 days; groupBy date,campaignId / screenId / date,siteId,creativeId; first and later
      pages), and prints p50/p99 latency and the CPU per report of the function and of the emulator;
+  2b. the screens join: the same report queries run straight on the emulator with the screens table
+     joined (10,000 registered screens, a tenth with a second version, every one with a 7 x 24
+     schedule) and without it (shared.reports.delivery.sql(screens=False)), alternately, and prints
+     the median of each and their ratio (the target: at most 1.5x);
   3. sends single events over the API and polls a report until each is counted: the time from
      publish to visible in a report (events endpoint -> pop-events -> BigQuery subscription stand-in
      -> table -> report), p50 and max.
@@ -27,18 +31,23 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from google.cloud import bigquery
+from werkzeug.datastructures import MultiDict
 
 from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.platform import clients
+from shared.records.screens import ScreenRecord
+from shared.reports import delivery
+from shared.reports.params import parse
+from shared.screens.dimension import bigquery_row
 
 REPORT = "/coatro/v1/pop/reports/delivery"
 FIRST_DAY = datetime(2025, 1, 1, tzinfo=UTC)
 LOAD_BATCH = 100_000
 
 
-def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
+def rows(tenant: str, count: int, days: int, duplicates: float, screens: int, seed: int = 7):
     """The rows the subscription would have written for `count` events (plus redeliveries)."""
     rng = random.Random(seed)
     published = "2025-01-01T00:00:00.000000Z"
@@ -48,7 +57,7 @@ def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
             "tenantId": tenant,
             "eventId": f"bench-{i}",
             "source": "api",
-            "screenId": f"screen-{rng.randrange(500):04d}",
+            "screenId": f"screen-{rng.randrange(screens):05d}",
             "siteId": f"site-{rng.randrange(50):03d}",
             "campaignId": f"campaign-{rng.randrange(20)}",
             "creativeId": f"creative-{rng.randrange(100)}",
@@ -66,7 +75,7 @@ def rows(tenant: str, count: int, days: int, duplicates: float, seed: int = 7):
             yield {**row, "message_id": f"{i}-again"}
 
 
-def load(tenant: str, count: int, days: int) -> int:
+def load(tenant: str, count: int, days: int, screens: int) -> int:
     """Load jobs of NDJSON into the events table; the number of rows written."""
     client = clients.bigquery()
     config = bigquery.LoadJobConfig(
@@ -83,13 +92,73 @@ def load(tenant: str, count: int, days: int) -> int:
         batch = []
         print(f"  loaded {written:,} rows", flush=True)
 
-    for row in rows(tenant, count, days, duplicates=0.01):
+    for row in rows(tenant, count, days, duplicates=0.01, screens=screens):
         batch.append(row)
         if len(batch) == LOAD_BATCH:
             flush()
     if batch:
         flush()
     return written
+
+
+def load_screens(tenant: str, count: int, seed: int = 11) -> int:
+    """`count` registered screens in the screens table, as the registry's mirror writes them: zones
+    around the world, venue types, markets, a schedule each; every tenth has a second version."""
+    rng = random.Random(seed)
+    zones = ["Europe/London", "America/Toronto", "Australia/Sydney", "Asia/Tokyo", "America/Los_Angeles"]
+    lines = []
+    for i in range(count):
+        for version in (1, 2) if i % 10 == 0 else (1,):
+            fields = {
+                "timeZone": rng.choice(zones),
+                "venueType": rng.choice([10101, 10102, 20101, 30101]),
+                "market": f"market-{rng.randrange(50)}",
+                "country": rng.choice(["GB", "CA", "AU", "JP", "US"]),
+                "screens": 1 + rng.randrange(3),
+                "audience": {
+                    "impressionSchedule": [[rng.randrange(400) / 4 for _ in range(24)] for _ in range(7)]
+                },
+                "qualification": {"minDurationMs": 1000 * version},
+            }
+            record = ScreenRecord(
+                tenantId=tenant,
+                screenId=f"screen-{i:05d}",
+                version=version,
+                validFrom=(FIRST_DAY + timedelta(days=10 * (version - 1))).isoformat(),
+                updatedAt=FIRST_DAY.isoformat(),
+                fields=fields,
+            )
+            lines.append(json.dumps(bigquery_row(record, written_at=FIRST_DAY.isoformat())))
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+        write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+    )
+    data = io.BytesIO("\n".join(lines).encode())
+    clients.bigquery().load_table_from_file(data, clients.screens_table(), job_config=config).result(
+        timeout=3600
+    )
+    return len(lines)
+
+
+def join_cost(tenant: str, shapes: list[dict], rounds: int) -> list[tuple[dict, float, float]]:
+    """(shape, median seconds with the screens join, median without) for each shape, the two run
+    alternately on the emulator so the machine's noise falls on both."""
+    client = clients.bigquery()
+    out = []
+    for shape in shapes:
+        query = parse(MultiDict({k: str(v) for k, v in shape.items()}))
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(rounds):
+            for screens in (True, False):
+                t0 = time.perf_counter()
+                list(
+                    client.query_and_wait(
+                        delivery.sql(query, screens=screens), job_config=delivery.config(tenant, query, True)
+                    )
+                )
+                times[screens].append(time.perf_counter() - t0)
+        out.append((shape, statistics.median(times[True]), statistics.median(times[False])))
+    return out
 
 
 def report_queries(days: int) -> list[dict]:
@@ -110,6 +179,7 @@ def report_queries(days: int) -> list[dict]:
             "timezone": "America/New_York",
         },
         {**window(92), "groupBy": "campaignId"},
+        {**window(min(days, 30)), "groupBy": "date,venueType", "timezone": "screen"},
     ]
 
 
@@ -121,6 +191,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="the events are spread over this many days")
     parser.add_argument("--queries", type=int, default=42, help="reports timed (cycling through 7 shapes)")
     parser.add_argument("--visibility-samples", type=int, default=10)
+    parser.add_argument("--screens", type=int, default=10_000, help="registered screens the events play on")
+    parser.add_argument(
+        "--join-rounds", type=int, default=3, help="runs of each query with and without the join"
+    )
     args = parser.parse_args()
 
     stack = Stack(ports=Ports.free())
@@ -133,8 +207,9 @@ def main() -> None:
         headers = {"X-API-Key": key}
         session = requests.Session()
         started = time.perf_counter()
-        written = load(tenant, args.events, args.days)
+        written = load(tenant, args.events, args.days, args.screens)
         load_seconds = time.perf_counter() - started
+        versions = load_screens(tenant, args.screens)
 
         shapes = report_queries(args.days)
         expected = session.get(
@@ -152,6 +227,9 @@ def main() -> None:
         used = cpu.spent(before, cpu.cpu_seconds(stack))
         everything = sorted(t for ts in latencies.values() for t in ts)
         q = statistics.quantiles(everything, n=100)
+
+        join_shapes = [s for s in shapes if s.get("timezone") != "screen"]  # no screen time without screens
+        joins = join_cost(tenant, join_shapes, args.join_rounds)
 
         # Publish -> visible: one event at a time over the API; poll the table for its row, then a
         # report on its own day until it counts it.
@@ -213,6 +291,16 @@ def main() -> None:
             "  "
             + cpu.report(used, args.queries, "report", ["fn-reports", "bigquery", "gateway", "firestore"])
         )
+        print(
+            f"  the screens join ({args.screens:,} screens, {versions:,} versions), straight on the emulator, "
+            f"median of {args.join_rounds} alternate runs:"
+        )
+        for shape, joined, alone in joins:
+            print(
+                f"    {joined * 1000:>7.0f} ms joined  {alone * 1000:>7.0f} ms without  {joined / alone:4.2f}x  {json.dumps(shape)}"
+            )
+        total_joined, total_alone = sum(j for _, j, _ in joins), sum(a for _, _, a in joins)
+        print(f"    all shapes: {total_joined / total_alone:.2f}x (target: at most 1.5x)")
         print(
             f"  publish -> row in the table ({len(in_table)} events, polled every 50 ms): "
             f"p50 {statistics.median(in_table) * 1000:.0f} ms   max {max(in_table) * 1000:.0f} ms"

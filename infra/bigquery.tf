@@ -4,7 +4,7 @@ resource "google_bigquery_dataset" "pop" {
   project       = var.project_id
   location      = var.region
   friendly_name = "Coatro proof-of-play"
-  description   = "Proof-of-play events written by the pop-events BigQuery subscription."
+  description   = "Proof-of-play events written by the pop-events BigQuery subscription, and the screen registry's versions."
 
   depends_on = [google_project_service.enabled]
 }
@@ -31,6 +31,24 @@ resource "google_bigquery_table" "events" {
 
   # The one schema file, also read by the local stack (local/bigquery.py), so the two cannot drift.
   schema = file("${path.module}/bigquery/pop_events.schema.json")
+}
+
+# The screen registry's type-2 history, mirrored from Firestore for reports to join: one row per screen
+# version, appended once (shared/screens/sync.py: an outbox in the version's own transaction, written
+# after the commit, retried by the sweeper). Readers keep one row per (tenantId, screenId, version) and
+# compute validTo with LEAD(validFrom). Not partitioned, so no expiry: history is never dropped silently.
+resource "google_bigquery_table" "screens" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption is the accepted baseline (see the dataset).
+  dataset_id          = google_bigquery_dataset.pop.dataset_id
+  project             = var.project_id
+  table_id            = "screens"
+  description         = "Every version of every tenant's screens (type-2 history), duplicates possible: keep one row per (tenantId, screenId, version)."
+  deletion_protection = var.deletion_protection
+
+  clustering = ["tenantId", "screenId"]
+
+  # The one schema file, also read by the local stack (local/bigquery.py), so the two cannot drift.
+  schema = file("${path.module}/bigquery/screens.schema.json")
 }
 
 resource "google_bigquery_table" "events_view" {

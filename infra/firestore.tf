@@ -72,6 +72,26 @@ moved {
   to   = google_firestore_field.unindexed["file_plan"]
 }
 
+# The sweeper's query for screen versions not yet in BigQuery (shared/storage/firestore.py,
+# screen_versions_to_export: exportPending == true over every tenant's versions, in document order) is
+# a collection-group query, which the automatic indexes (collection scope only) do not serve: it needs
+# this collection-group single-field index. The field exists only while a version awaits its export,
+# so the index stays small. Listing an index here replaces the field's automatic ones, which no query
+# uses.
+resource "google_firestore_field" "versions_export_pending" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "versions"
+  field      = "exportPending"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}
+
 # The queries in shared/store.py (schemas by tenantId, unfinished jobs by status for the sweep, a
 # job's chunks summed by aggregation, a job's chunks with errors in document order, a tenant's screens
 # by equality on tenantId, venueType, market, country and active in document order, merged from

@@ -97,7 +97,7 @@ locals {
     }
     sweeper = {
       trigger       = "push" # ticks from Cloud Scheduler through pop-sweeps (pubsub.tf)
-      description   = "On each scheduled tick, finishes bulk jobs stuck in queued (a lost fan-out, a file never planned) or in processing with every chunk recorded."
+      description   = "On each scheduled tick, finishes bulk jobs stuck in queued (a lost fan-out, a file never planned) or in processing with every chunk recorded, then exports to BigQuery the screen versions not yet there."
       ingress       = "ALLOW_INTERNAL_ONLY"
       memory        = "1Gi" # may re-plan an uploaded file, as splitter does
       concurrency   = 1
@@ -157,10 +157,20 @@ locals {
       COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
       COATRO_TOKEN_AUDIENCE          = var.token_audience
     }
-    # The one table reports read (read-only grants in iam.tf).
+    # The tables reports read (read-only grants in iam.tf).
     reports = {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
       COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+    }
+    # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
+    screens = {
+      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
+      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+    }
+    sweeper = {
+      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
+      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
     }
   }
 

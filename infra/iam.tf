@@ -137,13 +137,33 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   member   = "serviceAccount:${local.invoker_accounts[each.value.account]}"
 }
 
-# reports reads the events table and nothing else: data of this one dataset, and running query jobs,
-# which BigQuery grants only on a project (a job is billed to one). jobUser holds no data access.
+# reports reads the events and screens tables and nothing else: data of this one dataset, and running
+# query jobs, which BigQuery grants only on a project (a job is billed to one). jobUser holds no data
+# access.
 resource "google_bigquery_dataset_iam_member" "reports_reads_events" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.pop.dataset_id
   role       = "roles/bigquery.dataViewer"
   member     = "serviceAccount:${google_service_account.function["reports"].email}"
+}
+
+# The screens table's writers (shared/screens/sync.py), and nobody else: insertAll needs
+# bigquery.tables.updateData on the table only.
+locals {
+  screens_table_writers = {
+    screens = "appends each new version's row after its commit"
+    sweeper = "appends the rows whose write failed, every minute"
+  }
+}
+
+resource "google_bigquery_table_iam_member" "writes_screens" {
+  for_each = local.screens_table_writers
+
+  project    = var.project_id
+  dataset_id = google_bigquery_table.screens.dataset_id
+  table_id   = google_bigquery_table.screens.table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
 resource "google_project_iam_member" "reports_runs_queries" {

@@ -55,6 +55,7 @@ ZONES = [
     "Asia/Tokyo",
     "America/St_Johns",
     "Pacific/Kiritimati",
+    "screen",  # each record's screen's zone (tests/unit/test_mapping_properties.py registers some)
     "right/UTC",
     "Nowhere/Land",
 ]

@@ -153,6 +153,11 @@ class MemoryBackends:
     store: MemoryStore = field(default_factory=MemoryStore)
     uploads: MemoryUploads = field(default_factory=MemoryUploads)
     topics: MemoryTopics = field(default_factory=MemoryTopics)
+    # (tenantId, screenId) -> its versions, for "timezone": "screen" mappings
+    screens: dict[tuple[str, str], list] = field(default_factory=dict)
+
+    def screen_histories(self, tenant_id: str, screen_ids: list[str]) -> dict[str, list]:
+        return {s: self.screens[(tenant_id, s)] for s in screen_ids if (tenant_id, s) in self.screens}
 
     @property
     def backends(self) -> Backends:
@@ -161,4 +166,5 @@ class MemoryBackends:
             uploads=self.uploads,
             publish_chunks=self.topics.publish_chunks,
             publish_events=self.topics.publish_events,
+            screens=self.screen_histories,
         )

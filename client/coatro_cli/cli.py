@@ -452,7 +452,11 @@ next_url from the first page to the last and writes rows as they arrive; the tok
 @click.option(
     "--group-by", callback=_csv_list, metavar="KEYS", help="Comma list, e.g. date,campaignId,screenId."
 )
-@click.option("--timezone", metavar="IANA", help="Time zone of the day boundaries, e.g. Europe/Paris.")
+@click.option(
+    "--timezone",
+    metavar="IANA",
+    help="Time zone of the days and hours, e.g. Europe/Paris, or screen (each play's own screen zone).",
+)
 @click.option("--campaign-id", help="Only this campaign.")
 @click.option("--screen-id", help="Only this screen.")
 @click.option("--site-id", help="Only this site.")

@@ -10,10 +10,23 @@ from coatro_cli.bulk import write_csv, write_json_array
 
 # The API's (shared/reports/params.py, from the canonical event's ids); the CLI is installed without
 # shared/, so it keeps this copy, which tests/client/test_oauth_and_report.py checks against the API's.
-GROUP_KEYS = ("date", "campaignId", "creativeId", "screenId", "siteId")
+GROUP_KEYS = (
+    "date",
+    "hour",
+    "campaignId",
+    "creativeId",
+    "screenId",
+    "siteId",
+    "venueType",
+    "market",
+    "country",
+)
 MEASURES = (
     "plays",
+    "qualifiedPlays",
     "durationMs",
+    "impressions.measured",
+    "impressions.scheduled",
     "impressions.total",
     "impressions.male",
     "impressions.female",
@@ -63,7 +76,7 @@ def rows(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
-    """A row with `impressions` spread into impressions.total / .male / .female columns."""
+    """A row with `impressions` spread into impressions.measured / .scheduled / .total / ... columns."""
     out = {k: v for k, v in row.items() if k != "impressions"}
     for k, v in (row.get("impressions") or {}).items():
         out[f"impressions.{k}"] = v

@@ -1,4 +1,5 @@
-"""Cloud Function `sweeper`: a `pop-sweeps` message (Cloud Scheduler, every minute) restarts stuck jobs."""
+"""Cloud Function `sweeper`: a `pop-sweeps` message (Cloud Scheduler, every minute) restarts stuck jobs,
+then exports to BigQuery the screen versions whose export has not happened yet (shared/screens/sync.py)."""
 
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -8,10 +9,15 @@ from shared.bulk.models import SweepRequest
 from shared.bulk.pipeline.sweep import sweep_jobs
 from shared.platform.cloudevents import handle_event, pubsub_message
 from shared.platform.http import http_error_response
+from shared.screens.sync import export_pending
 
 functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 @functions_framework.cloud_event
 def sweeper(cloud_event: CloudEvent) -> None:
-    handle_event(cloud_event, lambda: sweep_jobs(pubsub_message(cloud_event, SweepRequest)))
+    def sweep() -> None:
+        sweep_jobs(pubsub_message(cloud_event, SweepRequest))
+        export_pending()
+
+    handle_event(cloud_event, sweep)

@@ -42,8 +42,15 @@ class Preview(BaseModel):
     truncated: bool = False  # True when events or errors list fewer than processedRows / errorRows
 
 
-def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, Any] | None = None) -> Preview:
+def preview(
+    mapping: SchemaMapping,
+    data: bytes,
+    fmt: str,
+    metadata: dict[str, Any] | None = None,
+    screens: rows.ScreenLookup | None = None,
+) -> Preview:
     """Map and validate `data` (a whole small file in format `fmt`) as an ingest with `metadata` would.
+    `screens` reads the tenant's screens (``"timezone": "screen"``; without it no screen is registered).
 
     Raises PreviewRefused (a ValueError; the message is for the user) when an ingest would be refused
     as a whole: the file cannot be framed, the mapping cannot read its CSV header or the records
@@ -71,7 +78,7 @@ def preview(mapping: SchemaMapping, data: bytes, fmt: str, metadata: dict[str, A
         stream = io.BytesIO(data)
         stream.seek(chunk.start)
         for row, event, _message, error in rows.encoded_rows(
-            stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled, encode
+            stream, fmt, chunk, MAX_PREVIEW_ROW_BYTES, header, compiled, encode, screens
         ):
             if event is not None:
                 processed += 1

@@ -62,7 +62,7 @@ def handle(request: Request) -> Response:
     if version is None:
         operations = {"GET": lambda: list_schemas(tenant_id)}
     elif version == PREVIEW and not previewing:
-        operations = {"POST": lambda: preview_mapping(request)}
+        operations = {"POST": lambda: preview_mapping(tenant_id, request)}
     elif previewing:
         operations = {"POST": lambda: preview_version(tenant_id, version, request)}
     else:
@@ -131,10 +131,10 @@ def preview_version(tenant_id: str, version: str, request: Request) -> Response:
     mapping = _registered(tenant_id, version)
     body = parse_body(PreviewRequest, read_json_document(request))
     check_metadata(body.metadata)
-    return _preview(mapping, body)
+    return _preview(tenant_id, mapping, body)
 
 
-def preview_mapping(request: Request) -> Response:
+def preview_mapping(tenant_id: str, request: Request) -> Response:
     """A mapping in the body needs no registry (the caller still needs a valid key)."""
     raw = read_json_document(request)
     if isinstance(raw, dict) and isinstance(raw.get("mapping"), dict):  # as sent: the model may change text
@@ -142,10 +142,10 @@ def preview_mapping(request: Request) -> Response:
     body = parse_body(MappingPreviewRequest, raw)
     check_metadata(body.metadata)
     mapping = _mapping({"version": PREVIEW, **body.mapping}, field_prefix="mapping")
-    return _preview(mapping, body)
+    return _preview(tenant_id, mapping, body)
 
 
-def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
+def _preview(tenant_id: str, mapping: SchemaMapping, body: PreviewRequest) -> Response:
     data = body.sample.encode("utf-8", "surrogatepass")
     limit = get_settings().max_preview_sample_bytes
     if len(data) > limit:
@@ -157,7 +157,13 @@ def _preview(mapping: SchemaMapping, body: PreviewRequest) -> Response:
             [field_error("sample", f"at most {limit} bytes of UTF-8")],
         )
     try:
-        result = preview(mapping, data, body.format, body.metadata)
+        result = preview(
+            mapping,
+            data,
+            body.format,
+            body.metadata,
+            lambda screen_ids: firestore.screen_zone_histories(tenant_id, screen_ids),  # the caller's screens
+        )
     except PreviewRefused as exc:  # what an ingest of this file would refuse as a whole
         field = "metadata.timezone" if str(exc).startswith("metadata.timezone:") else "sample"
         raise validation_failed(

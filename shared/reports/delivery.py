@@ -1,16 +1,38 @@
-"""The delivery report: one parameterized BigQuery query over the events table.
+"""The delivery report: one parameterized BigQuery query over the events table, joined to the screens
+table (the registry's versions) as each play's screen was when it played.
 
-Each event counts once per (tenantId, eventId) however often it was delivered: the first row
-published wins, as in the `events` view. The tenant and the `playedAt` window are applied inside the
-deduplication, so BigQuery reads only the window's day partitions (and, the table being clustered on
-tenantId, mostly the caller's blocks); the id filters are applied to the deduplicated events, so a
-report filtered on a campaign agrees with the same report grouped by campaign. Values are always
-query parameters; the only names written into the SQL are column names from a fixed list.
+Counting (docs/reports.md):
+- Each event counts once per (tenantId, eventId) however often it was delivered: the first row
+  published wins, as in the `events` view. The tenant and the `playedAt` window are applied inside the
+  deduplication, so BigQuery reads only the window's day partitions (and, the table being clustered on
+  tenantId, mostly the caller's blocks); the id filters are applied to the deduplicated events, so a
+  report filtered on a campaign agrees with the same report grouped by campaign.
+- A play joins the version of its screen valid at `playedAt` (validFrom <= playedAt < the next
+  version's validFrom). A play before the screen's first version takes the first version: a screen
+  registered today describes last month's plays too. A play whose screen is not registered stays in
+  the report, with null screen attributes, the default qualification and no scheduled impressions.
+- `qualifiedPlays`: plays with durationMs >= the version's minDurationMs (1000 when unknown) and, when
+  the version sets minShareOfPlanned, durationMs >= minShareOfPlanned x plannedDurationMs (a play
+  without durationMs, or without plannedDurationMs under that rule, does not qualify).
+- Impressions: `measured` sums what the events carried (impressions.ageBuckets.total); `scheduled`
+  is plays x the multiplier of the play's weekday and hour in its screen's zone, from the version
+  valid then, x the version's `screens`; `total` takes measured where an event has it, else
+  scheduled. The sums are exact in the query (FLOAT64, never rounded per play) and rounded once, at
+  the end, to 3 decimals, half to even (`_rounded`).
+- `timezone=screen` cuts days and hours in each play's own screen zone (UTC for an unregistered
+  screen); the scanned window is widened by the zones' largest offsets and the days are then chosen
+  by local date.
+
+Values are always query parameters; the only names written into the SQL are column names from a
+fixed list. Result columns are read case-insensitively: the BigQuery emulator lower-cases them in a
+query that uses AT TIME ZONE.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from google.cloud import bigquery
@@ -18,55 +40,159 @@ from google.cloud import bigquery
 from shared.platform import clients
 from shared.platform.encoding import iso_utc
 from shared.platform.settings import get_settings
-from shared.reports.params import DIMENSIONS, DeliveryQuery
+from shared.reports.params import DIMENSIONS, SCREEN_ZONE, DeliveryQuery
 
-_DEDUPLICATED = """
+# The screen attributes a report groups by (from the screens table).
+SCREEN_KEYS = ("venueType", "market", "country")
+IMPRESSION_DECIMALS = Decimal("0.001")
+# The zones furthest from UTC (Pacific/Kiritimati +14, Etc/GMT+12 -12): a day in any zone lies
+# within [00:00 - 14 h, 24:00 + 12 h) UTC of the same date.
+EAST_MOST, WEST_MOST = timedelta(hours=14), timedelta(hours=12)
+
+_EVENTS = """
 WITH events AS (
-  SELECT {dimensions}, playedAt, playCount, durationMs, impressions
-  FROM `{table}`
+  SELECT {dimensions}, playedAt, playCount, durationMs, plannedDurationMs, impressions
+  FROM `{events}`
   WHERE tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd
   QUALIFY ROW_NUMBER() OVER (PARTITION BY eventId ORDER BY publish_time, message_id) = 1
+),"""
+
+# One row per version (a row written twice by a retried export is kept once), with the instants it
+# is valid between; the first version reaches back before its validFrom.
+_SCREENS = """
+screen_rows AS (
+  SELECT screenId, version, validFrom, timeZone, venueType, market, country, screens,
+    minDurationMs, minShareOfPlanned, impressionSchedule
+  FROM `{screens}`
+  WHERE tenantId = @tenantId
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY screenId, version ORDER BY writtenAt DESC) = 1
 ),
+versions AS (
+  SELECT screenId, version, timeZone, venueType, market, country, screens, minDurationMs,
+    minShareOfPlanned, impressionSchedule,
+    IF(ROW_NUMBER() OVER (PARTITION BY screenId ORDER BY version) = 1,
+       TIMESTAMP '0001-01-01 00:00:00+00', validFrom) AS validFrom,
+    LEAD(validFrom) OVER (PARTITION BY screenId ORDER BY version) AS validTo
+  FROM screen_rows
+),
+plays AS (
+  SELECT e.*, v.timeZone AS screenZone, v.venueType AS venueType,
+    v.market AS market, v.country AS country, v.screens AS faces,
+    COALESCE(v.minDurationMs, 1000) AS minDurationMs, v.minShareOfPlanned AS minShareOfPlanned,
+    v.impressionSchedule AS schedule
+  FROM events AS e
+  LEFT JOIN versions AS v ON v.screenId = e.screenId
+  -- The range as a filter after an equality join (a screen's versions cover all time, so exactly
+  -- one matches): the emulator's engine joined a range condition in the ON clause ~15x slower.
+  WHERE v.screenId IS NULL OR (e.playedAt >= v.validFrom AND (v.validTo IS NULL OR e.playedAt < v.validTo))
+),
+placed AS (
+  -- The play's local date and hour in its screen's zone: two conversions a play, the slot of its
+  -- multiplier derived from them (weekday of the date, Monday 0).
+  SELECT p.*,
+    EXTRACT(DATE FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenDate,
+    EXTRACT(HOUR FROM p.playedAt AT TIME ZONE COALESCE(p.screenZone, 'UTC')) AS screenHour
+  FROM plays AS p
+),
+scored AS (
+  SELECT p.*, COALESCE(p.playCount, 1) AS playsHere,
+    {local_date} AS localDate,
+    {local_hour} AS localHour,
+    COALESCE(p.playCount, 1)
+      * p.schedule[SAFE_ORDINAL(MOD(EXTRACT(DAYOFWEEK FROM p.screenDate) + 5, 7) * 24 + p.screenHour + 1)]
+      * p.faces AS scheduled,
+    p.durationMs IS NOT NULL AND p.durationMs >= p.minDurationMs
+      AND (p.minShareOfPlanned IS NULL
+           OR (p.plannedDurationMs IS NOT NULL AND p.durationMs >= p.minShareOfPlanned * p.plannedDurationMs))
+      AS qualified
+  FROM placed AS p
+),"""
+
+# Without the screens table (bench.reports measures the join against this).
+_NO_SCREENS = """
+scored AS (
+  SELECT e.*, COALESCE(e.playCount, 1) AS playsHere,
+    EXTRACT(DATE FROM e.playedAt AT TIME ZONE {zone}) AS localDate,
+    EXTRACT(HOUR FROM e.playedAt AT TIME ZONE {zone}) AS localHour,
+    CAST(NULL AS FLOAT64) AS scheduled, CAST(NULL AS INT64) AS venueType,
+    CAST(NULL AS STRING) AS market, CAST(NULL AS STRING) AS country,
+    e.durationMs IS NOT NULL AND e.durationMs >= 1000 AS qualified
+  FROM events AS e
+),"""
+
+_REPORT = """
 report AS (
   SELECT
     {keys},
-    SUM(COALESCE(playCount, 1)) AS plays,
+    SUM(playsHere) AS plays,
+    SUM(IF(qualified, playsHere, 0)) AS qualifiedPlays,
     COALESCE(SUM(durationMs), 0) AS durationMs,
-    COALESCE(SUM(impressions.ageBuckets.total), 0) AS impressionsTotal,
+    COALESCE(SUM(impressions.ageBuckets.total), 0) AS impressionsMeasured,
+    COALESCE(SUM(scheduled), 0) AS impressionsScheduled,
+    COALESCE(SUM(COALESCE(impressions.ageBuckets.total, scheduled)), 0) AS impressionsTotal,
     COALESCE(SUM(impressions.ageBuckets.male), 0) AS impressionsMale,
     COALESCE(SUM(impressions.ageBuckets.female), 0) AS impressionsFemale,
     MIN(playedAt) AS firstPlayedAt,
     MAX(playedAt) AS lastPlayedAt
-  FROM events
-  WHERE {filters}
+  FROM scored
+  WHERE localDate >= @firstDay AND localDate <= @lastDay AND {filters}
   GROUP BY {group_by}
 )
 """
 _PAGE = "SELECT *, COUNT(*) OVER () AS groupCount FROM report ORDER BY {order} LIMIT @limit OFFSET @offset"
 _COUNT = "SELECT COUNT(*) AS groupCount FROM report"
+_KEY_SQL = {"date": "localDate AS date", "hour": "localHour AS hour"}
 
 
-def _sql(query: DeliveryQuery, final: str) -> str:
-    keys = ["DATE(playedAt, @timezone) AS date" if k == "date" else k for k in query.group_by]
+def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
+    """The report's SQL; `screens=False` leaves out the screens table (for comparison only: no
+    screen attributes, qualification or scheduled impressions)."""
+    keys = [_KEY_SQL.get(k, k) for k in query.group_by]
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
-    return _DEDUPLICATED.format(
-        dimensions=", ".join(DIMENSIONS),
-        table=clients.events_table(),
-        keys=",\n    ".join(keys),
-        filters=" AND ".join(filters) or "TRUE",
-        group_by=", ".join(query.group_by),
-    ) + final.format(order=order)
+    if query.timezone == SCREEN_ZONE:
+        local_date, local_hour = "p.screenDate", "p.screenHour"
+    else:
+        local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
+        local_hour = "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)"
+    middle = (
+        _SCREENS.format(screens=clients.screens_table(), local_date=local_date, local_hour=local_hour)
+        if screens
+        else _NO_SCREENS
+    )
+    if not screens:
+        middle = middle.format(zone="'UTC'" if query.timezone == SCREEN_ZONE else "@timezone")
+    return (
+        _EVENTS.format(dimensions=", ".join(DIMENSIONS), events=clients.events_table())
+        + middle
+        + _REPORT.format(
+            keys=",\n    ".join(keys),
+            filters=" AND ".join(filters) or "TRUE",
+            group_by=", ".join(query.group_by),
+        )
+        + final.format(order=order)
+    )
 
 
-def _config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.QueryJobConfig:
-    start, end = query.window()
+def scan_window(query: DeliveryQuery) -> tuple[datetime, datetime]:
+    """The `playedAt` range to read: the days in the report's zone, or, in screen time, every instant
+    that is one of the days in some zone."""
+    if query.timezone == SCREEN_ZONE:
+        start, end = query.window_in("UTC")
+        return start - EAST_MOST, end + WEST_MOST
+    return query.window()
+
+
+def config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.QueryJobConfig:
+    start, end = scan_window(query)
     parameters = [
         bigquery.ScalarQueryParameter("tenantId", "STRING", tenant_id),
         bigquery.ScalarQueryParameter("windowStart", "TIMESTAMP", start),
         bigquery.ScalarQueryParameter("windowEnd", "TIMESTAMP", end),
+        bigquery.ScalarQueryParameter("firstDay", "DATE", query.first_day),
+        bigquery.ScalarQueryParameter("lastDay", "DATE", query.last_day),
     ]
-    if "date" in query.group_by:
+    if query.timezone != SCREEN_ZONE:
         parameters.append(bigquery.ScalarQueryParameter("timezone", "STRING", query.timezone))
     parameters += [bigquery.ScalarQueryParameter(d, "STRING", v) for d, v in query.filters.items()]
     if paged:
@@ -79,20 +205,33 @@ def _config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.Query
     )
 
 
-def _row(group_by: tuple[str, ...], r: Any) -> dict[str, Any]:
+def _rounded(value: Any) -> float:
+    """The one rounding of impressions: the exact sum, to 3 decimals, half to even."""
+    return float(Decimal(repr(float(value))).quantize(IMPRESSION_DECIMALS, rounding=ROUND_HALF_EVEN))
+
+
+def _columns(result: Any) -> dict[str, Any]:
+    """A result row by lower-cased column name (the emulator lower-cases them; BigQuery does not)."""
+    return {name.lower(): value for name, value in result.items()}
+
+
+def _row(group_by: tuple[str, ...], r: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in group_by:
-        value = r[key]
+        value = r[key.lower()]
         out[key] = value.isoformat() if isinstance(value, date) else value
     out["plays"] = int(r["plays"])
-    out["durationMs"] = int(r["durationMs"])
+    out["qualifiedPlays"] = int(r["qualifiedplays"])
+    out["durationMs"] = int(r["durationms"])
     out["impressions"] = {
-        "total": float(r["impressionsTotal"]),
-        "male": float(r["impressionsMale"]),
-        "female": float(r["impressionsFemale"]),
+        "measured": _rounded(r["impressionsmeasured"]),
+        "scheduled": _rounded(r["impressionsscheduled"]),
+        "total": _rounded(r["impressionstotal"]),
+        "male": _rounded(r["impressionsmale"]),
+        "female": _rounded(r["impressionsfemale"]),
     }
-    out["firstPlayedAt"] = _timestamp(r["firstPlayedAt"])
-    out["lastPlayedAt"] = _timestamp(r["lastPlayedAt"])
+    out["firstPlayedAt"] = _timestamp(r["firstplayedat"])
+    out["lastPlayedAt"] = _timestamp(r["lastplayedat"])
     return out
 
 
@@ -103,11 +242,14 @@ def _timestamp(value: datetime | None) -> str | None:
 def delivery_report(tenant_id: str, query: DeliveryQuery) -> tuple[list[dict[str, Any]], int]:
     """(this page's rows, the number of rows over all pages) of the tenant's delivery report."""
     client = clients.bigquery()
-    rows = list(client.query_and_wait(_sql(query, _PAGE), job_config=_config(tenant_id, query, True)))
+    rows = list(client.query_and_wait(sql(query), job_config=config(tenant_id, query, True)))
     if rows:
-        return [_row(query.group_by, r) for r in rows], int(rows[0]["groupCount"])
+        return [_row(query.group_by, dict(r.items())) for r in rows], int(
+            dict(rows[0].items()).get("groupCount")
+            or dict((k.lower(), v) for k, v in rows[0].items())["groupcount"]
+        )
     if query.page == 1:
         return [], 0
     # Past the last page: the window count came back with no row, so count alone.
-    [count] = client.query_and_wait(_sql(query, _COUNT), job_config=_config(tenant_id, query, False))
-    return [], int(count["groupCount"])
+    [count] = client.query_and_wait(sql(query, _COUNT), job_config=config(tenant_id, query, False))
+    return [], int(_columns(count)["groupcount"])

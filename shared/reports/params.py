@@ -35,7 +35,11 @@ from shared.platform.timezones import iana_zone, is_iana_zone
 # The ids a report filters and groups by: the canonical event's, but its own (campaignId, creativeId,
 # screenId, siteId). The CLI keeps a copy (client/coatro_cli/report.py; tests/client checks it).
 DIMENSIONS = tuple(sorted(set(ID_FIELDS) - {"eventId"}))
-GROUP_KEYS = ("date", *DIMENSIONS)
+# What a report may also group by: the local day and hour (in `timezone`), and the attributes of each
+# play's screen as it was then (from the screen registry; null for an unregistered screen).
+GROUP_KEYS = ("date", "hour", *DIMENSIONS, "venueType", "market", "country")
+# `timezone=screen`: days and hours in each play's own screen zone.
+SCREEN_ZONE = "screen"
 DEFAULT_GROUP_BY = ("date", "campaignId")
 MAX_DAYS = 92
 DEFAULT_PER_PAGE = 50
@@ -63,8 +67,12 @@ class DeliveryQuery:
     per_page: int = DEFAULT_PER_PAGE
 
     def window(self) -> tuple[datetime, datetime]:
-        """[start, end) in UTC: midnight of the first day to midnight after the last, in the timezone."""
-        zone = iana_zone(self.timezone)
+        """[start, end) in UTC: midnight of the first day to midnight after the last, in the timezone
+        (in UTC for timezone=screen; shared.reports.delivery widens it by the zones' offsets)."""
+        return self.window_in("UTC" if self.timezone == SCREEN_ZONE else self.timezone)
+
+    def window_in(self, timezone: str) -> tuple[datetime, datetime]:
+        zone = iana_zone(timezone)
         start = datetime.combine(self.first_day, time(), zone)
         end = datetime.combine(self.last_day + timedelta(days=1), time(), zone)
         return start.astimezone(UTC), end.astimezone(UTC)
@@ -107,8 +115,12 @@ def _whole_number(maximum: int) -> Callable[[object], int]:
 
 
 def _zone(value: object) -> str:
+    if value == SCREEN_ZONE:
+        return SCREEN_ZONE
     if not is_iana_zone(value):  # not posixrules, localtime, posix/..., right/... (leap seconds)
-        raise _refused("Input should be an IANA time zone, e.g. Europe/Paris")
+        raise _refused(
+            "Input should be an IANA time zone, e.g. Europe/Paris, or screen (each play's screen zone)"
+        )
     return value
 
 

@@ -35,7 +35,7 @@ from shared.platform.problems import (
     validation_failed,
 )
 from shared.records.screens import ScreenRecord
-from shared.screens import history, importing, reference
+from shared.screens import history, importing, reference, sync
 from shared.screens.model import parse_screen
 from shared.storage import firestore
 
@@ -134,6 +134,7 @@ def put_screen(request: Request, screen_id: str) -> Response:
     if written is None:  # the same screen again: nothing changes
         assert before is not None
         return json_response(200, document(before))
+    sync.export_versions([written.opened])  # after the commit; on failure the sweeper retries it
     if before is None:
         return json_response(201, document(written.opened), headers={"Location": _location(screen_id)})
     return json_response(200, document(written.opened))
@@ -172,7 +173,10 @@ def retire_screen(request: Request, screen_id: str) -> Response:
     before, written = firestore.change_screen(tenant_id, screen_id, change)
     if before is None:
         raise _unknown(screen_id)
-    return json_response(200, document(written.opened if written else before))
+    if written is None:  # retired already
+        return json_response(200, document(before))
+    sync.export_versions([written.opened])  # after the commit; on failure the sweeper retries it
+    return json_response(200, document(written.opened))
 
 
 def list_screens(request: Request) -> Response:

@@ -5,9 +5,9 @@ appended once the version is committed in Firestore, never updated. A version en
 begins, so readers compute `validTo` with `LEAD(validFrom)`; a row written twice (a retried write)
 is the same row, and readers keep one per (tenantId, screenId, version).
 
-The 7 x 24 impression schedule is a repeated record of `{slot, multiplier}` with the slot written
-out (weekday, Monday 0, times 24 plus the hour) rather than an array read by position: joins on an
-explicit slot read the same in BigQuery and in the local emulator.
+The 7 x 24 impression schedule is one array of 168 multipliers, Monday 00:00 first: the multiplier of
+weekday d (Monday 0) and hour h is element `ORDINAL(d * 24 + h + 1)`. Readers index it with ORDINAL,
+1-based, which the local emulator reads as BigQuery does (it reads `OFFSET(expression)` one off).
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ from typing import Any
 
 from shared.records.screens import ScreenRecord
 
-HOURS_PER_DAY = 24
 
-
-def schedule_slots(schedule: list[list[float]] | None) -> list[dict[str, Any]]:
-    """[{slot, multiplier}] for a 7 x 24 schedule (Monday first); [] without one."""
+def schedule_values(schedule: list[list[float]] | None) -> list[float]:
+    """The 168 multipliers of a 7 x 24 schedule (Monday first), in slot order; [] without one."""
     if not schedule:
         return []
-    return [
-        {"slot": day * HOURS_PER_DAY + hour, "multiplier": float(value)}
-        for day, hours in enumerate(schedule)
-        for hour, value in enumerate(hours)
-    ]
+    return [float(value) for hours in schedule for value in hours]
 
 
 def bigquery_row(record: ScreenRecord, written_at: str) -> dict[str, Any]:
@@ -53,7 +47,7 @@ def bigquery_row(record: ScreenRecord, written_at: str) -> dict[str, Any]:
         "country": fields.get("country"),
         "market": fields.get("market"),
         "screens": fields.get("screens", 1),
-        "impressionSchedule": schedule_slots(audience.get("impressionSchedule")),
+        "impressionSchedule": schedule_values(audience.get("impressionSchedule")),
         "sourceType": audience.get("sourceType"),
         "vendor": audience.get("vendor"),
         "minDurationMs": qualification.get("minDurationMs", 1000),

@@ -8,8 +8,9 @@ Documents:
 - `files/{fileId}`: `FileRecord` (its `plan`, a `FilePlan`, embedded)
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
-- `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version
-- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history)
+- `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version, and `timeZones` (every zone it has had)
+- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history),
+  with `exportPending: true` until its row is in BigQuery's `screens` table (shared/screens/sync.py)
 
 Changes are given as model attribute names (`update_job(job_id, status="processing")`) and checked
 against the model, so a misspelt field fails here instead of writing a field nobody reads. Every
@@ -20,7 +21,8 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.api_core import exceptions, retry
@@ -37,6 +39,9 @@ from shared.storage.protocols import Contention
 API_KEYS, SCHEMAS, FILES, JOBS, CHUNKS = "apiKeys", "schemas", "files", "jobs", "chunks"
 OAUTH_CLIENTS = "oauthClients"
 SCREENS, SCREEN_VERSIONS = "screens", "versions"
+# The outbox of the BigQuery mirror: set on a version document in the transaction that writes it,
+# removed once its row is in the `screens` table. Only a version document keeps it.
+EXPORT_PENDING = "exportPending"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     from google.cloud.firestore_v1.transaction import Transaction
 
 
+MAX_BATCH_WRITES = 500  # Firestore's limit of writes in one batch or transaction
 MAX_NESTING = 16  # Firestore allows 20 levels of maps and arrays in a document; a job holds metadata at 1
 MAX_DOCUMENT_BYTES = 1_048_576  # Firestore's limit for one document, counted as `stored_size` counts
 _INT64 = range(-(2**63), 2**63)
@@ -473,8 +479,18 @@ def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _screen_document(record: ScreenRecord) -> dict[str, Any]:
+    """A version's document, marked as not yet in BigQuery (EXPORT_PENDING): whoever writes a version
+    with it writes the outbox entry in the same transaction or batch, so no version is left unmirrored.
+    The current document (`_current_document`) does not keep the mark."""
     document = record.model_dump()
     document["fields"] = _encode_fields(record.fields)
+    document[EXPORT_PENDING] = True
+    return document
+
+
+def _current_document(record: ScreenRecord) -> dict[str, Any]:
+    document = _screen_document(record)
+    del document[EXPORT_PENDING]
     return document
 
 
@@ -500,25 +516,118 @@ def change_screen(
 ) -> tuple[ScreenRecord | None, ScreenWrite | None]:
     """In one transaction: read the current version, ask `change` what to write (None: nothing), write
     the closed version, the opened one and the new current document. Concurrent changes are serialised
-    by the transaction, so no version is lost. Returns (the version read, what was written)."""
+    by the transaction, so no version is lost. The opened version is marked EXPORT_PENDING in the same
+    transaction (the BigQuery mirror's outbox; `shared.screens.sync` exports it once this commits).
+    Returns (the version read, what was written)."""
     ref = _screen(tenant_id, screen_id)
-    versions = _screen_versions(tenant_id, screen_id)
 
     def work(transaction: Transaction) -> tuple[ScreenRecord | None, ScreenWrite | None]:
-        current = _read_screen(ref, transaction)
+        snap = ref.get(transaction=transaction, **_bounded())
+        current = _screen_record(snap.to_dict()) if snap.exists else None
         write = change(current)
         if write is None:
             return current, None
-        if write.closed is not None:
-            transaction.set(
-                versions.document(screen_version_id(write.closed.version)), _screen_document(write.closed)
-            )
-        opened = _screen_document(write.opened)
-        transaction.set(versions.document(screen_version_id(write.opened.version)), opened)
-        transaction.set(ref, opened)
+        _write_screen_change(transaction, ref, snap.to_dict() if snap.exists else None, current, write)
         return current, write
 
     return in_transaction(work)
+
+
+def _write_screen_change(
+    transaction: Transaction,
+    ref: DocumentReference,
+    document: dict[str, Any] | None,
+    current: ScreenRecord | None,
+    write: ScreenWrite,
+) -> None:
+    """What a change writes, in its transaction: the closed version's validTo, the opened version
+    (marked EXPORT_PENDING), the new current document (with every zone the screen has had).
+    `document` is the current document as read (None for a new screen)."""
+    versions = ref.collection(SCREEN_VERSIONS)
+    if write.closed is not None:  # only validTo changes; its export mark stays as it is
+        transaction.update(
+            versions.document(screen_version_id(write.closed.version)), {"validTo": write.closed.validTo}
+        )
+    transaction.set(
+        versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
+    )
+    current_document = _current_document(write.opened)
+    zones = _zones_so_far(document, current)
+    if zones is not None:  # the current document also says every zone the screen has had
+        current_document[SCREEN_ZONES] = sorted({*zones, _zone_of(write.opened)})
+    transaction.set(ref, current_document)
+
+
+# The current document of a screen holds `timeZones`: every zone its versions have had (sorted). A screen
+# that has only ever had one zone needs no read of its history to read local times (ingest under
+# "timezone": "screen"). Documents written before it have none: their history is read when needed.
+SCREEN_ZONES = "timeZones"
+MAX_SCREEN_VERSIONS_READ = 1_000  # versions of one screen read for its zone history (the newest)
+_ZONE_HISTORY_FIELDS = [
+    "tenantId",
+    "screenId",
+    "version",
+    "validFrom",
+    "validTo",
+    "updatedAt",
+    "fields.timeZone",
+]
+
+
+def _zone_of(record: ScreenRecord) -> str:
+    return str(record.fields.get("timeZone"))
+
+
+def _zones_so_far(document: dict[str, Any] | None, current: ScreenRecord | None) -> list[str] | None:
+    if current is None or document is None:
+        return []
+    zones = document.get(SCREEN_ZONES)
+    if isinstance(zones, list):
+        return [str(z) for z in zones]
+    return [_zone_of(current)] if current.version == 1 else None  # written before: unknown
+
+
+def _valid_screen_id(screen_id: str) -> bool:
+    """Whether `screen_id` can be a registered screen's id (the screens API takes a path segment of at
+    most 128 characters), so that reading it as a document is safe."""
+    return 0 < len(screen_id) <= 128 and "/" not in screen_id and screen_id not in (".", "..")
+
+
+def screen_zone_histories(tenant_id: str, screen_ids: Iterable[str]) -> dict[str, list[ScreenRecord]]:
+    """The versions a tenant's screens need for their zone history, by screenId (unknown ones and
+    another tenant's are left out): the current documents in one batched read (`get_all`, 300 at a
+    time); a screen whose versions have all had the same zone is its current version alone; only one
+    whose zone changed (or whose document does not say) has its versions read (up to
+    MAX_SCREEN_VERSIONS_READ, the newest)."""
+    wanted = [s for s in dict.fromkeys(screen_ids) if _valid_screen_id(s)]
+    out: dict[str, list[ScreenRecord]] = {}
+    history: list[str] = []
+    database = clients.firestore()
+    for start in range(0, len(wanted), 300):
+        refs = [_screen(tenant_id, s) for s in wanted[start : start + 300]]
+        for snap in database.get_all(refs, **_bounded()):
+            if not snap.exists:
+                continue
+            document = snap.to_dict() or {}
+            record = _screen_record(document)
+            if record.tenantId != tenant_id or snap.id != _screen_id(tenant_id, record.screenId):
+                continue
+            zones = _zones_so_far(document, record)
+            out[record.screenId] = [record]
+            if record.version > 1 and (zones is None or len(zones) > 1):
+                history.append(record.screenId)
+    for screen_id in history:
+        # Only what a zone history needs (not the schedules), newest first (by the indexed `version`).
+        query = (
+            _screen_versions(tenant_id, screen_id)
+            .select(_ZONE_HISTORY_FIELDS)
+            .order_by("version", direction="DESCENDING")
+            .limit(MAX_SCREEN_VERSIONS_READ)
+        )
+        found = [_screen_record(snap.to_dict()) for snap in query.stream(**_bounded())]
+        if found:
+            out[screen_id] = found
+    return out
 
 
 def screen_unstorable(fields: dict[str, Any]) -> tuple[str, str] | None:
@@ -556,6 +665,54 @@ def screen_versions(tenant_id: str, screen_id: str, after: int | None, limit: in
     return [_screen_record(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
 
 
+def screen_versions_to_export(
+    limit: int, after: str | None, written_before: datetime
+) -> tuple[list[ScreenRecord], str | None]:
+    """A page of the versions, of every tenant, still marked EXPORT_PENDING, in document path order
+    after the path `after`: (those first written before `written_before`, the path to page on from;
+    None on the last page). A collection-group query on one field: its index is in infra/firestore.tf."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    client = clients.firestore()
+    query = (
+        client.collection_group(SCREEN_VERSIONS)
+        .where(filter=FieldFilter(EXPORT_PENDING, "==", True))
+        .order_by("__name__")
+    )
+    if after is not None:
+        query = query.start_after({"__name__": client.document(after)})
+    snaps = list(query.limit(limit).stream(**_bounded()))
+    records = [
+        _screen_record(snap.to_dict())
+        for snap in snaps
+        if snap.create_time is None or _instant(snap.create_time) < written_before
+    ]
+    return records, (snaps[-1].reference.path if len(snaps) == limit else None)
+
+
+def _instant(value: Any) -> datetime:
+    """A snapshot's time as an aware datetime (a query answers a protobuf Timestamp, a get a datetime)."""
+    if isinstance(value, datetime):
+        return value
+    converted: datetime = value.ToDatetime(tzinfo=UTC)
+    return converted
+
+
+def screen_versions_exported(records: list[ScreenRecord]) -> None:
+    """Remove the EXPORT_PENDING mark of these versions (their rows are in BigQuery), in batches."""
+    from google.cloud import firestore
+
+    client = clients.firestore()
+    for start in range(0, len(records), MAX_BATCH_WRITES):
+        batch = client.batch()
+        for record in records[start : start + MAX_BATCH_WRITES]:
+            ref = _screen_versions(record.tenantId, record.screenId).document(
+                screen_version_id(record.version)
+            )
+            batch.update(ref, {EXPORT_PENDING: firestore.DELETE_FIELD})
+        batch.commit(**_bounded())
+
+
 # At most this many screens per change_screens transaction: each writes up to 3 documents (the closed
 # version, the opened one, the current document) and a transaction holds at most 500 writes.
 MAX_SCREENS_PER_TRANSACTION = 150
@@ -567,7 +724,8 @@ def change_screens(
 ) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
     """`change_screen` for many screens (distinct ids, at most MAX_SCREENS_PER_TRANSACTION) in one
     transaction: read every current version at once (one batched read), ask each screen's `change`
-    what to write, write all of it in the one commit. Returns, in the order of `changes`, (the
+    what to write, write all of it in the one commit, as `change_screen` writes it (the opened
+    versions marked EXPORT_PENDING). Returns, in the order of `changes`, (the
     version read, what was written); `write.opened` of each written one is what the commit opened."""
     if len(changes) > MAX_SCREENS_PER_TRANSACTION:
         raise ValueError(f"at most {MAX_SCREENS_PER_TRANSACTION} screens per transaction")
@@ -580,19 +738,12 @@ def change_screens(
         results: list[tuple[ScreenRecord | None, ScreenWrite | None]] = []
         for ref, (_, change) in zip(refs, changes, strict=True):
             snap = snaps.get(ref.path)
-            current = _screen_record(snap.to_dict()) if snap is not None and snap.exists else None
+            document = snap.to_dict() if snap is not None and snap.exists else None
+            current = _screen_record(document) if document is not None else None
             write = change(current)
             results.append((current, write))
-            if write is None:
-                continue
-            versions = ref.collection(SCREEN_VERSIONS)
-            if write.closed is not None:
-                transaction.set(
-                    versions.document(screen_version_id(write.closed.version)), _screen_document(write.closed)
-                )
-            opened = _screen_document(write.opened)
-            transaction.set(versions.document(screen_version_id(write.opened.version)), opened)
-            transaction.set(ref, opened)
+            if write is not None:
+                _write_screen_change(transaction, ref, document, current, write)
         return results
 
     return in_transaction(work)

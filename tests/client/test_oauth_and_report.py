@@ -187,7 +187,10 @@ def test_report_follows_every_next_url_and_writes_csv(coatro, server):
         "date",
         "campaignId",
         "plays",
+        "qualifiedPlays",
         "durationMs",
+        "impressions.measured",
+        "impressions.scheduled",
         "impressions.total",
         "impressions.male",
         "impressions.female",
@@ -268,7 +271,7 @@ def test_report_needs_dates(coatro, server):
             "--date",
             "2025-01-27",
             "--group-by",
-            "country",
+            "continent",
             env={"COATRO_URL": server.url, "COATRO_API_KEY": "k"},
         ).code
         == 2

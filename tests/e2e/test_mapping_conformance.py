@@ -24,7 +24,7 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
 OPERATIONS = ["registerSchema", "previewMapping", "previewSchema", "startIngest", "startCanonicalIngest"]
 
 ANY: dict = {}  # any JSON value: nested arrays, big integers, deep objects, odd keys
-ZONES = ["UTC", "Europe/Paris", "America/Toronto", "right/UTC", "posixrules", "Mars/Olympus"]
+ZONES = ["UTC", "Europe/Paris", "America/Toronto", "screen", "right/UTC", "posixrules", "Mars/Olympus"]
 TARGETS = [
     "screenId",
     "siteId",

@@ -51,7 +51,10 @@ def expected_report(
     out: dict[tuple, dict] = defaultdict(
         lambda: {
             "plays": 0,
+            "qualifiedPlays": 0,
             "durationMs": 0,
+            "measured": 0.0,
+            "scheduled": 0.0,  # no screen of these tests is registered
             "total": 0.0,
             "male": 0.0,
             "female": 0.0,
@@ -63,10 +66,13 @@ def expected_report(
         key = tuple(e["playedAt"][:10] if k == "date" else e.get(k) for k in keys)
         g = out[key]
         g["plays"] += (plays or {}).get(e["eventId"], 1)
+        if e.get("durationMs", 0) >= 1000:  # the default rule of an unregistered screen
+            g["qualifiedPlays"] += (plays or {}).get(e["eventId"], 1)
         g["durationMs"] += e.get("durationMs", 0)
         buckets = e.get("impressions", {}).get("ageBuckets", {})
         for name in ("total", "male", "female"):
             g[name] += buckets.get(name, 0.0)
+        g["measured"] += buckets.get("total", 0.0)
         at = e["playedAt"].replace(":00Z", ":00.000Z")
         g["first"] = min(g["first"] or at, at)
         g["last"] = max(g["last"] or at, at)
@@ -80,6 +86,7 @@ def as_expected(rows: list[dict], keys: tuple[str, ...]) -> dict[tuple, dict]:
         assert key not in got, f"group {key} returned twice"
         got[key] = {
             "plays": r["plays"],
+            "qualifiedPlays": r["qualifiedPlays"],
             "durationMs": r["durationMs"],
             **r["impressions"],
             "first": r["firstPlayedAt"],
@@ -264,8 +271,9 @@ def test_another_tenant_sees_only_its_own(stack, tenant):
             "date": "2025-02-01",
             "campaignId": "shared-campaign",
             "plays": 1,
+            "qualifiedPlays": 0,  # 7 ms: under the default 1 s
             "durationMs": 7,
-            "impressions": {"total": 0.0, "male": 0.0, "female": 0.0},
+            "impressions": {"measured": 0.0, "scheduled": 0.0, "total": 0.0, "male": 0.0, "female": 0.0},
             "firstPlayedAt": "2025-02-01T10:00:00.000Z",
             "lastPlayedAt": "2025-02-01T10:00:00.000Z",
         }

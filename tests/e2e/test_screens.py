@@ -9,6 +9,7 @@ import requests
 from shared.auth import oauth_clients
 from tests.conftest import unique
 from tests.e2e.test_oauth import get_token
+from tests.integration.test_screens_sync import reader_rows
 
 SCREENS = "/coatro/v1/pop/screens"
 
@@ -61,3 +62,11 @@ def test_a_screens_life_through_the_gateway(stack, tenant):
     ]
     other = requests.get(f"{base}/{screen_id}", headers={"X-API-Key": "not-a-key"}, timeout=30)
     assert other.status_code == 401
+
+    # Mirrored to BigQuery by the function after each commit (docs/screens.md, "The BigQuery mirror").
+    mirrored = reader_rows(tenant[0], screen_id)
+    assert [(r["version"], r["market"], r["activeTo"] is None) for r in mirrored] == [
+        (1, "NYC", True),
+        (2, "Brooklyn", True),
+        (3, "Brooklyn", False),
+    ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from shared.platform.settings import Settings
 from tests.infra import checks
 from tests.infra.conftest import INFRA, ROOT, function_dirs, terraform_binary
+from tests.infra.hcl import block, instances
 
 
 def setting_names() -> set[str]:
@@ -101,3 +103,28 @@ def test_the_events_table_is_made_from_the_schema_file_the_local_stack_reads(inf
 
     schema = str(infra.of_type("google_bigquery_table")["events"].get("schema"))
     assert schema == '${file("${path.module}/' + SCHEMA_FILE.relative_to(INFRA).as_posix() + '")}', schema
+
+
+def test_the_screens_table_is_made_from_the_schema_file_the_local_stack_reads_and_keeps_its_history(infra):
+    from local.bigquery import SCREENS_CLUSTERING, SCREENS_SCHEMA_FILE
+
+    table = infra.of_type("google_bigquery_table")["screens"]
+    schema = str(table.get("schema"))
+    relative = SCREENS_SCHEMA_FILE.relative_to(INFRA).as_posix()
+    assert schema == '${file("${path.module}/' + relative + '")}', schema
+    assert table.get("clustering") == SCREENS_CLUSTERING
+    assert block(table, "time_partitioning") is None  # no partition expiry drops a version
+    assert table.get("deletion_protection") == "${var.deletion_protection}"
+
+
+def test_only_the_screens_function_and_the_sweeper_write_the_screens_table(infra):
+    writers = set()
+    for name, body in infra.of_type("google_bigquery_table_iam_member").items():
+        if "google_bigquery_table.screens." not in str(body.get("table_id")):
+            continue
+        for key, grant in instances(infra, body):
+            member = str(grant.get("member"))
+            assert grant.get("role") == "roles/bigquery.dataEditor", (name, grant)
+            literal = re.findall(r'google_service_account\.function\["(\w+)"\]', member)
+            writers |= {key} if key and "function[each.key]" in member else set(literal) or {member}
+    assert writers == {"screens", "sweeper"}

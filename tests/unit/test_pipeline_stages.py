@@ -285,3 +285,50 @@ def test_the_sweep_pages_through_every_unfinished_job_however_many(mem, monkeypa
         waiting_job(mem, record)
     assert sweep.sweep_jobs(None, mem.backends) == 8
     assert all(job.fanOut == "done" for job in mem.store.jobs.values())
+
+
+def test_a_screen_local_time_job_reads_each_chunks_screens_once_and_only_its_tenants(mem, monkeypatch):
+    """ "timezone": "screen" in the worker: each chunk reads its screens in one batch, of its tenant."""
+    from shared.bulk import schema_registry
+    from shared.bulk.schemas import load_mapping
+    from shared.records.screens import ScreenRecord
+
+    mapping = load_mapping({"version": "scr-1", "timezone": "screen"})
+    monkeypatch.setattr(schema_registry, "lookup", lambda tenant, version: mapping)
+
+    def screen(tenant: str, screen_id: str, zone: str) -> list[ScreenRecord]:
+        start = "2020-01-01T00:00:00Z"
+        return [
+            ScreenRecord(
+                tenantId=tenant,
+                screenId=screen_id,
+                version=1,
+                validFrom=start,
+                updatedAt=start,
+                fields={"timeZone": zone},
+            )
+        ]
+
+    mem.screens[(TENANT, "lon")] = screen(TENANT, "lon", "Europe/London")
+    mem.screens[(TENANT, "syd")] = screen(TENANT, "syd", "Australia/Sydney")
+    mem.screens[("tenant-b", "theirs")] = screen("tenant-b", "theirs", "UTC")
+    reads: list[tuple[str, list[str]]] = []
+    histories = mem.screen_histories
+    monkeypatch.setattr(mem, "screen_histories", lambda t, ids: reads.append((t, ids)) or histories(t, ids))
+    lines = [
+        {"screenId": ["lon", "syd", "theirs"][i % 3], "playedAt": "2025-07-01T10:00:00", "durationMs": 1000}
+        for i in range(15)
+    ]
+    record = new_file(mem, b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    splitter.split_upload(finalized(mem, record), mem.backends)
+    job_id, _ = fan_out.create_job(TENANT, record.fileId, "scr-1", {"timezone": "UTC"}, mem.backends)
+    run_chunks(mem)
+    assert counts(mem.store.jobs[job_id]) == ("partially_completed", 15, 10, 5, 0)
+    # one batch per chunk (rows 1-10, 11-15), in the order the chunk names them
+    assert reads == [(TENANT, ["lon", "syd", "theirs"]), (TENANT, ["syd", "theirs", "lon"])]
+    played = {(e["screenId"], e["playedAt"]) for e in (json.loads(d) for d, _ in mem.topics.events)}
+    assert played == {("lon", "2025-07-01T09:00:00.000Z"), ("syd", "2025-07-01T00:00:00.000Z")}
+    errors = [e.error for result in mem.store.chunks[job_id].values() for e in result.errors]
+    assert set(errors) == {
+        "screenId: 'theirs' is not a registered screen, so its local time zone is unknown (timezone: screen)"
+    }

@@ -129,15 +129,18 @@ def test_values_reach_the_query_only_as_parameters():
             }
         )
     )
-    sql = delivery._sql(q, delivery._PAGE)
+    sql = delivery.sql(q)
     assert hostile not in sql and "Europe/Paris" not in sql and "2025-01-27" not in sql
-    parameters = {p.name: p.value for p in delivery._config("tenant-a", q, paged=True).query_parameters}
+    parameters = {p.name: p.value for p in delivery.config("tenant-a", q, paged=True).query_parameters}
     assert parameters["campaignId"] == hostile and parameters["tenantId"] == "tenant-a"
     assert parameters["timezone"] == "Europe/Paris" and (parameters["limit"], parameters["offset"]) == (50, 0)
     # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
     dedup = sql[: sql.index("QUALIFY")]
     assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
     assert "campaignId = @campaignId" in sql[sql.index("QUALIFY") :]
+    # the screens table is read for the caller's tenant only
+    screens = sql[sql.index("screen_rows AS") :]
+    assert "WHERE tenantId = @tenantId" in screens[: screens.index("QUALIFY")]
 
 
 # The calendar's edges: a day near year 1 or 9999 made the window overflow (a 500) in a zone east or
@@ -240,3 +243,48 @@ def test_one_zone_check_opens_zones():
 )
 def test_page_numbers_are_ascii_digits(name, value):
     assert fields_of({"filter[date]": "2025-01-27", name: value}) == [name]
+
+
+def test_impressions_are_rounded_once_to_3_decimals_half_to_even():
+    from shared.reports.delivery import _rounded
+
+    assert _rounded(0.0005) == 0.0  # half to even: 0.000
+    assert _rounded(0.0015) == 0.002
+    assert _rounded(2.0625) == 2.062  # exact in binary: a true half, to even
+    assert _rounded(1 / 3 * 3000) == 1000.0
+    # Rounded at the end, not per play: 1,000 plays of 0.0004 are 0.4, where per-play rounding says 0.
+    assert _rounded(sum([0.0004] * 1000)) == 0.4
+
+
+def test_screen_time_reads_every_instant_that_is_one_of_the_days_somewhere():
+    from datetime import UTC, date, datetime
+
+    from shared.reports.delivery import scan_window
+    from shared.reports.params import DeliveryQuery
+
+    screen = DeliveryQuery(date(2025, 3, 30), date(2025, 3, 31), "screen")
+    # 30 March begins at 10:00 UTC on the 29th in Kiritimati (+14) and 31 March ends at 12:00 UTC on
+    # 1 April at -12.
+    assert scan_window(screen) == (
+        datetime(2025, 3, 29, 10, tzinfo=UTC),
+        datetime(2025, 4, 1, 12, tzinfo=UTC),
+    )
+    paris = DeliveryQuery(date(2025, 3, 30), date(2025, 3, 31), "Europe/Paris")
+    assert scan_window(paris) == paris.window()
+
+
+def test_screen_time_and_the_screen_keys_are_parameters():
+    q = parse(
+        MultiDict(
+            {
+                "filter[date]": "2025-03-30",
+                "timezone": "screen",
+                "groupBy": "date,hour,venueType,market,country",
+            }
+        )
+    )
+    assert q.timezone == "screen" and q.group_by == ("date", "hour", "venueType", "market", "country")
+    assert fields_of({"filter[date]": "2025-03-30", "timezone": "Screen", "groupBy": "continent"}) == [
+        "timezone",
+        "groupBy",
+    ]

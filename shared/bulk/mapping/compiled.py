@@ -7,7 +7,9 @@ For each parsed record (a CSV row, a JSON object, or an envelope holding records
 3. ``null_values``: fields holding one of them are absent;
 4. ``where``: a record failing any condition is skipped (neither an event nor an error);
 5. the record's zone: ``timezone_field``, then ``timezone_lookup``, then the ingest's
-   ``metadata.timezone``, then the mapping's ``timezone``;
+   ``metadata.timezone``, then the mapping's ``timezone``. With ``"timezone": "screen"`` it is the
+   zone of the mapped screenId's screen: a record with a zone-less timestamp stops after step 6 as
+   `Pending`, and `finish` does steps 7 and 8 once the caller has read its screen (`shared.bulk.rows`);
 6. ``drop``, then ``fallback`` sources, then each field goes to its target (``fields``, canonical
    names kept, others to ``context`` or rejected) through its transforms; ``constants`` are set;
 7. timestamps are read (``timestamp_format``, the zone), ``endedAt`` derives ``durationMs`` or
@@ -22,7 +24,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,9 +32,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from shared.bulk.mapping import timestamps
+from shared.bulk.mapping import screen_zones, timestamps
 from shared.bulk.mapping.model import (
     ENDED_AT,
+    SCREEN_ZONE,
     FieldSpec,
     SchemaMapping,
     has_v2_keys,
@@ -40,6 +43,7 @@ from shared.bulk.mapping.model import (
     tenant_regex,
 )
 from shared.bulk.mapping.records import MAX_RECORDS_PER_ROW, EnvelopeError, Found, Levels, RecordsPath
+from shared.bulk.mapping.screen_zones import ZoneSpan
 from shared.bulk.mapping.timestamps import BadValue
 from shared.canonical.event import FIELDS, IMPRESSION_FIELDS, INTEGER_FIELDS, PopEvent, field_errors
 from shared.platform.encoding import STRICT_JSON, iso_utc
@@ -50,8 +54,9 @@ _COPY_SLACK = 64 * 1024
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.IGNORECASE)
 _TIMESTAMP_TARGETS = ("playedAt", ENDED_AT)
 
-# (where in an envelope, event, error); both None: skipped
-Outcome = tuple[str | None, PopEvent | None, str | None]
+# (where in an envelope, event, error); both None: skipped. Under "timezone": "screen", the event
+# may be a Pending record (`CompiledMapping.finish`).
+Outcome = tuple[str | None, "PopEvent | Pending | None", str | None]
 Record = dict[str, Any]
 Convert = Callable[[Any], Any]  # a value's transforms: the new value, or BadValue / _Absent
 
@@ -73,6 +78,18 @@ class Layout:
 
     special: list[str]  # the keys that need routing; the others are canonical and kept as they are
     at_once: bool  # the others can be copied at once (see `CompiledMapping._layout`)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A record mapped but for its zone-less timestamps, which wait for its screen's zone history
+    (``"timezone": "screen"``): the caller reads the screens of many records at once, then calls
+    `CompiledMapping.finish`."""
+
+    data: Record  # the mapped record (routed, constants set), timestamps not yet read
+    errors: list[str]
+    screen_id: Any  # the mapped screenId (None: the record has none)
+    label: str | None = None  # its place in an envelope
 
 
 class _Absent(Exception):
@@ -248,9 +265,13 @@ class CompiledMapping:
             self.routes[source] = route
         self.constants = [(tuple(k.split(".")), v) for k, v in m.constants.items()]
         self.time_format = m.timestamp_format
-        self.default_zone = (
-            timestamps.zone(ingest_zone or m.timezone) if (ingest_zone or m.timezone) else None
-        )
+        # "timezone": "screen": zone-less timestamps in the zone of the record's screen (its history);
+        # the ingest's metadata.timezone does not apply.
+        self.screen_zoned = m.timezone == SCREEN_ZONE
+        if self.screen_zoned:
+            ingest_zone = None
+        fixed = ingest_zone or (None if self.screen_zoned else m.timezone)
+        self.default_zone = timestamps.zone(fixed) if fixed else None
         self.zoned = self.default_zone is not None or m.uses_zones()
         self.utc_fast = self.time_format == "iso8601"  # "...Z" needs no reading here: the validation reads it
         self.zone_field = tuple(m.timezone_field.split(".")) if m.timezone_field else None
@@ -336,6 +357,12 @@ class CompiledMapping:
     ) -> tuple[Record, list[str]]:
         """What the mapping makes of one record before canonical validation, and its conversion errors.
         With own, the record is the caller's to give away: it is changed in place instead of copied."""
+        out, errors = self._routed(record, own)
+        self._tail(out, errors, zone)
+        return out, errors
+
+    def _routed(self, record: Record, own: bool) -> tuple[Record, list[str]]:
+        """The record's fields routed to their targets, with `constants`: `map` before timestamps."""
         errors: list[str] = []
         keys = tuple(record)
         layout = self.layouts.get(keys)  # rows of a file mostly share their keys: decide once per key set
@@ -366,6 +393,10 @@ class CompiledMapping:
                 self._route_into(out, key, value, errors)
         for path, value in self.constants:
             _set(out, path, value, errors, ".".join(path))
+        return out, errors
+
+    def _tail(self, out: Record, errors: list[str], zone: ZoneInfo | timestamps.Localizer | None) -> None:
+        """Timestamps read (zone-less ones in `zone`), `endedAt` derivations, `required`: `map` after routing."""
         played = out.get("playedAt")
         if (
             ENDED_AT in out
@@ -378,7 +409,6 @@ class CompiledMapping:
         ):  # a missing field caused by an error is that error
             if _get(out, path) is None:
                 errors.append(f"{self.label(name)}: required, but the record has no value for it")
-        return out, errors
 
     def _layout(self, keys: tuple[str, ...]) -> Layout:
         """For a record with these keys: the keys that need routing, and whether the others can be
@@ -441,7 +471,7 @@ class CompiledMapping:
                         node = parent
         return rest
 
-    def _times(self, out: Record, errors: list[str], zone: ZoneInfo | None) -> None:
+    def _times(self, out: Record, errors: list[str], zone: ZoneInfo | timestamps.Localizer | None) -> None:
         fmt = self.time_format
         if fmt == "iso8601" and ENDED_AT not in out:
             value = out.get("playedAt")
@@ -571,6 +601,8 @@ class CompiledMapping:
                         if name not in record:
                             record[name] = value
             event, error = self.one(record)
+            if type(event) is Pending:
+                event.label = label  # its error, when it is finished, names its place
             yield label, event, (f"{label}: {error}" if error else None)
 
     def _inside(self, member: str) -> RecordsPath | None:
@@ -625,9 +657,11 @@ class CompiledMapping:
             f"more than {COPY_FACTOR} times the row ({limit:,} bytes); send the envelope's fields with fewer records per row"
         )
 
-    def one(self, record: Any) -> tuple[PopEvent | None, str | None]:
+    def one(self, record: Any) -> tuple[PopEvent | Pending | None, str | None]:
         """(event, None), (None, error), or (None, None) when the filters skip it: one record, not an
-        envelope. The record is consumed (the mapping may change it in place).
+        envelope. The record is consumed (the mapping may change it in place). Under
+        ``"timezone": "screen"``, a record with a zone-less timestamp is (Pending, None): mapped but
+        for its timestamps, which `finish` reads once its screen's zones are known.
 
         Never raises for what is in the record: an exception out of the mapping code is the
         record's error (`unexpected_error`), so one record can never fail its chunk."""
@@ -638,7 +672,7 @@ class CompiledMapping:
         except Exception as exc:  # noqa: BLE001 - see the docstring
             return None, unexpected_error(exc)
 
-    def _one(self, record: Any) -> tuple[PopEvent | None, str | None]:
+    def _one(self, record: Any) -> tuple[PopEvent | Pending | None, str | None]:
         if type(record) is list:
             record, error = self._positional(record)
             if error:
@@ -664,7 +698,16 @@ class CompiledMapping:
                     value = record.pop(other, None)
                     if record.get(source) is None and value is not None:
                         record[source] = value
-        data, errors = self.map(record, zone, own=True)
+        if self.screen_zoned:
+            data, errors = self._routed(record, own=True)
+            if self._local_times(data):
+                return Pending(data, errors, data.get("screenId")), None
+            self._tail(data, errors, None)
+        else:
+            data, errors = self.map(record, zone, own=True)
+        return self._event(data, errors)
+
+    def _event(self, data: Record, errors: list[str]) -> tuple[PopEvent | None, str | None]:
         if (
             not errors and self.event_id is None
         ):  # the common case without a call: valid, or its errors worded
@@ -673,6 +716,43 @@ class CompiledMapping:
             except ValidationError:
                 pass
         return self._validated(data, errors)
+
+    def _local_times(self, data: Record) -> bool:
+        """Whether a timestamp of this mapped record is zone-less (needs its screen's zone)."""
+        fmt = self.time_format
+        return any(timestamps.is_local(data.get(name), fmt) for name in _TIMESTAMP_TARGETS)
+
+    def finish(
+        self, pending: Pending, history: Sequence[ZoneSpan] | str
+    ) -> tuple[PopEvent | None, str | None]:
+        """The outcome of a record waiting for its screen (`Pending`, from `one` or `outcomes` under
+        ``"timezone": "screen"``), given its screen's zone history, or why there is none (a phrase
+        following the screen id: ``is not a registered screen``). That is a row error naming
+        screenId, and the record's other errors come with it. Never raises (as `one`)."""
+        try:
+            data, errors = pending.data, pending.errors
+            if isinstance(history, str):
+                screen = pending.screen_id
+                if screen is None:
+                    problem = (
+                        "required: the record's local timestamps are read in its screen's time zone "
+                        "(timezone: screen)"
+                    )
+                else:
+                    problem = f"{str(screen)[:130]!r} {history}"
+                errors.append(f"{self.label('screenId')}: {problem}")
+                event: PopEvent | None = None
+                error: str | None = "; ".join(errors)
+            else:
+                self._tail(data, errors, screen_zones.localizer(history))
+                event, error = self._event(data, errors)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in `one`
+            event, error = None, unexpected_error(exc)
+        if error and pending.label:
+            error = f"{pending.label}: {error}"
+        return event, error
 
     def _positional(self, values: list[Any]) -> tuple[Record | None, str | None]:
         columns = self.columns

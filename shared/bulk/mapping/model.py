@@ -36,6 +36,9 @@ _OPEN_PREFIXES = ("context.", "device.")
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,32}")
 TIMESTAMP_NAMES = ("iso8601", "epoch_seconds", "epoch_millis", "epoch_micros")
 MAX_LOOKUP_ENTRIES = 10_000
+# "timezone": "screen": zone-less timestamps are in the zone of the record's screen, as the screen
+# registry held it at that instant (shared.bulk.mapping.screen_zones). Not an IANA name.
+SCREEN_ZONE = "screen"
 MAX_PATTERN_CHARS = 1_000
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is the tenant's 400, not a line on the function's stderr
@@ -269,8 +272,11 @@ class SchemaMapping(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        if value is not None and not timezones.is_iana_zone(value):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/London)")
+        if value is not None and value != SCREEN_ZONE and not timezones.is_iana_zone(value):
+            raise ValueError(
+                f"unknown time zone {value!r} (expected an IANA name such as Europe/London, or "
+                f"{SCREEN_ZONE!r} for the zone of each record's screen)"
+            )
         return value
 
     @field_validator("timezone_field")
@@ -335,6 +341,12 @@ class SchemaMapping(BaseModel):
                 raise ValueError(
                     f"{source!r} reaches into {source.split('.', 1)[0]!r}, which is mapped whole"
                 )
+        if self.timezone == SCREEN_ZONE and (self.timezone_field or self.timezone_lookup):
+            other = "timezone_field" if self.timezone_field else "timezone_lookup"
+            raise ValueError(
+                f"timezone: {SCREEN_ZONE!r} reads each record's zone from its registered screen; it cannot "
+                f"be combined with {other}: use one or the other"
+            )
         if not self.header and self.columns is None:
             raise ValueError("header: a file without a header row needs columns naming its columns in order")
         if self.envelope_fields and self.records is None:

@@ -13,6 +13,7 @@ Every result is an aware datetime in UTC (so derived times are computed in UTC);
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class BadValue(Exception):
     """A value that cannot be converted; the message says why, for a person."""
+
+
+# A zone chosen per wall time: the aware instant of a zone-less datetime (the screen's zone valid at
+# that instant, `shared.bulk.mapping.screen_zones`), or BadValue.
+Localizer = Callable[[datetime], datetime]
 
 
 def zone(name: Any) -> ZoneInfo:
@@ -55,8 +61,21 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def parse(value: Any, fmt: str, tz: ZoneInfo | None) -> datetime:
-    """An aware datetime from `value` written in `fmt`; zone-less values are read in `tz`."""
+def is_local(value: Any, fmt: str) -> bool:
+    """Whether `value` is a zone-less timestamp in `fmt` (one that needs a zone to be an instant);
+    False for epochs, offsets, and what cannot be read (its error comes from `parse`)."""
+    if fmt in EPOCH_UNITS or type(value) is not str:
+        return False
+    try:
+        parsed = datetime.fromisoformat(value) if fmt == "iso8601" else datetime.strptime(value, fmt)
+    except (ValueError, OverflowError):
+        return False
+    return parsed.tzinfo is None
+
+
+def parse(value: Any, fmt: str, tz: ZoneInfo | Localizer | None) -> datetime:
+    """An aware datetime from `value` written in `fmt`; zone-less values are read in `tz` (a zone, or
+    a `Localizer` choosing the zone by the wall time)."""
     unit = EPOCH_UNITS.get(fmt)
     if unit is not None:
         return _epoch(value, fmt, unit)
@@ -73,7 +92,15 @@ def parse(value: Any, fmt: str, tz: ZoneInfo | None) -> datetime:
                 f"{value[:60]!r} has no time zone; give one in the mapping (timezone), the ingest (metadata.timezone) "
                 "or per record (timezone_field, timezone_lookup)"
             )
-        parsed = parsed.replace(tzinfo=tz)  # fold=0: see the module's rule for DST edges
+        if isinstance(tz, ZoneInfo):
+            parsed = parsed.replace(tzinfo=tz)  # fold=0: see the module's rule for DST edges
+        else:
+            try:
+                parsed = tz(parsed)  # the same rule, in the zone it chooses
+            except OverflowError:
+                raise BadValue(
+                    f"{value[:60]!r} is out of range: in UTC it falls outside the years 1 to 9999"
+                ) from None
     # In UTC: arithmetic on an aware datetime in a zone is wall-clock arithmetic (03:00:10 EDT minus
     # 15 s would be 02:59:55 local, an hour that does not exist), and derived times must be exact.
     try:

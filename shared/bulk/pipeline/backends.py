@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from shared.canonical.messages import publish
 from shared.platform.pubsub import publish_and_wait
 from shared.platform.settings import get_settings
+from shared.records.screens import ScreenRecord
 from shared.storage import firestore
 from shared.storage.protocols import JobStore, Uploads
 from shared.storage.uploads import CloudUploads
@@ -21,6 +22,8 @@ class Backends:
     uploads: Uploads  # the uploads bucket
     publish_chunks: Callable[[Iterable[Message]], None]  # to pop-chunks, waiting for every confirmation
     publish_events: Callable[[list[Message]], int]  # to pop-events; returns how many were published
+    # A tenant's screens with their zone history, by id (one batched read): "timezone": "screen"
+    screens: Callable[[str, list[str]], dict[str, list[ScreenRecord]]] = firestore.screen_zone_histories
 
 
 def cloud() -> Backends:

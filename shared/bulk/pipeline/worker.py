@@ -22,6 +22,7 @@ from shared.platform import logs
 from shared.platform.encoding import utc_now
 from shared.platform.settings import get_settings
 from shared.records.jobs import ChunkSpec, RowError
+from shared.records.screens import ScreenRecord
 
 PUBLISH_BATCH = 1_000  # events published (and awaited) at a time by a worker: bounds memory
 PUBLISH_BATCH_BYTES = 16 << 20  # ... and so do their bytes, however large a mapping makes each event
@@ -63,6 +64,11 @@ def _process_chunk(b: Backends, message: ChunkMessage) -> None:
 
     compiled = compile_mapping(mapping, message.format, message.timezone)
     encode = MessageEncoder(message.tenantId, "bulk", utc_now(), message.jobId).encode
+    tenant_id = message.tenantId
+
+    def screens(screen_ids: list[str]) -> dict[str, list[ScreenRecord]]:  # the job's tenant's only
+        return b.screens(tenant_id, screen_ids)
+
     try:
         with blob.open(
             "rb", chunk_size=READ_CHUNK_BYTES
@@ -78,6 +84,7 @@ def _process_chunk(b: Backends, message: ChunkMessage) -> None:
                 encode,
                 keep,
                 b.publish_events,
+                screens,
             )
     except (formats.FileInvalid, exceptions.NotFound) as exc:  # the object changed under us: permanent
         _record_whole_chunk(b, message, f"{REPLACED}: {exc}")
@@ -129,6 +136,7 @@ def map_chunk(
     encode: Callable[[PopEvent, int], Message],
     keep: int,
     publish: Callable[[list[Message]], int],
+    screens: rows.ScreenLookup | None = None,
 ) -> ChunkOutcome:
     """A chunk's records (from `stream`, seeked to its start) mapped, encoded and published in batches
     bounded by count and bytes; `publish(batch)` returns how many it published.
@@ -142,7 +150,7 @@ def map_chunk(
     batch: list[Message] = []
     batch_bytes = 0
     for row, _event, encoded, error in rows.encoded_rows(
-        stream, fmt, spec, max_row_bytes, header, compiled, encode
+        stream, fmt, spec, max_row_bytes, header, compiled, encode, screens
     ):
         if encoded is None:
             if error is None:

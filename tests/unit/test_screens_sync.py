@@ -1,0 +1,81 @@
+"""The BigQuery mirror's export (shared/screens/sync.py) against a fake insertAll: batches of 500 with
+one insert id per version, a mark removed only for rows BigQuery took, and no exception ever reaching
+the caller (a registry write stands whatever BigQuery does)."""
+
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions
+
+from shared.platform import clients
+from shared.screens import history, sync
+from shared.storage import firestore
+
+FIELDS = {"timeZone": "Europe/London", "market": "London"}
+
+
+def versions(count: int) -> list:
+    return [history.put(None, "t", f"s-{i}", FIELDS, "2026-01-05T10:00:00.000Z").opened for i in range(count)]
+
+
+class FakeBigQuery:
+    def __init__(self, answer=None):
+        self.calls: list[dict] = []
+        self.answer = answer or (lambda rows: [])
+
+    def insert_rows_json(self, table, rows, row_ids, **kwargs):
+        self.calls.append({"table": table, "rows": rows, "row_ids": row_ids, **kwargs})
+        return self.answer(rows)
+
+
+@pytest.fixture
+def marks(monkeypatch):
+    """The versions whose marks were removed."""
+    cleared: list = []
+    monkeypatch.setattr(firestore, "screen_versions_exported", lambda records: cleared.extend(records))
+    return cleared
+
+
+def use(monkeypatch, fake: FakeBigQuery) -> None:
+    monkeypatch.setattr(clients, "bigquery", lambda: fake)
+
+
+def test_rows_go_in_batches_of_500_with_one_insert_id_per_version(monkeypatch, marks):
+    fake = FakeBigQuery()
+    use(monkeypatch, fake)
+    records = versions(1001)
+    assert sync.export_versions(records) == 1001
+    assert [len(call["rows"]) for call in fake.calls] == [500, 500, 1]
+    assert fake.calls[0]["row_ids"][:2] == ["t:s-0:1", "t:s-1:1"]
+    assert fake.calls[0]["table"] == clients.screens_table()
+    assert fake.calls[0]["timeout"] == sync.INSERT_TIMEOUT_SECONDS
+    assert fake.calls[0]["rows"][0]["minDurationMs"] == 1000  # dimension.bigquery_row
+    assert marks == records
+
+
+def test_a_failing_bigquery_never_raises_and_leaves_the_marks(monkeypatch, marks, capsys):
+    def unavailable(rows):
+        raise exceptions.ServiceUnavailable("injected fault")
+
+    use(monkeypatch, FakeBigQuery(unavailable))
+    assert sync.export_versions(versions(3)) == 0
+    assert marks == []
+    assert "the sweeper retries them" in capsys.readouterr().err
+
+
+def test_only_the_rows_bigquery_took_lose_their_marks(monkeypatch, marks):
+    use(monkeypatch, FakeBigQuery(lambda rows: [{"index": 1, "errors": [{"reason": "invalid"}]}]))
+    records = versions(3)
+    assert sync.export_versions(records) == 2
+    assert marks == [records[0], records[2]]
+
+
+def test_a_mark_that_cannot_be_removed_is_no_error(monkeypatch, capsys):
+    use(monkeypatch, FakeBigQuery())
+
+    def firestore_down(records):
+        raise exceptions.ServiceUnavailable("injected fault")
+
+    monkeypatch.setattr(firestore, "screen_versions_exported", firestore_down)
+    assert sync.export_versions(versions(2)) == 2  # written; exported again later, a duplicate readers drop
+    assert "will be exported again" in capsys.readouterr().err
