@@ -74,11 +74,11 @@ locals {
     }
     screens = {
       trigger       = "http"
-      description   = "/coatro/v1/pop/screens[/{screenId}[/history]]: a tenant's screen registry with type-2 history."
+      description   = "/coatro/v1/pop/screens[/{screenId}[/history]] and /screens/import: a tenant's screen registry with type-2 history."
       ingress       = "ALLOW_ALL"
-      memory        = "512Mi"
-      concurrency   = 40 # each request is a few Firestore reads and one transaction
-      timeout       = 60
+      memory        = "1Gi" # an import holds its body (up to 32 MiB) and the screens being written
+      concurrency   = 40    # a request is a few Firestore reads and one transaction; an import, batches of them
+      timeout       = 540   # an import of 100,000 screens (POST /screens/import; its gateway deadline is 540 s too)
       min_instances = var.min_instances
     }
     splitter = {

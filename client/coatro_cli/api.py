@@ -37,6 +37,7 @@ REPORT_PAGE_SIZE = 200  # the API's largest per_page
 DYNAMIC_BULK = "/coatro/v1/pop/dynamic/bulk"
 CANONICAL_BULK = "/coatro/v1/pop/bulk"
 SCHEMAS_PATH = "/coatro/v1/pop/dynamic/schemas"
+SCREENS_PATH = "/coatro/v1/pop/screens"
 
 # Worth another try: the request was throttled, or a gateway/server could not handle it right now.
 # Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
@@ -467,6 +468,25 @@ class ApiClient:
             )
         return _json(
             self.request("POST", f"{SCHEMAS_PATH}/preview", json_body={**payload, "mapping": mapping})
+        )
+
+    def import_screens(self, body: bytes, content_type: str) -> dict[str, Any]:
+        """POST a part of a screens file; importing it again is safe (an unchanged screen writes nothing)."""
+        resp = self.request(
+            "POST", f"{SCREENS_PATH}/import", body=body, headers={"Content-Type": content_type}
+        )
+        return _json(resp)
+
+    def screens_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _json(self.request("GET", SCREENS_PATH, params=params))
+
+    def screen(self, screen_id: str) -> dict[str, Any]:
+        return _json(self.request("GET", f"{SCREENS_PATH}/{quote(screen_id, safe='')}"))
+
+    def screen_history_page(self, screen_id: str, page_token: str | None = None) -> dict[str, Any]:
+        params = {"pageSize": 500, **({"pageToken": page_token} if page_token else {})}
+        return _json(
+            self.request("GET", f"{SCREENS_PATH}/{quote(screen_id, safe='')}/history", params=params)
         )
 
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -12,6 +12,7 @@ import click
 
 from coatro_cli import __version__, bulk, progress
 from coatro_cli import report as reports
+from coatro_cli import screens as registry
 from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource
 from coatro_cli.config import DEFAULT_URL, ConfigError, resolve
 from coatro_cli.events import API_MAX_BODY_BYTES, API_MAX_EVENTS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_EVENTS
@@ -26,7 +27,8 @@ access token is fetched on first use and renewed before it expires; an API key w
 
 EXIT_CODES_HELP = """Exit codes: 0 success (for upload --wait: job completed); 1 error (API, network,
 input or configuration); 2 bad command-line usage; 3 job partially_completed (some rows failed), or
-for schema preview some rows of the sample are errors; 4 job failed."""
+for schema preview some rows of the sample are errors, or for screens import some rows failed; 4 job
+failed."""
 
 
 class CliError(click.ClickException):
@@ -47,7 +49,7 @@ def reports_errors(command):
             raise CliError("\n".join(exc.lines())) from None
         except NetworkError as exc:
             raise CliError(exc.message()) from None
-        except (ConfigError, bulk.FormatError) as exc:
+        except (ConfigError, bulk.FormatError, registry.ImportFileError) as exc:
             raise CliError(str(exc)) from None
 
     return wrapper
@@ -511,6 +513,149 @@ def report(
     except ValueError as exc:
         raise CliError(str(exc)) from None
     progress.say(f"{count} report rows" + (f" written to {output}" if output else ""))
+
+
+@main.group(
+    help="""The screen registry: import a file of screens, list them, show one and its history.
+
+Needs screens:write to import, screens:read for the rest (an API key holds both)."""
+)
+def screens():
+    pass
+
+
+@screens.command(
+    name="import",
+    help="""Create, replace or keep the screens of FILE (CSV or NDJSON) through POST
+/coatro/v1/pop/screens/import.
+
+A CSV file's header names the columns as field paths (screenId, timeZone, name, venueType,
+location.lat, location.lon, country, market, audience.impressionSchedule as JSON, ...); an NDJSON
+file holds one screen object per line, with its screenId. The file is sent in parts of --part-rows
+rows (a CSV part repeats the header), with a progress line on stderr. Each row is created,
+replaced (a new version) or unchanged; a bad row never stops the others. The row errors are printed
+on stderr as FILE:ROW: screenId ID: field: message, ROW being the line of the whole file where the
+row starts (the header is line 1).
+
+Importing a file again is safe. Exit code 0 when every row was written, 3 when some rows failed,
+1 on any other error.""",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(registry.IMPORT_FORMATS),
+    help="File format (default: from the extension, .csv or .ndjson/.jsonl).",
+)
+@click.option(
+    "--part-rows",
+    type=click.IntRange(1, registry.MAX_PART_ROWS),
+    default=registry.DEFAULT_PART_ROWS,
+    show_default=True,
+    help="Most rows per request.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the combined answer (rows of the whole file) as JSON."
+)
+@click.option("--progress/--no-progress", "progress_", default=True, help="Show a rows counter on stderr.")
+@connection_options
+@click.pass_context
+@reports_errors
+def screens_import(ctx, file, file_format, part_rows, as_json, progress_, url, api_key, retries):
+    try:
+        file_format = file_format or registry.infer_import_format(file)
+    except registry.ImportFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    parts = registry.read_parts(file, file_format, part_rows)
+    client = make_client(ctx, url, api_key, retries)
+    content_type = registry.CONTENT_TYPES[file_format]
+    with progress.bar("import", total=sum(p.rows for p in parts), unit=" rows", enabled=progress_) as bar:
+        summary = registry.import_file(
+            parts, lambda body: client.import_screens(body, content_type), bar.update
+        )
+    for error in summary.errors:
+        progress.say(registry.error_line(str(file), error))
+    progress.say(summary.text())
+    if as_json:
+        click.echo(registry.dumps(summary.as_json()))
+    ctx.exit(bulk.EXIT_OK if not summary.failed else bulk.EXIT_PARTIAL)
+
+
+@screens.command(
+    name="list",
+    help="""The current screens (GET /coatro/v1/pop/screens) in screenId order, as a table or JSON.
+
+The filters combine. One page of --page-size screens unless --all follows every page.""",
+)
+@click.option("--venue-type", type=int, help="An OpenOOH venue type id (exact).")
+@click.option("--market", help="Only this market.")
+@click.option("--country", help="Only this ISO 3166-1 alpha-2 country (GB, US).")
+@click.option(
+    "--active",
+    type=click.Choice(["true", "false"]),
+    help="true: screens not retired; false: retired ones.",
+)
+@click.option("--all", "all_pages", is_flag=True, help="Every page, not just the first.")
+@click.option("--page-size", type=click.IntRange(1, 500), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per screen, a line each.")
+@connection_options
+@click.pass_context
+@reports_errors
+def screens_list(
+    ctx, venue_type, market, country, active, all_pages, page_size, as_json, url, api_key, retries
+):
+    client = make_client(ctx, url, api_key, retries)
+    params = {
+        k: v
+        for k, v in {"venueType": venue_type, "market": market, "country": country, "active": active}.items()
+        if v is not None
+    }
+    params["pageSize"] = page_size
+    first = client.screens_page(params)
+    if all_pages:
+        found = registry.iter_pages(
+            first, "screens", lambda token: client.screens_page({**params, "pageToken": token})
+        )
+    else:
+        found = iter(first.get("screens") or [])
+    if as_json:
+        count = 0
+        for count, screen in enumerate(found, start=1):  # noqa: B007 (count is the total after the loop)
+            click.echo(json.dumps(screen, ensure_ascii=False))
+    else:
+        count = registry.write_table(found, registry.TABLE_COLUMNS, sys.stdout)
+    more = not all_pages and first.get("nextPageToken")
+    progress.say(f"{count} screens" + ("; more with --all" if more else ""))
+
+
+@screens.command(name="show", help="A screen's current version (a retired one too), as JSON.")
+@click.argument("screen_id")
+@connection_options
+@click.pass_context
+@reports_errors
+def screens_show(ctx, screen_id, url, api_key, retries):
+    click.echo(registry.dumps(make_client(ctx, url, api_key, retries).screen(screen_id)))
+
+
+@screens.command(name="history", help="Every version of a screen, oldest first, as a table or JSON.")
+@click.argument("screen_id")
+@click.option("--json", "as_json", is_flag=True, help="The versions as a JSON array.")
+@connection_options
+@click.pass_context
+@reports_errors
+def screens_history(ctx, screen_id, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    versions = list(
+        registry.iter_pages(
+            client.screen_history_page(screen_id),
+            "versions",
+            lambda token: client.screen_history_page(screen_id, token),
+        )
+    )
+    if as_json:
+        click.echo(registry.dumps(versions))
+    else:
+        registry.write_table(versions, registry.HISTORY_COLUMNS, sys.stdout)
 
 
 @main.command(name="config", help="Show the effective URL and credentials, and where each comes from.")

@@ -1,4 +1,4 @@
-"""Cloud Function `screens`: /coatro/v1/pop/screens[/{screenId}[/history]], the screen registry."""
+"""Cloud Function `screens`: /coatro/v1/pop/screens[/{screenId}[/history]] and /screens/import, the screen registry."""
 
 import functions_framework
 from flask import Request, Response
@@ -12,4 +12,4 @@ functions_framework.errorhandler(HTTPException)(http_error_response)
 
 @functions_framework.http
 def screens(request: Request) -> Response:
-    return serve(request, ["GET", "PUT", "DELETE"], handle)
+    return serve(request, ["GET", "PUT", "POST", "DELETE"], handle)

@@ -154,9 +154,15 @@ def decode_json(data: bytes, decoder: json.JSONDecoder = STRICT_JSON) -> Any:
 
 def read_json_bytes(request: Request, max_bytes: int | None = None) -> bytes:
     """The raw bytes of a JSON body, checked for type, encoding and size (limits apply after gunzip)."""
-    limit = max_bytes or get_settings().max_body_bytes
     if request.mimetype not in JSON_TYPES and not request.mimetype.endswith("+json"):
         raise unsupported_media_type("Content-Type must be application/json.")
+    return read_body_bytes(request, max_bytes)
+
+
+def read_body_bytes(request: Request, max_bytes: int | None = None) -> bytes:
+    """The raw bytes of a body whose Content-Type the caller has checked, gunzipped if sent so, within
+    `max_bytes` (after gunzip; default the settings' max_body_bytes), else a 413."""
+    limit = max_bytes or get_settings().max_body_bytes
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise unsupported_media_type("Content-Encoding must be gzip or absent.")

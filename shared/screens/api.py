@@ -5,6 +5,7 @@
     DELETE /coatro/v1/pop/screens/{screenId}          retire: activeTo is now; the history stays
     GET    /coatro/v1/pop/screens                     current screens, filtered, a page at a time
     GET    /coatro/v1/pop/screens/{screenId}/history  every version, oldest first, a page at a time
+    POST   /coatro/v1/pop/screens/import              many screens from CSV or NDJSON (importing.py)
 
 Another tenant's screen is answered exactly as an unknown one (404). Writing needs `screens:write`,
 reading `screens:read` (an API key holds both).
@@ -22,7 +23,7 @@ from shared.auth import callers
 from shared.canonical.event import MAX_ID_LENGTH
 from shared.platform import pages
 from shared.platform.encoding import utc_now
-from shared.platform.http import json_response, read_json_document
+from shared.platform.http import json_response, read_body_bytes, read_json_document
 from shared.platform.problems import (
     FieldError,
     Problem,
@@ -30,10 +31,11 @@ from shared.platform.problems import (
     invalid,
     method_not_allowed,
     not_found,
+    unsupported_media_type,
     validation_failed,
 )
 from shared.records.screens import ScreenRecord
-from shared.screens import history, reference, sync
+from shared.screens import history, importing, reference, sync
 from shared.screens.model import parse_screen
 from shared.storage import firestore
 
@@ -43,6 +45,7 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
 CREDENTIAL_PARAMETERS = ("access_token",)
 LIST_PARAMETERS = ("venueType", "market", "country", "active", "pageSize", "pageToken")
 HISTORY_PARAMETERS = ("pageSize", "pageToken")
+IMPORT = importing.IMPORT
 _PATH = re.compile(r"^(?:/(?P<screen>[^/]+)(?P<history>/history)?)?/?$")
 _DIGITS = re.compile(r"[0-9]{1,6}")
 
@@ -74,6 +77,8 @@ def handle(request: Request) -> Response:
             "PUT": lambda: put_screen(request, screen_id),
             "DELETE": lambda: retire_screen(request, screen_id),
         }
+        if screen_id == IMPORT:  # a screen may still be called "import": it has no POST
+            operations["POST"] = lambda: import_screens(request)
     if request.method not in operations:
         raise method_not_allowed(list(operations))
     return operations[request.method]()
@@ -102,6 +107,11 @@ def _check_id(screen_id: str) -> None:
             "The screenId is too long.",
             [field_error("screenId", f"a screenId is 1 to {MAX_ID_LENGTH} characters")],
         )
+    if screen_id == IMPORT:
+        raise validation_failed(
+            f"{IMPORT!r} is not a screenId: {BASE}/{IMPORT} is the import.",
+            [field_error("screenId", importing.RESERVED_ID)],
+        )
 
 
 def put_screen(request: Request, screen_id: str) -> Response:
@@ -128,6 +138,22 @@ def put_screen(request: Request, screen_id: str) -> Response:
     if before is None:
         return json_response(201, document(written.opened), headers={"Location": _location(screen_id)})
     return json_response(200, document(written.opened))
+
+
+def import_screens(request: Request, on_committed: importing.OnCommitted = importing.no_op) -> Response:
+    """Many screens from a CSV or NDJSON body, each row as a PUT; 200 with the counts and row errors.
+    `on_committed` is told the versions each committed batch opened."""
+    tenant_id = callers.tenant_for(request, callers.SCREENS_WRITE)
+    if request.mimetype in importing.CSV_TYPES:
+        csv_format = True
+    elif request.mimetype in importing.NDJSON_TYPES:
+        csv_format = False
+    else:
+        raise unsupported_media_type("Content-Type must be text/csv or application/x-ndjson.")
+    data = read_body_bytes(request, importing.MAX_BYTES)
+    importing.check_size(data, csv_format)
+    rows = importing.csv_rows(data) if csv_format else importing.ndjson_rows(data)
+    return json_response(200, importing.import_screens(tenant_id, rows, on_committed).body())
 
 
 def get_screen(request: Request, screen_id: str) -> Response:

@@ -21,7 +21,7 @@ not answer becomes an exception the HTTP layer turns into a 503, not a request t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -520,7 +520,6 @@ def change_screen(
     transaction (the BigQuery mirror's outbox; `shared.screens.sync` exports it once this commits).
     Returns (the version read, what was written)."""
     ref = _screen(tenant_id, screen_id)
-    versions = _screen_versions(tenant_id, screen_id)
 
     def work(transaction: Transaction) -> tuple[ScreenRecord | None, ScreenWrite | None]:
         snap = ref.get(transaction=transaction, **_bounded())
@@ -528,21 +527,35 @@ def change_screen(
         write = change(current)
         if write is None:
             return current, None
-        if write.closed is not None:  # only validTo changes; its export mark stays as it is
-            transaction.update(
-                versions.document(screen_version_id(write.closed.version)), {"validTo": write.closed.validTo}
-            )
-        transaction.set(
-            versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
-        )
-        current_document = _current_document(write.opened)
-        zones = _zones_so_far(snap.to_dict() if snap.exists else None, current)
-        if zones is not None:  # the current document also says every zone the screen has had
-            current_document[SCREEN_ZONES] = sorted({*zones, _zone_of(write.opened)})
-        transaction.set(ref, current_document)
+        _write_screen_change(transaction, ref, snap.to_dict() if snap.exists else None, current, write)
         return current, write
 
     return in_transaction(work)
+
+
+def _write_screen_change(
+    transaction: Transaction,
+    ref: DocumentReference,
+    document: dict[str, Any] | None,
+    current: ScreenRecord | None,
+    write: ScreenWrite,
+) -> None:
+    """What a change writes, in its transaction: the closed version's validTo, the opened version
+    (marked EXPORT_PENDING), the new current document (with every zone the screen has had).
+    `document` is the current document as read (None for a new screen)."""
+    versions = ref.collection(SCREEN_VERSIONS)
+    if write.closed is not None:  # only validTo changes; its export mark stays as it is
+        transaction.update(
+            versions.document(screen_version_id(write.closed.version)), {"validTo": write.closed.validTo}
+        )
+    transaction.set(
+        versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
+    )
+    current_document = _current_document(write.opened)
+    zones = _zones_so_far(document, current)
+    if zones is not None:  # the current document also says every zone the screen has had
+        current_document[SCREEN_ZONES] = sorted({*zones, _zone_of(write.opened)})
+    transaction.set(ref, current_document)
 
 
 # The current document of a screen holds `timeZones`: every zone its versions have had (sorted). A screen
@@ -698,3 +711,51 @@ def screen_versions_exported(records: list[ScreenRecord]) -> None:
             )
             batch.update(ref, {EXPORT_PENDING: firestore.DELETE_FIELD})
         batch.commit(**_bounded())
+
+
+# At most this many screens per change_screens transaction: each writes up to 3 documents (the closed
+# version, the opened one, the current document) and a transaction holds at most 500 writes.
+MAX_SCREENS_PER_TRANSACTION = 150
+
+
+def change_screens(
+    tenant_id: str,
+    changes: Sequence[tuple[str, Callable[[ScreenRecord | None], ScreenWrite | None]]],
+) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+    """`change_screen` for many screens (distinct ids, at most MAX_SCREENS_PER_TRANSACTION) in one
+    transaction: read every current version at once (one batched read), ask each screen's `change`
+    what to write, write all of it in the one commit, as `change_screen` writes it (the opened
+    versions marked EXPORT_PENDING). Returns, in the order of `changes`, (the
+    version read, what was written); `write.opened` of each written one is what the commit opened."""
+    if len(changes) > MAX_SCREENS_PER_TRANSACTION:
+        raise ValueError(f"at most {MAX_SCREENS_PER_TRANSACTION} screens per transaction")
+    refs = [_screen(tenant_id, screen_id) for screen_id, _ in changes]
+    if len({ref.path for ref in refs}) != len(refs):
+        raise ValueError("a screen is given twice in one change_screens")
+
+    def work(transaction: Transaction) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+        snaps = {snap.reference.path: snap for snap in transaction.get_all(refs, **_bounded())}
+        results: list[tuple[ScreenRecord | None, ScreenWrite | None]] = []
+        for ref, (_, change) in zip(refs, changes, strict=True):
+            snap = snaps.get(ref.path)
+            document = snap.to_dict() if snap is not None and snap.exists else None
+            current = _screen_record(document) if document is not None else None
+            write = change(current)
+            results.append((current, write))
+            if write is not None:
+                _write_screen_change(transaction, ref, document, current, write)
+        return results
+
+    return in_transaction(work)
+
+
+def count_screens(tenant_id: str, filters: dict[str, Any] | None = None) -> int:
+    """How many current screens a tenant has whose fields equal `filters` (as list_screens): one
+    count() aggregation, no document read."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = clients.firestore().collection(SCREENS).where(filter=FieldFilter("tenantId", "==", tenant_id))
+    for name, value in (filters or {}).items():
+        query = query.where(filter=FieldFilter(name, "==", value))
+    result: Any = query.count().get(**_bounded())  # [[AggregationResult]]
+    return int(result[0][0].value)

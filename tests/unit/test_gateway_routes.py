@@ -41,12 +41,20 @@ def test_canonical_bulk_and_schema_routes():
     # the literal path comes before /schemas/{version}: "preview" is no version
     assert _backend_for(routes, "POST", "/coatro/v1/pop/dynamic/schemas/preview") == "S"
     assert _backend_for(routes, "PUT", "/coatro/v1/pop/dynamic/schemas/preview") == "405"
+    # and /screens/import before /screens/{screenId}: "import" is no screenId
+    routes = load_routes({"screens_url": "SC"})
+    assert _backend_for(routes, "POST", "/coatro/v1/pop/screens/import") == "SC"
+    assert _backend_for(routes, "PUT", "/coatro/v1/pop/screens/import") == "405"
+    assert _backend_for(routes, "PUT", "/coatro/v1/pop/screens/lobby") == "SC"
 
 
 def test_each_operation_gets_its_deadline_or_the_documents_default():
     routes = load_routes({"events_url": "E"})
-    deadlines = {method: op.deadline for _, ops in routes for method, op in ops.items()}
-    assert deadlines and all(d == 60.0 for d in deadlines.values())
+    deadlines = {
+        (pattern.pattern, method): op.deadline for pattern, ops in routes for method, op in ops.items()
+    }
+    longer = {key: d for key, d in deadlines.items() if d != 60.0}
+    assert len(deadlines) > 1 and longer == {("^/coatro/v1/pop/screens/import$", "POST"): 540.0}
 
 
 def test_each_operation_carries_the_security_the_token_check_applies():
