@@ -80,7 +80,7 @@ plays AS (
     v.market AS market, v.country AS country, v.screens AS faces,
     COALESCE(v.minDurationMs, 1000) AS minDurationMs, v.minShareOfPlanned AS minShareOfPlanned,
     v.impressionSchedule AS schedule,
-    TIMESTAMP_DIFF(e.playedAt, TIMESTAMP '1899-12-25 00:00:00+00', SECOND) AS sinceBase
+    UNIX_SECONDS(e.playedAt) + 2209593600 AS sinceBase  -- seconds since 1899-12-25 00:00 UTC
   FROM events AS e
   LEFT JOIN versions AS v ON v.screenId = e.screenId
   -- The range as a filter after an equality join (a screen's versions cover all time, so exactly
