@@ -140,9 +140,11 @@ def put_screen(request: Request, screen_id: str) -> Response:
     return json_response(200, document(written.opened))
 
 
-def import_screens(request: Request, on_committed: importing.OnCommitted = importing.no_op) -> Response:
+def import_screens(request: Request, on_committed: importing.OnCommitted = sync.export_batch) -> Response:
     """Many screens from a CSV or NDJSON body, each row as a PUT; 200 with the counts and row errors.
-    `on_committed` is told the versions each committed batch opened."""
+    `on_committed` is told each committed batch's outbox document and the versions it opened: by
+    default their rows are written to BigQuery at once (`sync.export_batch`; the sweeper retries a
+    batch whose export failed)."""
     tenant_id = callers.tenant_for(request, callers.SCREENS_WRITE)
     if request.mimetype in importing.CSV_TYPES:
         csv_format = True
