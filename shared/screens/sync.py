@@ -17,6 +17,7 @@ sweeper exports the versions of every such document still there (`export_pending
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -82,6 +83,57 @@ def export_batch(export_id: str, records: Sequence[ScreenRecord]) -> int:
         logs.warning(
             "screen versions exported but their outbox document is still there; they will be exported again",
             export=export_id,
+            versions=len(records),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return written
+
+
+class BatchExporter:
+    """`export_batch` for the batches of one import, gathered: an `importing.OnCommitted` that keeps
+    committed batches until the next would take them past MAX_INSERT_ROWS rows, then exports them
+    together (one insert, one batched delete of their outbox documents), in the calling thread;
+    `flush` exports the rest. Thread-safe (the import's batches commit in parallel). Never raises: a
+    group BigQuery does not wholly take keeps its outbox documents for the sweeper."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, list[ScreenRecord]]] = []
+        self._rows = 0
+
+    def __call__(self, export_id: str, records: Sequence[ScreenRecord]) -> None:
+        with self._lock:
+            taken = self._take() if self._rows + len(records) > MAX_INSERT_ROWS else []
+            self._pending.append((export_id, list(records)))
+            self._rows += len(records)
+        _export_together(taken)
+
+    def flush(self) -> None:
+        with self._lock:
+            taken = self._take()
+        _export_together(taken)
+
+    def _take(self) -> list[tuple[str, list[ScreenRecord]]]:
+        taken, self._pending, self._rows = self._pending, [], 0
+        return taken
+
+
+def _export_together(batches: list[tuple[str, list[ScreenRecord]]]) -> int:
+    """Insert the rows of these import batches, then delete their outbox documents; rows written."""
+    if not batches:
+        return 0
+    records = [record for _, batch in batches for record in batch]
+    written = 0
+    for start in range(0, len(records), MAX_INSERT_ROWS):
+        written += len(_insert(records[start : start + MAX_INSERT_ROWS]))
+    if written < len(records):
+        return written
+    try:
+        firestore.screen_exports_done([export_id for export_id, _ in batches])
+    except Exception as exc:  # the rows are in: exported again later, a duplicate readers drop
+        logs.warning(
+            "screen versions exported but their outbox documents are still there; they will be exported again",
+            exports=len(batches),
             versions=len(records),
             error=f"{type(exc).__name__}: {exc}",
         )

@@ -827,6 +827,16 @@ def screen_export_done(export_id: str) -> None:
     clients.firestore().collection(SCREEN_EXPORTS).document(export_id).delete(**_bounded())
 
 
+def screen_exports_done(export_ids: Sequence[str]) -> None:
+    """Delete these SCREEN_EXPORTS documents (their versions' rows are in BigQuery), in batches."""
+    client = clients.firestore()
+    for start in range(0, len(export_ids), MAX_BATCH_WRITES):
+        batch = client.batch()
+        for export_id in export_ids[start : start + MAX_BATCH_WRITES]:
+            batch.delete(client.collection(SCREEN_EXPORTS).document(export_id))
+        batch.commit(**_bounded())
+
+
 def count_screens(tenant_id: str, filters: dict[str, Any] | None = None) -> int:
     """How many current screens a tenant has whose fields equal `filters` (as list_screens): one
     count() aggregation, no document read."""

@@ -121,3 +121,33 @@ def test_an_outbox_document_that_cannot_be_deleted_is_no_error(monkeypatch, caps
     monkeypatch.setattr(firestore, "screen_export_done", firestore_down)
     assert sync.export_batch("box-1", versions(2)) == 2
     assert "will be exported again" in capsys.readouterr().err
+
+
+def test_an_imports_batches_are_exported_a_few_per_insert(monkeypatch):
+    fake = FakeBigQuery()
+    use(monkeypatch, fake)
+    deleted: list = []
+    monkeypatch.setattr(firestore, "screen_exports_done", lambda ids: deleted.append(list(ids)))
+    exporter = sync.BatchExporter()
+    for i in range(5):  # 150 rows each: three fit one insert of at most 500
+        exporter(f"box-{i}", versions(150))
+    assert [len(call["rows"]) for call in fake.calls] == [450]
+    assert deleted == [["box-0", "box-1", "box-2"]]
+    exporter.flush()
+    assert [len(call["rows"]) for call in fake.calls] == [450, 300]
+    assert deleted[1] == ["box-3", "box-4"]
+    exporter.flush()  # nothing left
+    assert len(fake.calls) == 2
+
+
+def test_a_group_bigquery_fails_keeps_every_outbox_document_of_it(monkeypatch):
+    def unavailable(rows):
+        raise exceptions.ServiceUnavailable("injected fault")
+
+    use(monkeypatch, FakeBigQuery(unavailable))
+    deleted: list = []
+    monkeypatch.setattr(firestore, "screen_exports_done", deleted.append)
+    exporter = sync.BatchExporter()
+    exporter("box-0", versions(2))
+    exporter.flush()
+    assert deleted == []
