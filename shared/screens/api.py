@@ -140,9 +140,11 @@ def put_screen(request: Request, screen_id: str) -> Response:
     return json_response(200, document(written.opened))
 
 
-def import_screens(request: Request, on_committed: importing.OnCommitted = importing.no_op) -> Response:
+def import_screens(request: Request, on_committed: importing.OnCommitted | None = None) -> Response:
     """Many screens from a CSV or NDJSON body, each row as a PUT; 200 with the counts and row errors.
-    `on_committed` is told the versions each committed batch opened."""
+    `on_committed` is told each committed batch's outbox document and the versions it opened: by
+    default their rows are written to BigQuery during the request, a few batches per insert
+    (`sync.BatchExporter`; the sweeper retries a batch whose export failed)."""
     tenant_id = callers.tenant_for(request, callers.SCREENS_WRITE)
     if request.mimetype in importing.CSV_TYPES:
         csv_format = True
@@ -153,7 +155,12 @@ def import_screens(request: Request, on_committed: importing.OnCommitted = impor
     data = read_body_bytes(request, importing.MAX_BYTES)
     importing.check_size(data, csv_format)
     rows = importing.csv_rows(data) if csv_format else importing.ndjson_rows(data)
-    return json_response(200, importing.import_screens(tenant_id, rows, on_committed).body())
+    exporter = sync.BatchExporter()
+    try:
+        outcome = importing.import_screens(tenant_id, rows, on_committed or exporter)
+    finally:
+        exporter.flush()  # what was committed, even if the import then failed
+    return json_response(200, outcome.body())
 
 
 def get_screen(request: Request, screen_id: str) -> Response:

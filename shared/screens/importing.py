@@ -5,7 +5,10 @@ Each row is a screen, checked by `parse_screen` as a PUT's body is, and written 
 cell that is not of its field's type, a line that is not a JSON object, a screenId given on an
 earlier row) is reported with its row number and never stops the others. The good rows are written
 MAX_SCREENS_PER_TRANSACTION at a time, each batch in one Firestore transaction (one batched read,
-one commit), a few batches at once; `on_committed` is told what each committed batch opened.
+one commit), a few batches at once. A batch's transaction also writes one outbox document naming the
+versions it opened (`firestore.change_screens`); `on_committed` (the API's: `sync.export_batch`, which
+writes their BigQuery rows and deletes it) is then told that document and those versions, in the
+batch's own thread.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.canonical.event import MAX_ID_LENGTH
+from shared.platform import logs
 from shared.platform.encoding import DOCUMENT_JSON, repeated_name, utc_now
 from shared.platform.problems import FieldError, bad_request, field_error, too_large
 from shared.records.screens import ScreenRecord
@@ -66,11 +70,13 @@ REQUIRED_COLUMNS = ("screenId", "timeZone")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 _BOOLEANS = {"true": True, "false": False}
 
-OnCommitted = Callable[[list[ScreenRecord]], None]
+# (the batch's outbox document, the versions it opened): called after each commit that opened some.
+OnCommitted = Callable[[str, list[ScreenRecord]], object]
 
 
-def no_op(opened: list[ScreenRecord]) -> None:
-    del opened
+def no_op(export_id: str, opened: list[ScreenRecord]) -> None:
+    """Export nothing now: the sweeper exports the batch's versions from its outbox document."""
+    del export_id, opened
 
 
 @dataclass
@@ -309,30 +315,25 @@ def import_screens(tenant_id: str, rows: Iterator[Row], on_committed: OnCommitte
     outcome = Outcome()
     seen: dict[str, int] = {}
     batch = _Batch()
-    pending: dict[Future[list[tuple[ScreenRecord | None, firestore.ScreenWrite | None]]], _Batch] = {}
+    pending: dict[Future[firestore.ScreenChanges], _Batch] = {}
 
     def settle(done: set[Future[Any]]) -> None:
         for future in done:
             finished = pending.pop(future)
             try:
-                results = future.result()
+                results = future.result().results
             except Contention:
                 for row, (screen_id, _) in zip(finished.rows, finished.screens, strict=True):
                     said = "this screen could not be written (others were writing it); import the row again"
                     outcome.fail(row, screen_id, [field_error(None, said)])
                 continue
-            opened: list[ScreenRecord] = []
             for before, written in results:
                 if written is None:
                     outcome.unchanged += 1
-                    continue
-                opened.append(written.opened)
-                if before is None:
+                elif before is None:
                     outcome.created += 1
                 else:
                     outcome.replaced += 1
-            if opened:
-                on_committed(opened)
 
     with ThreadPoolExecutor(PARALLEL_BATCHES, thread_name_prefix="screens-import") as pool:
 
@@ -341,7 +342,7 @@ def import_screens(tenant_id: str, rows: Iterator[Row], on_committed: OnCommitte
             changes = [
                 (screen_id, _put(tenant_id, screen_id, fields, now)) for screen_id, fields in full.screens
             ]
-            pending[pool.submit(firestore.change_screens, tenant_id, changes)] = full
+            pending[pool.submit(_commit, tenant_id, changes, on_committed)] = full
             while len(pending) >= PARALLEL_BATCHES:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 settle(done)
@@ -363,6 +364,28 @@ def import_screens(tenant_id: str, rows: Iterator[Row], on_committed: OnCommitte
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             settle(done)
     return outcome
+
+
+def _commit(
+    tenant_id: str,
+    changes: list[tuple[str, Callable[[ScreenRecord | None], history.Transition | None]]],
+    on_committed: OnCommitted,
+) -> firestore.ScreenChanges:
+    """Write a batch in its transaction, then tell `on_committed` what it opened (in this worker
+    thread, so batches export in parallel). Its failure is logged, never the batch's: the batch is
+    committed, and its outbox document keeps its versions for the sweeper."""
+    done = firestore.change_screens(tenant_id, changes)
+    if done.export_id is not None:
+        opened = [written.opened for _, written in done.results if written is not None]
+        try:
+            on_committed(done.export_id, opened)
+        except Exception as exc:
+            logs.warning(
+                "an imported batch's export failed; the sweeper exports it",
+                export=done.export_id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+    return done
 
 
 def _put(

@@ -8,10 +8,16 @@ is written at least once, never lost; one written twice is the same version, wit
 (BigQuery's best-effort dedup) and the same (tenantId, screenId, version), which readers dedupe on.
 A closed version's row does not change (readers compute validTo with LEAD(validFrom)), so a change
 exports one row: the opened version's.
+
+An import batch (up to 150 screens in one transaction) does not mark its versions: the transaction
+writes one `screenExports` document naming them all; after the commit the import exports the batch's
+rows and deletes that document (`export_batch`: one insert, one delete, however many versions). The
+sweeper exports the versions of every such document still there (`export_pending`) as it does marked ones.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -60,6 +66,80 @@ def export_versions(records: Sequence[ScreenRecord]) -> int:
     return written
 
 
+def export_batch(export_id: str, records: Sequence[ScreenRecord]) -> int:
+    """Append the rows of the versions an import batch opened (`records`, named by the `screenExports`
+    document `export_id`), then delete that document; returns how many rows were written. Never
+    raises: unless BigQuery took every row, the document stays (logged as a warning), for the sweeper
+    to export them all again (a row written twice is the same version's)."""
+    written = 0
+    for start in range(0, len(records), MAX_INSERT_ROWS):
+        batch = list(records[start : start + MAX_INSERT_ROWS])
+        written += len(_insert(batch))
+    if written < len(records):
+        return written
+    try:
+        firestore.screen_export_done(export_id)
+    except Exception as exc:  # the rows are in: exported again later, a duplicate readers drop
+        logs.warning(
+            "screen versions exported but their outbox document is still there; they will be exported again",
+            export=export_id,
+            versions=len(records),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return written
+
+
+class BatchExporter:
+    """`export_batch` for the batches of one import, gathered: an `importing.OnCommitted` that keeps
+    committed batches until the next would take them past MAX_INSERT_ROWS rows, then exports them
+    together (one insert, one batched delete of their outbox documents), in the calling thread;
+    `flush` exports the rest. Thread-safe (the import's batches commit in parallel). Never raises: a
+    group BigQuery does not wholly take keeps its outbox documents for the sweeper."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, list[ScreenRecord]]] = []
+        self._rows = 0
+
+    def __call__(self, export_id: str, records: Sequence[ScreenRecord]) -> None:
+        with self._lock:
+            taken = self._take() if self._rows + len(records) > MAX_INSERT_ROWS else []
+            self._pending.append((export_id, list(records)))
+            self._rows += len(records)
+        _export_together(taken)
+
+    def flush(self) -> None:
+        with self._lock:
+            taken = self._take()
+        _export_together(taken)
+
+    def _take(self) -> list[tuple[str, list[ScreenRecord]]]:
+        taken, self._pending, self._rows = self._pending, [], 0
+        return taken
+
+
+def _export_together(batches: list[tuple[str, list[ScreenRecord]]]) -> int:
+    """Insert the rows of these import batches, then delete their outbox documents; rows written."""
+    if not batches:
+        return 0
+    records = [record for _, batch in batches for record in batch]
+    written = 0
+    for start in range(0, len(records), MAX_INSERT_ROWS):
+        written += len(_insert(records[start : start + MAX_INSERT_ROWS]))
+    if written < len(records):
+        return written
+    try:
+        firestore.screen_exports_done([export_id for export_id, _ in batches])
+    except Exception as exc:  # the rows are in: exported again later, a duplicate readers drop
+        logs.warning(
+            "screen versions exported but their outbox documents are still there; they will be exported again",
+            exports=len(batches),
+            versions=len(records),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return written
+
+
 def _insert(batch: list[ScreenRecord]) -> list[ScreenRecord]:
     """Insert a batch's rows; the versions whose rows BigQuery took."""
     from google.cloud.bigquery import DEFAULT_RETRY
@@ -98,12 +178,46 @@ def export_pending(
     page: int = PENDING_PAGE,
     min_age_seconds: float | None = None,
 ) -> int:
-    """Export every version still marked (of every tenant) first written at least `min_age_seconds`
-    (default PENDING_AGE_SECONDS) ago, a page at a time, until done or `budget_seconds` have passed (the next sweep goes on);
-    returns how many were written. Stops early when BigQuery fails a page (the next sweep retries)."""
+    """Export, of every tenant, the versions of every import batch's `screenExports` document, then
+    every version still marked, written at least `min_age_seconds` (default PENDING_AGE_SECONDS) ago,
+    a page at a time, until done or `budget_seconds` have passed (the next sweep goes on); returns
+    how many rows were written. Stops early when BigQuery fails (the next sweep retries)."""
     deadline = time.monotonic() + budget_seconds
     age = PENDING_AGE_SECONDS if min_age_seconds is None else min_age_seconds
     written_before = datetime.now(UTC) - timedelta(seconds=age)
+    written, failed = _export_batches(deadline, page, written_before)
+    if not failed and time.monotonic() <= deadline:
+        written += _export_marked(deadline, page, written_before)
+    if written:
+        logs.info("screen versions exported to BigQuery", versions=written)
+    return written
+
+
+def _export_batches(deadline: float, page: int, written_before: datetime) -> tuple[int, bool]:
+    """The import batches' outbox documents, a page at a time: (rows written, whether BigQuery failed)."""
+    written, after = 0, None
+    while True:
+        exports, after = firestore.screen_exports_to_retry(page, written_before, after)
+        for export in exports:
+            records = firestore.screen_export_versions(export)
+            exported = export_batch(export.export_id, records)
+            written += exported
+            if exported < len(records):
+                logs.warning(
+                    "screen export stopped: BigQuery failed; the next sweep retries", written=written
+                )
+                return written, True
+            if time.monotonic() > deadline:
+                logs.warning(
+                    "screen export stopped at its time budget; the next sweep goes on", written=written
+                )
+                return written, True
+        if after is None:
+            return written, False
+
+
+def _export_marked(deadline: float, page: int, written_before: datetime) -> int:
+    """The versions still marked, a page at a time; rows written."""
     written, after = 0, None
     while True:
         records, after = firestore.screen_versions_to_export(page, after, written_before)
@@ -117,6 +231,4 @@ def export_pending(
         if time.monotonic() > deadline:
             logs.warning("screen export stopped at its time budget; the next sweep goes on", written=written)
             break
-    if written:
-        logs.info("screen versions exported to BigQuery", versions=written)
     return written

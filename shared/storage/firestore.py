@@ -9,8 +9,11 @@ Documents:
 - `jobs/{jobId}`: `JobRecord`
 - `jobs/{jobId}/chunks/{index:06d}`: `ChunkResult`, written once: a chunk's commit point
 - `screens/{tenantId}:{screenId}`: `ScreenRecord`, a screen's current version, and `timeZones` (every zone it has had)
-- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history),
-  with `exportPending: true` until its row is in BigQuery's `screens` table (shared/screens/sync.py)
+- `screens/{tenantId}:{screenId}/versions/{version:06d}`: `ScreenRecord`, every version (type-2 history);
+  one a PUT or DELETE wrote has `exportPending: true` until its row is in BigQuery's `screens` table
+  (shared/screens/sync.py)
+- `screenExports/{auto id}`: `{tenantId, versions: [{screenId, version}], createdAt}`, the versions one
+  import batch opened, until their rows are in the `screens` table (`ScreenExport`)
 
 Changes are given as model attribute names (`update_job(job_id, status="processing")`) and checked
 against the model, so a misspelt field fails here instead of writing a field nobody reads. Every
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -42,6 +46,9 @@ SCREENS, SCREEN_VERSIONS = "screens", "versions"
 # The outbox of the BigQuery mirror: set on a version document in the transaction that writes it,
 # removed once its row is in the `screens` table. Only a version document keeps it.
 EXPORT_PENDING = "exportPending"
+# The outbox of an import batch: one document naming every version the batch opened (its versions are
+# not marked), written in the batch's transaction, deleted once their rows are in the `screens` table.
+SCREEN_EXPORTS = "screenExports"
 TOKEN_THROTTLES = "tokenThrottles"
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -478,20 +485,20 @@ def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "audience": {**audience, "impressionSchedule": rows}}
 
 
-def _screen_document(record: ScreenRecord) -> dict[str, Any]:
-    """A version's document, marked as not yet in BigQuery (EXPORT_PENDING): whoever writes a version
-    with it writes the outbox entry in the same transaction or batch, so no version is left unmirrored.
-    The current document (`_current_document`) does not keep the mark."""
+def _screen_document(record: ScreenRecord, marked: bool = True) -> dict[str, Any]:
+    """A version's document, marked as not yet in BigQuery (EXPORT_PENDING) unless `marked` is False:
+    whoever writes a version writes its outbox entry (this mark, or a SCREEN_EXPORTS document naming
+    it) in the same transaction or batch, so no version is left unmirrored. The current document
+    (`_current_document`) does not keep the mark."""
     document = record.model_dump()
     document["fields"] = _encode_fields(record.fields)
-    document[EXPORT_PENDING] = True
+    if marked:
+        document[EXPORT_PENDING] = True
     return document
 
 
 def _current_document(record: ScreenRecord) -> dict[str, Any]:
-    document = _screen_document(record)
-    del document[EXPORT_PENDING]
-    return document
+    return _screen_document(record, marked=False)
 
 
 def _screen_record(document: dict[str, Any] | None) -> ScreenRecord:
@@ -539,9 +546,11 @@ def _write_screen_change(
     document: dict[str, Any] | None,
     current: ScreenRecord | None,
     write: ScreenWrite,
+    marked: bool = True,
 ) -> None:
     """What a change writes, in its transaction: the closed version's validTo, the opened version
-    (marked EXPORT_PENDING), the new current document (with every zone the screen has had).
+    (marked EXPORT_PENDING unless `marked` is False: then the caller writes a SCREEN_EXPORTS document
+    naming it in the same transaction), the new current document (with every zone the screen has had).
     `document` is the current document as read (None for a new screen)."""
     versions = ref.collection(SCREEN_VERSIONS)
     if write.closed is not None:  # only validTo changes; its export mark stays as it is
@@ -549,7 +558,7 @@ def _write_screen_change(
             versions.document(screen_version_id(write.closed.version)), {"validTo": write.closed.validTo}
         )
     transaction.set(
-        versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened)
+        versions.document(screen_version_id(write.opened.version)), _screen_document(write.opened, marked)
     )
     current_document = _current_document(write.opened)
     zones = _zones_so_far(document, current)
@@ -718,24 +727,35 @@ def screen_versions_exported(records: list[ScreenRecord]) -> None:
 MAX_SCREENS_PER_TRANSACTION = 150
 
 
+@dataclass(frozen=True)
+class ScreenChanges:
+    """What a change_screens transaction did: per change, in order, (the version read, what was
+    written); and the SCREEN_EXPORTS document naming the versions it opened (None if it opened none)."""
+
+    results: list[tuple[ScreenRecord | None, ScreenWrite | None]]
+    export_id: str | None
+
+
 def change_screens(
     tenant_id: str,
     changes: Sequence[tuple[str, Callable[[ScreenRecord | None], ScreenWrite | None]]],
-) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+) -> ScreenChanges:
     """`change_screen` for many screens (distinct ids, at most MAX_SCREENS_PER_TRANSACTION) in one
     transaction: read every current version at once (one batched read), ask each screen's `change`
-    what to write, write all of it in the one commit, as `change_screen` writes it (the opened
-    versions marked EXPORT_PENDING). Returns, in the order of `changes`, (the
-    version read, what was written); `write.opened` of each written one is what the commit opened."""
+    what to write, write all of it in the one commit, as `change_screen` writes it, except that the
+    opened versions are not marked EXPORT_PENDING: one SCREEN_EXPORTS document names them all (one
+    write for the batch, deleted by `screen_export_done` once their rows are in BigQuery).
+    `write.opened` of each written one is what the commit opened."""
     if len(changes) > MAX_SCREENS_PER_TRANSACTION:
         raise ValueError(f"at most {MAX_SCREENS_PER_TRANSACTION} screens per transaction")
     refs = [_screen(tenant_id, screen_id) for screen_id, _ in changes]
     if len({ref.path for ref in refs}) != len(refs):
         raise ValueError("a screen is given twice in one change_screens")
 
-    def work(transaction: Transaction) -> list[tuple[ScreenRecord | None, ScreenWrite | None]]:
+    def work(transaction: Transaction) -> ScreenChanges:
         snaps = {snap.reference.path: snap for snap in transaction.get_all(refs, **_bounded())}
         results: list[tuple[ScreenRecord | None, ScreenWrite | None]] = []
+        opened: list[dict[str, Any]] = []
         for ref, (_, change) in zip(refs, changes, strict=True):
             snap = snaps.get(ref.path)
             document = snap.to_dict() if snap is not None and snap.exists else None
@@ -743,10 +763,78 @@ def change_screens(
             write = change(current)
             results.append((current, write))
             if write is not None:
-                _write_screen_change(transaction, ref, document, current, write)
-        return results
+                _write_screen_change(transaction, ref, document, current, write, marked=False)
+                opened.append({"screenId": write.opened.screenId, "version": write.opened.version})
+        if not opened:
+            return ScreenChanges(results, None)
+        outbox = clients.firestore().collection(SCREEN_EXPORTS).document()
+        transaction.set(outbox, {"tenantId": tenant_id, "versions": opened, "createdAt": datetime.now(UTC)})
+        return ScreenChanges(results, outbox.id)
 
     return in_transaction(work)
+
+
+@dataclass(frozen=True)
+class ScreenExport:
+    """A SCREEN_EXPORTS document: the versions (screenId, version) of a tenant one import batch opened."""
+
+    export_id: str
+    tenant_id: str
+    versions: list[tuple[str, int]]
+
+
+def screen_exports_to_retry(
+    limit: int, written_before: datetime, after: Any = None
+) -> tuple[list[ScreenExport], Any]:
+    """A page of the SCREEN_EXPORTS documents created before `written_before`, oldest first, after
+    the cursor `after`: (them, the cursor to page on from; None on the last page). A range and an
+    order on the one field `createdAt`: its automatic single-field index serves it."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = (
+        clients.firestore()
+        .collection(SCREEN_EXPORTS)
+        .where(filter=FieldFilter("createdAt", "<", written_before))
+        .order_by("createdAt")
+    )
+    if after is not None:
+        query = query.start_after(after)
+    snaps = list(query.limit(limit).stream(**_bounded()))
+    exports = []
+    for snap in snaps:
+        document = snap.to_dict() or {}
+        versions = [(str(v["screenId"]), int(v["version"])) for v in document.get("versions", [])]
+        exports.append(ScreenExport(snap.id, str(document.get("tenantId")), versions))
+    return exports, (snaps[-1] if len(snaps) == limit else None)
+
+
+def screen_export_versions(export: ScreenExport) -> list[ScreenRecord]:
+    """The version documents a SCREEN_EXPORTS document names (one batched read; a missing one is left out)."""
+    refs = [
+        _screen_versions(export.tenant_id, screen_id).document(screen_version_id(version))
+        for screen_id, version in export.versions
+    ]
+    records = []
+    for start in range(0, len(refs), 300):
+        snaps = clients.firestore().get_all(refs[start : start + 300], **_bounded())
+        records += [_screen_record(snap.to_dict()) for snap in snaps if snap.exists]
+    order = {key: i for i, key in enumerate(export.versions)}
+    return sorted(records, key=lambda r: order.get((r.screenId, r.version), 0))
+
+
+def screen_export_done(export_id: str) -> None:
+    """Delete a SCREEN_EXPORTS document: its versions' rows are in BigQuery."""
+    clients.firestore().collection(SCREEN_EXPORTS).document(export_id).delete(**_bounded())
+
+
+def screen_exports_done(export_ids: Sequence[str]) -> None:
+    """Delete these SCREEN_EXPORTS documents (their versions' rows are in BigQuery), in batches."""
+    client = clients.firestore()
+    for start in range(0, len(export_ids), MAX_BATCH_WRITES):
+        batch = client.batch()
+        for export_id in export_ids[start : start + MAX_BATCH_WRITES]:
+            batch.delete(client.collection(SCREEN_EXPORTS).document(export_id))
+        batch.commit(**_bounded())
 
 
 def count_screens(tenant_id: str, filters: dict[str, Any] | None = None) -> int:

@@ -1,6 +1,8 @@
 """The registry's BigQuery mirror (shared/screens/sync.py) on the emulators: a PUT writes its version's
 row to the `screens` table; a PUT whose BigQuery write fails still succeeds, its version stays marked
-and the sweep writes it; exporting again leaves one row per version once readers dedupe."""
+and the sweep writes it; exporting again leaves one row per version once readers dedupe. An import
+writes its rows right after each batch commits; a batch whose BigQuery write fails keeps its outbox
+document, which the sweep exports and deletes."""
 
 from __future__ import annotations
 
@@ -59,6 +61,18 @@ def pending(tenant_id: str, screen_id: str, version: int) -> bool:
     return bool(document.get(firestore.EXPORT_PENDING))
 
 
+def outbox(tenant_id: str) -> list[dict]:
+    """A tenant's import outbox documents (screenExports) still there."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query = (
+        clients.firestore()
+        .collection(firestore.SCREEN_EXPORTS)
+        .where(filter=FieldFilter("tenantId", "==", tenant_id))
+    )
+    return [snap.to_dict() for snap in query.stream()]
+
+
 @pytest.fixture
 def api(stack, tenant):
     """The `screens` function in-process, with the tenant's API key."""
@@ -72,6 +86,11 @@ def api(stack, tenant):
 
         def delete(self, screen_id):
             return client.delete(f"{SCREENS}/{screen_id}", headers=headers)
+
+        def import_csv(self, text):
+            return client.post(
+                f"{SCREENS}/import", data=text, headers={**headers, "Content-Type": "text/csv"}
+            )
 
     return Api()
 
@@ -181,3 +200,45 @@ def test_the_retry_pages_through_every_marked_version(api, bigquery_fault):
     assert all([r["version"] for r in raw_rows(api.tenant_id, s)] == [1] for s in screen_ids)
     sync.export_pending(min_age_seconds=0)  # a second run writes none of them again
     assert all([r["version"] for r in raw_rows(api.tenant_id, s)] == [1] for s in screen_ids)
+
+
+def test_an_import_writes_its_rows_right_after_the_request(api):
+    screen_ids = [unique("imp") for _ in range(3)]
+    body = "screenId,timeZone,market\n" + "".join(f"{s},Europe/London,London\n" for s in screen_ids)
+    answer = api.import_csv(body)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["created"] == 3
+    for screen_id in screen_ids:
+        [row] = raw_rows(api.tenant_id, screen_id)
+        assert (row["screenId"], row["version"], row["market"]) == (screen_id, 1, "London")
+        assert not pending(api.tenant_id, screen_id, 1)  # an import's versions are never marked
+    assert outbox(api.tenant_id) == []  # exported: the batch's outbox document is gone
+
+    replaced = api.import_csv(body.replace("London\n", "Leeds\n"))
+    assert replaced.get_json()["replaced"] == 3
+    rows = reader_rows(api.tenant_id, screen_ids[0])
+    assert [(r["version"], r["market"]) for r in rows] == [(1, "London"), (2, "Leeds")]
+    assert outbox(api.tenant_id) == []
+
+
+def test_an_import_whose_bigquery_write_fails_keeps_its_outbox_for_the_sweep(api, bigquery_fault):
+    screen_ids = [unique("imp") for _ in range(2)]
+    body = "screenId,timeZone,market\n" + "".join(f"{s},Europe/London,Leeds\n" for s in screen_ids)
+    bigquery_fault(times=1)
+    answer = api.import_csv(body)
+    assert answer.status_code == 200, answer.get_json()  # the registry write stands
+    assert answer.get_json()["created"] == 2
+    assert all(raw_rows(api.tenant_id, s) == [] for s in screen_ids)
+    [kept] = outbox(api.tenant_id)
+    assert sorted((v["screenId"], v["version"]) for v in kept["versions"]) == sorted(
+        (s, 1) for s in screen_ids
+    )
+    assert not any(pending(api.tenant_id, s, 1) for s in screen_ids)
+
+    assert sync.export_pending(budget_seconds=30) >= 0  # too recent for the sweep: left to its writer
+    assert len(outbox(api.tenant_id)) == 1
+
+    assert sync.export_pending(min_age_seconds=0, page=1) >= 2
+    assert outbox(api.tenant_id) == []
+    for screen_id in screen_ids:
+        assert [(r["version"], r["market"]) for r in reader_rows(api.tenant_id, screen_id)] == [(1, "Leeds")]
