@@ -466,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     stack = Stack(ports=ports, api_key=api_key, workdir=args.workdir, quiet=False)
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
+    # Ctrl-C too, even when started with SIGINT ignored (a background job of a shell without job
+    # control inherits that, and Python then installs no KeyboardInterrupt handler).
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         stack.start()
         print(
