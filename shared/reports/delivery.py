@@ -42,8 +42,6 @@ from shared.platform.encoding import iso_utc
 from shared.platform.settings import get_settings
 from shared.reports.params import DIMENSIONS, SCREEN_ZONE, DeliveryQuery
 
-# The screen attributes a report groups by (from the screens table).
-SCREEN_KEYS = ("venueType", "market", "country")
 IMPRESSION_DECIMALS = Decimal("0.001")
 # The zones furthest from UTC (Pacific/Kiritimati +14, Etc/GMT+12 -12): a day in any zone lies
 # within [00:00 - 14 h, 24:00 + 12 h) UTC of the same date.

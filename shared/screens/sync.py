@@ -71,22 +71,7 @@ def export_batch(export_id: str, records: Sequence[ScreenRecord]) -> int:
     document `export_id`), then delete that document; returns how many rows were written. Never
     raises: unless BigQuery took every row, the document stays (logged as a warning), for the sweeper
     to export them all again (a row written twice is the same version's)."""
-    written = 0
-    for start in range(0, len(records), MAX_INSERT_ROWS):
-        batch = list(records[start : start + MAX_INSERT_ROWS])
-        written += len(_insert(batch))
-    if written < len(records):
-        return written
-    try:
-        firestore.screen_export_done(export_id)
-    except Exception as exc:  # the rows are in: exported again later, a duplicate readers drop
-        logs.warning(
-            "screen versions exported but their outbox document is still there; they will be exported again",
-            export=export_id,
-            versions=len(records),
-            error=f"{type(exc).__name__}: {exc}",
-        )
-    return written
+    return _export_together([(export_id, list(records))])
 
 
 class BatchExporter:

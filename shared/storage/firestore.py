@@ -744,7 +744,7 @@ def change_screens(
     transaction: read every current version at once (one batched read), ask each screen's `change`
     what to write, write all of it in the one commit, as `change_screen` writes it, except that the
     opened versions are not marked EXPORT_PENDING: one SCREEN_EXPORTS document names them all (one
-    write for the batch, deleted by `screen_export_done` once their rows are in BigQuery).
+    write for the batch, deleted by `screen_exports_done` once their rows are in BigQuery).
     `write.opened` of each written one is what the commit opened."""
     if len(changes) > MAX_SCREENS_PER_TRANSACTION:
         raise ValueError(f"at most {MAX_SCREENS_PER_TRANSACTION} screens per transaction")
@@ -820,11 +820,6 @@ def screen_export_versions(export: ScreenExport) -> list[ScreenRecord]:
         records += [_screen_record(snap.to_dict()) for snap in snaps if snap.exists]
     order = {key: i for i, key in enumerate(export.versions)}
     return sorted(records, key=lambda r: order.get((r.screenId, r.version), 0))
-
-
-def screen_export_done(export_id: str) -> None:
-    """Delete a SCREEN_EXPORTS document: its versions' rows are in BigQuery."""
-    clients.firestore().collection(SCREEN_EXPORTS).document(export_id).delete(**_bounded())
 
 
 def screen_exports_done(export_ids: Sequence[str]) -> None:

@@ -85,7 +85,7 @@ def test_a_mark_that_cannot_be_removed_is_no_error(monkeypatch, capsys):
 def outboxes(monkeypatch):
     """The import batches' outbox documents deleted."""
     deleted: list = []
-    monkeypatch.setattr(firestore, "screen_export_done", deleted.append)
+    monkeypatch.setattr(firestore, "screen_exports_done", deleted.extend)
     return deleted
 
 
@@ -118,7 +118,7 @@ def test_an_outbox_document_that_cannot_be_deleted_is_no_error(monkeypatch, caps
     def firestore_down(export_id):
         raise exceptions.ServiceUnavailable("injected fault")
 
-    monkeypatch.setattr(firestore, "screen_export_done", firestore_down)
+    monkeypatch.setattr(firestore, "screen_exports_done", firestore_down)
     assert sync.export_batch("box-1", versions(2)) == 2
     assert "will be exported again" in capsys.readouterr().err
 
