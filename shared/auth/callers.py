@@ -31,6 +31,11 @@ SCREENS_WRITE = "screens:write"  # register, replace and retire screens
 SCREENS_READ = "screens:read"  # read and list screens and their history
 SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ)
 
+# Query parameters that carry a credential, not a request's data: the OAuth2 access token, which the
+# gateway also accepts there (RFC 6750, 2.3). Endpoints that refuse unknown parameters accept these,
+# and links they build never repeat them.
+CREDENTIAL_PARAMETERS = ("access_token",)
+
 USERINFO_HEADER = "X-Apigateway-Api-Userinfo"
 TENANT_CLAIM = "tenant"
 

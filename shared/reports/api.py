@@ -24,7 +24,7 @@ from shared.platform.http import json_response
 from shared.platform.origins import forwarded_origin
 from shared.platform.settings import get_settings
 from shared.reports.delivery import delivery_report
-from shared.reports.params import CREDENTIAL_PARAMETERS, DeliveryQuery, parse
+from shared.reports.params import DeliveryQuery, parse
 
 
 class Collection(BaseModel):
@@ -57,7 +57,7 @@ def _links(request: Request, query: DeliveryQuery, size: int) -> Collection:
     kept = [
         (k, v)
         for k, v in request.args.items(multi=True)
-        if k not in ("page", "per_page", *CREDENTIAL_PARAMETERS)
+        if k not in ("page", "per_page", *callers.CREDENTIAL_PARAMETERS)
     ]
 
     def url(page: int) -> str:  # filter%5Bdate%5D: RFC 3986 allows no [ ] in a query

@@ -31,7 +31,7 @@ query that uses AT TIME ZONE.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -43,9 +43,6 @@ from shared.platform.settings import get_settings
 from shared.reports.params import DIMENSIONS, SCREEN_ZONE, DeliveryQuery
 
 IMPRESSION_DECIMALS = Decimal("0.001")
-# The zones furthest from UTC (Pacific/Kiritimati +14, Etc/GMT+12 -12): a day in any zone lies
-# within [00:00 - 14 h, 24:00 + 12 h) UTC of the same date.
-EAST_MOST, WEST_MOST = timedelta(hours=14), timedelta(hours=12)
 
 _EVENTS = """
 WITH events AS (
@@ -183,13 +180,12 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
     else:
         local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
         local_hour = "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)"
-    middle = (
-        _SCREENS.format(screens=clients.screens_table(), local_date=local_date, local_hour=local_hour)
-        if screens
-        else _NO_SCREENS
-    )
-    if not screens:
-        middle = middle.format(zone="'UTC'" if query.timezone == SCREEN_ZONE else "@timezone")
+    if screens:
+        middle = _SCREENS.format(
+            screens=clients.screens_table(), local_date=local_date, local_hour=local_hour
+        )
+    else:
+        middle = _NO_SCREENS.format(zone="'UTC'" if query.timezone == SCREEN_ZONE else "@timezone")
     return (
         _EVENTS.format(dimensions=", ".join(DIMENSIONS), events=clients.events_table())
         + middle
@@ -202,17 +198,8 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
     )
 
 
-def scan_window(query: DeliveryQuery) -> tuple[datetime, datetime]:
-    """The `playedAt` range to read: the days in the report's zone, or, in screen time, every instant
-    that is one of the days in some zone."""
-    if query.timezone == SCREEN_ZONE:
-        start, end = query.window_in("UTC")
-        return start - EAST_MOST, end + WEST_MOST
-    return query.window()
-
-
 def config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.QueryJobConfig:
-    start, end = scan_window(query)
+    start, end = query.window()
     parameters = [
         bigquery.ScalarQueryParameter("tenantId", "STRING", tenant_id),
         bigquery.ScalarQueryParameter("windowStart", "TIMESTAMP", start),

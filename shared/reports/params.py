@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from werkzeug.datastructures import MultiDict
 
+from shared.auth.callers import CREDENTIAL_PARAMETERS
 from shared.canonical.event import ID_FIELDS, MAX_ID_LENGTH
 from shared.platform.problems import FieldError, field_error, validation_failed
 from shared.platform.timezones import iana_zone, is_iana_zone
@@ -40,6 +41,9 @@ DIMENSIONS = tuple(sorted(set(ID_FIELDS) - {"eventId"}))
 GROUP_KEYS = ("date", "hour", *DIMENSIONS, "venueType", "market", "country")
 # `timezone=screen`: days and hours in each play's own screen zone.
 SCREEN_ZONE = "screen"
+# The zones furthest from UTC (Pacific/Kiritimati +14, Etc/GMT+12 -12): a day in any zone lies
+# within [00:00 - 14 h, 24:00 + 12 h) UTC of the same date.
+EAST_MOST, WEST_MOST = timedelta(hours=14), timedelta(hours=12)
 DEFAULT_GROUP_BY = ("date", "campaignId")
 MAX_DAYS = 92
 DEFAULT_PER_PAGE = 50
@@ -51,8 +55,6 @@ FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(2999, 12, 31)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # [0-9]: ASCII digits only, unlike \d
 _DIGITS = re.compile(r"[0-9]{1,12}")
-# Not part of the report: the OAuth2 access token, which the gateway also accepts as a query parameter.
-CREDENTIAL_PARAMETERS = ("access_token",)
 FILTERS = {f"filter[{d}]": d for d in DIMENSIONS}  # parameter -> dimension
 
 
@@ -67,12 +69,15 @@ class DeliveryQuery:
     per_page: int = DEFAULT_PER_PAGE
 
     def window(self) -> tuple[datetime, datetime]:
-        """[start, end) in UTC: midnight of the first day to midnight after the last, in the timezone
-        (in UTC for timezone=screen; shared.reports.delivery widens it by the zones' offsets)."""
-        return self.window_in("UTC" if self.timezone == SCREEN_ZONE else self.timezone)
-
-    def window_in(self, timezone: str) -> tuple[datetime, datetime]:
-        zone = iana_zone(timezone)
+        """The `playedAt` range [start, end) in UTC a report reads: midnight of the first day to
+        midnight after the last, in the timezone; in screen time, every instant that is one of the
+        days in some zone (the UTC days widened by the zones furthest east and west)."""
+        if self.timezone == SCREEN_ZONE:
+            return (
+                datetime.combine(self.first_day, time(), UTC) - EAST_MOST,
+                datetime.combine(self.last_day + timedelta(days=1), time(), UTC) + WEST_MOST,
+            )
+        zone = iana_zone(self.timezone)
         start = datetime.combine(self.first_day, time(), zone)
         end = datetime.combine(self.last_day + timedelta(days=1), time(), zone)
         return start.astimezone(UTC), end.astimezone(UTC)

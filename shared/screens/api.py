@@ -42,7 +42,6 @@ from shared.storage import firestore
 BASE = "/coatro/v1/pop/screens"
 MAX_SCREEN_BYTES = 64 * 1024  # a screen with every field and a full schedule is ~5 KiB
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 500
-CREDENTIAL_PARAMETERS = ("access_token",)
 LIST_PARAMETERS = ("venueType", "market", "country", "active", "pageSize", "pageToken")
 HISTORY_PARAMETERS = ("pageSize", "pageToken")
 IMPORT = importing.IMPORT
@@ -231,7 +230,7 @@ def _unknown(screen_id: str) -> Problem:
 
 
 def _check_parameters(request: Request, known: tuple[str, ...]) -> None:
-    unknown = sorted({k for k in request.args if k not in known and k not in CREDENTIAL_PARAMETERS})
+    unknown = sorted({k for k in request.args if k not in known and k not in callers.CREDENTIAL_PARAMETERS})
     if unknown:
         raise validation_failed(
             f"Unknown query parameter {', '.join(unknown)}; this endpoint takes {', '.join(known)}.",

@@ -259,18 +259,18 @@ def test_impressions_are_rounded_once_to_3_decimals_half_to_even():
 def test_screen_time_reads_every_instant_that_is_one_of_the_days_somewhere():
     from datetime import UTC, date, datetime
 
-    from shared.reports.delivery import scan_window
     from shared.reports.params import DeliveryQuery
 
     screen = DeliveryQuery(date(2025, 3, 30), date(2025, 3, 31), "screen")
     # 30 March begins at 10:00 UTC on the 29th in Kiritimati (+14) and 31 March ends at 12:00 UTC on
     # 1 April at -12.
-    assert scan_window(screen) == (
+    assert screen.window() == (
         datetime(2025, 3, 29, 10, tzinfo=UTC),
         datetime(2025, 4, 1, 12, tzinfo=UTC),
     )
     paris = DeliveryQuery(date(2025, 3, 30), date(2025, 3, 31), "Europe/Paris")
-    assert scan_window(paris) == paris.window()
+    # A fixed zone reads its own days only (Paris moves to summer time on 30 March).
+    assert paris.window() == (datetime(2025, 3, 29, 23, tzinfo=UTC), datetime(2025, 3, 31, 22, tzinfo=UTC))
 
 
 def test_screen_time_and_the_screen_keys_are_parameters():
