@@ -1,9 +1,10 @@
-"""BigQuery in the local stack: the emulator's one-time setup, and the events table Terraform also creates.
+"""BigQuery in the local stack: the emulator's one-time setup, and the tables Terraform also creates.
 
 The emulator is `bqemulator` (PyPI, DuckDB-backed), reached through the real google-cloud-bigquery
-client (`shared.platform.clients.bigquery`). The table is made from the same schema file Terraform
-reads (infra/bigquery/pop_events.schema.json), with the same partitioning and clustering, so the
-local table and the cloud one cannot drift.
+client (`shared.platform.clients.bigquery`). Each table is made from the same schema file Terraform
+reads (infra/bigquery/pop_events.schema.json for the events, screens.schema.json for the screen
+registry's versions), with the same partitioning and clustering, so the local tables and the cloud
+ones cannot drift.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def install_spatial_extension() -> None:
         duckdb_extensions.import_extension("spatial", con=connection)
 
 
-def create_events_table() -> None:
+def create_tables() -> None:
     """The dataset, the partitioned, clustered events table and the screens table, if missing; a table
     made from an older schema file gains the columns added since (`add_missing_columns`)."""
     from google.cloud import bigquery

@@ -74,7 +74,7 @@ def resources(reports: bool = True) -> None:
                 "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
             },
         )
-        bigquery.create_events_table()
+        bigquery.create_tables()
     try:
         clients.storage().create_bucket(settings.uploads_bucket)
     except exceptions.Conflict:

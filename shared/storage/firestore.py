@@ -707,19 +707,25 @@ def _instant(value: Any) -> datetime:
     return converted
 
 
+def _commit_in_batches(items: Sequence[T], write: Callable[[Any, T], None]) -> None:
+    """`write(batch, item)` for every item, committed MAX_BATCH_WRITES writes at a time."""
+    client = clients.firestore()
+    for start in range(0, len(items), MAX_BATCH_WRITES):
+        batch = client.batch()
+        for item in items[start : start + MAX_BATCH_WRITES]:
+            write(batch, item)
+        batch.commit(**_bounded())
+
+
 def screen_versions_exported(records: list[ScreenRecord]) -> None:
     """Remove the EXPORT_PENDING mark of these versions (their rows are in BigQuery), in batches."""
     from google.cloud import firestore
 
-    client = clients.firestore()
-    for start in range(0, len(records), MAX_BATCH_WRITES):
-        batch = client.batch()
-        for record in records[start : start + MAX_BATCH_WRITES]:
-            ref = _screen_versions(record.tenantId, record.screenId).document(
-                screen_version_id(record.version)
-            )
-            batch.update(ref, {EXPORT_PENDING: firestore.DELETE_FIELD})
-        batch.commit(**_bounded())
+    def unmark(batch: Any, record: ScreenRecord) -> None:
+        ref = _screen_versions(record.tenantId, record.screenId).document(screen_version_id(record.version))
+        batch.update(ref, {EXPORT_PENDING: firestore.DELETE_FIELD})
+
+    _commit_in_batches(records, unmark)
 
 
 # At most this many screens per change_screens transaction: each writes up to 3 documents (the closed
@@ -824,12 +830,8 @@ def screen_export_versions(export: ScreenExport) -> list[ScreenRecord]:
 
 def screen_exports_done(export_ids: Sequence[str]) -> None:
     """Delete these SCREEN_EXPORTS documents (their versions' rows are in BigQuery), in batches."""
-    client = clients.firestore()
-    for start in range(0, len(export_ids), MAX_BATCH_WRITES):
-        batch = client.batch()
-        for export_id in export_ids[start : start + MAX_BATCH_WRITES]:
-            batch.delete(client.collection(SCREEN_EXPORTS).document(export_id))
-        batch.commit(**_bounded())
+    exports = clients.firestore().collection(SCREEN_EXPORTS)
+    _commit_in_batches(export_ids, lambda batch, export_id: batch.delete(exports.document(export_id)))
 
 
 def count_screens(tenant_id: str, filters: dict[str, Any] | None = None) -> int:

@@ -155,7 +155,7 @@ _ONCE = Retry(timeout=10)  # the emulator answers a row its table cannot take wi
 
 def test_a_table_made_before_a_column_was_added_gains_it(stack):
     """A local table made from an older schema file (plannedDurationMs, issue 18, came later) gets the
-    missing columns when the stack starts (local.bigquery.create_events_table), appended as BigQuery
+    missing columns when the stack starts (local.bigquery.create_tables), appended as BigQuery
     appends them, so it ends with the columns of a table made afresh and keeps its rows."""
     from google.cloud import bigquery
 
