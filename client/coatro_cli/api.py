@@ -69,6 +69,23 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+def iter_pages(
+    first: dict[str, Any], key: str, more: Callable[[str], dict[str, Any]], what: str
+) -> Iterator[dict[str, Any]]:
+    """The items under `key` of a page and, following nextPageToken (`more(token)`), of every page
+    after it. A token given twice is an error, not an endless loop (`what` names the listing)."""
+    page, seen = first, set()
+    while True:
+        yield from page.get(key) or []
+        token = page.get("nextPageToken")
+        if not token:
+            return
+        if token in seen:  # a server bug must not become an endless loop
+            raise ApiError(200, "Unexpected response", f"{what} repeat page token {token!r}")
+        seen.add(token)
+        page = more(token)
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds: delta-seconds or an HTTP date; None if absent or unreadable."""
     if not value:

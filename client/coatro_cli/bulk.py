@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from coatro_cli.api import ApiClient, ApiError
+from coatro_cli.api import ApiClient, iter_pages
 
 FORMATS = ("ndjson", "json", "csv")
 EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json", ".csv": "csv"}
@@ -184,18 +184,13 @@ def preview_lines(result: dict[str, Any], max_errors: int = 50) -> list[str]:
 
 
 def iter_errors(client: ApiClient, job_id: str, page_size: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every per-row error of a job, following nextPageToken."""
-    token: str | None = None
-    seen_tokens: set[str] = set()
-    while True:
-        page = client.job_errors_page(job_id, page_size, token)
-        yield from page.get("errors") or []
-        token = page.get("nextPageToken")
-        if not token:
-            return
-        if token in seen_tokens:  # a server bug must not become an endless loop
-            raise ApiError(200, "Unexpected response", f"the errors of {job_id} repeat page token {token!r}")
-        seen_tokens.add(token)
+    """Every per-row error of a job, following nextPageToken (the first page read on first use)."""
+    yield from iter_pages(
+        client.job_errors_page(job_id, page_size, None),
+        "errors",
+        lambda token: client.job_errors_page(job_id, page_size, token),
+        f"the errors of {job_id}",
+    )
 
 
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection). OWASP ASVS 1.2.10:

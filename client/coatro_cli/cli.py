@@ -13,7 +13,7 @@ import click
 from coatro_cli import __version__, bulk, progress
 from coatro_cli import report as reports
 from coatro_cli import screens as registry
-from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource
+from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource, iter_pages
 from coatro_cli.config import DEFAULT_URL, ConfigError, resolve
 from coatro_cli.events import API_MAX_BODY_BYTES, API_MAX_EVENTS, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_EVENTS
 from coatro_cli.send import Sender
@@ -613,8 +613,8 @@ def screens_list(
     params["pageSize"] = page_size
     first = client.screens_page(params)
     if all_pages:
-        found = registry.iter_pages(
-            first, "screens", lambda token: client.screens_page({**params, "pageToken": token})
+        found = iter_pages(
+            first, "screens", lambda token: client.screens_page({**params, "pageToken": token}), "the screens"
         )
     else:
         found = iter(first.get("screens") or [])
@@ -646,10 +646,11 @@ def screens_show(ctx, screen_id, url, api_key, retries):
 def screens_history(ctx, screen_id, as_json, url, api_key, retries):
     client = make_client(ctx, url, api_key, retries)
     versions = list(
-        registry.iter_pages(
+        iter_pages(
             client.screen_history_page(screen_id),
             "versions",
             lambda token: client.screen_history_page(screen_id, token),
+            f"the versions of {screen_id}",
         )
     )
     if as_json:

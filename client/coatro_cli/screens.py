@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -196,19 +196,6 @@ def write_table(records: Iterable[dict[str, Any]], columns: tuple[str, ...], out
     for row in [list(columns), *rows]:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
     return len(rows)
-
-
-def iter_pages(
-    first: dict[str, Any], key: str, more: Callable[[str], dict[str, Any]]
-) -> Iterator[dict[str, Any]]:
-    """The items under `key` of a page and, following nextPageToken, of every page after it."""
-    page = first
-    while True:
-        yield from page.get(key) or []
-        token = page.get("nextPageToken")
-        if not token:
-            return
-        page = more(token)
 
 
 def dumps(value: Any) -> str:

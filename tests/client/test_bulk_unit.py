@@ -229,3 +229,17 @@ def test_ingest_400_is_shown_with_its_problem(server, coatro, tmp_path):
     assert "error: 400 Bad request: Unknown schemaVersion 9.9." in result.stderr
     assert "schemaVersion: unknown" in result.stderr
     assert result.stdout == ""
+
+
+def test_pages_are_followed_by_token_and_a_repeated_token_is_an_error_not_a_loop():
+    from coatro_cli.api import ApiError, iter_pages
+
+    pages = {"t1": {"items": [2], "nextPageToken": "t2"}, "t2": {"items": [3]}}
+    assert list(iter_pages({"items": [1], "nextPageToken": "t1"}, "items", pages.__getitem__, "x")) == [
+        1,
+        2,
+        3,
+    ]
+    looping = {"t1": {"items": [2], "nextPageToken": "t1"}}
+    with pytest.raises(ApiError, match="the screens repeat page token 't1'"):
+        list(iter_pages({"items": [1], "nextPageToken": "t1"}, "items", looping.__getitem__, "the screens"))
