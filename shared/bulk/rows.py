@@ -103,9 +103,17 @@ def mapped_rows(
     finished, and the outcomes given in row order."""
     outcomes = _mapped_rows(stream, fmt, chunk, max_row_bytes, header, compiled)
     if not compiled.screen_zoned:
-        yield from cast(Iterator[RowOutcome], outcomes)  # no record is ever Pending
-        return
-    zones = ScreenZones(screens)
+        # No record is ever Pending: the rows themselves, with no generator layered on the hot path.
+        return cast(Iterator[RowOutcome], outcomes)
+    return _screen_zoned(outcomes, compiled, ScreenZones(screens))
+
+
+def _screen_zoned(
+    outcomes: Iterator[tuple[int, PopEvent | Pending | None, str | None]],
+    compiled: CompiledMapping,
+    zones: ScreenZones,
+) -> Iterator[RowOutcome]:
+    """The outcomes in row order, the Pending ones finished once their window's screens are read."""
     window: list[tuple[int, PopEvent | Pending | None, str | None]] = []
     waiting = 0
     for outcome in outcomes:
