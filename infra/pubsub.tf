@@ -240,3 +240,13 @@ resource "google_pubsub_subscription" "events_dead" {
     ttl = ""
   }
 }
+
+# Webhook events (shared.records.notify.WebhookEvent): published by whatever notices something (a bulk
+# job ending, a report drop, a booking's pacing, a dark screen), delivered by shared.notify.
+resource "google_pubsub_topic" "webhook_events" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-webhook-events"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}

@@ -50,7 +50,13 @@ def ensure_subscription(name: str, topic: str, **config) -> None:
 
 def resources(reports: bool = True) -> None:
     settings = get_settings()
-    for topic in (settings.events_topic, settings.chunks_topic, CHUNKS_DEAD_TOPIC, settings.sweeps_topic):
+    for topic in (
+        settings.events_topic,
+        settings.chunks_topic,
+        CHUNKS_DEAD_TOPIC,
+        settings.sweeps_topic,
+        settings.webhook_events_topic,
+    ):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
     if reports:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     sweeps_topic: str = Field(
         "pop-sweeps", description="Topic of the periodic sweep that restarts stuck jobs."
     )
+    webhook_events_topic: str = Field(
+        "pop-webhook-events",
+        description="Topic of webhook events (shared.records.notify.WebhookEvent) that shared.notify delivers.",
+    )
     uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
     bigquery_dataset: str = Field("coatro_pop", description="BigQuery dataset of the events table.")
     events_table: str = Field(
