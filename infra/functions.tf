@@ -36,6 +36,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    exporter = {
+      trigger       = "push"
+      description   = "Writes a play export's next parts (gzipped NDJSON or CSV) from BigQuery to the exports bucket, one pop-exports message per call."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "1Gi" # one results page (10,000 plays) and one 8 MiB upload chunk at a time
+      concurrency   = 1     # a call streams one export
+      timeout       = 540   # below the subscription's 600 s ack deadline; a call stops after ~420 s (export_time_budget_seconds)
+      max_instances = 10
+    }
     ingest = {
       trigger       = "http"
       description   = "POST /coatro/v1/pop/{dynamic/bulk,bulk}/ingest: creates (or returns) the job for an uploaded file."
@@ -65,7 +74,7 @@ locals {
     }
     reports = {
       trigger       = "http"
-      description   = "GET /coatro/v1/pop/reports/delivery: a tenant's delivery report from BigQuery, paginated."
+      description   = "GET /coatro/v1/pop/reports/{delivery,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, raw plays by cursor, play exports."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40 # each request waits on one BigQuery query
