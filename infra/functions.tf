@@ -166,11 +166,20 @@ locals {
       COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
       COATRO_TOKEN_AUDIENCE          = var.token_audience
     }
-    # The tables reports read (read-only grants in iam.tf).
+    # The tables reports read (read-only grants in iam.tf); the exports it starts and signs (exports.tf).
     reports = {
+      COATRO_BIGQUERY_DATASET        = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE            = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE           = google_bigquery_table.screens.table_id
+      COATRO_EXPORTS_BUCKET          = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC           = google_pubsub_topic.exports.name
+      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["reports"].email
+    }
+    exporter = {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
       COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
-      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+      COATRO_EXPORTS_BUCKET   = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC    = google_pubsub_topic.exports.name
     }
     # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
     screens = {
@@ -220,6 +229,17 @@ resource "google_cloudfunctions2_function" "function" {
     min_instance_count               = try(each.value.min_instances, null)
     max_instance_count               = try(each.value.max_instances, var.max_instances)
     environment_variables            = merge(local.function_env, lookup(local.function_extra_env, each.key, {}))
+
+    # The plays cursor's HMAC key, for reports only (exports.tf).
+    dynamic "secret_environment_variables" {
+      for_each = each.key == "reports" ? [google_secret_manager_secret.cursor.secret_id] : []
+      content {
+        key        = "COATRO_CURSOR_SECRET"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   dynamic "event_trigger" {
