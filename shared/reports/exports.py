@@ -107,7 +107,7 @@ def parse_request(body: Any, idempotency_key: str | None) -> tuple[plays.PlaysQu
         )
     values: dict[str, Any] = {}
     fmt, zipped = body.get("format", "ndjson"), body.get("gzip", True)
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         errors.append(field_error("format", "Input should be ndjson or csv"))
     if not isinstance(zipped, bool):
         errors.append(field_error("gzip", "Input should be true or false"))
