@@ -255,7 +255,9 @@ def decode_cursor(tenant_id: str, query: PlaysQuery, cursor: str) -> Position:
         payload, signature = _unb64(head), _unb64(mac)
     except (ValueError, binascii.Error):
         raise _bad_cursor("Not a cursor this API returned.") from None
-    if not hmac.compare_digest(signature, sign("cursor", payload)):
+    # Only the one spelling this server writes: base64 would also take other final characters.
+    canonical = _b64(payload) == head and _b64(signature) == mac
+    if not canonical or not hmac.compare_digest(signature, sign("cursor", payload)):
         raise _bad_cursor("Not a cursor this API returned.")
     data = json.loads(payload)
     if data.get("t") != tenant_id:
