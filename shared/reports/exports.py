@@ -348,9 +348,7 @@ def run_export(message: ExportMessage) -> None:
                     return
     except (google_errors.BadRequest, google_errors.Forbidden) as exc:
         # A query BigQuery refuses (over maximum_bytes_billed, a bad request) fails the same way again.
-        _fail(
-            record.exportId, f"The plays query was refused: {exc.message if hasattr(exc, 'message') else exc}"
-        )
+        _fail(record.exportId, f"The plays query was refused: {getattr(exc, 'message', exc)}")
         return
     if part is None and index == 0:
         part = _Part(record, 0)  # no plays at all: one empty file (a CSV with its header)
