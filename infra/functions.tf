@@ -174,6 +174,7 @@ locals {
       COATRO_EXPORTS_BUCKET          = google_storage_bucket.exports.name
       COATRO_EXPORTS_TOPIC           = google_pubsub_topic.exports.name
       COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["reports"].email
+      COATRO_EXPORT_RETENTION_DAYS   = tostring(var.export_retention_days)
     }
     exporter = {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id

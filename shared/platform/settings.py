@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     export_deadline_seconds: float = Field(
         6 * 3600.0, gt=0, description="An export not finished this long after it was requested is failed."
     )
+    export_retention_days: int = Field(
+        7,
+        ge=1,
+        description="An export's record expires (Firestore TTL) this long after it was requested, as its files "
+        "do (the exports bucket's lifecycle rule, var.export_retention_days).",
+    )
     export_url_seconds: int = Field(
         3600,
         ge=60,

@@ -139,7 +139,7 @@ def start_export(tenant_id: str, body: Any, idempotency_key: str | None) -> tupl
         createdAt=iso_utc(now),
         updatedAt=iso_utc(now),
         deadline=iso_utc(now + timedelta(seconds=settings.export_deadline_seconds)),
-        expireAt=now + timedelta(days=settings.retention_days),
+        expireAt=now + timedelta(days=settings.export_retention_days),
     )
     created = create_export(record)
     if not created:

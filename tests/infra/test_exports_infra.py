@@ -57,3 +57,9 @@ def test_each_account_holds_only_what_it_does_with_exports(infra):
         == "roles/bigquery.dataViewer"
     )
     assert "exporter" not in _accounts(infra, "google_bigquery_dataset_iam_member", "")
+
+
+def test_an_export_record_expires_with_its_files(infra):
+    assert "exports" in str(infra.locals["ttl_collections"])
+    env = infra.locals["function_extra_env"]["reports"]
+    assert env["COATRO_EXPORT_RETENTION_DAYS"] == "${tostring(var.export_retention_days)}"
