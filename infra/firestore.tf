@@ -17,7 +17,8 @@ locals {
   # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it. tokenThrottles: the token
   # endpoint's failed-authentication records (shared/auth/throttle.py), one per client id tried, known
   # or not; each expires a window after its last failure.
-  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles"])
+  # exports: play export records (shared/storage/exports.py), which expire with their files.
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "exports"])
 }
 
 resource "google_firestore_field" "expire_at" {
