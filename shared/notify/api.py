@@ -2,7 +2,7 @@
 
     PUT    /coatro/v1/pop/webhooks/{webhookId}                 create (201, with its secret) or replace (200)
     GET    /coatro/v1/pop/webhooks/{webhookId}                 one endpoint (never its secret)
-    DELETE /coatro/v1/pop/webhooks/{webhookId}                 delete (204)
+    DELETE /coatro/v1/pop/webhooks/{webhookId}                 delete (200, the endpoint as it was)
     GET    /coatro/v1/pop/webhooks                             the tenant's endpoints, a page at a time
     POST   /coatro/v1/pop/webhooks/{webhookId}/rotate-secret   a new secret (shown once); the old one
                                                                keeps signing for the overlap
@@ -208,9 +208,9 @@ def get_endpoint(request: Request, webhook_id: str) -> Response:
 
 def delete_endpoint(request: Request, webhook_id: str) -> Response:
     tenant_id = callers.tenant_for(request, callers.WEBHOOKS_WRITE)
-    _current(tenant_id, webhook_id)
+    record = _current(tenant_id, webhook_id)
     store.delete_endpoint(tenant_id, webhook_id)
-    return Response(status=204)
+    return json_response(200, document(record))
 
 
 def rotate_secret(request: Request, webhook_id: str) -> Response:

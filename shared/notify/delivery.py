@@ -4,7 +4,7 @@ Why not Pub/Sub's own retries: a push subscription backs off at most 600 s betwe
 dead-letters after at most 100 attempts, so it cannot space attempts over 24 hours and more, and it
 would retry every endpoint of an event together. Instead (docs/webhooks.md, "Delivery"):
 
-1. A `pop-webhook-events` message (`WebhookEvent`) reaches `deliver_event`, which creates one delivery
+1. A `pop-webhook-events` message (`WebhookEvent`) reaches `deliver_event` (function webhook_sender), which creates one delivery
    document per subscribed endpoint (`DeliveryRecord`, its id derived from the event, created once:
    a duplicate message finds it) and attempts each at once.
 2. An attempt first claims the delivery in a transaction (state pending, due; it moves `nextAttemptAt`
@@ -13,7 +13,7 @@ would retry every endpoint of an event together. Instead (docs/webhooks.md, "Del
    transaction: succeeded (never sent again), or the next attempt's time from the backoff schedule
    (shared/notify/schedule.py), or failed once the schedule is used up: the dead letter, kept and
    listed by `GET .../webhooks/{id}/deliveries`.
-3. A tick (Cloud Scheduler, every minute, `pop-webhook-ticks`) reaches `retry_due`, which attempts the
+3. A tick (Cloud Scheduler, every minute, `pop-webhook-ticks`) reaches `retry_due` (function webhook_retries), which attempts the
    deliveries whose `nextAttemptAt` has come.
 
 Every attempt of a delivery carries the same `webhook-id` (the event's id) and body; only the
@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import BaseModel, ConfigDict
 
 from shared.notify import addresses, schedule, sending, signing
 from shared.platform import logs
@@ -44,17 +44,6 @@ class WebhookTick(BaseModel):
     """A `pop-webhook-ticks` message: `{}` from Cloud Scheduler."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class SenderMessage(RootModel[WebhookEvent | WebhookTick]):
-    """What reaches `webhook_sender`: an event, or a tick."""
-
-
-def handle_message(message: SenderMessage) -> int:
-    """Deliver an event, or retry what is due on a tick."""
-    if isinstance(message.root, WebhookEvent):
-        return deliver_event(message.root)
-    return retry_due()
 
 
 def _iso(moment: datetime) -> str:
