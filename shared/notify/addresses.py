@@ -74,8 +74,10 @@ def forbidden(address: Address) -> str | None:
     return next((why for bad, why in checks if bad), None)
 
 
-def check(url: str, allow_loopback: bool, resolver: Resolver = resolve) -> Target:
-    """The target of a webhook URL, or Refused saying why not."""
+def check(url: str, allow_loopback: bool, resolver: Resolver | None = None) -> Target:
+    """The target of a webhook URL, or Refused saying why not. `resolver` defaults to `resolve`
+    (looked up at call time)."""
+    resolver = resolver or resolve
     if len(url) > MAX_URL_LENGTH:
         raise Refused(f"a URL is at most {MAX_URL_LENGTH} characters")
     try:

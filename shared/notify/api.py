@@ -47,7 +47,7 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 PAGE_PARAMETERS = ("pageSize", "pageToken")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PATH = re.compile(r"^(?:/(?P<id>[^/]+)(?:/(?P<sub>rotate-secret|deliveries))?)?/?$")
-_DELIVERY_ID = re.compile(r"[0-9TZ]{22}-[0-9a-f]{24}")
+_DELIVERY_ID = re.compile(r"[0-9]{18}-[0-9a-f]{24}")
 
 
 class EndpointList(BaseModel):
@@ -115,7 +115,7 @@ def delivery_document(record: DeliveryRecord) -> dict[str, Any]:
 
 
 def parse_endpoint(
-    body: Any, allow_loopback: bool, resolver: addresses.Resolver = addresses.resolve
+    body: Any, allow_loopback: bool, resolver: addresses.Resolver | None = None
 ) -> tuple[str, list[str], str | None] | list[FieldError]:
     """(url, events, description) of a PUT body, or every error found, each naming its field."""
     if not isinstance(body, dict):
@@ -216,7 +216,7 @@ def delete_endpoint(request: Request, webhook_id: str) -> Response:
 def rotate_secret(request: Request, webhook_id: str) -> Response:
     """A new secret; the current one keeps signing for `overlapSeconds` (default the setting, at most 7 days)."""
     tenant_id = callers.tenant_for(request, callers.WEBHOOKS_WRITE)
-    body = read_json_document(request, MAX_BODY_BYTES) if request.get_data(cache=True) else {}
+    body = read_json_document(request, MAX_BODY_BYTES) if request.content_length else {}
     overlap = get_settings().webhook_secret_overlap_seconds
     if not isinstance(body, dict) or set(body) - {"overlapSeconds"}:
         raise invalid("The rotation", [field_error(None, 'the body is empty or {"overlapSeconds": n}')])

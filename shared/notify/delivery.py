@@ -58,16 +58,21 @@ def message_id(event_id: str) -> str:
     return "evt_" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
 
 
+_LAST_MICROSECOND = 10**18 - 1
+
+
 def delivery_id(event: WebhookEvent) -> str:
-    """`<event time compact>-<digest of the event id>`: derived from the event, sorted by its time."""
+    """`<time to come>-<digest of the event id>`: derived from the event, so a duplicate finds it.
+    The first part is 10^18 - 1 minus the event's Unix time in microseconds (18 digits): ascending
+    document order is newest event first (Firestore cannot scan document names in descending order)."""
     try:
         moment = datetime.fromisoformat(event.timestamp.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    except ValueError:
-        stamp = "00000000T000000000000Z"
-    return f"{stamp}-{hashlib.sha256(event.id.encode()).hexdigest()[:24]}"
+        micros = max(0, round(moment.timestamp() * 1_000_000))
+    except (ValueError, OverflowError):
+        micros = 0
+    return f"{_LAST_MICROSECOND - micros:018d}-{hashlib.sha256(event.id.encode()).hexdigest()[:24]}"
 
 
 def deliver_event(event: WebhookEvent) -> int:

@@ -4,8 +4,9 @@ Documents:
 - `webhooks/{tenantId}:{webhookId}`: `WebhookEndpointRecord`, an endpoint with its signing secrets
   (as-is: the sender computes HMACs with them; never returned by the API after creation or rotation)
 - `webhooks/{tenantId}:{webhookId}/webhookDeliveries/{deliveryId}`: `DeliveryRecord`, one event for one
-  endpoint, created once. `deliveryId` is `<event time, UTC, compact>-<sha256 of the event id, 24 hex>`,
-  so it is derived from the event (a duplicate Pub/Sub delivery finds it) and sorts by event time.
+  endpoint, created once. `deliveryId` is `<10^18-1 minus the event's Unix microseconds>-<sha256 of the
+  event id, 24 hex>`, so it is derived from the event (a duplicate Pub/Sub delivery finds it) and
+  document order is newest event first.
   `nextAttemptAt` is set only while pending: the tick's collection-group query reads that one field
   (its index is in infra/firestore.tf). TTL `expireAt` (retention_days after creation).
 """
@@ -151,11 +152,9 @@ def change_delivery(
 
 
 def list_deliveries(tenant_id: str, webhook_id: str, after: str | None, limit: int) -> list[DeliveryRecord]:
-    """Up to `limit` deliveries of an endpoint, newest event first, after deliveryId `after`."""
-    from google.cloud.firestore_v1 import Query
-
+    """Up to `limit` deliveries of an endpoint, newest event first (their ids' order), after deliveryId `after`."""
     deliveries = _deliveries(tenant_id, webhook_id)
-    query = deliveries.order_by("__name__", direction=Query.DESCENDING)
+    query = deliveries.order_by("__name__")
     if after is not None:
         query = query.start_after({"__name__": deliveries.document(after)})
     return [DeliveryRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**bounded())]
