@@ -1,0 +1,72 @@
+"""`coatro webhooks put|list|deliveries` against the local stack, with a receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.records.notify import WebhookEvent
+from shared.storage import notices
+from tests import polling
+from tests.webhook_receiver import Receiver
+
+
+@pytest.fixture
+def api(stack, tenant):
+    return {"COATRO_URL": stack.gateway_url, "COATRO_API_KEY": tenant[1]}
+
+
+@pytest.mark.e2e
+def test_put_list_and_deliveries_against_the_local_stack(coatro, api, tenant):
+    receiver = Receiver()
+    try:
+        put = coatro(
+            "webhooks", "put", "ops", "--url", receiver.url, "--events", "job.completed,job.failed", env=api
+        )
+        assert put.code == 0, put.stderr
+        endpoint = json.loads(put.stdout)
+        assert endpoint["events"] == ["job.completed", "job.failed"]
+        assert "shown only now: whsec_" in put.stderr and endpoint["secret"].startswith("whsec_")
+        again = coatro("webhooks", "put", "ops", "--url", receiver.url, "--events", "job.failed", env=api)
+        assert (
+            again.code == 0
+            and "secret is unchanged" in again.stderr
+            and "secret" not in json.loads(again.stdout)
+        )
+
+        bad = coatro("webhooks", "put", "bad", "--url", receiver.url, "--events", "job.exploded", env=api)
+        assert bad.code == 1 and "events[0]" in bad.stderr
+
+        listed = coatro("webhooks", "list", env=api)
+        assert listed.code == 0 and "ops" in listed.stdout and "job.failed" in listed.stdout
+
+        notices.publish(
+            [
+                WebhookEvent(
+                    id="evt_cli_1",
+                    type="job.failed",
+                    tenantId=tenant[0],
+                    timestamp=datetime.now(UTC).isoformat(),
+                    data={"jobId": "j"},
+                )
+            ]
+        )
+
+        def deliveries() -> list[dict]:
+            result = coatro("webhooks", "deliveries", "ops", "--json", env=api)
+            assert result.code == 0, result.stderr
+            return [json.loads(line) for line in result.stdout.splitlines()]
+
+        found = polling.until(
+            deliveries, lambda d: bool(d) and d[0]["state"] == "succeeded", timeout=60, interval=0.5
+        )
+        assert [(d["eventId"], d["state"], [a["statusCode"] for a in d["attempts"]]) for d in found] == [
+            ("evt_cli_1", "succeeded", [200])
+        ]
+        table = coatro("webhooks", "deliveries", "ops", env=api)
+        assert table.code == 0 and "evt_cli_1" in table.stdout and "succeeded" in table.stdout
+        assert receiver.verified_ids(endpoint["secret"]) == ["evt_cli_1"]
+    finally:
+        receiver.close()
