@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, PositiveFloat, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.platform import origins
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         description="Local stack and tests only: webhook URLs may be http:// on a loopback address. "
         "Off, every loopback, private, link-local or metadata address is refused.",
     )
-    webhook_retry_delays_seconds: list[float] = Field(
+    webhook_retry_delays_seconds: list[PositiveFloat] = Field(
         [5, 300, 1800, 7200, 18000, 36000, 50400],
         min_length=1,
         max_length=20,

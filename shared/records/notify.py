@@ -24,7 +24,7 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = WebhookEventType.__args__  # type: ignore
 
 class WebhookEvent(BaseModel):
     """One event. `id` is chosen by the publisher from what happened, never at random
-    (`job.completed` of job J is `evt_job_J_completed`), so a publisher that runs twice publishes the
+    (a job J's final state, `job.completed` or another, is `evt_job_J`: a job ends once), so a publisher that runs twice publishes the
     same id and a receiver deduplicates on the `webhook-id` header it becomes. `timestamp` is when it
     happened (ISO 8601, UTC); `data` is the event's own body (Standard Webhooks' `data`)."""
 

@@ -29,9 +29,6 @@ def test_put_list_and_deliveries_against_the_local_stack(coatro, api, tenant):
         endpoint = json.loads(put.stdout)
         assert endpoint["events"] == ["job.completed", "job.failed"]
         assert "shown only now: whsec_" in put.stderr and endpoint["secret"].startswith("whsec_")
-        bad = coatro("webhooks", "put", "bad", "--url", receiver.url, "--events", "job.exploded", env=api)
-        assert bad.code == 1 and "events[0]" in bad.stderr
-
         listed = coatro("webhooks", "list", env=api)
         assert listed.code == 0 and "ops" in listed.stdout and "job.failed" in listed.stdout
 
@@ -55,11 +52,8 @@ def test_put_list_and_deliveries_against_the_local_stack(coatro, api, tenant):
             interval=0.5,
         )
         assert table.code == 0 and "evt_cli_1" in table.stdout and "job.failed" in table.stdout
-        found = coatro("webhooks", "deliveries", "ops", "--json", env=api).stdout.splitlines()
-        assert [
-            (d["eventId"], d["state"], [a["statusCode"] for a in d["attempts"]])
-            for d in map(json.loads, found)
-        ] == [("evt_cli_1", "succeeded", [200])]
+        row = next(line.split() for line in table.stdout.splitlines() if "evt_cli_1" in line)
+        assert row[:5] == ["evt_cli_1", "job.failed", "succeeded", "1", "200"]  # attempts, last status
         assert receiver.verified_ids(endpoint["secret"]) == ["evt_cli_1"]
     finally:
         receiver.close()

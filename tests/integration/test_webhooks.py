@@ -236,3 +236,23 @@ def test_a_rotated_secret_signs_beside_the_new_one_during_the_overlap(api, recei
     push(event(api.tenant_id))
     assert len(receiver.received[1].headers["webhook-signature"].split(" ")) == 1
     assert api.post("/rot/rotate-secret", {"overlapSeconds": -1}).status_code == 400
+
+
+def test_scopes(api, receiver):
+    import base64
+
+    from shared.auth.callers import USERINFO_HEADER
+
+    def bearer(scope: str) -> dict[str, str]:
+        claims = json.dumps({"tenant": api.tenant_id, "scope": scope}).encode()
+        return {USERINFO_HEADER: base64.urlsafe_b64encode(claims).decode().rstrip("=")}
+
+    client = _client("webhooks")
+    body = {"url": receiver.url, "events": ["job.completed"]}
+    assert client.put(f"{WEBHOOKS}/s", json=body, headers=bearer("webhooks:read")).status_code == 403
+    assert client.put(f"{WEBHOOKS}/s", json=body, headers=bearer("webhooks:write")).status_code == 201
+    assert client.get(f"{WEBHOOKS}/s", headers=bearer("webhooks:write")).status_code == 403
+    assert client.get(f"{WEBHOOKS}/s/deliveries", headers=bearer("webhooks:read")).status_code == 200
+    assert client.post(f"{WEBHOOKS}/s/rotate-secret", headers=bearer("webhooks:read")).status_code == 403
+    assert client.get(WEBHOOKS, headers=bearer("screens:read")).status_code == 403
+    assert client.get(WEBHOOKS).status_code == 401
