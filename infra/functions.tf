@@ -131,6 +131,33 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    webhook_retries = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-webhook-ticks (pubsub.tf)
+      description   = "On each scheduled tick, attempts the webhook deliveries whose retry is due (backoff over more than 24 hours, then failed)."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi"
+      concurrency   = 1
+      timeout       = 300 # a tick's batch of 200 attempts, 10 at a time, 10 s each: 200 s at worst; below the 310 s ack deadline
+      max_instances = 1   # one tick at a time; a claim (lease) keeps even overlapping ticks from sending twice
+    }
+    webhook_sender = {
+      trigger       = "push" # pop-webhook-events (pubsub.tf)
+      description   = "Fans a webhook event out to the tenant's endpoints (one delivery each, created once) and makes the first attempt, signed as Standard Webhooks says."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi"
+      concurrency   = 4   # each request waits on up to 20 receivers, 10 in parallel (10 s timeout each)
+      timeout       = 300 # below the subscription's 310 s ack deadline
+      max_instances = 20
+    }
+    webhooks = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/webhooks[/{webhookId}[/rotate-secret|/deliveries]]: a tenant's webhook endpoints and their deliveries."
+      ingress       = "ALLOW_ALL"
+      memory        = "256Mi"
+      concurrency   = 40
+      timeout       = 30
+      min_instances = var.min_instances
+    }
     worker = {
       trigger     = "push"
       description = "Maps, validates and publishes one chunk of a bulk file."
@@ -143,15 +170,18 @@ locals {
 
   # What every function reads through shared/platform/settings.py.
   function_env = {
-    GOOGLE_CLOUD_PROJECT  = var.project_id
-    COATRO_EVENTS_TOPIC   = google_pubsub_topic.events.name
-    COATRO_CHUNKS_TOPIC   = google_pubsub_topic.chunks.name
-    COATRO_SWEEPS_TOPIC   = google_pubsub_topic.sweeps.name
-    COATRO_UPLOADS_BUCKET = google_storage_bucket.uploads.name
-    COATRO_CHUNK_ROWS     = tostring(var.chunk_rows)
-    COATRO_MAX_FILE_BYTES = tostring(var.max_file_bytes)
-    COATRO_RETENTION_DAYS = tostring(var.record_retention_days)
-    LOG_EXECUTION_ID      = "true" # ties every log line to its request in Cloud Logging
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    COATRO_EVENTS_TOPIC  = google_pubsub_topic.events.name
+    COATRO_CHUNKS_TOPIC  = google_pubsub_topic.chunks.name
+    COATRO_SWEEPS_TOPIC  = google_pubsub_topic.sweeps.name
+    # job.* events are published by whichever stage ends a job (worker, splitter, sweeper, ingest, dead_letter)
+    COATRO_WEBHOOK_EVENTS_TOPIC = google_pubsub_topic.webhook_events.name
+    COATRO_WEBHOOK_TICKS_TOPIC  = google_pubsub_topic.webhook_ticks.name
+    COATRO_UPLOADS_BUCKET       = google_storage_bucket.uploads.name
+    COATRO_CHUNK_ROWS           = tostring(var.chunk_rows)
+    COATRO_MAX_FILE_BYTES       = tostring(var.max_file_bytes)
+    COATRO_RETENTION_DAYS       = tostring(var.record_retention_days)
+    LOG_EXECUTION_ID            = "true" # ties every log line to its request in Cloud Logging
   }
 
   # What some functions read on top of function_env. Not in local.functions: that map is also the

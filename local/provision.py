@@ -22,6 +22,9 @@ EXPORTER_SUBSCRIPTION = "pop-exports-exporter"
 EXPORTS_DEAD_TOPIC = (
     "pop-exports-dead"  # as infra/pubsub.tf: kept for an operator, the export's deadline fails it
 )
+WEBHOOK_EVENTS_DEAD_TOPIC = "pop-webhook-events-dead"
+WEBHOOK_SENDER_SUBSCRIPTION = "pop-webhook-events-sender"
+WEBHOOK_RETRIES_SUBSCRIPTION = "pop-webhook-ticks-retries"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -62,6 +65,8 @@ def resources(reports: bool = True) -> None:
         settings.webhook_events_topic,
         settings.exports_topic,
         EXPORTS_DEAD_TOPIC,
+        WEBHOOK_EVENTS_DEAD_TOPIC,
+        settings.webhook_ticks_topic,
     ):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
@@ -95,7 +100,7 @@ def resources(reports: bool = True) -> None:
 
 
 def push_subscriptions(stack) -> None:
-    """The worker, the dead-letter handler and the sweeper are fed by push, as in the cloud."""
+    """The worker, the dead-letter handler, the sweeper and the webhook functions are fed by push, as in the cloud."""
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
@@ -124,6 +129,23 @@ def push_subscriptions(stack) -> None:
                     "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
                 },
             },
+        ),
+        "webhook_sender": (
+            WEBHOOK_SENDER_SUBSCRIPTION,
+            settings.webhook_events_topic,
+            {
+                "ack_deadline_seconds": 310,
+                **retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": clients.topic_path(WEBHOOK_EVENTS_DEAD_TOPIC),
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                },
+            },
+        ),
+        "webhook_retries": (
+            WEBHOOK_RETRIES_SUBSCRIPTION,
+            settings.webhook_ticks_topic,
+            {"ack_deadline_seconds": 310, **retry},
         ),
     }
     for function, (subscription, topic, config) in feeds.items():

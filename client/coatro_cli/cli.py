@@ -771,6 +771,116 @@ def screens_history(ctx, screen_id, as_json, url, api_key, retries):
         registry.write_table(versions, registry.HISTORY_COLUMNS, sys.stdout)
 
 
+@main.group(
+    help="""Webhook endpoints: register one, list them, see an endpoint's deliveries (docs/webhooks.md).
+
+Needs webhooks:write to register, webhooks:read for the rest (an API key holds both)."""
+)
+def webhooks():
+    pass
+
+
+def _event_types(ctx, param, value):
+    items = [v.strip() for given in value or () for v in given.split(",") if v.strip()]
+    if not items:
+        raise click.BadParameter("name at least one event type")
+    return items
+
+
+@webhooks.command(
+    name="put",
+    help="""Create or replace the endpoint WEBHOOK_ID (PUT /coatro/v1/pop/webhooks/WEBHOOK_ID).
+
+--url is the endpoint's https:// URL (so here the API's own URL comes from `coatro --url API ...`,
+COATRO_URL or the config file). --events takes a comma list (or is repeated): job.completed,
+job.partially_completed, job.failed, report.ready, booking.underdelivering, screen.dark. When the
+endpoint is created, its signing secret (whsec_...) is printed on stderr: it is shown this once.
+Prints the endpoint as JSON.""",
+)
+@click.argument("webhook_id")
+@click.option("--url", "target", required=True, help="The https:// URL that receives the events.")
+@click.option("--events", multiple=True, callback=_event_types, help="Event types (comma list).")
+@click.option("--description", help="A note for people.")
+@click.option("--api-key", metavar="KEY", help="API key (else COATRO_API_KEY or the config file).")
+@click.option("--retries", type=click.IntRange(0, 20), default=None, help="Retries (default 5).")
+@click.pass_context
+@reports_errors
+def webhooks_put(ctx, webhook_id, target, events, description, api_key, retries):
+    client = make_client(ctx, None, api_key, retries)
+    created, endpoint = client.put_webhook(webhook_id, target, events, description)
+    if created:
+        progress.say(f"created {webhook_id}; its signing secret, shown only now: {endpoint.get('secret')}")
+    else:
+        progress.say(f"replaced {webhook_id} (its secret is unchanged)")
+    click.echo(json.dumps(endpoint, ensure_ascii=False, indent=2))
+
+
+@webhooks.command(name="list", help="Every endpoint (GET /coatro/v1/pop/webhooks), as a table or JSON lines.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per endpoint, a line each.")
+@connection_options
+@click.pass_context
+@reports_errors
+def webhooks_list(ctx, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    found = list(iter_pages(client.webhooks_page(), "webhooks", client.webhooks_page, "the webhooks"))
+    if as_json:
+        for endpoint in found:
+            click.echo(json.dumps(endpoint, ensure_ascii=False))
+    else:
+        rows = ({**e, "events": ",".join(e.get("events") or [])} for e in found)
+        registry.write_table(rows, ("webhookId", "url", "events", "description"), sys.stdout)
+    progress.say(f"{len(found)} webhooks")
+
+
+@webhooks.command(
+    name="deliveries",
+    help="""An endpoint's deliveries, newest event first (GET .../webhooks/WEBHOOK_ID/deliveries):
+state (pending, succeeded, failed), attempts, the last status code or error and its latency.""",
+)
+@click.argument("webhook_id")
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Most deliveries shown."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per delivery (with every attempt), a line each."
+)
+@connection_options
+@click.pass_context
+@reports_errors
+def webhooks_deliveries(ctx, webhook_id, limit, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    size = min(limit, 200)
+    pages = iter_pages(
+        client.webhook_deliveries_page(webhook_id, size),
+        "deliveries",
+        lambda token: client.webhook_deliveries_page(webhook_id, size, token),
+        f"the deliveries of {webhook_id}",
+    )
+    shown = []
+    for delivery in pages:
+        shown.append(delivery)
+        if len(shown) >= limit:
+            break
+    if as_json:
+        for delivery in shown:
+            click.echo(json.dumps(delivery, ensure_ascii=False))
+    else:
+        rows = []
+        for d in shown:
+            last = (d.get("attempts") or [{}])[-1]
+            rows.append(
+                {
+                    **d,
+                    "attempts": len(d.get("attempts") or []),
+                    "last": last.get("statusCode") or last.get("error") or "",
+                    "latencyMs": last.get("latencyMs", ""),
+                }
+            )
+        columns = ("eventId", "eventType", "state", "attempts", "last", "latencyMs", "nextAttemptAt")
+        registry.write_table(rows, columns, sys.stdout)
+    progress.say(f"{len(shown)} deliveries")
+
+
 @main.command(name="config", help="Show the effective URL and credentials, and where each comes from.")
 @connection_options
 @click.pass_context

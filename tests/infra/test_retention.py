@@ -111,7 +111,14 @@ def test_terraform_enforces_the_row(row, infra):
             pytest.fail(f"unknown Terraform address {address}")
 
 
-def test_record_retention_reaches_the_functions_as_the_setting_the_code_reads(infra):
-    """TTL rows on records: Terraform passes the variable to the code that writes `expireAt`."""
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("record_retention_days", "COATRO_RETENTION_DAYS"),
+        ("export_retention_days", "COATRO_EXPORT_RETENTION_DAYS"),
+    ],
+)
+def test_ttl_variables_reach_the_functions_as_the_setting_the_code_reads(variable, setting):
+    """TTL rows: Terraform passes the variable to the code that writes `expireAt`."""
     text = (ROOT / "infra" / "functions.tf").read_text()
-    assert "COATRO_RETENTION_DAYS = tostring(var.record_retention_days)" in text
+    assert re.search(rf"{setting}\s*=\s*tostring\(var\.{variable}\)", text)
