@@ -18,6 +18,7 @@ CHUNKS_DEAD_TOPIC = "pop-chunks-dead"
 WORKER_SUBSCRIPTION = "pop-chunks-worker"
 DEAD_LETTER_SUBSCRIPTION = "pop-chunks-dead-letter"
 SWEEPER_SUBSCRIPTION = "pop-sweeps-sweeper"
+ROLLUPS_SUBSCRIPTION = "pop-rollups-rollups"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -55,6 +56,7 @@ def resources(reports: bool = True) -> None:
         settings.chunks_topic,
         CHUNKS_DEAD_TOPIC,
         settings.sweeps_topic,
+        settings.rollups_topic,
         settings.webhook_events_topic,
     ):
         ensure_topic(topic)
@@ -88,7 +90,7 @@ def resources(reports: bool = True) -> None:
 
 
 def push_subscriptions(stack) -> None:
-    """The worker, the dead-letter handler and the sweeper are fed by push, as in the cloud."""
+    """The worker, the dead-letter handler, the sweeper and the rollups are fed by push, as in the cloud."""
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
@@ -107,6 +109,12 @@ def push_subscriptions(stack) -> None:
         "dead_letter": (DEAD_LETTER_SUBSCRIPTION, CHUNKS_DEAD_TOPIC, {"ack_deadline_seconds": 60}),
         "sweeper": (SWEEPER_SUBSCRIPTION, settings.sweeps_topic, {"ack_deadline_seconds": 600, **retry}),
     }
+    if stack.reports:  # the rollups live in BigQuery, which a stack without reports does not run
+        feeds["rollups"] = (
+            ROLLUPS_SUBSCRIPTION,
+            settings.rollups_topic,
+            {"ack_deadline_seconds": 600, **retry},
+        )
     for function, (subscription, topic, config) in feeds.items():
         if function in stack.function_ports:
             endpoint = f"http://127.0.0.1:{stack.function_ports[function]}/"

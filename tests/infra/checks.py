@@ -58,6 +58,7 @@ EXPECTED_TRIGGERS = {
     "job_status": "http",
     "schemas": "http",
     "reports": "http",
+    "rollups": "push",
     "screens": "http",
     "splitter": "storage",
     "sweeper": "push",
@@ -68,7 +69,7 @@ EXPECTED_TRIGGERS = {
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"sweeper"}
+SCHEDULED_FUNCTIONS = {"rollups", "sweeper"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
@@ -98,7 +99,9 @@ ALLOWED_PROJECT_GRANTS = {
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
 # data access. The one function that queries may hold it, unconditioned.
-FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser")}
+# Running a BigQuery query job is granted only on a project (a job is billed to one); jobUser holds no
+# data access. reports queries; rollups queries and writes the rollups table (iam.tf).
+FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser"), ("rollups", "roles/bigquery.jobUser")}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )
