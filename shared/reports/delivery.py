@@ -1,12 +1,17 @@
 """The delivery report: one parameterized BigQuery query over the events table, joined to the screens
 table (the registry's versions) as each play's screen was when it played.
 
-Counting (docs/reports.md):
-- Each event counts once per (tenantId, eventId) however often it was delivered: the first row
-  published wins, as in the `events` view. The tenant and the `playedAt` window are applied inside the
-  deduplication, so BigQuery reads only the window's day partitions (and, the table being clustered on
-  tenantId, mostly the caller's blocks); the id filters are applied to the deduplicated events, so a
-  report filtered on a campaign agrees with the same report grouped by campaign.
+Counting (docs/reports.md, "Counting once"):
+- Each event counts once per (tenantId, eventId): a row (one message; a message written twice is one)
+  counts unless a copy of the same event was published before it (publish_time, then message_id)
+  with a playedAt less than the dedup horizon (`dedup_horizon_days`, 7 by default) from its own. So
+  the first delivery wins, and a copy re-sent days later with another playedAt does not count again;
+  copies are looked for in the report's window widened by the horizon on both sides, so BigQuery
+  reads only those day partitions (and, the table being clustered on tenantId, mostly the caller's
+  blocks). The id filters are applied to the deduplicated events, so a report filtered on a campaign
+  agrees with the same report grouped by campaign.
+- Closed hours (before the hour of the rollups' watermark) come from the `rollups` table, which holds
+  these same sums per hour (shared/reports/rollups.py); the hours after, from raw events (`plan`).
 - A play joins the version of its screen valid at `playedAt` (validFrom <= playedAt < the next
   version's validFrom). A play before the screen's first version takes the first version: a screen
   registered today describes last month's plays too. A play whose screen is not registered stays in
