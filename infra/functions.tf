@@ -173,7 +173,6 @@ locals {
       COATRO_SCREENS_TABLE      = google_bigquery_table.screens.table_id
       COATRO_ROLLUPS_TABLE      = google_bigquery_table.rollups.table_id
       COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days) # the same as rollups': the two paths count alike
-      COATRO_ROLLUP_LAG_SECONDS = tostring(var.rollup_lag_seconds)
     }
     # The hourly rollups' writer (shared/reports/rollups.py; its grants in iam.tf).
     rollups = {
