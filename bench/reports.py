@@ -393,7 +393,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in args.rollup_sizes.split(",") if n.strip()]
 
-    stack = Stack(ports=Ports.free())
+    # No scheduled ticks: a sweep or a roll at a random moment would run beside what is measured (and
+    # a roll would move the reports measured through the gateway onto rollups mid-run); the rollups
+    # part rolls once itself.
+    stack = Stack(ports=Ports.free(), settings_env={"COATRO_SWEEP_INTERVAL_SECONDS": "86400"})
     print("starting a local stack on free ports...", flush=True)
     stack.start()
     try:
