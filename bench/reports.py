@@ -33,6 +33,7 @@ import io
 import json
 import random
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -300,6 +301,22 @@ def scale_queries() -> list[DeliveryQuery]:
     ]
 
 
+def print_size(size: int, result: tuple) -> None:
+    written, _, hours, rolled, rollup_rows, raw_rows, shapes = result
+    print(
+        f"  {size:,} events ({written:,} rows): rollups table {rollup_rows:,} rows, raw {raw_rows:,} "
+        f"({rollup_rows / raw_rows:.4f} of raw); one full roll of {hours:,} hours: {rolled:.0f} s"
+    )
+    for query, took, read in shapes:
+        label = f"{query.first_day}..{query.last_day} {query.timezone} by {','.join(query.group_by)}"
+        print(
+            f"    {took['rollups'] * 1000:>8.0f} ms rollups ({read['rollups']:>10,} rows read)"
+            f"  {took['raw'] * 1000:>8.0f} ms raw ({read['raw']:>11,} rows read)"
+            f"  {took['raw'] / took['rollups']:5.1f}x faster   {label}"
+        )
+    sys.stdout.flush()
+
+
 def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
     results = {}
     for size in sizes:
@@ -317,6 +334,11 @@ def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
         )
         raw_rows = count_rows(
             f"SELECT COUNT(*) FROM `{clients.events_table()}` WHERE tenantId = @t", t=tenant
+        )
+        print(
+            f"  {written:,} rows generated in {generated:.0f} s; {hours:,} hours rolled in {rolled:.0f} s; "
+            f"rollups {rollup_rows:,} rows against {raw_rows:,} raw rows ({raw_rows / max(rollup_rows, 1):.1f}x fewer)",
+            flush=True,
         )
         shapes = []
         for query in scale_queries():
@@ -336,28 +358,14 @@ def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
             }
             shapes.append((query, {p: statistics.median(t) for p, t in timing.items()}, read))
         results[size] = (written, generated, hours, rolled, rollup_rows, raw_rows, shapes)
-        print(
-            f"  {written:,} rows generated in {generated:.0f} s; {hours:,} hours rolled in {rolled:.0f} s; "
-            f"rollups {rollup_rows:,} rows against {raw_rows:,} raw rows ({raw_rows / max(rollup_rows, 1):.1f}x fewer)",
-            flush=True,
-        )
+        print_size(size, results[size])
     print(
         f"\nrollups against raw events: {SCALE_SCREENS} screens, {SCALE_CAMPAIGNS} campaigns, {SCALE_DAYS} days; "
         f"reports straight on the emulator (delivery_report), median of {rounds} (rollups) / {raw_rounds} (raw) runs; "
         "both paths' answers equal"
     )
-    for size, (written, _, hours, rolled, rollup_rows, raw_rows, shapes) in results.items():
-        print(
-            f"  {size:,} events ({written:,} rows): rollups table {rollup_rows:,} rows, raw {raw_rows:,} "
-            f"({rollup_rows / raw_rows:.4f} of raw); one full roll of {hours:,} hours: {rolled:.0f} s"
-        )
-        for query, took, read in shapes:
-            label = f"{query.first_day}..{query.last_day} {query.timezone} by {','.join(query.group_by)}"
-            print(
-                f"    {took['rollups'] * 1000:>8.0f} ms rollups ({read['rollups']:>10,} rows read)"
-                f"  {took['raw'] * 1000:>8.0f} ms raw ({read['raw']:>11,} rows read)"
-                f"  {took['raw'] / took['rollups']:5.1f}x faster   {label}"
-            )
+    for size in results:
+        print_size(size, results[size])
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]
         print(f"  latency {large:,} / {small:,} events, per shape:")

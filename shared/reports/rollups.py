@@ -32,8 +32,11 @@ from shared.reports import delivery
 from shared.storage import rollups as rollup_state
 
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
-BATCH_HOURS = 168  # hours re-rolled in one statement: one week
-BATCH_SPAN = timedelta(days=7)  # and within a week of the first, so the copies' lookback stays short
+# Hours re-rolled in one statement: up to a month of them, within a month of the first (a statement
+# reads its hours' events, and their ids the dedup horizon either side: fewer, longer batches read
+# those margins fewer times; a scheduled roll usually has an hour or two).
+BATCH_HOURS = 31 * 24
+BATCH_SPAN = timedelta(days=31)
 
 _DIRTY_EVENTS = """
 SELECT tenantId, TIMESTAMP_TRUNC(playedAt, HOUR) AS hour

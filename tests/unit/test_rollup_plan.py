@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from shared.reports.delivery import Plan, plan
 from shared.reports.params import DeliveryQuery
-from shared.reports.rollups import BATCH_HOURS, batches
+from shared.reports.rollups import BATCH_HOURS, BATCH_SPAN, batches
 
 MARCH = DeliveryQuery(date(2025, 3, 1), date(2025, 3, 31), "UTC", ("date",))
 
@@ -46,9 +46,9 @@ def test_screen_time_reads_rollups_in_any_zone():
     assert plan(query, datetime(2025, 6, 1, tzinfo=UTC)) == Plan(rolled_end=query.window()[1])
 
 
-def test_a_roll_batches_its_hours_by_week():
+def test_a_roll_batches_its_hours_by_month():
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    hours = [start + timedelta(hours=h) for h in range(400)] + [start + timedelta(days=300)]
+    hours = [start + timedelta(hours=h) for h in range(2000)] + [start + timedelta(days=300)]
     cut = batches([*hours, hours[5]])  # a repeated hour is rolled once
-    assert [len(b) for b in cut] == [BATCH_HOURS, BATCH_HOURS, 400 - 2 * BATCH_HOURS, 1]
-    assert all(b[-1] - b[0] < timedelta(days=7) for b in cut)
+    assert [len(b) for b in cut] == [BATCH_HOURS, BATCH_HOURS, 2000 - 2 * BATCH_HOURS, 1]
+    assert all(b[-1] - b[0] < BATCH_SPAN for b in cut)
