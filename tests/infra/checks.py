@@ -63,12 +63,15 @@ EXPECTED_TRIGGERS = {
     "sweeper": "push",
     "token": "http",
     "upload_url": "http",
+    "webhook_retries": "push",
+    "webhook_sender": "push",
+    "webhooks": "http",
     "worker": "push",
 }
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"sweeper"}
+SCHEDULED_FUNCTIONS = {"sweeper", "webhook_retries"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
