@@ -17,9 +17,10 @@ locals {
   # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it. tokenThrottles: the token
   # endpoint's failed-authentication records (shared/auth/throttle.py), one per client id tried, known
   # or not; each expires a window after its last failure.
+  # exports: play export records (shared/storage/exports.py), which expire with their files.
   # webhookDeliveries: one event for one endpoint with its attempts (shared/storage/notify.py), kept
   # record_retention_days after the event.
-  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "webhookDeliveries"])
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "exports", "webhookDeliveries"])
 }
 
 resource "google_firestore_field" "expire_at" {

@@ -36,6 +36,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    exporter = {
+      trigger       = "push"
+      description   = "Writes a play export's next parts (gzipped NDJSON or CSV) from BigQuery to the exports bucket, one pop-exports message per call."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "1Gi" # one results page (10,000 plays) and one 8 MiB upload chunk at a time
+      concurrency   = 1     # a call streams one export
+      timeout       = 540   # below the subscription's 600 s ack deadline; a call stops after ~420 s (export_time_budget_seconds)
+      max_instances = 10
+    }
     ingest = {
       trigger       = "http"
       description   = "POST /coatro/v1/pop/{dynamic/bulk,bulk}/ingest: creates (or returns) the job for an uploaded file."
@@ -65,7 +74,7 @@ locals {
     }
     reports = {
       trigger       = "http"
-      description   = "GET /coatro/v1/pop/reports/delivery: a tenant's delivery report from BigQuery, paginated."
+      description   = "GET /coatro/v1/pop/reports/{delivery,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, raw plays by cursor, play exports."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40 # each request waits on one BigQuery query
@@ -187,11 +196,21 @@ locals {
       COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
       COATRO_TOKEN_AUDIENCE          = var.token_audience
     }
-    # The tables reports read (read-only grants in iam.tf).
+    # The tables reports read (read-only grants in iam.tf); the exports it starts and signs (exports.tf).
     reports = {
+      COATRO_BIGQUERY_DATASET        = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE            = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE           = google_bigquery_table.screens.table_id
+      COATRO_EXPORTS_BUCKET          = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC           = google_pubsub_topic.exports.name
+      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["reports"].email
+      COATRO_EXPORT_RETENTION_DAYS   = tostring(var.export_retention_days)
+    }
+    exporter = {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
       COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
-      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+      COATRO_EXPORTS_BUCKET   = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC    = google_pubsub_topic.exports.name
     }
     # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
     screens = {
@@ -241,6 +260,17 @@ resource "google_cloudfunctions2_function" "function" {
     min_instance_count               = try(each.value.min_instances, null)
     max_instance_count               = try(each.value.max_instances, var.max_instances)
     environment_variables            = merge(local.function_env, lookup(local.function_extra_env, each.key, {}))
+
+    # The plays cursor's HMAC key, for reports only (exports.tf).
+    dynamic "secret_environment_variables" {
+      for_each = each.key == "reports" ? [google_secret_manager_secret.cursor.secret_id] : []
+      content {
+        key        = "COATRO_CURSOR_SECRET"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   dynamic "event_trigger" {

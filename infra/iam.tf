@@ -19,10 +19,11 @@ locals {
   firestore_roles = {
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
+    exporter    = "roles/datastore.user" # records an export's parts and state
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
-    reports     = "roles/datastore.viewer"
+    reports     = "roles/datastore.user" # creates play export records (exports.tf)
     screens     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"

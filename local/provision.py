@@ -21,6 +21,10 @@ SWEEPER_SUBSCRIPTION = "pop-sweeps-sweeper"
 WEBHOOK_EVENTS_DEAD_TOPIC = "pop-webhook-events-dead"
 WEBHOOK_SENDER_SUBSCRIPTION = "pop-webhook-events-sender"
 WEBHOOK_RETRIES_SUBSCRIPTION = "pop-webhook-ticks-retries"
+EXPORTER_SUBSCRIPTION = "pop-exports-exporter"
+EXPORTS_DEAD_TOPIC = (
+    "pop-exports-dead"  # as infra/pubsub.tf: kept for an operator, the export's deadline fails it
+)
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -61,6 +65,8 @@ def resources(reports: bool = True) -> None:
         settings.webhook_events_topic,
         WEBHOOK_EVENTS_DEAD_TOPIC,
         settings.webhook_ticks_topic,
+        settings.exports_topic,
+        EXPORTS_DEAD_TOPIC,
     ):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
@@ -86,10 +92,11 @@ def resources(reports: bool = True) -> None:
             },
         )
         bigquery.create_tables()
-    try:
-        clients.storage().create_bucket(settings.uploads_bucket)
-    except exceptions.Conflict:
-        pass
+    for bucket in (settings.uploads_bucket, settings.exports_bucket):
+        try:
+            clients.storage().create_bucket(bucket)
+        except exceptions.Conflict:
+            pass
 
 
 def push_subscriptions(stack) -> None:
@@ -119,6 +126,18 @@ def push_subscriptions(stack) -> None:
                 **retry,
                 "dead_letter_policy": {
                     "dead_letter_topic": clients.topic_path(WEBHOOK_EVENTS_DEAD_TOPIC),
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                },
+            },
+        ),
+        "exporter": (
+            EXPORTER_SUBSCRIPTION,
+            settings.exports_topic,
+            {
+                "ack_deadline_seconds": 600,
+                **retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": clients.topic_path(EXPORTS_DEAD_TOPIC),
                     "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
                 },
             },

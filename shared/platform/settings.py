@@ -48,6 +48,45 @@ class Settings(BaseSettings):
     screens_table: str = Field(
         "screens", description="The screen registry's versions, mirrored for reports (one row per version)."
     )
+    # Raw play export (shared/reports/plays.py, shared/reports/exports.py; docs/plays-export.md).
+    exports_bucket: str = Field(
+        "coatro-exports",
+        description="Bucket of play exports: exports/<tenant>/<exportId>/ (lifecycle-expired).",
+    )
+    exports_topic: str = Field(
+        "pop-exports", description="Topic of export work items (the exporter function)."
+    )
+    cursor_secret: str | None = Field(
+        None,
+        description="HMAC-SHA256 key of the plays cursor (and export ids); generated at deploy time, never committed. "
+        "Without it the plays endpoints answer 503.",
+    )
+    export_part_rows: int = Field(
+        1_000_000,
+        ge=1,
+        description="Plays per file of an export: a part is written, then recorded, then the next.",
+    )
+    export_time_budget_seconds: float = Field(
+        420.0,
+        gt=0,
+        description="An exporter call stops after the part that crosses this and hands the rest to a new message "
+        "(below its 540 s timeout).",
+    )
+    export_deadline_seconds: float = Field(
+        6 * 3600.0, gt=0, description="An export not finished this long after it was requested is failed."
+    )
+    export_retention_days: int = Field(
+        7,
+        ge=1,
+        description="An export's record expires (Firestore TTL) this long after it was requested, as its files "
+        "do (the exports bucket's lifecycle rule, var.export_retention_days).",
+    )
+    export_url_seconds: int = Field(
+        3600,
+        ge=60,
+        le=604800,
+        description="Lifetime of an export's signed download URLs (V4: at most 7 days).",
+    )
     bigquery_emulator_host: str | None = Field(
         None,
         validation_alias="BIGQUERY_EMULATOR_HOST",
