@@ -179,18 +179,19 @@ locals {
 
   # What every function reads through shared/platform/settings.py.
   function_env = {
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    COATRO_EVENTS_TOPIC  = google_pubsub_topic.events.name
-    COATRO_CHUNKS_TOPIC  = google_pubsub_topic.chunks.name
-    COATRO_SWEEPS_TOPIC  = google_pubsub_topic.sweeps.name
+    GOOGLE_CLOUD_PROJECT  = var.project_id
+    COATRO_EVENTS_TOPIC   = google_pubsub_topic.events.name
+    COATRO_CHUNKS_TOPIC   = google_pubsub_topic.chunks.name
+    COATRO_SWEEPS_TOPIC   = google_pubsub_topic.sweeps.name
+    COATRO_UPLOADS_BUCKET = google_storage_bucket.uploads.name
+    COATRO_CHUNK_ROWS     = tostring(var.chunk_rows)
+    COATRO_MAX_FILE_BYTES = tostring(var.max_file_bytes)
+    COATRO_RETENTION_DAYS = tostring(var.record_retention_days)
+    LOG_EXECUTION_ID      = "true" # ties every log line to its request in Cloud Logging
+
     # job.* events are published by whichever stage ends a job (worker, splitter, sweeper, ingest, dead_letter)
     COATRO_WEBHOOK_EVENTS_TOPIC = google_pubsub_topic.webhook_events.name
     COATRO_WEBHOOK_TICKS_TOPIC  = google_pubsub_topic.webhook_ticks.name
-    COATRO_UPLOADS_BUCKET       = google_storage_bucket.uploads.name
-    COATRO_CHUNK_ROWS           = tostring(var.chunk_rows)
-    COATRO_MAX_FILE_BYTES       = tostring(var.max_file_bytes)
-    COATRO_RETENTION_DAYS       = tostring(var.record_retention_days)
-    LOG_EXECUTION_ID            = "true" # ties every log line to its request in Cloud Logging
   }
 
   # What some functions read on top of function_env. Not in local.functions: that map is also the

@@ -70,7 +70,7 @@ EXPECTED_TRIGGERS = {
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"rollups", "sweeper"}
+SCHEDULED_FUNCTIONS = {"rollups", "sweeper", "webhook_retries"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
