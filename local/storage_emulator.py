@@ -68,12 +68,7 @@ _end_headers = server.RequestHandler.end_headers
 
 def _end_headers_with_cors(handler) -> None:
     origin = handler.headers.get("Origin") if handler.headers else None
-    if (
-        handler.command in CORS_METHODS
-        and origin
-        and origin in allowed_origins()
-        and _is_xml_upload(handler)
-    ):
+    if handler.command in CORS_METHODS and origin and origin in allowed_origins() and _is_xml_upload(handler):
         handler.send_header("Access-Control-Allow-Origin", origin)
         handler.send_header("Vary", "Origin")
     _end_headers(handler)

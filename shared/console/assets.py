@@ -7,7 +7,7 @@ Every response, a file or an error, carries:
 - X-Frame-Options: DENY, for browsers without frame-ancestors (RFC 7034);
 - X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer, Cross-Origin-Opener-Policy: same-origin.
 
-The files are a fixed set, read once: a path names one of them exactly (flat names, no directories),
+The files are a fixed set, read into memory (again only when one changes): a path names one of them exactly (flat names, no directories),
 so nothing outside the folder can be reached. HTML is never cached (a new deploy shows at once); the
 other files are revalidated by ETag.
 """
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,15 +48,24 @@ class Asset:
     etag: str
 
 
-@cache
 def assets(folder: Path) -> dict[str, Asset]:
-    """name -> Asset for every file directly in `folder`."""
+    """name -> Asset for every file directly in `folder`: read again only when a file changed (its size
+    or modification time; deployed files never do, `make dev` picks up an edit at the next request)."""
+    signature = tuple(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name)
+        if entry.is_file() and not entry.name.startswith(".")
+    )
+    return _read(folder, signature)
+
+
+@lru_cache(maxsize=4)
+def _read(folder: Path, signature: tuple[tuple[str, int, int], ...]) -> dict[str, Asset]:
     found = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.name.startswith("."):
-            body = path.read_bytes()
-            kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            found[path.name] = Asset(body, kind, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    for name, _size, _mtime in signature:
+        body = (folder / name).read_bytes()
+        kind = TYPES.get(Path(name).suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        found[name] = Asset(body, kind, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
     return found
 
 
@@ -114,10 +124,8 @@ def serve(request: Request, folder: Path) -> Response:
     asset = assets(folder).get(name or "index.html") if name is not None else None
     if asset is None:
         return _refuse(not_found("No such page of the console."))
-    if asset.content_type.startswith("text/html"):
-        cache_control = "no-store"
-    else:
-        cache_control = "no-cache"  # revalidate: the ETag answers 304 while the file is the same
+    # HTML is never stored; the rest is revalidated: the ETag answers 304 while the file is the same.
+    cache_control = "no-store" if asset.content_type.startswith("text/html") else "no-cache"
     if request.headers.get("If-None-Match") == asset.etag:
         return _answer(304, b"", asset.content_type, ETag=asset.etag, **{"Cache-Control": cache_control})
     body = b"" if request.method == "HEAD" else asset.body
