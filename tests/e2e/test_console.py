@@ -364,7 +364,8 @@ def test_another_origin_can_neither_call_the_api_nor_frame_the_console(stack, wa
         page.wait_for_load_state("load")
         # Framing is refused (frame-ancestors 'none', X-Frame-Options DENY): the frame holds no console.
         frame = next(f for f in page.frames if f != page.main_frame)
-        assert frame.url != stack.console_url or frame.evaluate("document.getElementById('main')") is None
+        assert frame.url == "chrome-error://chromewebdata/"  # Chromium's page for a refused frame
+        assert frame.query_selector("#main") is None
         # The API grants no other origin: with a credential (preflighted) or without, the browser refuses.
         outcome = page.evaluate(
             """async ([api, key]) => {
@@ -398,7 +399,7 @@ def test_the_console_is_usable_at_phone_size(stack, browser, client):
     try:
         page = phone.page
         sign_in(page, stack, client_id, secret)
-        for name in ("jobs", "upload", "schemas", "screens", "reports"):
+        for name in ("jobs", "schemas", "reports"):  # the widest pages: tables, the editor, the chart
             page.goto(f"{stack.console_url}#/{name}")
             ready(page, name)
             # nothing wider than the screen: tables scroll inside their own region

@@ -4,7 +4,7 @@ import { csvDownload, empty, failure, field, h, loading, number, replace, select
 
 const STATUSES = ["queued", "processing", "completed", "partially_completed", "failed"];
 const FINAL = new Set(["completed", "partially_completed", "failed"]);
-const POLL_MS = 1000;
+const POLL_MS = 700;
 const ERRORS_PAGE = 50;
 const MAX_CSV_ROWS = 100_000;
 
