@@ -61,6 +61,13 @@ class Watched:
         self.errors: list[str] = []
         self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # What the Content-Security-Policy refused (Chromium logs each as "Refused to ..."): the
+        # console itself must never need anything the policy forbids.
+        self.refused: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: message.text.startswith("Refused") and self.refused.append(message.text),
+        )
 
     def close(self) -> None:
         self.context.close()
@@ -181,7 +188,7 @@ def test_sign_in_shows_the_tenant_keeps_the_token_in_memory_only_and_sign_out_fo
     page.wait_for_selector("#sign-in")
     assert "sign in again" in page.text_content("main")
     assert page.is_hidden("#nav")
-    assert watched.errors == [] and watched.dialogs == []
+    assert watched.errors == [] and watched.dialogs == [] and watched.refused == []
 
 
 def test_upload_a_file_with_a_bad_row_and_see_the_job_end_partially_completed(stack, watched, client):
@@ -230,7 +237,7 @@ def test_upload_a_file_with_a_bad_row_and_see_the_job_end_partially_completed(st
     ready(page, "jobs")
     assert "partially completed" in page.locator("#jobs-table tbody tr").first.text_content()
     assert fits_a_phone(page)
-    assert watched.errors == [] and watched.dialogs == []
+    assert watched.errors == [] and watched.dialogs == [] and watched.refused == []
 
 
 def test_register_a_mapping_after_previewing_it(stack, watched, client):
@@ -267,7 +274,7 @@ def test_register_a_mapping_after_previewing_it(stack, watched, client):
     ).json()
     assert stored["mapping"]["fields"] == json.loads(good)["fields"]
     assert fits_a_phone(page)  # the editor and the preview, one above the other
-    assert watched.errors == [] and watched.dialogs == []
+    assert watched.errors == [] and watched.dialogs == [] and watched.refused == []
 
 
 def test_the_report_chart_plots_the_apis_numbers_and_shows_a_hostile_campaign_id_as_text(
@@ -341,7 +348,7 @@ def test_the_report_chart_plots_the_apis_numbers_and_shows_a_hostile_campaign_id
     assert XSS in page.locator("#report-table").text_content()
     assert page.locator("main img").count() == 0
     assert fits_a_phone(page)  # the chart, its legend and the table
-    assert watched.dialogs == [] and watched.errors == []
+    assert watched.dialogs == [] and watched.errors == [] and watched.refused == []
     # And were markup ever injected, the policy would refuse its inline handler.
     page.evaluate(
         """() => { window.violations = [];
