@@ -127,6 +127,7 @@ def test_sign_in_shows_the_tenant_keeps_the_token_in_memory_only_and_sign_out_fo
     # With the keyboard alone: the client id field has the focus, Tab moves on, Enter signs in.
     page.goto(stack.console_url)
     ready(page, "sign-in")
+    assert page.is_hidden("#who") and page.is_hidden("#nav")  # no tenant, no pages before signing in
     page.keyboard.type(client_id)
     page.keyboard.press("Tab")
     page.keyboard.type(secret)
@@ -160,6 +161,7 @@ def test_sign_in_shows_the_tenant_keeps_the_token_in_memory_only_and_sign_out_fo
     # Signing out forgets it: the sign-in form is back and the pages need signing in again.
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_selector("#sign-in")
+    assert page.is_hidden("#who") and page.text_content("#tenant") == ""
     page.goto(stack.console_url + "#/jobs")
     page.wait_for_selector("#sign-in")
     # A wrong secret is refused with a message; an API key is held the same way.
