@@ -67,8 +67,10 @@ _end_headers = server.RequestHandler.end_headers
 
 
 def _end_headers_with_cors(handler) -> None:
-    origin = handler.headers.get("Origin") if handler.headers else None
-    if handler.command in CORS_METHODS and origin and origin in allowed_origins() and _is_xml_upload(handler):
+    headers = getattr(handler, "headers", None)  # none yet when the request line itself was refused
+    origin = headers.get("Origin") if headers is not None else None
+    command = getattr(handler, "command", None)
+    if command in CORS_METHODS and origin and origin in allowed_origins() and _is_xml_upload(handler):
         handler.send_header("Access-Control-Allow-Origin", origin)
         handler.send_header("Vary", "Origin")
     _end_headers(handler)
