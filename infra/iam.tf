@@ -19,21 +19,28 @@ locals {
   firestore_roles = {
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
+    exporter    = "roles/datastore.user" # records an export's parts and state
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
-    reports     = "roles/datastore.viewer"
+    reports     = "roles/datastore.user" # creates play export records (exports.tf)
     screens     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
     token       = "roles/datastore.viewer" # looks up OAuth2 clients
     upload_url  = "roles/datastore.user"
     worker      = "roles/datastore.user"
+    # webhooks: tenants' endpoints (with their signing secrets); webhook_sender: deliveries and their
+    # attempts, reading the endpoints' secrets to sign.
+    webhooks        = "roles/datastore.user"
+    webhook_sender  = "roles/datastore.user"
+    webhook_retries = "roles/datastore.user"
   }
 
   topics = {
-    chunks = google_pubsub_topic.chunks.id
-    events = google_pubsub_topic.events.id
+    chunks         = google_pubsub_topic.chunks.id
+    events         = google_pubsub_topic.events.id
+    webhook_events = google_pubsub_topic.webhook_events.id
   }
 
   # function -> topic it publishes to
@@ -43,6 +50,12 @@ locals {
     "splitter:chunks" = { function = "splitter", topic = "chunks" } # fan-out when the job existed first
     "sweeper:chunks"  = { function = "sweeper", topic = "chunks" }  # re-runs a fan-out a dead instance left half done
     "worker:events"   = { function = "worker", topic = "events" }
+    # job.* webhook events, published by whichever stage ends a job (shared/bulk/pipeline/completion.py)
+    "worker:webhook_events"      = { function = "worker", topic = "webhook_events" }
+    "dead_letter:webhook_events" = { function = "dead_letter", topic = "webhook_events" }
+    "splitter:webhook_events"    = { function = "splitter", topic = "webhook_events" }
+    "ingest:webhook_events"      = { function = "ingest", topic = "webhook_events" }
+    "sweeper:webhook_events"     = { function = "sweeper", topic = "webhook_events" } # and the events a finisher failed to publish
   }
 
   # function -> role on the uploads bucket
@@ -57,19 +70,22 @@ locals {
 
   # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
   invokers = {
-    "gateway:console"    = { function = "console", account = "gateway" }
-    "gateway:events"     = { function = "events", account = "gateway" }
-    "gateway:ingest"     = { function = "ingest", account = "gateway" }
-    "gateway:job_status" = { function = "job_status", account = "gateway" }
-    "gateway:token"      = { function = "token", account = "gateway" }
-    "gateway:schemas"    = { function = "schemas", account = "gateway" }
-    "gateway:reports"    = { function = "reports", account = "gateway" }
-    "gateway:screens"    = { function = "screens", account = "gateway" }
-    "gateway:upload_url" = { function = "upload_url", account = "gateway" }
-    "push:dead_letter"   = { function = "dead_letter", account = "push" }
-    "push:sweeper"       = { function = "sweeper", account = "push" }
-    "push:worker"        = { function = "worker", account = "push" }
-    "eventarc:splitter"  = { function = "splitter", account = "splitter_trigger" }
+    "gateway:console"      = { function = "console", account = "gateway" }
+    "gateway:events"       = { function = "events", account = "gateway" }
+    "gateway:ingest"       = { function = "ingest", account = "gateway" }
+    "gateway:job_status"   = { function = "job_status", account = "gateway" }
+    "gateway:token"        = { function = "token", account = "gateway" }
+    "gateway:schemas"      = { function = "schemas", account = "gateway" }
+    "gateway:reports"      = { function = "reports", account = "gateway" }
+    "gateway:screens"      = { function = "screens", account = "gateway" }
+    "gateway:webhooks"     = { function = "webhooks", account = "gateway" }
+    "gateway:upload_url"   = { function = "upload_url", account = "gateway" }
+    "push:dead_letter"     = { function = "dead_letter", account = "push" }
+    "push:sweeper"         = { function = "sweeper", account = "push" }
+    "push:worker"          = { function = "worker", account = "push" }
+    "push:webhook_sender"  = { function = "webhook_sender", account = "push" }
+    "push:webhook_retries" = { function = "webhook_retries", account = "push" }
+    "eventarc:splitter"    = { function = "splitter", account = "splitter_trigger" }
   }
   invoker_accounts = {
     gateway          = google_service_account.gateway.email
@@ -186,7 +202,7 @@ resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-push"
   display_name = "Coatro Pub/Sub push"
-  description  = "Identity in the OIDC tokens of the worker, dead_letter and sweeper push subscriptions."
+  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender and webhook_retries push subscriptions."
 }
 
 resource "google_service_account" "splitter_trigger" {
@@ -254,9 +270,10 @@ resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
 
 resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
   for_each = {
-    chunks_dead   = google_pubsub_topic.chunks_dead.id
-    chunks_parked = google_pubsub_topic.chunks_parked.id
-    events_dead   = google_pubsub_topic.events_dead.id
+    chunks_dead         = google_pubsub_topic.chunks_dead.id
+    chunks_parked       = google_pubsub_topic.chunks_parked.id
+    events_dead         = google_pubsub_topic.events_dead.id
+    webhook_events_dead = google_pubsub_topic.webhook_events_dead.id
   }
 
   project = var.project_id
@@ -268,9 +285,10 @@ resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
 # To forward a message to a dead-letter topic, the agent must also be able to acknowledge it on the source.
 resource "google_pubsub_subscription_iam_member" "pubsub_acks_dead_letters" {
   for_each = {
-    dead_letter     = google_pubsub_subscription.dead_letter.id
-    events_bigquery = google_pubsub_subscription.events_bigquery.id
-    worker          = google_pubsub_subscription.worker.id
+    dead_letter           = google_pubsub_subscription.dead_letter.id
+    events_bigquery       = google_pubsub_subscription.events_bigquery.id
+    worker                = google_pubsub_subscription.worker.id
+    webhook_sender_events = google_pubsub_subscription.webhook_sender_events.id
   }
 
   project      = var.project_id

@@ -250,3 +250,119 @@ resource "google_pubsub_topic" "webhook_events" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Dead letter of pop-webhook-events: an event whose fan-out (creating its deliveries in Firestore) kept
+# failing for 20 deliveries is parked here, kept a week for inspection and replay. (A delivery to a
+# tenant's endpoint that keeps failing is not this: it is retried for over 24 hours from Firestore and
+# then recorded as failed, shared/notify/delivery.py.)
+resource "google_pubsub_topic" "webhook_events_dead" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-webhook-events-dead"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "webhook_events_dead" {
+  name                       = "pop-webhook-events-dead-inspect"
+  project                    = var.project_id
+  topic                      = google_pubsub_topic.webhook_events_dead.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Events reach webhook_sender by push. Pub/Sub's redelivery covers the fan-out only (creating one
+# delivery document per endpoint, then a first attempt); the attempts' own retries span more than 24
+# hours, which no subscription's backoff (at most 600 s) can, so they are driven from Firestore by
+# the tick below.
+resource "google_pubsub_subscription" "webhook_sender_events" {
+  name    = "pop-webhook-events-sender"
+  project = var.project_id
+  topic   = google_pubsub_topic.webhook_events.id
+
+  # Longer than webhook_sender's 300 s timeout, so an event still being fanned out is not redelivered.
+  ack_deadline_seconds       = 310
+  message_retention_duration = "604800s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["webhook_sender"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["webhook_sender"].service_config[0].uri
+    }
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.webhook_events_dead.id
+    max_delivery_attempts = 20
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Ticks for webhook_retries: each one attempts the deliveries whose nextAttemptAt has come.
+resource "google_pubsub_topic" "webhook_ticks" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-webhook-ticks"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Every minute, as the sweep (the same service agent publishes; see google_cloud_scheduler_job.sweep).
+# The shortest retry delay that is honoured to the second is thus the first (5 s) only when the first
+# attempt's own request makes it; later delays (5 min and up) are met within a minute.
+resource "google_cloud_scheduler_job" "webhook_tick" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-webhook-tick"
+  description = "Publishes a tick to pop-webhook-ticks; webhook_retries attempts the webhook deliveries that are due."
+  schedule    = "* * * * *"
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.webhook_ticks.id
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "webhook_retries" {
+  name    = "pop-webhook-ticks-retries"
+  project = var.project_id
+  topic   = google_pubsub_topic.webhook_ticks.id
+
+  ack_deadline_seconds = 310
+  # A tick names no work of its own (the due deliveries are in Firestore): one not delivered within
+  # ten minutes is replaced by newer ones, so no dead letter.
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["webhook_retries"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["webhook_retries"].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}

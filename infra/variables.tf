@@ -37,6 +37,17 @@ variable "event_retention_days" {
   }
 }
 
+variable "export_retention_days" {
+  type        = number
+  description = "Days a play export's files stay in the exports bucket before lifecycle deletes them."
+  default     = 7
+
+  validation {
+    condition     = var.export_retention_days >= 1
+    error_message = "export_retention_days must be at least 1."
+  }
+}
+
 variable "firestore_location" {
   description = "Firestore location (a region such as europe-west1 or a multi-region such as eur3). Cannot change after creation."
   type        = string

@@ -44,13 +44,21 @@ from shared.reports.params import DIMENSIONS, SCREEN_ZONE, DeliveryQuery
 
 IMPRESSION_DECIMALS = Decimal("0.001")
 
-_EVENTS = """
+# The deduplication rule, in SQL: of a tenant's rows of one eventId, the first delivery published wins.
+# (shared/reports/plays.py serves and exports exactly these plays.)
+FIRST_DELIVERY = "ROW_NUMBER() OVER (PARTITION BY eventId ORDER BY publish_time, message_id) = 1"
+
+_EVENTS = (
+    """
 WITH events AS (
   SELECT {dimensions}, playedAt, playCount, durationMs, plannedDurationMs, impressions
   FROM `{events}`
   WHERE tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY eventId ORDER BY publish_time, message_id) = 1
+  QUALIFY """
+    + FIRST_DELIVERY
+    + """
 ),"""
+)
 
 # One row per version (a row written twice by a retried export is kept once), with the instants it
 # is valid between; the first version reaches back before its validFrom.

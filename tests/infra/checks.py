@@ -62,6 +62,7 @@ EXPECTED_TRIGGERS = {
     "console": "http",
     "dead_letter": "push",
     "events": "http",
+    "exporter": "push",
     "ingest": "http",
     "job_status": "http",
     "schemas": "http",
@@ -105,8 +106,8 @@ ALLOWED_PROJECT_GRANTS = {
 # condition that names exactly this stack's database (equality, not a prefix).
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
-# data access. The one function that queries may hold it, unconditioned.
-FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser")}
+# data access. The functions that query (reports, and exporter for play exports) may hold it, unconditioned.
+FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser"), ("exporter", "roles/bigquery.jobUser")}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )
