@@ -90,6 +90,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    rollups = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-rollups (pubsub.tf)
+      description   = "On each scheduled tick, re-rolls the hourly rollups of every hour that received events (or whose screen changed) since its watermark."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi" # waits on BigQuery; holds only the list of dirty hours
+      concurrency   = 1
+      timeout       = 540 # below the subscription's 600 s ack deadline
+      max_instances = 1   # one roll at a time: the watermark moves from the value a roll started from
+    }
     screens = {
       trigger       = "http"
       description   = "/coatro/v1/pop/screens[/{screenId}[/history]] and /screens/import: a tenant's screen registry with type-2 history."
@@ -210,16 +219,29 @@ locals {
       COATRO_BIGQUERY_DATASET        = google_bigquery_dataset.pop.dataset_id
       COATRO_EVENTS_TABLE            = google_bigquery_table.events.table_id
       COATRO_SCREENS_TABLE           = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE           = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS      = tostring(var.dedup_horizon_days) # the same as rollups': the two paths count alike
       COATRO_EXPORTS_BUCKET          = google_storage_bucket.exports.name
       COATRO_EXPORTS_TOPIC           = google_pubsub_topic.exports.name
       COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["reports"].email
       COATRO_EXPORT_RETENTION_DAYS   = tostring(var.export_retention_days)
     }
+    # Exports write the plays endpoint's rows, deduplicated as reports count (the same horizon).
     exporter = {
-      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
-      COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
-      COATRO_EXPORTS_BUCKET   = google_storage_bucket.exports.name
-      COATRO_EXPORTS_TOPIC    = google_pubsub_topic.exports.name
+      COATRO_BIGQUERY_DATASET   = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE       = google_bigquery_table.events.table_id
+      COATRO_EXPORTS_BUCKET     = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC      = google_pubsub_topic.exports.name
+      COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days)
+    }
+    # The hourly rollups' writer (shared/reports/rollups.py; its grants in iam.tf).
+    rollups = {
+      COATRO_BIGQUERY_DATASET   = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE       = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE      = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE      = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days)
+      COATRO_ROLLUP_LAG_SECONDS = tostring(var.rollup_lag_seconds)
     }
     # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
     screens = {

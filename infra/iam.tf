@@ -24,6 +24,7 @@ locals {
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
     reports     = "roles/datastore.user" # creates play export records (exports.tf)
+    rollups     = "roles/datastore.user" # the watermark document (shared/storage/rollups.py)
     screens     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
@@ -85,6 +86,7 @@ locals {
     "push:worker"          = { function = "worker", account = "push" }
     "push:webhook_sender"  = { function = "webhook_sender", account = "push" }
     "push:webhook_retries" = { function = "webhook_retries", account = "push" }
+    "push:rollups"         = { function = "rollups", account = "push" }
     "eventarc:splitter"    = { function = "splitter", account = "splitter_trigger" }
   }
   invoker_accounts = {
@@ -189,6 +191,36 @@ resource "google_project_iam_member" "reports_runs_queries" {
   member  = "serviceAccount:${google_service_account.function["reports"].email}"
 }
 
+# rollups reads the events and screens tables (and the rollups table, which it writes): read grants on
+# those two tables only, write on the rollups table only, and running query jobs (project-level only,
+# as for reports). Its MERGE deletes and inserts rollup rows: bigquery.tables.updateData.
+resource "google_bigquery_table_iam_member" "rollups_reads" {
+  for_each = {
+    events  = google_bigquery_table.events.table_id
+    screens = google_bigquery_table.screens.table_id
+  }
+
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  table_id   = each.value
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
+resource "google_bigquery_table_iam_member" "rollups_writes_rollups" {
+  project    = var.project_id
+  dataset_id = google_bigquery_table.rollups.dataset_id
+  table_id   = google_bigquery_table.rollups.table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
+resource "google_project_iam_member" "rollups_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
 # ---- Accounts that run no code: they only carry requests to the functions.
 
 resource "google_service_account" "gateway" {
@@ -202,7 +234,7 @@ resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-push"
   display_name = "Coatro Pub/Sub push"
-  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender and webhook_retries push subscriptions."
+  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender, webhook_retries and rollups push subscriptions."
 }
 
 resource "google_service_account" "splitter_trigger" {

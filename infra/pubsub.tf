@@ -77,6 +77,35 @@ resource "google_cloud_scheduler_job" "sweep" {
   depends_on = [google_project_service.enabled]
 }
 
+# Ticks for `rollups`, published by the Cloud Scheduler job below (every var.rollup_schedule): each
+# one makes the function re-roll the hours that received events since its watermark.
+resource "google_pubsub_topic" "rollups" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-rollups"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Published by the Cloud Scheduler service agent, as the sweep job's ticks are (no grant needed). No
+# retry_config: a tick that fails to publish is made up for by the next one, which rolls from the
+# same watermark.
+resource "google_cloud_scheduler_job" "rollup" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-rollup"
+  description = "Publishes a tick to pop-rollups; the rollups function re-rolls the hours with new events."
+  schedule    = var.rollup_schedule
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.rollups.id
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
 # Why explicit push subscriptions rather than Eventarc Pub/Sub triggers for `worker`, `dead_letter`
 # and `sweeper`: Eventarc creates and owns its subscription, so its dead-letter policy, retry backoff,
 # ack deadline and retention cannot be set in Terraform. Here they are ours. functions-framework
@@ -172,6 +201,36 @@ resource "google_pubsub_subscription" "sweeper" {
   # parked tick would hold nothing to inspect or replay; it just expires with the retention above.
   # The sweeper runs one sweep at a time (max_instances = 1, concurrency 1): ticks that arrive while
   # one runs are refused and retried with this backoff until they expire.
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "rollups" {
+  name    = "pop-rollups-rollups"
+  project = var.project_id
+  topic   = google_pubsub_topic.rollups.id
+
+  # Longer than the function's timeout, so Pub/Sub does not redeliver a tick still being rolled.
+  ack_deadline_seconds = 600
+  # The shortest Pub/Sub allows: a tick undelivered for ten minutes is worth nothing.
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["rollups"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["rollups"].service_config[0].uri
+    }
+  }
+
+  # No dead_letter_policy, as for the sweeper: a tick names no work; a failed roll leaves the
+  # watermark where it was and the next tick repeats it.
   retry_policy {
     minimum_backoff = "10s"
     maximum_backoff = "60s"

@@ -25,6 +25,7 @@ EXPORTS_DEAD_TOPIC = (
 WEBHOOK_EVENTS_DEAD_TOPIC = "pop-webhook-events-dead"
 WEBHOOK_SENDER_SUBSCRIPTION = "pop-webhook-events-sender"
 WEBHOOK_RETRIES_SUBSCRIPTION = "pop-webhook-ticks-retries"
+ROLLUPS_SUBSCRIPTION = "pop-rollups-rollups"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -62,6 +63,7 @@ def resources(reports: bool = True) -> None:
         settings.chunks_topic,
         CHUNKS_DEAD_TOPIC,
         settings.sweeps_topic,
+        settings.rollups_topic,
         settings.webhook_events_topic,
         settings.exports_topic,
         EXPORTS_DEAD_TOPIC,
@@ -100,7 +102,8 @@ def resources(reports: bool = True) -> None:
 
 
 def push_subscriptions(stack) -> None:
-    """The worker, the dead-letter handler, the sweeper and the webhook functions are fed by push, as in the cloud."""
+    """The worker, the dead-letter handler, the sweeper, the exporter, the webhook functions and the
+    rollups are fed by push, as in the cloud."""
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
@@ -148,6 +151,12 @@ def push_subscriptions(stack) -> None:
             {"ack_deadline_seconds": 310, **retry},
         ),
     }
+    if stack.reports:  # the rollups live in BigQuery, which a stack without reports does not run
+        feeds["rollups"] = (
+            ROLLUPS_SUBSCRIPTION,
+            settings.rollups_topic,
+            {"ack_deadline_seconds": 600, **retry},
+        )
     for function, (subscription, topic, config) in feeds.items():
         if function in stack.function_ports:
             endpoint = f"http://127.0.0.1:{stack.function_ports[function]}/"

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     sweeps_topic: str = Field(
         "pop-sweeps", description="Topic of the periodic sweep that restarts stuck jobs."
     )
+    rollups_topic: str = Field(
+        "pop-rollups", description="Topic of the scheduled tick that brings the hourly rollups up to date."
+    )
     webhook_events_topic: str = Field(
         "pop-webhook-events",
         description="Topic of webhook events (shared.records.notify.WebhookEvent) that shared.notify delivers.",
@@ -86,6 +89,23 @@ class Settings(BaseSettings):
         ge=60,
         le=604800,
         description="Lifetime of an export's signed download URLs (V4: at most 7 days).",
+    )
+    rollups_table: str = Field(
+        "rollups",
+        description="Hourly rollups of the deduplicated events (shared/reports/rollups.py), kept by `rollups`.",
+    )
+    dedup_horizon_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="A copy of an event counts as a duplicate of an earlier delivery of the same "
+        "(tenantId, eventId) whose playedAt is less than this many days from its own (docs/reports.md).",
+    )
+    rollup_lag_seconds: int = Field(
+        600,
+        ge=0,
+        description="Rollups count the events published up to this long ago, leaving time for rows in "
+        "flight between Pub/Sub and the table.",
     )
     bigquery_emulator_host: str | None = Field(
         None,

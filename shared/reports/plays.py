@@ -3,8 +3,9 @@ opaque, tamper-proof cursor; and the one query and row shape that the export job
 (shared/reports/exports.py), so an export's rows are the cursor's rows (docs/plays-export.md).
 
 Which plays: exactly those the delivery report counts. Each event once per (tenantId, eventId), the
-first delivery published winning (`delivery.FIRST_DELIVERY`), deduplicated among the tenant's rows
-whose `playedAt` falls in the window (as the delivery report does); the id filters apply after.
+first delivery published winning, with the delivery report's own CTEs (`delivery.first_deliveries`:
+a copy re-sent within the dedup horizon, whatever its playedAt, does not count again); the id
+filters apply after.
 
 Order: `playedAt`, then `eventId` (unique after deduplication), so a position is one (playedAt,
 eventId) pair and a page is "the next `limit` plays after it" (keyset pagination: no OFFSET, a page
@@ -49,7 +50,7 @@ from shared.platform.encoding import iso_utc
 from shared.platform.problems import FieldError, Problem, field_error, unavailable, validation_failed
 from shared.platform.settings import get_settings
 from shared.platform.timezones import iana_zone
-from shared.reports.delivery import FIRST_DELIVERY
+from shared.reports.delivery import first_deliveries, raw_parameters
 from shared.reports.params import (
     DIMENSIONS,
     FILTERS,
@@ -272,13 +273,7 @@ def decode_cursor(tenant_id: str, query: PlaysQuery, cursor: str) -> Position:
 
 
 _PLAYS = """
-WITH events AS (
-  SELECT eventId, {dimensions}, playedAt, durationMs, plannedDurationMs, playCount, impressions,
-    source, jobId
-  FROM `{events}`
-  WHERE tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd
-  QUALIFY {first_delivery}
-)
+WITH {first_deliveries}
 SELECT eventId, {dimensions}, playedAt, durationMs, plannedDurationMs, playCount, impressions, source, jobId,
   UNIX_MICROS(playedAt) AS playedMicros
 FROM events
@@ -291,8 +286,11 @@ def sql(query: PlaysQuery, after: bool, limit: bool) -> str:
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     return _PLAYS.format(
         dimensions=", ".join(DIMENSIONS),
-        events=clients.events_table(),
-        first_delivery=FIRST_DELIVERY,
+        # The delivery report's deduplicated events (delivery.first_deliveries), with the columns a play
+        # has besides; the CTE list ends here, so without its trailing comma.
+        first_deliveries=first_deliveries(clients.events_table(), extra=("eventId", "source", "jobId"))
+        .rstrip()
+        .removesuffix(","),
         filters=" AND ".join(filters) or "TRUE",
         # A position is (playedAt, eventId); UNIX_MICROS keeps it an exact integer through JSON.
         after="(UNIX_MICROS(playedAt) > @afterMicros OR (UNIX_MICROS(playedAt) = @afterMicros AND eventId > @afterId))"
@@ -308,8 +306,7 @@ def config(
     start, end = query.window()
     parameters = [
         bigquery.ScalarQueryParameter("tenantId", "STRING", tenant_id),
-        bigquery.ScalarQueryParameter("windowStart", "TIMESTAMP", start),
-        bigquery.ScalarQueryParameter("windowEnd", "TIMESTAMP", end),
+        *raw_parameters(start, end),
         *(bigquery.ScalarQueryParameter(d, "STRING", v) for d, v in query.filters.items()),
     ]
     if after is not None:

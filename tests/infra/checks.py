@@ -67,6 +67,7 @@ EXPECTED_TRIGGERS = {
     "job_status": "http",
     "schemas": "http",
     "reports": "http",
+    "rollups": "push",
     "screens": "http",
     "splitter": "storage",
     "sweeper": "push",
@@ -77,7 +78,7 @@ EXPECTED_TRIGGERS = {
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"sweeper"}
+SCHEDULED_FUNCTIONS = {"rollups", "sweeper"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
@@ -106,8 +107,13 @@ ALLOWED_PROJECT_GRANTS = {
 # condition that names exactly this stack's database (equality, not a prefix).
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
-# data access. The functions that query (reports, and exporter for play exports) may hold it, unconditioned.
-FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser"), ("exporter", "roles/bigquery.jobUser")}
+# data access. The functions that query may hold it, unconditioned: reports, exporter (play exports),
+# rollups (queries and writes the rollups table, iam.tf).
+FUNCTION_PROJECT_ROLES = {
+    ("reports", "roles/bigquery.jobUser"),
+    ("exporter", "roles/bigquery.jobUser"),
+    ("rollups", "roles/bigquery.jobUser"),
+}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )
