@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test test-unit test-cloud lint tail key client bench-events bench-bulk bench-reports bench-export bench-isolation venv lock clean
+.PHONY: dev test test-unit test-cloud lint tail key client bench-events bench-bulk bench-reports bench-export bench-isolation bench-console screenshots venv lock clean
 
 venv: $(VENV)/.installed
 
@@ -82,6 +82,12 @@ bench-export: venv  ## a month's export of 1,000,000 plays: time, rows, exporter
 
 bench-isolation: venv  ## what a hostile mapping costs (RE2 extract, where-in) and another tenant's latency beside it
 	$(PY) -m bench.isolation
+
+bench-console: venv  ## how fast the web console is usable (sign-in, jobs, report) in headless Chromium
+	$(PY) -m bench.console
+
+screenshots: venv  ## a PNG of every console page, with realistic data, into docs/screenshots/ (docs/console.md)
+	$(PY) -m local.console_demo --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .local-stack .pytest_cache

@@ -124,3 +124,40 @@ resource "google_firestore_field" "deliveries_next_attempt" {
 # single-field indexes; a screen's versions in document order) are served by
 # Firestore's automatic single-field indexes. A query that filters on one field and orders by
 # another would need a google_firestore_index here.
+
+# A tenant's jobs newest first (GET .../bulk/jobs, the console's Jobs page; shared/storage/job_listing.py):
+# equality on tenantId (and status when the list is filtered), ordered by createdAt then document name,
+# both descending. Each needs a composite index.
+locals {
+  job_list_indexes = {
+    all       = ["tenantId"]
+    by_status = ["tenantId", "status"]
+  }
+}
+
+resource "google_firestore_index" "jobs_newest_first" {
+  for_each = local.job_list_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.main.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value
+      order      = "ASCENDING"
+    }
+  }
+
+  fields {
+    field_path = "createdAt"
+    order      = "DESCENDING"
+  }
+
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}

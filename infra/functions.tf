@@ -18,6 +18,15 @@ locals {
   # min_instances: only HTTP functions keep warm instances; max_instances: var.max_instances unless set.
   # event_trigger: the Eventarc trigger, for storage functions only.
   functions = {
+    console = {
+      trigger       = "http"
+      description   = "GET /console/ and its files: the web console (static, same origin as the API; docs/console.md)."
+      ingress       = "ALLOW_ALL"
+      memory        = "256Mi"
+      concurrency   = 80 # a request copies a file already in memory
+      timeout       = 30
+      min_instances = var.min_instances
+    }
     dead_letter = {
       trigger       = "push"
       description   = "Records the rows of a chunk that kept failing as failed, so its job ends."

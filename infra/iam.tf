@@ -71,6 +71,7 @@ locals {
 
   # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
   invokers = {
+    "gateway:console"      = { function = "console", account = "gateway" }
     "gateway:events"       = { function = "events", account = "gateway" }
     "gateway:ingest"       = { function = "ingest", account = "gateway" }
     "gateway:job_status"   = { function = "job_status", account = "gateway" }

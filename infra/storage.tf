@@ -30,11 +30,18 @@ resource "google_storage_bucket" "uploads" {
     }
   }
 
-  cors {
-    origin          = var.upload_cors_origins
-    method          = ["PUT", "OPTIONS"]
-    response_header = ["Content-Type", "Content-MD5", "x-goog-content-length-range"]
-    max_age_seconds = 3600
+  # Browsers PUT to signed URLs from the web console only (issue 20): its origin is the gateway's
+  # (output gateway_url), or the custom domain in front of it. It cannot be read from the gateway here
+  # (the gateway's config needs the functions, which need this bucket), so it is a variable; with none
+  # set the bucket answers no CORS and only non-browser clients upload. The signed URL authorizes the PUT.
+  dynamic "cors" {
+    for_each = length(var.upload_cors_origins) > 0 ? [var.upload_cors_origins] : []
+    content {
+      origin          = cors.value
+      method          = ["PUT"]
+      response_header = ["Content-Type", "Content-MD5", "x-goog-content-length-range"]
+      max_age_seconds = 3600
+    }
   }
 
   depends_on = [google_project_service.enabled]

@@ -194,13 +194,13 @@ variable "token_audience" {
 }
 
 variable "upload_cors_origins" {
-  description = "Origins allowed to PUT files to signed upload URLs from a browser. The signed URL is what authorizes the upload."
+  description = "Origins allowed to PUT files to signed upload URLs from a browser: the web console's, i.e. the gateway_url output (https://<gateway host>) or the custom domain in front of it. Empty: no browser uploads."
   type        = list(string)
-  default     = ["*"]
+  default     = []
 
   validation {
-    condition     = length(var.upload_cors_origins) > 0
-    error_message = "upload_cors_origins needs at least one origin (use [\"*\"] to allow any)."
+    condition     = alltrue([for origin in var.upload_cors_origins : can(regex("^https://[a-z0-9.-]+(:[0-9]+)?$", origin))])
+    error_message = "upload_cors_origins holds https origins (https://host[:port]) only: no wildcard, no path."
   }
 }
 

@@ -147,6 +147,16 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
     @property
+    def console_url(self) -> str:
+        return f"{self.gateway_url}/console/"
+
+    @property
+    def console_origins(self) -> list[str]:
+        """The web console's origins (the gateway's, by either name), the only ones the uploads
+        bucket lets a browser PUT from (CORS, local/storage_emulator.py; infra/storage.tf in the cloud)."""
+        return [f"http://127.0.0.1:{self.ports.gateway}", f"http://localhost:{self.ports.gateway}"]
+
+    @property
     def storage_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.storage}"
 
@@ -235,6 +245,7 @@ class Stack:
                 "--in-memory",
             ],
             console=False,
+            extra_env={"COATRO_UPLOAD_CORS_ORIGINS": ",".join(self.console_origins)},
         )
         if self.reports:  # persistent (a DuckDB file in the work directory): in memory, its memory only grows
             self._spawn(
@@ -485,6 +496,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"\nCoatro local stack ready in {time.monotonic() - started:.0f}s\n"
             f"  API:        {stack.gateway_url}\n"
+            f"  console:    http://localhost:{stack.ports.gateway}/console/   (sign in with the OAuth2 client below)\n"
             f"  API key:    {stack.api_key}   (tenant {DEV_TENANT}; set COATRO_DEV_API_KEY to change)\n"
             f"  OAuth2:     client_id {DEV_CLIENT_ID}, client_secret {DEV_CLIENT_SECRET}  (POST /coatro/v1/oauth/token)\n"
             f"  storage:    {stack.storage_url}\n"

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Request, Response
 from pydantic import BaseModel
@@ -32,7 +32,9 @@ from shared.bulk.models import (
     IngestRequest,
     IngestResponse,
     JobErrorsPage,
+    JobList,
     JobStatus,
+    JobSummary,
     UploadUrlRequest,
     UploadUrlResponse,
 )
@@ -46,14 +48,19 @@ from shared.platform.http import json_response, read_json_document
 from shared.platform.problems import bad_request, field_error, not_found, unavailable, validation_failed
 from shared.platform.pubsub import PublishFailed
 from shared.platform.settings import get_settings
-from shared.records.jobs import FINAL_STATES, FileRecord, JobRecord, RowError
-from shared.storage import firestore
+from shared.records.jobs import FINAL_STATES, JOB_STATES, FileRecord, JobRecord, JobState, RowError
+from shared.storage import firestore, job_listing
 
 Body = TypeVar("Body", bound=BaseModel)
 JOB_PATH = re.compile(r"^/jobs/(?P<job>[^/]+)(?P<errors>/errors)?/?$")  # after the family's base path
+JOBS_PATH = re.compile(r"^/jobs/?$")  # the list of the tenant's jobs
 CANONICAL_SCHEMA = "1.0"
 STATUS_ERRORS = 100
 MAX_PAGE_SIZE = 1_000
+JOBS_PAGE_SIZE, MAX_JOBS_PAGE_SIZE = 20, 100
+# A list page reads the tenant's jobs of both families and keeps its own family's: it reads at most
+# this many (in batches) before it answers with what it found and a token to go on from there.
+MAX_JOBS_SCANNED = 1_000
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,8 @@ def _object_exists(object_name: str) -> bool:
 def job_status(request: Request) -> Response:
     endpoints = endpoints_of(request)
     tenant_id = callers.tenant_for(request, callers.POP_WRITE)
+    if JOBS_PATH.match(request.path.removeprefix(endpoints.base)):
+        return json_response(200, _jobs_page(endpoints, tenant_id, request.args))
     match = JOB_PATH.match(request.path.removeprefix(endpoints.base))
     if not match:
         raise not_found("No such job.")
@@ -230,6 +239,61 @@ def job_status(request: Request) -> Response:
             createdAt=job.createdAt,
             failureReason=job.failureReason,
         ),
+    )
+
+
+def _jobs_page(endpoints: BulkEndpoints, tenant_id: str, args: Any) -> JobList:
+    """A page of the tenant's jobs of this family, newest first (GET {base}/jobs)."""
+    problems = []
+    status = args.get("status")
+    if status is not None and status not in JOB_STATES:
+        problems.append(field_error("status", f"must be one of {', '.join(JOB_STATES)}"))
+    size = pages.page_size(args.get("pageSize"), JOBS_PAGE_SIZE, MAX_JOBS_PAGE_SIZE)
+    if size is None:
+        problems.append(field_error("pageSize", f"must be an integer from 1 to {MAX_JOBS_PAGE_SIZE}"))
+    token = args.get("pageToken")
+    position = None
+    if token is not None:
+        found = re.fullmatch(r"([0-9TZ:.-]{1,40})\|([A-Za-z0-9-]{1,128})", pages.position_of(token) or "")
+        if found is None:
+            problems.append(field_error("pageToken", "is not one this API returned"))
+        else:
+            position = (found[1], found[2])
+    if problems or size is None:
+        raise validation_failed("The request is invalid.", problems)
+    kept: list[JobRecord] = []
+    scanned = 0
+    more = True
+    while len(kept) < size and scanned < MAX_JOBS_SCANNED and more:
+        batch = min(MAX_JOBS_SCANNED - scanned, max(2 * (size - len(kept)), 20))
+        read = job_listing.tenant_jobs(tenant_id, cast("JobState | None", status), position, batch)
+        more = len(read) == batch
+        for job in read:
+            scanned += 1
+            position = (job.createdAt, job.jobId)
+            if endpoints.owns_job(job.jobId):
+                kept.append(job)
+                if len(kept) == size:
+                    break
+    go_on = position is not None and (more or len(kept) == size)
+    next_token = pages.token_for(f"{position[0]}|{position[1]}") if position and go_on else None
+    return JobList(tenantId=tenant_id, jobs=[_summary(job) for job in kept], nextPageToken=next_token)
+
+
+def _summary(job: JobRecord) -> JobSummary:
+    return JobSummary(
+        jobId=job.jobId,
+        status=job.status,
+        fileId=job.fileId,
+        schemaVersion=job.schemaVersion,
+        createdAt=job.createdAt,
+        startedAt=job.startedAt,
+        completedAt=job.completedAt,
+        totalRows=job.totalRows,
+        processedRows=job.processedRows,
+        errorRows=job.errorRows,
+        skippedRows=job.skippedRows,
+        failureReason=job.failureReason,
     )
 
 

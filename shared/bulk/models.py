@@ -90,6 +90,30 @@ class JobStatus(BaseModel):
     failureReason: str | None = None
 
 
+class JobSummary(BaseModel):
+    """A job in the list (GET .../bulk/jobs): its counters are the final ones, null while it runs
+    (the job's own status gives them live)."""
+
+    jobId: str
+    status: JobState
+    fileId: str
+    schemaVersion: str
+    createdAt: str
+    startedAt: str | None
+    completedAt: str | None
+    totalRows: int | None
+    processedRows: int | None
+    errorRows: int | None
+    skippedRows: int | None
+    failureReason: str | None = None
+
+
+class JobList(BaseModel):
+    tenantId: str  # the caller's tenant (whose jobs these are)
+    jobs: list[JobSummary]
+    nextPageToken: str | None
+
+
 class JobErrorsPage(BaseModel):
     jobId: str
     errors: list[RowError]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 FileFormat = Literal["ndjson", "json", "csv"]
 FileStatus = Literal["awaiting_upload", "uploaded", "ready", "invalid"]
 JobState = Literal["queued", "processing", "completed", "partially_completed", "failed"]
+JOB_STATES: tuple[JobState, ...] = ("queued", "processing", "completed", "partially_completed", "failed")
 FINAL_STATES = ("completed", "partially_completed", "failed")  # a job in one of these never changes again
 
 

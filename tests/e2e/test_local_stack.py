@@ -99,6 +99,10 @@ def test_make_dev_command_starts_serves_and_stops_everything_on_ctrl_c(tmp_path)
                 break
         text = "".join(output)
         assert "API key:    e2e-dev-key" in text, text
+        # the web console and the dev client a new user signs in to it with (docs/console.md)
+        assert f"console:    http://localhost:{ports.gateway}/console/" in text, text
+        assert "client_id your-client-id, client_secret your-client-secret" in text, text
+        assert requests.get(f"http://127.0.0.1:{ports.gateway}/console/", timeout=30).status_code == 200
         response = requests.post(
             f"http://127.0.0.1:{ports.gateway}{EVENTS}",
             headers={"X-API-Key": "e2e-dev-key", "Content-Type": "application/json"},

@@ -23,6 +23,9 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/bulk/jobs/{jobId}/errors", "get"): "job_status",
     # the canonical bulk endpoints and the schema API (issue 10), routes of the design beyond the contract
     ("/coatro/v1/pop/bulk/upload-url", "post"): "upload_url",
+    # the jobs lists (issue 20, the console's Jobs page), one per family
+    ("/coatro/v1/pop/dynamic/bulk/jobs", "get"): "job_status",
+    ("/coatro/v1/pop/bulk/jobs", "get"): "job_status",
     ("/coatro/v1/pop/bulk/ingest", "post"): "ingest",
     ("/coatro/v1/pop/bulk/jobs/{jobId}", "get"): "job_status",
     ("/coatro/v1/pop/bulk/jobs/{jobId}/errors", "get"): "job_status",
@@ -38,9 +41,13 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/screens/{screenId}", "delete"): "screens",
     ("/coatro/v1/pop/screens/{screenId}/history", "get"): "screens",
     ("/coatro/v1/oauth/token", "post"): "token",
+    # the web console (issue 20): static files, served from the API's own origin
+    ("/console/", "get"): "console",
+    ("/console/{asset}", "get"): "console",
 }
 # Operations that take no credential at the gateway: the token endpoint authenticates the client itself.
-UNSECURED_ROUTES = {("/coatro/v1/oauth/token", "post")}
+# The console's files take none either: they hold no data, and its pages sign in from the browser.
+UNSECURED_ROUTES = {("/coatro/v1/oauth/token", "post"), ("/console/", "get"), ("/console/{asset}", "get")}
 # The JWT scheme every other operation accepts as one alternative, the other being `{}` (no token: the
 # function checks X-API-Key), and what Terraform must render into it.
 TOKEN_SCHEME = "coatro_oauth2"
@@ -52,6 +59,7 @@ TOKEN_VARIABLES = {
 
 # How each function of the design is triggered (DESIGN.md, "Shape").
 EXPECTED_TRIGGERS = {
+    "console": "http",
     "dead_letter": "push",
     "events": "http",
     "exporter": "push",
@@ -715,9 +723,32 @@ def bucket_problems(infra: Infra) -> list[str]:
             for r in rules
         ):
             problems.append("google_storage_bucket.uploads: no lifecycle rule deleting old uploads")
-        cors = block(uploads, "cors") or {}
-        if "PUT" not in (cors.get("method") or []):
-            problems.append("google_storage_bucket.uploads: CORS does not allow browser PUT uploads")
+        problems += _upload_cors_problems(infra, uploads)
+    return problems
+
+
+def _upload_cors_problems(infra: Infra, uploads: dict) -> list[str]:
+    """Browser PUTs to signed URLs are allowed from the console's origins only (issue 20): a dynamic
+    cors block over var.upload_cors_origins, whose default is empty and which takes no wildcard."""
+    dynamic = [d["cors"] for d in uploads.get("dynamic") or [] if "cors" in d]
+    if block(uploads, "cors") is not None or len(dynamic) != 1:
+        return [
+            "google_storage_bucket.uploads: CORS must be one dynamic cors block over var.upload_cors_origins"
+        ]
+    problems = []
+    content = (dynamic[0].get("content") or [{}])[0]
+    if (
+        "var.upload_cors_origins" not in str(dynamic[0].get("for_each"))
+        or content.get("origin") != "${cors.value}"
+    ):
+        problems.append("google_storage_bucket.uploads: CORS origins must be var.upload_cors_origins")
+    if "PUT" not in (content.get("method") or []):
+        problems.append("google_storage_bucket.uploads: CORS does not allow browser PUT uploads")
+    variable = infra.variables.get("upload_cors_origins") or {}
+    if variable.get("default") != [] or "https://" not in str(variable.get("validation")):
+        problems.append(
+            "var.upload_cors_origins must default to no origin and accept https origins only (no *)"
+        )
     return problems
 
 

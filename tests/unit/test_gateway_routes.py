@@ -64,5 +64,7 @@ def test_each_operation_carries_the_security_the_token_check_applies():
     }
     token = [s for (path, method), s in security.items() if "oauth/token" in path]
     assert token == [[]]  # the token endpoint authenticates the client itself
-    others = [s for (path, _), s in security.items() if "oauth/token" not in path]
+    console = [s for (path, method), s in security.items() if "console" in path]
+    assert console == [[], []]  # the console's static files (its pages sign in from the browser)
+    others = [s for (path, _), s in security.items() if "oauth/token" not in path and "console" not in path]
     assert others and all(s == [{"coatro_oauth2": []}, {}] for s in others)

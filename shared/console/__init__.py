@@ -1,0 +1,1 @@
+"""The web console (issue 20): static pages served at /console/ through the gateway, same origin as the API."""
