@@ -73,6 +73,9 @@ EXPECTED_TRIGGERS = {
     "sweeper": "push",
     "token": "http",
     "upload_url": "http",
+    "webhook_retries": "push",
+    "webhook_sender": "push",
+    "webhooks": "http",
     "worker": "push",
 }
 
