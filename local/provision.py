@@ -18,6 +18,7 @@ CHUNKS_DEAD_TOPIC = "pop-chunks-dead"
 WORKER_SUBSCRIPTION = "pop-chunks-worker"
 DEAD_LETTER_SUBSCRIPTION = "pop-chunks-dead-letter"
 SWEEPER_SUBSCRIPTION = "pop-sweeps-sweeper"
+REPORT_DROPS_SUBSCRIPTION = "pop-report-ticks-drops"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -56,6 +57,7 @@ def resources(reports: bool = True) -> None:
         CHUNKS_DEAD_TOPIC,
         settings.sweeps_topic,
         settings.webhook_events_topic,
+        settings.report_ticks_topic,
     ):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
@@ -81,10 +83,11 @@ def resources(reports: bool = True) -> None:
             },
         )
         bigquery.create_tables()
-    try:
-        clients.storage().create_bucket(settings.uploads_bucket)
-    except exceptions.Conflict:
-        pass
+    for bucket in (settings.uploads_bucket, settings.drops_bucket):
+        try:
+            clients.storage().create_bucket(bucket)
+        except exceptions.Conflict:
+            pass
 
 
 def push_subscriptions(stack) -> None:
@@ -106,6 +109,11 @@ def push_subscriptions(stack) -> None:
         ),
         "dead_letter": (DEAD_LETTER_SUBSCRIPTION, CHUNKS_DEAD_TOPIC, {"ack_deadline_seconds": 60}),
         "sweeper": (SWEEPER_SUBSCRIPTION, settings.sweeps_topic, {"ack_deadline_seconds": 600, **retry}),
+        "report_drops": (
+            REPORT_DROPS_SUBSCRIPTION,
+            settings.report_ticks_topic,
+            {"ack_deadline_seconds": 600, **retry},
+        ),
     }
     for function, (subscription, topic, config) in feeds.items():
         if function in stack.function_ports:

@@ -11,7 +11,7 @@ from shared.platform import clients, logs
 from shared.platform.settings import get_settings
 
 SWEEP_MESSAGE = b"{}"
-TICKED_TOPICS = ("sweeps_topic",)  # settings attributes naming topics
+TICKED_TOPICS = ("sweeps_topic", "report_ticks_topic")  # settings attributes naming topics
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ query that uses AT TIME ZONE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -265,3 +265,19 @@ def delivery_report(tenant_id: str, query: DeliveryQuery) -> tuple[list[dict[str
     # Past the last page: the window count came back with no row, so count alone.
     [count] = client.query_and_wait(sql(query, _COUNT), job_config=config(tenant_id, query, False))
     return [], int(_columns(count)["groupcount"])
+
+
+_ROWS = "SELECT * FROM report ORDER BY {order} LIMIT @limit"
+
+
+def report_rows(tenant_id: str, query: DeliveryQuery, limit: int) -> Iterator[dict[str, Any]]:
+    """Every row of the report, in the API's order (its pages' rows one after another), at most
+    `limit`: one query, read a page of results at a time (a scheduled drop, shared/reports/drops.py)."""
+    job_config = config(tenant_id, query, False)
+    job_config.query_parameters = [
+        *job_config.query_parameters,
+        bigquery.ScalarQueryParameter("limit", "INT64", limit),
+    ]
+    results = clients.bigquery().query_and_wait(sql(query, _ROWS), job_config=job_config, page_size=5_000)
+    for result in results:
+        yield _row(query.group_by, _columns(result))
