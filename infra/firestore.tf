@@ -17,7 +17,8 @@ locals {
   # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it. tokenThrottles: the token
   # endpoint's failed-authentication records (shared/auth/throttle.py), one per client id tried, known
   # or not; each expires a window after its last failure.
-  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles"])
+  # reportRuns: scheduled report runs (shared/storage/report_schedules.py), kept as long as their files.
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "reportRuns"])
 }
 
 resource "google_firestore_field" "expire_at" {
@@ -98,3 +99,28 @@ resource "google_firestore_field" "versions_export_pending" {
 # single-field indexes; a screen's versions in document order) are served by
 # Firestore's automatic single-field indexes. A query that filters on one field and orders by
 # another would need a google_firestore_index here.
+
+# A report schedule's runs, newest first (shared/storage/report_schedules.py, list_runs: tenantId ==
+# and scheduleId ==, ordered by document name descending). The tick's queries (schedules by
+# nextRunAt <= now, runs by retryAt <= now, each ordered by that same field) and a tenant's
+# schedules in document order are served by the automatic single-field indexes.
+resource "google_firestore_index" "report_runs_newest_first" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "reportRuns"
+
+  fields {
+    field_path = "tenantId"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "scheduleId"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}

@@ -2,7 +2,7 @@
 
     PUT    /coatro/v1/pop/report-schedules/{scheduleId}        create (201) or replace (200)
     GET    /coatro/v1/pop/report-schedules/{scheduleId}        the schedule and its last run
-    DELETE /coatro/v1/pop/report-schedules/{scheduleId}        delete it and its run records (204)
+    DELETE /coatro/v1/pop/report-schedules/{scheduleId}        delete it and its run records; 200, the schedule deleted
     GET    /coatro/v1/pop/report-schedules                     the tenant's schedules, a page at a time
     GET    /coatro/v1/pop/report-schedules/{scheduleId}/runs   its runs, newest first: state, attempts, error
     GET    /coatro/v1/pop/report-schedules/{scheduleId}/files  its runs' files with signed download URLs
@@ -191,9 +191,10 @@ def get_schedule(request: Request, schedule_id: str) -> Response:
 
 def delete_schedule(request: Request, schedule_id: str) -> Response:
     tenant_id = callers.tenant_for(request, callers.REPORTS_WRITE)
-    if not schedules.SCHEDULE_ID.fullmatch(schedule_id) or not store.delete_schedule(tenant_id, schedule_id):
+    record = _current(tenant_id, schedule_id)
+    if not store.delete_schedule(tenant_id, schedule_id):  # deleted meanwhile
         raise _unknown(schedule_id)
-    return Response(status=204)
+    return json_response(200, document(record))
 
 
 def list_schedules(request: Request) -> Response:
