@@ -146,7 +146,7 @@ def parse_schedule(body: Any, now: datetime) -> ScheduleSpec | list[FieldError]:
     if (
         not isinstance(formats, list)
         or not formats
-        or any(f not in FORMATS for f in formats)
+        or any(not isinstance(f, str) or f not in FORMATS for f in formats)
         or len(set(formats)) != len(formats)
     ):
         errors.append(field_error("formats", f"A non-empty list of {', '.join(FORMATS)}, each once"))

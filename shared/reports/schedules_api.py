@@ -39,6 +39,7 @@ from shared.records.report_schedules import ReportRunRecord, ReportScheduleRecor
 from shared.reports import schedules
 from shared.storage import drops as bucket
 from shared.storage import report_schedules as store
+from shared.storage.firestore import unstorable
 
 BASE = "/coatro/v1/pop/report-schedules"
 MAX_BODY_BYTES = 16 * 1024
@@ -135,6 +136,12 @@ def put_schedule(request: Request, schedule_id: str) -> Response:
     tenant_id = callers.tenant_for(request, callers.REPORTS_WRITE)
     _check_id(schedule_id)
     body = read_json_document(request, MAX_BODY_BYTES)
+    if found := unstorable(body, ""):
+        where, why = found  # as sent: what is checked is what is stored (a lone surrogate is not text)
+        said = f"{where or 'the schedule'} {why}"
+        raise validation_failed(
+            f"The schedule cannot be stored as sent: {said}.", [field_error(where or None, said)]
+        )
     at = now()
     spec = schedules.parse_schedule(body, at)
     if isinstance(spec, list):
