@@ -44,6 +44,9 @@ from shared.storage.firestore import unstorable
 BASE = "/coatro/v1/pop/report-schedules"
 MAX_BODY_BYTES = 16 * 1024
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
+# A page of files holds the files of this many runs: each file's URL is one signature (in the cloud,
+# one IAM signBlob call), so a page stays a few dozen calls at most.
+DEFAULT_FILE_RUNS, MAX_FILE_RUNS = 10, 25
 PAGE_PARAMETERS = ("pageSize", "pageToken")
 _PATH = re.compile(r"^(?:/(?P<id>[^/]+)(?:/(?P<sub>files|runs))?)?/?$")
 _RUN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z")
@@ -214,9 +217,11 @@ def list_schedules(request: Request) -> Response:
     return json_response(200, ScheduleList(schedules=[document(r) for r in page[:size]], nextPageToken=token))
 
 
-def _runs_page(request: Request, schedule_id: str) -> tuple[list[ReportRunRecord], str | None]:
+def _runs_page(
+    request: Request, schedule_id: str, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> tuple[list[ReportRunRecord], str | None]:
     tenant_id = callers.tenant_for(request, callers.REPORTS_READ)
-    size, before = _page(request)
+    size, before = _page(request, default, maximum)
     if before is not None and not _RUN_ID.fullmatch(before):
         raise _bad_token()
     _current(tenant_id, schedule_id)
@@ -234,7 +239,7 @@ def list_runs(request: Request, schedule_id: str) -> Response:
 
 def list_files(request: Request, schedule_id: str) -> Response:
     """The files of the page's runs that succeeded, newest first, each with a signed GET URL."""
-    runs, token = _runs_page(request, schedule_id)
+    runs, token = _runs_page(request, schedule_id, DEFAULT_FILE_RUNS, MAX_FILE_RUNS)
     seconds = get_settings().report_drop_url_seconds
     expires = iso_utc(now() + timedelta(seconds=seconds))
     files = [
@@ -273,25 +278,27 @@ def _unknown(schedule_id: str) -> Problem:
     return not_found(f"No report schedule {schedule_id[:64]!r} exists for this API key; see GET {BASE}.")
 
 
-def _page(request: Request) -> tuple[int, str | None]:
+def _page(
+    request: Request, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> tuple[int, str | None]:
     unknown = sorted(
         k for k in request.args if k not in PAGE_PARAMETERS and k not in callers.CREDENTIAL_PARAMETERS
     )
     errors = [field_error(k, f"Unknown parameter; use {', '.join(PAGE_PARAMETERS)}") for k in unknown]
-    size = pages.page_size(request.args.get("pageSize"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = pages.page_size(request.args.get("pageSize"), default, maximum)
     if size is None:
-        errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}"))
+        errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {maximum}"))
     if errors:
         raise validation_failed(
             "Invalid query parameter(s): " + ", ".join(str(e["field"]) for e in errors) + ".", errors
         )
     token = request.args.get("pageToken")
     if token is None:
-        return size or DEFAULT_PAGE_SIZE, None
+        return size or default, None
     position = pages.position_of(token)
     if position is None:
         raise _bad_token()
-    return size or DEFAULT_PAGE_SIZE, position
+    return size or default, position
 
 
 def _bad_token() -> Problem:

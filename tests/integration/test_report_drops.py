@@ -165,7 +165,9 @@ def test_a_failing_run_is_retried_then_recorded_failed_with_its_error(api):
     schedule_id = unique("failing")
     assert api.put(schedule_id, {**BODY, "formats": ["csv"]}).status_code == 201
     due_at(api.tenant_id, schedule_id, "2025-02-10T05:00:00.000Z")
-    os.environ["COATRO_DROPS_BUCKET"] = unique("no-such-bucket")  # every write fails
+    # report.ready cannot be published: each attempt fails after the file is written (the first
+    # attempt writes it, the others find it and keep it).
+    os.environ["COATRO_WEBHOOK_EVENTS_TOPIC"] = unique("no-such-topic")
     clients.reset()
     start = utc("2025-02-10T05:01:00")
 
@@ -181,7 +183,7 @@ def test_a_failing_run_is_retried_then_recorded_failed_with_its_error(api):
 
     [run] = api.get(f"/{schedule_id}/runs").get_json()["runs"]
     assert (run["state"], run["attempts"], run["nextAttemptAt"]) == ("failed", 3, None)
-    assert "attempt 3" in run["error"] and "NotFound" in run["error"]
+    assert "attempt 3" in run["error"] and "no-such-topic" in run["error"], run["error"]
     assert api.get(f"/{schedule_id}").get_json()["lastRun"]["state"] == "failed"
     assert api.get(f"/{schedule_id}/files").get_json()["files"] == []
     assert drops.tick(start + timedelta(hours=1)).failed == 0  # final: never taken again
@@ -202,6 +204,14 @@ def test_a_run_missed_by_more_than_a_week_is_skipped_and_the_schedule_resumes(ap
         f"2025{day}T050000Z" for day in ("0301", "0228", "0227", "0226", "0225", "0224", "0223")
     ]
     assert outcome.claimed == 7
+    paged, token = [], None
+    while True:
+        page = api.get(f"/{schedule_id}/runs", **({"pageSize": 3} | ({"pageToken": token} if token else {})))
+        paged += [r["runId"] for r in page.get_json()["runs"]]
+        if (token := page.get_json()["nextPageToken"]) is None:
+            break
+    assert paged == [r["runId"] for r in runs]
+    assert api.get(f"/{schedule_id}/files", pageSize=26).status_code == 400
     assert api.get(f"/{schedule_id}").get_json()["nextRunAt"] == "2025-03-02T05:00:00.000Z"
 
 
