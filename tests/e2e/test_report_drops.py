@@ -1,11 +1,16 @@
-"""A scheduled report drop on the local stack, end to end: a daily schedule made over the gateway,
+"""A scheduled report drop on the local stack, end to end: a daily schedule made through the gateway,
 run by the scheduler stand-in's tick (published to pop-report-ticks, pushed to the report_drops
-function), its CSV downloaded by the signed URL the API lists, byte for byte the delivery report the
-API answers for the same day."""
+function), its CSV downloaded by `coatro report-schedules files --download` from the signed URL the
+API lists: byte for byte the delivery report the API answers for the same day, as `coatro report`
+writes it."""
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +23,7 @@ from shared.records.report_schedules import Timing
 from shared.reports import schedules
 from shared.storage import report_schedules as store
 from tests import polling
-from tests.e2e.test_reports import walk
+from tests.conftest import ROOT
 
 SCHEDULES = "/coatro/v1/pop/report-schedules"
 REPORT = "/coatro/v1/pop/reports/delivery"
@@ -34,7 +39,9 @@ def tenant_schedules(tenant):
         store.delete_schedule(tenant[0], schedule.scheduleId)
 
 
-def test_a_daily_schedule_run_by_the_scheduler_drops_the_report_the_api_answers(stack, tenant_schedules):
+def test_a_daily_schedule_run_by_the_scheduler_drops_the_report_the_api_answers(
+    stack, tenant_schedules, tmp_path
+):
     from coatro_cli import report as cli_report
 
     tenant_id, key = tenant_schedules
@@ -80,18 +87,31 @@ def test_a_daily_schedule_run_by_the_scheduler_drops_the_report_the_api_answers(
         (run_at.strftime("%Y%m%dT%H%M%SZ"), "succeeded", day.isoformat())
     ], done
 
-    files = requests.get(f"{stack.gateway_url}{SCHEDULES}/daily/files", headers=headers, timeout=30).json()
-    [file] = files["files"]
-    downloaded = requests.get(file["url"], timeout=30)
-    assert downloaded.status_code == 200
+    listed = coatro(stack, key, "report-schedules", "files", "daily", "--download", str(tmp_path))
+    [file] = [json.loads(line) for line in listed.splitlines()]
+    assert file["name"] == f"{tenant_id}/daily/{file['runId']}.csv"
+    downloaded = (tmp_path / f"{file['runId']}.csv").read_bytes()
 
-    # The same report over the API, every page, as `coatro report --format csv` writes it.
-    query = {**PARAMETERS, "filter[from]": day.isoformat(), "filter[to]": day.isoformat(), "per_page": "10"}
-    first = requests.get(stack.gateway_url + REPORT, params=query, headers=headers, timeout=60)
-    assert first.status_code == 200, first.text
-    api_rows, pages = walk(first.json()["collection"]["first_url"], key)
-    assert len(pages) > 1 and 0 < len(api_rows) == file["rows"]
+    # The same report over the API, as `coatro report --format csv` writes it.
+    query = {**PARAMETERS, "filter[from]": day.isoformat(), "filter[to]": day.isoformat(), "per_page": "200"}
+    answer = requests.get(stack.gateway_url + REPORT, params=query, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    api_rows = answer.json()["result"]
+    assert 0 < len(api_rows) == answer.json()["collection"]["size"] == file["rows"]
     expected = io.StringIO(newline="")
     cli_report.write(iter(api_rows), expected, "csv", PARAMETERS["groupBy"].split(","))
-    assert downloaded.content == expected.getvalue().encode()
+    assert downloaded == expected.getvalue().encode()
     assert sum(r["plays"] for r in api_rows) < len(rows)  # the window kept only its day's plays
+
+
+def coatro(stack, key: str, *args: str) -> str:
+    """Run this checkout's `coatro` against the stack; its stdout."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("COATRO_")}
+    env = {**inherited, "COATRO_URL": stack.gateway_url, "COATRO_API_KEY": key,
+           "PYTHONPATH": str(ROOT / "client"), "COATRO_CONFIG": "/nonexistent/coatro.toml"}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "coatro_cli", *args],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
