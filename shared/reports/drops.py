@@ -98,12 +98,30 @@ def tick(now: datetime) -> TickOutcome:
 def claim_due(now: datetime, outcome: TickOutcome) -> None:
     # Each round moves every schedule it reads past one occurrence, so a schedule that missed several
     # (at most MAX_LATENESS of them) has them all claimed in one tick.
+    # One schedule that cannot be claimed (its transaction keeps failing) is logged and left for the
+    # next tick; it never stops the others.
+    broken: set[tuple[str, str]] = set()
     for _ in range(50):
-        due = store.due_schedules(iso_utc(now), BATCH)
+        due = [
+            s for s in store.due_schedules(iso_utc(now), BATCH) if (s.tenantId, s.scheduleId) not in broken
+        ]
         if not due:
             return
         for schedule in due:
-            if store.claim_run(schedule.tenantId, schedule.scheduleId, lambda s: _decide(s, now, outcome)):
+            try:
+                claimed = store.claim_run(
+                    schedule.tenantId, schedule.scheduleId, lambda s: _decide(s, now, outcome)
+                )
+            except Exception as exc:
+                logs.exception(
+                    "could not claim a report run",
+                    exc,
+                    tenantId=schedule.tenantId,
+                    scheduleId=schedule.scheduleId,
+                )
+                broken.add((schedule.tenantId, schedule.scheduleId))
+                continue
+            if claimed:
                 outcome.claimed += 1
 
 
@@ -147,15 +165,25 @@ def _decide(
 
 
 def take_due(now: datetime, outcome: TickOutcome, deadline: float) -> None:
+    broken: set[tuple[str, str, str]] = set()
     for _ in range(50):
-        runs = store.runs_to_take(iso_utc(now), BATCH)
+        runs = [
+            r
+            for r in store.runs_to_take(iso_utc(now), BATCH)
+            if (r.tenantId, r.scheduleId, r.runId) not in broken
+        ]
+        if not runs:
+            return
         for run in runs:
             if clock.monotonic() > deadline:
                 outcome.deferred = True
                 return
-            attempt(run, now, outcome)
-        if len(runs) < BATCH:
-            return
+            try:
+                attempt(run, now, outcome)
+            except Exception as exc:  # recording it failed (Firestore): its lease brings it back later
+                logs.exception("could not record a report run", exc, tenantId=run.tenantId,
+                               scheduleId=run.scheduleId, runId=run.runId)  # fmt: skip
+                broken.add((run.tenantId, run.scheduleId, run.runId))
 
 
 def attempt(run: ReportRunRecord, now: datetime, outcome: TickOutcome) -> ReportRunRecord | None:
