@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TENANT ?=
 
-.PHONY: dev test test-unit test-cloud lint tail key client bench-events bench-bulk bench-reports bench-isolation venv lock clean
+.PHONY: dev test test-unit test-cloud lint tail key client bench-events bench-bulk bench-reports bench-export bench-isolation venv lock clean
 
 venv: $(VENV)/.installed
 
@@ -76,6 +76,9 @@ bench-bulk: venv  ## a 1,000,000-row NDJSON file through the local stack: rows/s
 
 bench-reports: venv  ## report latency over 1,000,000 events in the local BigQuery, and publish-to-visible time
 	$(PY) -m bench.reports
+
+bench-export: venv  ## a month's export of 1,000,000 plays: time, rows, exporter peak RSS; rows equal the cursor API's
+	$(PY) -m bench.export
 
 bench-isolation: venv  ## what a hostile mapping costs (RE2 extract, where-in) and another tenant's latency beside it
 	$(PY) -m bench.isolation

@@ -15,7 +15,15 @@ Starts its own local stack on free ports, then:
      the median of each and their ratio (the target: at most 1.5x);
   3. sends single events over the API and polls a report until each is counted: the time from
      publish to visible in a report (events endpoint -> pop-events -> BigQuery subscription stand-in
-     -> table -> report), p50 and max.
+     -> table -> report), p50 and max;
+  4. rollups at scale (`--rollup-sizes`, 1,000,000 and 10,000,000 events by default; `--only-rollups`
+     runs this part alone): for each size, a tenant of its own whose events are generated inside the
+     emulator by one INSERT ... SELECT FROM UNNEST(GENERATE_ARRAY(...)) per million (a load job of
+     10,000,000 NDJSON rows would take most of an hour; the rows are those the subscription writes,
+     1% delivered twice), 50 registered screens playing 7 campaigns over 30 days; one roll of every
+     hour (shared.reports.rollups.roll); then the same reports from the rollups and from raw events
+     (delivery_report with and without the watermark), alternately, median latency of each, the rows
+     each reads, and the rollups' row count against the raw table's.
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import io
 import json
 import random
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from google.cloud import bigquery
@@ -37,9 +47,10 @@ from bench import cpu
 from local.stack import Ports, Stack
 from shared.auth import api_keys
 from shared.platform import clients
+from shared.platform.settings import get_settings
 from shared.records.screens import ScreenRecord
-from shared.reports import delivery
-from shared.reports.params import parse
+from shared.reports import delivery, rollups
+from shared.reports.params import DeliveryQuery, parse
 from shared.screens.dimension import bigquery_row
 
 REPORT = "/coatro/v1/pop/reports/delivery"
@@ -183,6 +194,190 @@ def report_queries(days: int) -> list[dict]:
     ]
 
 
+SCALE_SCREENS = 50
+SCALE_CAMPAIGNS = 7
+SCALE_DAYS = 30
+SCALE_CHUNK = 1_000_000
+SCALE_CUTOFF = FIRST_DAY + timedelta(days=60)  # every generated row is published before it
+
+# The rows the BigQuery subscription would write, generated in the emulator: event i plays on screen
+# i x 7919 mod 50 (its site: one per screen), campaign (and creative) i mod 7, at second
+# i x 104729 mod 30 days (104729 is prime: every second at most once per 2,592,000 events).
+_GENERATE = """
+INSERT INTO `{events}` (tenantId, eventId, source, screenId, siteId, campaignId, creativeId, playedAt,
+  durationMs, impressions, ingestedAt, subscription_name, message_id, publish_time)
+SELECT @tenant, CONCAT('e-', CAST(i AS STRING)), 'api',
+  CONCAT('screen-', LPAD(CAST(MOD(i * 7919, {screens}) AS STRING), 5, '0')),
+  CONCAT('site-', CAST(MOD(i * 7919, {screens}) AS STRING)),
+  CONCAT('campaign-', CAST(MOD(i, {campaigns}) AS STRING)),
+  CONCAT('creative-', CAST(MOD(i, {campaigns}) AS STRING)),
+  TIMESTAMP_ADD(@start, INTERVAL MOD(i * 104729, {seconds}) SECOND),
+  15000 + MOD(i * 31, 30000),
+  STRUCT(STRUCT(150.0 AS total, 80.0 AS male, 70.0 AS female) AS ageBuckets),
+  @published, 'bench', CONCAT(CAST(i AS STRING), @suffix), @published
+FROM UNNEST(GENERATE_ARRAY(@first, @last)) AS i
+WHERE MOD(i, @every) = 0
+"""
+
+
+def generate(tenant: str, count: int) -> int:
+    """`count` events (and 1% again, as redeliveries) for `tenant`, generated in the emulator."""
+    client = clients.bigquery()
+    sql = _GENERATE.format(
+        events=clients.events_table(),
+        screens=SCALE_SCREENS,
+        campaigns=SCALE_CAMPAIGNS,
+        seconds=SCALE_DAYS * 86400,
+    )
+    written = 0
+    for first in range(1, count + 1, SCALE_CHUNK):
+        last = min(first + SCALE_CHUNK - 1, count)
+        for every, suffix, published in (
+            (1, "", FIRST_DAY + timedelta(days=31)),
+            (100, "-again", FIRST_DAY + timedelta(days=32)),
+        ):
+            parameters = [
+                bigquery.ScalarQueryParameter("tenant", "STRING", tenant),
+                bigquery.ScalarQueryParameter("start", "TIMESTAMP", FIRST_DAY),
+                bigquery.ScalarQueryParameter("published", "TIMESTAMP", published),
+                bigquery.ScalarQueryParameter("suffix", "STRING", suffix),
+                bigquery.ScalarQueryParameter("first", "INT64", first),
+                bigquery.ScalarQueryParameter("last", "INT64", last),
+                bigquery.ScalarQueryParameter("every", "INT64", every),
+            ]
+            client.query_and_wait(sql, job_config=bigquery.QueryJobConfig(query_parameters=parameters))
+            written += (last - first + 1) // every
+        print(f"  generated {last:,} events", flush=True)
+    return written
+
+
+def count_rows(sql: str, **values: Any) -> int:
+    parameters = [
+        bigquery.ScalarQueryParameter(name, "TIMESTAMP" if isinstance(v, datetime) else "STRING", v)
+        for name, v in values.items()
+    ]
+    [row] = clients.bigquery().query_and_wait(
+        sql, job_config=bigquery.QueryJobConfig(query_parameters=parameters)
+    )
+    return int(list(row.values())[0])
+
+
+def rows_read(tenant: str, query, chosen: delivery.Plan) -> int:
+    """Rows of the two tables the report's query reads: the rollups of its closed hours, and the
+    events of its raw hours with the dedup horizon either side (where copies are looked for)."""
+    start, end = query.window()
+    total = 0
+    if chosen.rolled_end is not None:
+        total += count_rows(
+            f"SELECT COUNT(*) FROM `{clients.rollups_table()}` WHERE tenantId = @t AND hour >= @s AND hour < @e",
+            t=tenant,
+            s=start,
+            e=chosen.rolled_end,
+        )
+    if chosen.raw_start is not None:
+        horizon = timedelta(days=get_settings().dedup_horizon_days)
+        total += count_rows(
+            f"SELECT COUNT(*) FROM `{clients.events_table()}` WHERE tenantId = @t AND playedAt > @s AND playedAt < @e",
+            t=tenant,
+            s=chosen.raw_start - horizon,
+            e=end + horizon,
+        )
+    return total
+
+
+def scale_queries() -> list[DeliveryQuery]:
+    first = FIRST_DAY.date()
+    last = first + timedelta(days=SCALE_DAYS - 1)
+    return [
+        DeliveryQuery(first, last, "UTC", ("date", "campaignId"), per_page=200),
+        DeliveryQuery(first, last, "screen", ("screenId", "venueType"), per_page=200),
+        DeliveryQuery(
+            first + timedelta(days=3),
+            first + timedelta(days=9),
+            "Europe/London",
+            ("date", "hour"),
+            per_page=200,
+        ),
+    ]
+
+
+def print_size(size: int, result: tuple) -> None:
+    written, _, hours, rolled, rollup_rows, raw_rows, shapes = result
+    print(
+        f"  {size:,} events ({written:,} rows): rollups table {rollup_rows:,} rows, raw {raw_rows:,} "
+        f"({rollup_rows / raw_rows:.4f} of raw); one full roll of {hours:,} hours: {rolled:.0f} s"
+    )
+    for query, took, read in shapes:
+        label = f"{query.first_day}..{query.last_day} {query.timezone} by {','.join(query.group_by)}"
+        print(
+            f"    {took['rollups'] * 1000:>8.0f} ms rollups ({read['rollups']:>10,} rows read)"
+            f"  {took['raw'] * 1000:>8.0f} ms raw ({read['raw']:>11,} rows read)"
+            f"  {took['raw'] / took['rollups']:5.1f}x faster   {label}"
+        )
+    sys.stdout.flush()
+
+
+def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
+    results = {}
+    for size in sizes:
+        tenant = f"scale-{size}-{uuid.uuid4().hex[:6]}"
+        print(f"rollups at {size:,} events: generating...", flush=True)
+        t0 = time.perf_counter()
+        written = generate(tenant, size)
+        generated = time.perf_counter() - t0
+        load_screens(tenant, SCALE_SCREENS)
+        t0 = time.perf_counter()
+        hours = rollups.roll(None, SCALE_CUTOFF, tenant)
+        rolled = time.perf_counter() - t0
+        rollup_rows = count_rows(
+            f"SELECT COUNT(*) FROM `{clients.rollups_table()}` WHERE tenantId = @t", t=tenant
+        )
+        raw_rows = count_rows(
+            f"SELECT COUNT(*) FROM `{clients.events_table()}` WHERE tenantId = @t", t=tenant
+        )
+        print(
+            f"  {written:,} rows generated in {generated:.0f} s; {hours:,} hours rolled in {rolled:.0f} s; "
+            f"rollups {rollup_rows:,} rows against {raw_rows:,} raw rows ({raw_rows / max(rollup_rows, 1):.1f}x fewer)",
+            flush=True,
+        )
+        shapes = []
+        for query in scale_queries():
+            timing: dict[str, list[float]] = {"rollups": [], "raw": []}
+            answers = {}
+            for n in range(max(rounds, raw_rounds)):
+                for path, through in (("rollups", SCALE_CUTOFF), ("raw", None)):
+                    if n >= (rounds if path == "rollups" else raw_rounds):
+                        continue
+                    t0 = time.perf_counter()
+                    answers[path] = delivery.delivery_report(tenant, query, rolled_through=through)
+                    timing[path].append(time.perf_counter() - t0)
+            assert answers["rollups"] == answers["raw"], f"the two paths differ on {query}"
+            read = {
+                "rollups": rows_read(tenant, query, delivery.plan(query, SCALE_CUTOFF)),
+                "raw": rows_read(tenant, query, delivery.plan(query, None)),
+            }
+            shapes.append((query, {p: statistics.median(t) for p, t in timing.items()}, read))
+        results[size] = (written, generated, hours, rolled, rollup_rows, raw_rows, shapes)
+        print_size(size, results[size])
+    print(
+        f"\nrollups against raw events: {SCALE_SCREENS} screens, {SCALE_CAMPAIGNS} campaigns, {SCALE_DAYS} days; "
+        f"reports straight on the emulator (delivery_report), median of {rounds} (rollups) / {raw_rounds} (raw) runs; "
+        "both paths' answers equal"
+    )
+    for size in results:
+        print_size(size, results[size])
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        print(f"  latency {large:,} / {small:,} events, per shape:")
+        for (q, small_took, _), (_, large_took, _) in zip(results[small][6], results[large][6], strict=True):
+            print(
+                f"    rollups {large_took['rollups'] / small_took['rollups']:4.2f}x (target: at most 1.5x)"
+                f"   raw {large_took['raw'] / small_took['raw']:5.2f}x   by {','.join(q.group_by)}"
+            )
+        total = {s: sum(t["rollups"] for _, t, _ in results[s][6]) for s in (small, large)}
+        print(f"    all shapes, rollups: {total[large] / total[small]:.2f}x (target: at most 1.5x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,13 +390,28 @@ def main() -> None:
     parser.add_argument(
         "--join-rounds", type=int, default=3, help="runs of each query with and without the join"
     )
+    parser.add_argument(
+        "--rollup-sizes",
+        default="1000000,10000000",
+        help="events of each rollups-at-scale tenant, comma-separated (empty: skip that part)",
+    )
+    parser.add_argument("--rollup-rounds", type=int, default=3, help="runs of each report on rollups")
+    parser.add_argument("--raw-rounds", type=int, default=2, help="runs of each report on raw events")
+    parser.add_argument("--only-rollups", action="store_true", help="run only the rollups-at-scale part")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.rollup_sizes.split(",") if n.strip()]
 
-    stack = Stack(ports=Ports.free())
+    # No scheduled ticks: a sweep or a roll at a random moment would run beside what is measured (and
+    # a roll would move the reports measured through the gateway onto rollups mid-run); the rollups
+    # part rolls once itself.
+    stack = Stack(ports=Ports.free(), settings_env={"COATRO_SWEEP_INTERVAL_SECONDS": "86400"})
     print("starting a local stack on free ports...", flush=True)
     stack.start()
     try:
         clients.reset()
+        if args.only_rollups:
+            rollups_at_scale(sizes, args.rollup_rounds, args.raw_rounds)
+            return
         tenant = f"bench-{uuid.uuid4().hex[:6]}"
         key = api_keys.create_key(tenant, label="benchmark")
         headers = {"X-API-Key": key}
@@ -309,6 +519,8 @@ def main() -> None:
             f"  publish -> counted in a report: p50 {statistics.median(in_report) * 1000:.0f} ms   "
             f"max {max(in_report) * 1000:.0f} ms"
         )
+        if sizes:
+            rollups_at_scale(sizes, args.rollup_rounds, args.raw_rounds)
     finally:
         stack.stop()
 

@@ -11,6 +11,7 @@ locals {
     reports_url          = google_cloudfunctions2_function.function["reports"].service_config[0].uri
     report_schedules_url = google_cloudfunctions2_function.function["report_schedules"].service_config[0].uri
     screens_url          = google_cloudfunctions2_function.function["screens"].service_config[0].uri
+    webhooks_url         = google_cloudfunctions2_function.function["webhooks"].service_config[0].uri
     upload_url_url       = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
     # OAuth2 access tokens: issued and signed (IAM signJwt) by the token function's own account, so the
     # gateway verifies them against the public keys Google publishes for that account.

@@ -51,6 +51,30 @@ resource "google_bigquery_table" "screens" {
   schema = file("${path.module}/bigquery/screens.schema.json")
 }
 
+# The hourly rollups (shared/reports/rollups.py): the delivery report's sums per tenant, UTC hour,
+# screen, campaign, creative and site (and the screen version and screen-local hour they fell in),
+# written only by the rollups function, one MERGE per batch of hours it re-rolls. Reports read it for
+# the hours before the watermark. Partitioned by day of the hour, clustered on the tenant; no expiry:
+# rollups are what stays when raw partitions expire (var.event_retention_days).
+resource "google_bigquery_table" "rollups" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption is the accepted baseline (see the dataset).
+  dataset_id          = google_bigquery_dataset.pop.dataset_id
+  project             = var.project_id
+  table_id            = "rollups"
+  description         = "Hourly rollups of the deduplicated events, kept by the rollups function; reports read them for closed hours."
+  deletion_protection = var.deletion_protection
+
+  time_partitioning {
+    type  = "DAY"
+    field = "hour"
+  }
+
+  clustering = ["tenantId", "screenId"]
+
+  # The one schema file, also read by the local stack (local/bigquery.py), so the two cannot drift.
+  schema = file("${path.module}/bigquery/rollups.schema.json")
+}
+
 resource "google_bigquery_table" "events_view" {
   # checkov:skip=CKV_GCP_80: A view stores no data of its own.
   # checkov:skip=CKV_GCP_121: A view holds no data; recreating it loses nothing.

@@ -17,8 +17,11 @@ locals {
   # (jobs/{jobId}/chunks) need an expireAt of their own to expire with it. tokenThrottles: the token
   # endpoint's failed-authentication records (shared/auth/throttle.py), one per client id tried, known
   # or not; each expires a window after its last failure.
+  # exports: play export records (shared/storage/exports.py), which expire with their files.
+  # webhookDeliveries: one event for one endpoint with its attempts (shared/storage/notify.py), kept
+  # record_retention_days after the event.
   # reportRuns: scheduled report runs (shared/storage/report_schedules.py), kept as long as their files.
-  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "reportRuns"])
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "exports", "webhookDeliveries", "reportRuns"])
 }
 
 resource "google_firestore_field" "expire_at" {
@@ -50,6 +53,11 @@ locals {
     schema_mapping = { collection = "schemas", field = "mapping" }
     screen_fields  = { collection = "screens", field = "fields" }
     version_fields = { collection = "versions", field = "fields" }
+    # Webhooks: an endpoint's signing secrets are never queried (and an index would copy them); a
+    # delivery's body (up to ~20 KB) and its attempts are read with the delivery only.
+    webhook_secrets   = { collection = "webhooks", field = "secrets" }
+    delivery_body     = { collection = "webhookDeliveries", field = "body" }
+    delivery_attempts = { collection = "webhookDeliveries", field = "attempts" }
   }
 }
 
@@ -84,6 +92,24 @@ resource "google_firestore_field" "versions_export_pending" {
   database   = google_firestore_database.main.name
   collection = "versions"
   field      = "exportPending"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+}
+
+# The webhook tick's query for deliveries whose retry is due (shared/storage/notify.py, due_deliveries:
+# nextAttemptAt <= now over every endpoint's webhookDeliveries, ordered by it) is a collection-group
+# range query: it needs this collection-group single-field index. The field is set only while a
+# delivery is pending, so the index holds only the deliveries still to be attempted.
+resource "google_firestore_field" "deliveries_next_attempt" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "webhookDeliveries"
+  field      = "nextAttemptAt"
 
   index_config {
     indexes {

@@ -36,6 +36,15 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    exporter = {
+      trigger       = "push"
+      description   = "Writes a play export's next parts (gzipped NDJSON or CSV) from BigQuery to the exports bucket, one pop-exports message per call."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "1Gi" # one results page (10,000 plays) and one 8 MiB upload chunk at a time
+      concurrency   = 1     # a call streams one export
+      timeout       = 540   # below the subscription's 600 s ack deadline; a call stops after ~420 s (export_time_budget_seconds)
+      max_instances = 10
+    }
     ingest = {
       trigger       = "http"
       description   = "POST /coatro/v1/pop/{dynamic/bulk,bulk}/ingest: creates (or returns) the job for an uploaded file."
@@ -83,12 +92,21 @@ locals {
     }
     reports = {
       trigger       = "http"
-      description   = "GET /coatro/v1/pop/reports/delivery: a tenant's delivery report from BigQuery, paginated."
+      description   = "GET /coatro/v1/pop/reports/{delivery,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, raw plays by cursor, play exports."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40 # each request waits on one BigQuery query
       timeout       = 60
       min_instances = var.min_instances
+    }
+    rollups = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-rollups (pubsub.tf)
+      description   = "On each scheduled tick, re-rolls the hourly rollups of every hour that received events (or whose screen changed) since its watermark."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi" # waits on BigQuery; holds only the list of dirty hours
+      concurrency   = 1
+      timeout       = 540 # below the subscription's 600 s ack deadline
+      max_instances = 1   # one roll at a time: the watermark moves from the value a roll started from
     }
     screens = {
       trigger       = "http"
@@ -140,6 +158,33 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    webhook_retries = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-webhook-ticks (pubsub.tf)
+      description   = "On each scheduled tick, attempts the webhook deliveries whose retry is due (backoff over more than 24 hours, then failed)."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi"
+      concurrency   = 1
+      timeout       = 300 # a tick's batch of 200 attempts, 10 at a time, 10 s each: 200 s at worst; below the 310 s ack deadline
+      max_instances = 1   # one tick at a time; a claim (lease) keeps even overlapping ticks from sending twice
+    }
+    webhook_sender = {
+      trigger       = "push" # pop-webhook-events (pubsub.tf)
+      description   = "Fans a webhook event out to the tenant's endpoints (one delivery each, created once) and makes the first attempt, signed as Standard Webhooks says."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "512Mi"
+      concurrency   = 4   # each request waits on up to 20 receivers, 10 in parallel (10 s timeout each)
+      timeout       = 300 # below the subscription's 310 s ack deadline
+      max_instances = 20
+    }
+    webhooks = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/webhooks[/{webhookId}[/rotate-secret|/deliveries]]: a tenant's webhook endpoints and their deliveries."
+      ingress       = "ALLOW_ALL"
+      memory        = "256Mi"
+      concurrency   = 40
+      timeout       = 30
+      min_instances = var.min_instances
+    }
     worker = {
       trigger     = "push"
       description = "Maps, validates and publishes one chunk of a bulk file."
@@ -152,15 +197,18 @@ locals {
 
   # What every function reads through shared/platform/settings.py.
   function_env = {
-    GOOGLE_CLOUD_PROJECT  = var.project_id
-    COATRO_EVENTS_TOPIC   = google_pubsub_topic.events.name
-    COATRO_CHUNKS_TOPIC   = google_pubsub_topic.chunks.name
-    COATRO_SWEEPS_TOPIC   = google_pubsub_topic.sweeps.name
-    COATRO_UPLOADS_BUCKET = google_storage_bucket.uploads.name
-    COATRO_CHUNK_ROWS     = tostring(var.chunk_rows)
-    COATRO_MAX_FILE_BYTES = tostring(var.max_file_bytes)
-    COATRO_RETENTION_DAYS = tostring(var.record_retention_days)
-    LOG_EXECUTION_ID      = "true" # ties every log line to its request in Cloud Logging
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    COATRO_EVENTS_TOPIC  = google_pubsub_topic.events.name
+    COATRO_CHUNKS_TOPIC  = google_pubsub_topic.chunks.name
+    COATRO_SWEEPS_TOPIC  = google_pubsub_topic.sweeps.name
+    # job.* events are published by whichever stage ends a job (worker, splitter, sweeper, ingest, dead_letter)
+    COATRO_WEBHOOK_EVENTS_TOPIC = google_pubsub_topic.webhook_events.name
+    COATRO_WEBHOOK_TICKS_TOPIC  = google_pubsub_topic.webhook_ticks.name
+    COATRO_UPLOADS_BUCKET       = google_storage_bucket.uploads.name
+    COATRO_CHUNK_ROWS           = tostring(var.chunk_rows)
+    COATRO_MAX_FILE_BYTES       = tostring(var.max_file_bytes)
+    COATRO_RETENTION_DAYS       = tostring(var.record_retention_days)
+    LOG_EXECUTION_ID            = "true" # ties every log line to its request in Cloud Logging
   }
 
   # What some functions read on top of function_env. Not in local.functions: that map is also the
@@ -175,11 +223,34 @@ locals {
       COATRO_TOKEN_ISSUER            = google_service_account.function["token"].email
       COATRO_TOKEN_AUDIENCE          = var.token_audience
     }
-    # The tables reports read (read-only grants in iam.tf).
+    # The tables reports read (read-only grants in iam.tf); the exports it starts and signs (exports.tf).
     reports = {
-      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
-      COATRO_EVENTS_TABLE     = google_bigquery_table.events.table_id
-      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+      COATRO_BIGQUERY_DATASET        = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE            = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE           = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE           = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS      = tostring(var.dedup_horizon_days) # the same as rollups': the two paths count alike
+      COATRO_EXPORTS_BUCKET          = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC           = google_pubsub_topic.exports.name
+      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["reports"].email
+      COATRO_EXPORT_RETENTION_DAYS   = tostring(var.export_retention_days)
+    }
+    # Exports write the plays endpoint's rows, deduplicated as reports count (the same horizon).
+    exporter = {
+      COATRO_BIGQUERY_DATASET   = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE       = google_bigquery_table.events.table_id
+      COATRO_EXPORTS_BUCKET     = google_storage_bucket.exports.name
+      COATRO_EXPORTS_TOPIC      = google_pubsub_topic.exports.name
+      COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days)
+    }
+    # The hourly rollups' writer (shared/reports/rollups.py; its grants in iam.tf).
+    rollups = {
+      COATRO_BIGQUERY_DATASET   = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE       = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE      = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE      = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days)
+      COATRO_ROLLUP_LAG_SECONDS = tostring(var.rollup_lag_seconds)
     }
     # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
     screens = {
@@ -244,6 +315,17 @@ resource "google_cloudfunctions2_function" "function" {
     min_instance_count               = try(each.value.min_instances, null)
     max_instance_count               = try(each.value.max_instances, var.max_instances)
     environment_variables            = merge(local.function_env, lookup(local.function_extra_env, each.key, {}))
+
+    # The plays cursor's HMAC key, for reports only (exports.tf).
+    dynamic "secret_environment_variables" {
+      for_each = each.key == "reports" ? [google_secret_manager_secret.cursor.secret_id] : []
+      content {
+        key        = "COATRO_CURSOR_SECRET"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   dynamic "event_trigger" {

@@ -19,10 +19,12 @@ locals {
   firestore_roles = {
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
+    exporter    = "roles/datastore.user" # records an export's parts and state
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
-    reports     = "roles/datastore.viewer"
+    reports     = "roles/datastore.user" # creates play export records (exports.tf)
+    rollups     = "roles/datastore.user" # the watermark document (shared/storage/rollups.py)
     # report_drops claims and records runs; report_schedules writes tenants' schedules.
     report_drops     = "roles/datastore.user"
     report_schedules = "roles/datastore.user"
@@ -32,6 +34,11 @@ locals {
     token            = "roles/datastore.viewer" # looks up OAuth2 clients
     upload_url       = "roles/datastore.user"
     worker           = "roles/datastore.user"
+    # webhooks: tenants' endpoints (with their signing secrets); webhook_sender: deliveries and their
+    # attempts, reading the endpoints' secrets to sign.
+    webhooks        = "roles/datastore.user"
+    webhook_sender  = "roles/datastore.user"
+    webhook_retries = "roles/datastore.user"
   }
 
   topics = {
@@ -47,6 +54,12 @@ locals {
     "splitter:chunks" = { function = "splitter", topic = "chunks" } # fan-out when the job existed first
     "sweeper:chunks"  = { function = "sweeper", topic = "chunks" }  # re-runs a fan-out a dead instance left half done
     "worker:events"   = { function = "worker", topic = "events" }
+    # job.* webhook events, published by whichever stage ends a job (shared/bulk/pipeline/completion.py)
+    "worker:webhook_events"      = { function = "worker", topic = "webhook_events" }
+    "dead_letter:webhook_events" = { function = "dead_letter", topic = "webhook_events" }
+    "splitter:webhook_events"    = { function = "splitter", topic = "webhook_events" }
+    "ingest:webhook_events"      = { function = "ingest", topic = "webhook_events" }
+    "sweeper:webhook_events"     = { function = "sweeper", topic = "webhook_events" } # and the events a finisher failed to publish
     # report.ready, once a run's files are written (shared.storage.notices)
     "report_drops:webhook_events" = { function = "report_drops", topic = "webhook_events" }
   }
@@ -71,11 +84,15 @@ locals {
     "gateway:reports"          = { function = "reports", account = "gateway" }
     "gateway:report_schedules" = { function = "report_schedules", account = "gateway" }
     "gateway:screens"          = { function = "screens", account = "gateway" }
+    "gateway:webhooks"         = { function = "webhooks", account = "gateway" }
     "gateway:upload_url"       = { function = "upload_url", account = "gateway" }
     "push:dead_letter"         = { function = "dead_letter", account = "push" }
     "push:sweeper"             = { function = "sweeper", account = "push" }
-    "push:report_drops"        = { function = "report_drops", account = "push" }
     "push:worker"              = { function = "worker", account = "push" }
+    "push:webhook_sender"      = { function = "webhook_sender", account = "push" }
+    "push:webhook_retries"     = { function = "webhook_retries", account = "push" }
+    "push:rollups"             = { function = "rollups", account = "push" }
+    "push:report_drops"        = { function = "report_drops", account = "push" }
     "eventarc:splitter"        = { function = "splitter", account = "splitter_trigger" }
   }
   invoker_accounts = {
@@ -214,6 +231,36 @@ resource "google_project_iam_member" "reports_runs_queries" {
   member  = "serviceAccount:${google_service_account.function["reports"].email}"
 }
 
+# rollups reads the events and screens tables (and the rollups table, which it writes): read grants on
+# those two tables only, write on the rollups table only, and running query jobs (project-level only,
+# as for reports). Its MERGE deletes and inserts rollup rows: bigquery.tables.updateData.
+resource "google_bigquery_table_iam_member" "rollups_reads" {
+  for_each = {
+    events  = google_bigquery_table.events.table_id
+    screens = google_bigquery_table.screens.table_id
+  }
+
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  table_id   = each.value
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
+resource "google_bigquery_table_iam_member" "rollups_writes_rollups" {
+  project    = var.project_id
+  dataset_id = google_bigquery_table.rollups.dataset_id
+  table_id   = google_bigquery_table.rollups.table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
+resource "google_project_iam_member" "rollups_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["rollups"].email}"
+}
+
 resource "google_project_iam_member" "report_drops_runs_queries" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
@@ -233,7 +280,7 @@ resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-push"
   display_name = "Coatro Pub/Sub push"
-  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper and report_drops push subscriptions."
+  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender, webhook_retries, rollups and report_drops push subscriptions."
 }
 
 resource "google_service_account" "splitter_trigger" {
@@ -301,9 +348,10 @@ resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
 
 resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
   for_each = {
-    chunks_dead   = google_pubsub_topic.chunks_dead.id
-    chunks_parked = google_pubsub_topic.chunks_parked.id
-    events_dead   = google_pubsub_topic.events_dead.id
+    chunks_dead         = google_pubsub_topic.chunks_dead.id
+    chunks_parked       = google_pubsub_topic.chunks_parked.id
+    events_dead         = google_pubsub_topic.events_dead.id
+    webhook_events_dead = google_pubsub_topic.webhook_events_dead.id
   }
 
   project = var.project_id
@@ -315,9 +363,10 @@ resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
 # To forward a message to a dead-letter topic, the agent must also be able to acknowledge it on the source.
 resource "google_pubsub_subscription_iam_member" "pubsub_acks_dead_letters" {
   for_each = {
-    dead_letter     = google_pubsub_subscription.dead_letter.id
-    events_bigquery = google_pubsub_subscription.events_bigquery.id
-    worker          = google_pubsub_subscription.worker.id
+    dead_letter           = google_pubsub_subscription.dead_letter.id
+    events_bigquery       = google_pubsub_subscription.events_bigquery.id
+    worker                = google_pubsub_subscription.worker.id
+    webhook_sender_events = google_pubsub_subscription.webhook_sender_events.id
   }
 
   project      = var.project_id

@@ -77,6 +77,35 @@ resource "google_cloud_scheduler_job" "sweep" {
   depends_on = [google_project_service.enabled]
 }
 
+# Ticks for `rollups`, published by the Cloud Scheduler job below (every var.rollup_schedule): each
+# one makes the function re-roll the hours that received events since its watermark.
+resource "google_pubsub_topic" "rollups" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-rollups"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Published by the Cloud Scheduler service agent, as the sweep job's ticks are (no grant needed). No
+# retry_config: a tick that fails to publish is made up for by the next one, which rolls from the
+# same watermark.
+resource "google_cloud_scheduler_job" "rollup" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-rollup"
+  description = "Publishes a tick to pop-rollups; the rollups function re-rolls the hours with new events."
+  schedule    = var.rollup_schedule
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.rollups.id
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
 # Why explicit push subscriptions rather than Eventarc Pub/Sub triggers for `worker`, `dead_letter`
 # and `sweeper`: Eventarc creates and owns its subscription, so its dead-letter policy, retry backoff,
 # ack deadline and retention cannot be set in Terraform. Here they are ours. functions-framework
@@ -182,6 +211,36 @@ resource "google_pubsub_subscription" "sweeper" {
   }
 }
 
+resource "google_pubsub_subscription" "rollups" {
+  name    = "pop-rollups-rollups"
+  project = var.project_id
+  topic   = google_pubsub_topic.rollups.id
+
+  # Longer than the function's timeout, so Pub/Sub does not redeliver a tick still being rolled.
+  ack_deadline_seconds = 600
+  # The shortest Pub/Sub allows: a tick undelivered for ten minutes is worth nothing.
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["rollups"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["rollups"].service_config[0].uri
+    }
+  }
+
+  # No dead_letter_policy, as for the sweeper: a tick names no work; a failed roll leaves the
+  # watermark where it was and the next tick repeats it.
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
 # Canonical events straight into BigQuery, columns matched by name (bigquery.tf).
 resource "google_pubsub_subscription" "events_bigquery" {
   name    = "pop-events-bigquery"
@@ -249,6 +308,122 @@ resource "google_pubsub_topic" "webhook_events" {
   project = var.project_id
 
   depends_on = [google_project_service.enabled]
+}
+
+# Dead letter of pop-webhook-events: an event whose fan-out (creating its deliveries in Firestore) kept
+# failing for 20 deliveries is parked here, kept a week for inspection and replay. (A delivery to a
+# tenant's endpoint that keeps failing is not this: it is retried for over 24 hours from Firestore and
+# then recorded as failed, shared/notify/delivery.py.)
+resource "google_pubsub_topic" "webhook_events_dead" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-webhook-events-dead"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "webhook_events_dead" {
+  name                       = "pop-webhook-events-dead-inspect"
+  project                    = var.project_id
+  topic                      = google_pubsub_topic.webhook_events_dead.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Events reach webhook_sender by push. Pub/Sub's redelivery covers the fan-out only (creating one
+# delivery document per endpoint, then a first attempt); the attempts' own retries span more than 24
+# hours, which no subscription's backoff (at most 600 s) can, so they are driven from Firestore by
+# the tick below.
+resource "google_pubsub_subscription" "webhook_sender_events" {
+  name    = "pop-webhook-events-sender"
+  project = var.project_id
+  topic   = google_pubsub_topic.webhook_events.id
+
+  # Longer than webhook_sender's 300 s timeout, so an event still being fanned out is not redelivered.
+  ack_deadline_seconds       = 310
+  message_retention_duration = "604800s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["webhook_sender"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["webhook_sender"].service_config[0].uri
+    }
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.webhook_events_dead.id
+    max_delivery_attempts = 20
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Ticks for webhook_retries: each one attempts the deliveries whose nextAttemptAt has come.
+resource "google_pubsub_topic" "webhook_ticks" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-webhook-ticks"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Every minute, as the sweep (the same service agent publishes; see google_cloud_scheduler_job.sweep).
+# The shortest retry delay that is honoured to the second is thus the first (5 s) only when the first
+# attempt's own request makes it; later delays (5 min and up) are met within a minute.
+resource "google_cloud_scheduler_job" "webhook_tick" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-webhook-tick"
+  description = "Publishes a tick to pop-webhook-ticks; webhook_retries attempts the webhook deliveries that are due."
+  schedule    = "* * * * *"
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.webhook_ticks.id
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "webhook_retries" {
+  name    = "pop-webhook-ticks-retries"
+  project = var.project_id
+  topic   = google_pubsub_topic.webhook_ticks.id
+
+  ack_deadline_seconds = 310
+  # A tick names no work of its own (the due deliveries are in Firestore): one not delivered within
+  # ten minutes is replaced by newer ones, so no dead letter.
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["webhook_retries"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["webhook_retries"].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
 }
 
 # Ticks for `report_drops` (scheduled report drops, docs/report-drops.md), published by the Cloud

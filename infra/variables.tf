@@ -20,6 +20,17 @@ variable "chunk_rows" {
   }
 }
 
+variable "dedup_horizon_days" {
+  description = "A copy of an event is a duplicate of an earlier delivery of the same (tenantId, eventId) whose playedAt is less than this many days from its own (COATRO_DEDUP_HORIZON_DAYS; docs/reports.md). Reports and rollups read this many days of event ids around what they count."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.dedup_horizon_days >= 1 && var.dedup_horizon_days <= 366 && floor(var.dedup_horizon_days) == var.dedup_horizon_days
+    error_message = "dedup_horizon_days must be a whole number from 1 to 366."
+  }
+}
+
 variable "deletion_protection" {
   description = "Protect the Firestore database and the BigQuery table from `terraform destroy`. Turn off only for throwaway projects."
   type        = bool
@@ -45,6 +56,17 @@ variable "event_retention_days" {
   validation {
     condition     = var.event_retention_days >= 0 && floor(var.event_retention_days) == var.event_retention_days
     error_message = "event_retention_days must be a whole number, 0 or more."
+  }
+}
+
+variable "export_retention_days" {
+  type        = number
+  description = "Days a play export's files stay in the exports bucket before lifecycle deletes them."
+  default     = 7
+
+  validation {
+    condition     = var.export_retention_days >= 1
+    error_message = "export_retention_days must be at least 1."
   }
 }
 
@@ -144,6 +166,28 @@ variable "report_tick_schedule" {
   validation {
     condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.report_tick_schedule))
     error_message = "report_tick_schedule must be a unix-cron expression of five space-separated fields, e.g. \"*/5 * * * *\"."
+  }
+}
+
+variable "rollup_lag_seconds" {
+  description = "Rollups count the events published at least this long ago, leaving time for rows in flight between Pub/Sub and the events table (COATRO_ROLLUP_LAG_SECONDS)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.rollup_lag_seconds >= 0 && floor(var.rollup_lag_seconds) == var.rollup_lag_seconds
+    error_message = "rollup_lag_seconds must be a whole number, 0 or more."
+  }
+}
+
+variable "rollup_schedule" {
+  description = "When Cloud Scheduler wakes the rollups function, which re-rolls the hours that received events since its watermark (unix-cron, UTC). Late data in a closed hour reaches reports within one interval plus rollup_lag_seconds."
+  type        = string
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.rollup_schedule))
+    error_message = "rollup_schedule must be a unix-cron expression of five space-separated fields, e.g. \"*/15 * * * *\"."
   }
 }
 

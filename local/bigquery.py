@@ -3,7 +3,7 @@
 The emulator is `bqemulator` (PyPI, DuckDB-backed), reached through the real google-cloud-bigquery
 client (`shared.platform.clients.bigquery`). Each table is made from the same schema file Terraform
 reads (infra/bigquery/pop_events.schema.json for the events, screens.schema.json for the screen
-registry's versions), with the same partitioning and clustering, so the local tables and the cloud
+registry's versions, rollups.schema.json for the hourly rollups), with the same partitioning and clustering, so the local tables and the cloud
 ones cannot drift.
 """
 
@@ -19,6 +19,9 @@ PARTITION_FIELD = "playedAt"  # as infra/bigquery.tf
 CLUSTERING = ["tenantId", "campaignId"]
 SCREENS_SCHEMA_FILE = ROOT / "infra" / "bigquery" / "screens.schema.json"
 SCREENS_CLUSTERING = ["tenantId", "screenId"]  # as infra/bigquery.tf
+ROLLUPS_SCHEMA_FILE = ROOT / "infra" / "bigquery" / "rollups.schema.json"
+ROLLUPS_PARTITION_FIELD = "hour"  # as infra/bigquery.tf
+ROLLUPS_CLUSTERING = ["tenantId", "screenId"]  # as infra/bigquery.tf
 
 
 def schema_fields(schema_file: Path = SCHEMA_FILE) -> list[dict]:
@@ -38,8 +41,9 @@ def install_spatial_extension() -> None:
 
 
 def create_tables() -> None:
-    """The dataset, the partitioned, clustered events table and the screens table, if missing; a table
-    made from an older schema file gains the columns added since (`add_missing_columns`)."""
+    """The dataset, the partitioned, clustered events table, the screens table and the rollups table,
+    if missing; a table made from an older schema file gains the columns added since
+    (`add_missing_columns`)."""
     from google.cloud import bigquery
 
     from shared.platform import clients
@@ -61,6 +65,15 @@ def create_tables() -> None:
     )
     screens.clustering_fields = SCREENS_CLUSTERING
     add_missing_columns(client.create_table(screens, exists_ok=True), SCREENS_SCHEMA_FILE)
+    rollups = bigquery.Table(
+        clients.rollups_table(),
+        schema=[bigquery.SchemaField.from_api_repr(f) for f in schema_fields(ROLLUPS_SCHEMA_FILE)],
+    )
+    rollups.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY, field=ROLLUPS_PARTITION_FIELD
+    )
+    rollups.clustering_fields = ROLLUPS_CLUSTERING
+    add_missing_columns(client.create_table(rollups, exists_ok=True), ROLLUPS_SCHEMA_FILE)
 
 
 # The SQL type of a column the local table may gain (a RECORD column needs `make clean`).

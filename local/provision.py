@@ -18,6 +18,14 @@ CHUNKS_DEAD_TOPIC = "pop-chunks-dead"
 WORKER_SUBSCRIPTION = "pop-chunks-worker"
 DEAD_LETTER_SUBSCRIPTION = "pop-chunks-dead-letter"
 SWEEPER_SUBSCRIPTION = "pop-sweeps-sweeper"
+EXPORTER_SUBSCRIPTION = "pop-exports-exporter"
+EXPORTS_DEAD_TOPIC = (
+    "pop-exports-dead"  # as infra/pubsub.tf: kept for an operator, the export's deadline fails it
+)
+WEBHOOK_EVENTS_DEAD_TOPIC = "pop-webhook-events-dead"
+WEBHOOK_SENDER_SUBSCRIPTION = "pop-webhook-events-sender"
+WEBHOOK_RETRIES_SUBSCRIPTION = "pop-webhook-ticks-retries"
+ROLLUPS_SUBSCRIPTION = "pop-rollups-rollups"
 REPORT_DROPS_SUBSCRIPTION = "pop-report-ticks-drops"
 MAX_DELIVERY_ATTEMPTS = 5
 
@@ -56,7 +64,12 @@ def resources(reports: bool = True) -> None:
         settings.chunks_topic,
         CHUNKS_DEAD_TOPIC,
         settings.sweeps_topic,
+        settings.rollups_topic,
         settings.webhook_events_topic,
+        settings.exports_topic,
+        EXPORTS_DEAD_TOPIC,
+        WEBHOOK_EVENTS_DEAD_TOPIC,
+        settings.webhook_ticks_topic,
         settings.report_ticks_topic,
     ):
         ensure_topic(topic)
@@ -83,7 +96,7 @@ def resources(reports: bool = True) -> None:
             },
         )
         bigquery.create_tables()
-    for bucket in (settings.uploads_bucket, settings.drops_bucket):
+    for bucket in (settings.uploads_bucket, settings.exports_bucket, settings.drops_bucket):
         try:
             clients.storage().create_bucket(bucket)
         except exceptions.Conflict:
@@ -91,7 +104,8 @@ def resources(reports: bool = True) -> None:
 
 
 def push_subscriptions(stack) -> None:
-    """The worker, the dead-letter handler and the sweeper are fed by push, as in the cloud."""
+    """The worker, the dead-letter handler, the sweeper, the exporter, the webhook functions and the
+    rollups and report_drops are fed by push, as in the cloud."""
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
@@ -109,12 +123,48 @@ def push_subscriptions(stack) -> None:
         ),
         "dead_letter": (DEAD_LETTER_SUBSCRIPTION, CHUNKS_DEAD_TOPIC, {"ack_deadline_seconds": 60}),
         "sweeper": (SWEEPER_SUBSCRIPTION, settings.sweeps_topic, {"ack_deadline_seconds": 600, **retry}),
-        "report_drops": (
+        "exporter": (
+            EXPORTER_SUBSCRIPTION,
+            settings.exports_topic,
+            {
+                "ack_deadline_seconds": 600,
+                **retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": clients.topic_path(EXPORTS_DEAD_TOPIC),
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                },
+            },
+        ),
+        "webhook_sender": (
+            WEBHOOK_SENDER_SUBSCRIPTION,
+            settings.webhook_events_topic,
+            {
+                "ack_deadline_seconds": 310,
+                **retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": clients.topic_path(WEBHOOK_EVENTS_DEAD_TOPIC),
+                    "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                },
+            },
+        ),
+        "webhook_retries": (
+            WEBHOOK_RETRIES_SUBSCRIPTION,
+            settings.webhook_ticks_topic,
+            {"ack_deadline_seconds": 310, **retry},
+        ),
+    }
+    if stack.reports:  # the rollups live in BigQuery, which a stack without reports does not run
+        feeds["rollups"] = (
+            ROLLUPS_SUBSCRIPTION,
+            settings.rollups_topic,
+            {"ack_deadline_seconds": 600, **retry},
+        )
+        # Scheduled report drops run reports (shared/reports/drops.py).
+        feeds["report_drops"] = (
             REPORT_DROPS_SUBSCRIPTION,
             settings.report_ticks_topic,
             {"ack_deadline_seconds": 600, **retry},
-        ),
-    }
+        )
     for function, (subscription, topic, config) in feeds.items():
         if function in stack.function_ports:
             endpoint = f"http://127.0.0.1:{stack.function_ports[function]}/"

@@ -1,6 +1,6 @@
 """Local stand-in for Cloud Scheduler: every `sweep_interval_seconds`, publishes a tick (`{}`) to each
 topic Cloud Scheduler jobs publish to in the cloud (`pop-sweeps`: the `<prefix>-sweep` job of
-infra/pubsub.tf). A scheduled function adds its topic's setting name to TICKED_TOPICS. Locally every
+infra/pubsub.tf; `pop-rollups`: the `<prefix>-rollup` job). A scheduled function adds its topic's setting name to TICKED_TOPICS. Locally every
 topic ticks at the same interval; the cloud's own schedules are in Terraform."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from shared.platform import clients, logs
 from shared.platform.settings import get_settings
 
 SWEEP_MESSAGE = b"{}"
-TICKED_TOPICS = ("sweeps_topic", "report_ticks_topic")  # settings attributes naming topics
+TICKED_TOPICS = ("sweeps_topic", "webhook_ticks_topic", "rollups_topic", "report_ticks_topic")  # settings attributes naming topics
 
 
 def main() -> None:

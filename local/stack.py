@@ -156,8 +156,19 @@ class Stack:
             **emulator_env(self.ports, self.project),
             "COATRO_STORAGE_PUBLIC_URL": self.storage_url,
             "COATRO_SIGNING_KEY_FILE": str(self._dir() / "signing-key.json"),
+            "COATRO_CURSOR_SECRET": self._cursor_secret(),
             **self.settings_env,
         }
+
+    def _cursor_secret(self) -> str:
+        """The plays cursor's HMAC key: generated once per stack directory, never committed."""
+        path = self._dir() / "cursor-secret"
+        if not path.exists():
+            import secrets
+
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _dir(self) -> Path:
         if self.workdir is None:

@@ -33,7 +33,14 @@ def stack(tmp_path_factory):
     stack = Stack(
         ports=Ports.free(),
         workdir=tmp_path_factory.mktemp("stack"),
-        settings_env={"COATRO_SWEEP_INTERVAL_SECONDS": "3600", "COATRO_STALE_CLAIM_SECONDS": "2"},
+        # Webhooks: the tests' receivers listen on 127.0.0.1 (over http), which only this setting allows,
+        # and a failed delivery is retried after 1 s instead of Standard Webhooks' 5 s, 5 min, ... .
+        settings_env={
+            "COATRO_SWEEP_INTERVAL_SECONDS": "3600",
+            "COATRO_STALE_CLAIM_SECONDS": "2",
+            "COATRO_WEBHOOKS_ALLOW_LOOPBACK": "true",
+            "COATRO_WEBHOOK_RETRY_DELAYS_SECONDS": "[1, 1, 1]",
+        },
     )
     try:
         stack.start()

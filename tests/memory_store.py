@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from shared.bulk.pipeline.backends import Backends, Message
 from shared.records.jobs import ChunkResult, ChunkTotals, FileRecord, JobRecord, JobState
+from shared.records.notify import WebhookEvent
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -76,6 +77,10 @@ class MemoryStore:
         self, states: tuple[JobState, ...], limit: int, after: str | None = None
     ) -> list[JobRecord]:
         jobs = sorted((j for j in self.jobs.values() if j.status in states), key=lambda j: j.jobId)
+        return [j for j in jobs if after is None or j.jobId > after][:limit]
+
+    def jobs_to_announce(self, limit: int, after: str | None = None) -> list[JobRecord]:
+        jobs = sorted((j for j in self.jobs.values() if j.noticePending), key=lambda j: j.jobId)
         return [j for j in jobs if after is None or j.jobId > after][:limit]
 
     def chunk_recorded(self, job_id: str, index: int) -> bool:
@@ -137,6 +142,15 @@ class MemoryTopics:
 
     chunks: list[Message] = field(default_factory=list)
     events: list[Message] = field(default_factory=list)
+    notices: list[WebhookEvent] = field(default_factory=list)  # webhook events (job.*)
+    fail_notices: int = 0  # publishing notices fails this many more times
+
+    def publish_notices(self, items: list[WebhookEvent]) -> int:
+        if self.fail_notices > 0:
+            self.fail_notices -= 1
+            raise RuntimeError("publishing failed")
+        self.notices.extend(items)
+        return len(items)
 
     def publish_chunks(self, items: Iterable[Message]) -> None:
         self.chunks.extend(items)
@@ -167,4 +181,5 @@ class MemoryBackends:
             publish_chunks=self.topics.publish_chunks,
             publish_events=self.topics.publish_events,
             screens=self.screen_histories,
+            publish_notices=self.topics.publish_notices,
         )

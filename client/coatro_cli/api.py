@@ -38,6 +38,7 @@ DYNAMIC_BULK = "/coatro/v1/pop/dynamic/bulk"
 CANONICAL_BULK = "/coatro/v1/pop/bulk"
 SCHEMAS_PATH = "/coatro/v1/pop/dynamic/schemas"
 SCREENS_PATH = "/coatro/v1/pop/screens"
+WEBHOOKS_PATH = "/coatro/v1/pop/webhooks"
 
 # Worth another try: the request was throttled, or a gateway/server could not handle it right now.
 # Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
@@ -504,6 +505,28 @@ class ApiClient:
         params = {"pageSize": 500, **({"pageToken": page_token} if page_token else {})}
         return _json(
             self.request("GET", f"{SCREENS_PATH}/{quote(screen_id, safe='')}/history", params=params)
+        )
+
+    def put_webhook(
+        self, webhook_id: str, url: str, events: list[str], description: str | None = None
+    ) -> tuple[bool, dict[str, Any]]:
+        """PUT an endpoint; (created, the endpoint). A created one's answer holds its secret, shown once."""
+        body: dict[str, Any] = {"url": url, "events": events}
+        if description is not None:
+            body["description"] = description
+        resp = self.request("PUT", f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}", json_body=body)
+        return resp.status_code == 201, _json(resp)
+
+    def webhooks_page(self, page_token: str | None = None) -> dict[str, Any]:
+        params = {"pageSize": 200, **({"pageToken": page_token} if page_token else {})}
+        return _json(self.request("GET", WEBHOOKS_PATH, params=params))
+
+    def webhook_deliveries_page(
+        self, webhook_id: str, page_size: int, page_token: str | None = None
+    ) -> dict[str, Any]:
+        params = {"pageSize": page_size, **({"pageToken": page_token} if page_token else {})}
+        return _json(
+            self.request("GET", f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}/deliveries", params=params)
         )
 
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from coatro_cli import __version__, bulk, progress
+from coatro_cli import export as exports
 from coatro_cli import report as reports
 from coatro_cli import screens as registry
 from coatro_cli.api import ApiClient, ApiError, NetworkError, RetryPolicy, TokenSource, iter_pages
@@ -49,7 +50,7 @@ def reports_errors(command):
             raise CliError("\n".join(exc.lines())) from None
         except NetworkError as exc:
             raise CliError(exc.message()) from None
-        except (ConfigError, bulk.FormatError, registry.ImportFileError) as exc:
+        except (ConfigError, bulk.FormatError, registry.ImportFileError, exports.ExportFailed) as exc:
             raise CliError(str(exc)) from None
 
     return wrapper
@@ -515,6 +516,117 @@ def report(
     progress.say(f"{count} report rows" + (f" written to {output}" if output else ""))
 
 
+@main.group(help="Raw data out of Coatro: export plays.")
+def export():
+    pass
+
+
+@export.command(
+    "plays",
+    help="""Every play of the days (each eventId once, as the delivery report counts it), as NDJSON or CSV.
+
+Give --date for one day, or --from and --to (at most 92 days). Two ways, the same plays:
+--via cursor (default) pages through GET /coatro/v1/pop/reports/plays and writes one file (-o FILE,
+else stdout), gzipped with --gzip; --via job starts an export (POST /coatro/v1/pop/exports/plays),
+shows its progress, and downloads its gzipped files by their signed URLs into --output-dir. The token
+needs reports:read.""",
+)
+@click.option("--date", "date", metavar="YYYY-MM-DD", help="One day.")
+@click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day of the range.")
+@click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Last day of the range.")
+@click.option("--timezone", metavar="IANA", help="Time zone of the days (default UTC).")
+@click.option("--campaign-id", help="Only this campaign.")
+@click.option("--screen-id", help="Only this screen.")
+@click.option("--site-id", help="Only this site.")
+@click.option("--creative-id", help="Only this creative.")
+@click.option(
+    "--format", "out_format", type=click.Choice(["ndjson", "csv"]), default="ndjson", show_default=True
+)
+@click.option("--via", type=click.Choice(["cursor", "job"]), default="cursor", show_default=True)
+@click.option(
+    "--gzip/--no-gzip",
+    "zipped",
+    default=None,
+    help="Gzip the output (default: yes for --via job, no for cursor).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 10_000),
+    default=10_000,
+    show_default=True,
+    help="Plays per page (cursor).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="File (cursor)."
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Directory (job).",
+)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(0.1, 60),
+    default=2.0,
+    show_default=True,
+    help="Between polls (job).",
+)
+@click.option("--progress/--no-progress", "progress_", default=True, help="Show progress on stderr.")
+@connection_options
+@click.pass_context
+@reports_errors
+def export_plays(
+    ctx, date, date_from, date_to, timezone, campaign_id, screen_id, site_id, creative_id, out_format, via,
+    zipped, page_size, output, output_dir, poll_seconds, progress_, url, api_key, retries,
+):  # fmt: skip
+    if not date and not (date_from and date_to):
+        raise click.UsageError("give --date, or both --from and --to")
+    if date and (date_from or date_to):
+        raise click.UsageError("give --date or --from/--to, not both")
+    ids = {"campaignId": campaign_id, "screenId": screen_id, "siteId": site_id, "creativeId": creative_id}
+    params = exports.filters(date, date_from, date_to, timezone, ids)
+    client = make_client(ctx, url, api_key, retries)
+    if via == "job":
+        started = exports.start_job(client, params, out_format, True if zipped is None else zipped)
+        progress.say(f"export {started['exportId']} started")
+
+        def report(view):
+            if progress_:
+                percent = round(100 * float(view.get("progress") or 0))
+                progress.say(f"export {view['exportId']}: {view['state']}, {view['rows']} plays, {percent}%")
+
+        done = exports.wait_job(client, started, report, interval=poll_seconds)
+        paths = exports.download(client, done, output_dir)
+        for path in paths:
+            click.echo(str(path))
+        progress.say(f"{done['rows']} plays in {len(paths)} file(s) in {output_dir}")
+        return
+    with progress.bar("plays", unit="play", enabled=progress_) as counter:
+        if output is None:
+            raw = sys.stdout.buffer
+            target = gzip_writer(raw) if zipped else raw
+            count = exports.by_cursor(client, params, out_format, target, page_size, counter.update)
+            if zipped:
+                target.close()
+            raw.flush()
+        else:
+            partial = output.with_name(output.name + ".partial")
+            with partial.open("wb") as raw:
+                target = gzip_writer(raw) if zipped else raw
+                count = exports.by_cursor(client, params, out_format, target, page_size, counter.update)
+                if zipped:
+                    target.close()
+            partial.replace(output)  # an interrupted export never leaves a truncated file under the real name
+    progress.say(f"{count} plays" + (f" written to {output}" if output else ""))
+
+
+def gzip_writer(raw):
+    import gzip
+
+    return gzip.GzipFile(fileobj=raw, mode="wb")
+
+
 @main.group(
     help="""The screen registry: import a file of screens, list them, show one and its history.
 
@@ -657,6 +769,116 @@ def screens_history(ctx, screen_id, as_json, url, api_key, retries):
         click.echo(registry.dumps(versions))
     else:
         registry.write_table(versions, registry.HISTORY_COLUMNS, sys.stdout)
+
+
+@main.group(
+    help="""Webhook endpoints: register one, list them, see an endpoint's deliveries (docs/webhooks.md).
+
+Needs webhooks:write to register, webhooks:read for the rest (an API key holds both)."""
+)
+def webhooks():
+    pass
+
+
+def _event_types(ctx, param, value):
+    items = [v.strip() for given in value or () for v in given.split(",") if v.strip()]
+    if not items:
+        raise click.BadParameter("name at least one event type")
+    return items
+
+
+@webhooks.command(
+    name="put",
+    help="""Create or replace the endpoint WEBHOOK_ID (PUT /coatro/v1/pop/webhooks/WEBHOOK_ID).
+
+--url is the endpoint's https:// URL (so here the API's own URL comes from `coatro --url API ...`,
+COATRO_URL or the config file). --events takes a comma list (or is repeated): job.completed,
+job.partially_completed, job.failed, report.ready, booking.underdelivering, screen.dark. When the
+endpoint is created, its signing secret (whsec_...) is printed on stderr: it is shown this once.
+Prints the endpoint as JSON.""",
+)
+@click.argument("webhook_id")
+@click.option("--url", "target", required=True, help="The https:// URL that receives the events.")
+@click.option("--events", multiple=True, callback=_event_types, help="Event types (comma list).")
+@click.option("--description", help="A note for people.")
+@click.option("--api-key", metavar="KEY", help="API key (else COATRO_API_KEY or the config file).")
+@click.option("--retries", type=click.IntRange(0, 20), default=None, help="Retries (default 5).")
+@click.pass_context
+@reports_errors
+def webhooks_put(ctx, webhook_id, target, events, description, api_key, retries):
+    client = make_client(ctx, None, api_key, retries)
+    created, endpoint = client.put_webhook(webhook_id, target, events, description)
+    if created:
+        progress.say(f"created {webhook_id}; its signing secret, shown only now: {endpoint.get('secret')}")
+    else:
+        progress.say(f"replaced {webhook_id} (its secret is unchanged)")
+    click.echo(json.dumps(endpoint, ensure_ascii=False, indent=2))
+
+
+@webhooks.command(name="list", help="Every endpoint (GET /coatro/v1/pop/webhooks), as a table or JSON lines.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per endpoint, a line each.")
+@connection_options
+@click.pass_context
+@reports_errors
+def webhooks_list(ctx, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    found = list(iter_pages(client.webhooks_page(), "webhooks", client.webhooks_page, "the webhooks"))
+    if as_json:
+        for endpoint in found:
+            click.echo(json.dumps(endpoint, ensure_ascii=False))
+    else:
+        rows = ({**e, "events": ",".join(e.get("events") or [])} for e in found)
+        registry.write_table(rows, ("webhookId", "url", "events", "description"), sys.stdout)
+    progress.say(f"{len(found)} webhooks")
+
+
+@webhooks.command(
+    name="deliveries",
+    help="""An endpoint's deliveries, newest event first (GET .../webhooks/WEBHOOK_ID/deliveries):
+state (pending, succeeded, failed), attempts, the last status code or error and its latency.""",
+)
+@click.argument("webhook_id")
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Most deliveries shown."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per delivery (with every attempt), a line each."
+)
+@connection_options
+@click.pass_context
+@reports_errors
+def webhooks_deliveries(ctx, webhook_id, limit, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    size = min(limit, 200)
+    pages = iter_pages(
+        client.webhook_deliveries_page(webhook_id, size),
+        "deliveries",
+        lambda token: client.webhook_deliveries_page(webhook_id, size, token),
+        f"the deliveries of {webhook_id}",
+    )
+    shown = []
+    for delivery in pages:
+        shown.append(delivery)
+        if len(shown) >= limit:
+            break
+    if as_json:
+        for delivery in shown:
+            click.echo(json.dumps(delivery, ensure_ascii=False))
+    else:
+        rows = []
+        for d in shown:
+            last = (d.get("attempts") or [{}])[-1]
+            rows.append(
+                {
+                    **d,
+                    "attempts": len(d.get("attempts") or []),
+                    "last": last.get("statusCode") or last.get("error") or "",
+                    "latencyMs": last.get("latencyMs", ""),
+                }
+            )
+        columns = ("eventId", "eventType", "state", "attempts", "last", "latencyMs", "nextAttemptAt")
+        registry.write_table(rows, columns, sys.stdout)
+    progress.say(f"{len(shown)} deliveries")
 
 
 @main.command(name="config", help="Show the effective URL and credentials, and where each comes from.")

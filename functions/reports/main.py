@@ -1,15 +1,27 @@
-"""Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery."""
+"""Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery, GET /coatro/v1/pop/reports/plays,
+POST /coatro/v1/pop/exports/plays and GET /coatro/v1/pop/exports/{exportId}."""
 
 import functions_framework
 from flask import Request, Response
 from werkzeug.exceptions import HTTPException
 
 from shared.platform.http import http_error_response, serve
+from shared.platform.problems import method_not_allowed
 from shared.reports.api import delivery
+from shared.reports.plays_api import handle
 
 functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
+def _route(request: Request) -> Response:
+    response = handle(request)
+    if response is not None:
+        return response
+    if request.method != "GET":
+        raise method_not_allowed(["GET"])
+    return delivery(request)
+
+
 @functions_framework.http
 def reports(request: Request) -> Response:
-    return serve(request, ["GET"], delivery)
+    return serve(request, ["GET", "POST"], _route)

@@ -71,6 +71,12 @@ def screens_table() -> str:
     return f"{settings.project_id}.{settings.bigquery_dataset}.{settings.screens_table}"
 
 
+def rollups_table() -> str:
+    """`project.dataset.table` of the hourly rollups (shared/reports/rollups.py)."""
+    settings = get_settings()
+    return f"{settings.project_id}.{settings.bigquery_dataset}.{settings.rollups_table}"
+
+
 def topic_path(topic: str) -> str:
     return f"projects/{get_settings().project_id}/topics/{topic}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, PositiveFloat, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.platform import origins
@@ -32,9 +32,16 @@ class Settings(BaseSettings):
     sweeps_topic: str = Field(
         "pop-sweeps", description="Topic of the periodic sweep that restarts stuck jobs."
     )
+    rollups_topic: str = Field(
+        "pop-rollups", description="Topic of the scheduled tick that brings the hourly rollups up to date."
+    )
     webhook_events_topic: str = Field(
         "pop-webhook-events",
         description="Topic of webhook events (shared.records.notify.WebhookEvent) that shared.notify delivers.",
+    )
+    webhook_ticks_topic: str = Field(
+        "pop-webhook-ticks",
+        description="Topic of the scheduled tick (every minute) that retries webhook deliveries whose time has come.",
     )
     uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
     # Scheduled report drops (shared/reports/drops.py, docs/report-drops.md).
@@ -72,6 +79,62 @@ class Settings(BaseSettings):
     )
     screens_table: str = Field(
         "screens", description="The screen registry's versions, mirrored for reports (one row per version)."
+    )
+    # Raw play export (shared/reports/plays.py, shared/reports/exports.py; docs/plays-export.md).
+    exports_bucket: str = Field(
+        "coatro-exports",
+        description="Bucket of play exports: exports/<tenant>/<exportId>/ (lifecycle-expired).",
+    )
+    exports_topic: str = Field(
+        "pop-exports", description="Topic of export work items (the exporter function)."
+    )
+    cursor_secret: str | None = Field(
+        None,
+        description="HMAC-SHA256 key of the plays cursor (and export ids); generated at deploy time, never committed. "
+        "Without it the plays endpoints answer 503.",
+    )
+    export_part_rows: int = Field(
+        1_000_000,
+        ge=1,
+        description="Plays per file of an export: a part is written, then recorded, then the next.",
+    )
+    export_time_budget_seconds: float = Field(
+        420.0,
+        gt=0,
+        description="An exporter call stops after the part that crosses this and hands the rest to a new message "
+        "(below its 540 s timeout).",
+    )
+    export_deadline_seconds: float = Field(
+        6 * 3600.0, gt=0, description="An export not finished this long after it was requested is failed."
+    )
+    export_retention_days: int = Field(
+        7,
+        ge=1,
+        description="An export's record expires (Firestore TTL) this long after it was requested, as its files "
+        "do (the exports bucket's lifecycle rule, var.export_retention_days).",
+    )
+    export_url_seconds: int = Field(
+        3600,
+        ge=60,
+        le=604800,
+        description="Lifetime of an export's signed download URLs (V4: at most 7 days).",
+    )
+    rollups_table: str = Field(
+        "rollups",
+        description="Hourly rollups of the deduplicated events (shared/reports/rollups.py), kept by `rollups`.",
+    )
+    dedup_horizon_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="A copy of an event counts as a duplicate of an earlier delivery of the same "
+        "(tenantId, eventId) whose playedAt is less than this many days from its own (docs/reports.md).",
+    )
+    rollup_lag_seconds: int = Field(
+        600,
+        ge=0,
+        description="Rollups count the events published up to this long ago, leaving time for rows in "
+        "flight between Pub/Sub and the table.",
     )
     bigquery_emulator_host: str | None = Field(
         None,
@@ -205,6 +268,28 @@ class Settings(BaseSettings):
         300.0,
         gt=0,
         description="The longest hold-off: no client id is ever held off longer than this after its last failure.",
+    )
+    # Webhooks (shared/notify, docs/webhooks.md).
+    webhooks_allow_loopback: bool = Field(
+        False,
+        description="Local stack and tests only: webhook URLs may be http:// on a loopback address. "
+        "Off, every loopback, private, link-local or metadata address is refused.",
+    )
+    webhook_retry_delays_seconds: list[PositiveFloat] = Field(
+        [5, 300, 1800, 7200, 18000, 36000, 50400],
+        min_length=1,
+        max_length=20,
+        description="Delay before each retry of a failed webhook delivery (Standard Webhooks' example "
+        "schedule, to 31.6 hours); once they are used up the delivery is dead-lettered (failed).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=30, description="How long one webhook POST may take (connect, send, answer)."
+    )
+    webhook_secret_overlap_seconds: int = Field(
+        86_400, ge=0, description="After a secret rotation, the old secret also signs for this long."
+    )
+    webhook_tick_batch: int = Field(
+        200, ge=1, description="Due webhook deliveries one tick attempts (the rest wait for the next tick)."
     )
     storage_public_url: str | None = Field(
         None, description="Local stack only: the storage emulator's address as callers reach it."

@@ -99,6 +99,10 @@ class JobRecord(BaseModel):
     errorRows: int | None = None
     skippedRows: int | None = None
     failureReason: str | None = None
+    # The outbox of the job's webhook event (job.completed|partially_completed|failed): set in the
+    # transaction that gives the job its final state, cleared once the event is published; the sweep
+    # publishes any left set (a finisher that died between its commit and its publish).
+    noticePending: bool = False
 
 
 class ChunkResult(BaseModel):

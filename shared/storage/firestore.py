@@ -152,6 +152,9 @@ def _bounded() -> dict[str, Any]:
     }
 
 
+bounded = _bounded  # for the other storage modules (shared/storage/rollups.py)
+
+
 def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(model.model_fields)
     if unknown:
@@ -188,6 +191,11 @@ def in_transaction(work: Callable[[Any], T]) -> T:
         if isinstance(exc.__cause__, exceptions.Aborted):
             raise Contention(str(exc)) from exc
         raise
+
+
+# For the storage modules of other domains (shared/storage/notify.py): the same bounds and reads.
+bounded = _bounded
+read = _read
 
 
 # -- API keys -------------------------------------------------------------------------------------
@@ -376,6 +384,18 @@ def jobs_in_states(states: tuple[JobState, ...], limit: int, after: str | None =
         query = query.start_after({"__name__": jobs.document(after)})
     query = query.limit(limit)
     return [JobRecord.model_validate(snap.to_dict()) for snap in query.stream(**_bounded())]
+
+
+def jobs_to_announce(limit: int, after: str | None = None) -> list[JobRecord]:
+    """Up to `limit` jobs whose webhook event waits to be published (`noticePending`), in jobId order
+    after `after` (the automatic single-field index)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    jobs = clients.firestore().collection(JOBS)
+    query = jobs.where(filter=FieldFilter("noticePending", "==", True)).order_by("__name__")
+    if after is not None:
+        query = query.start_after({"__name__": jobs.document(after)})
+    return [JobRecord.model_validate(snap.to_dict()) for snap in query.limit(limit).stream(**_bounded())]
 
 
 # -- chunk results --------------------------------------------------------------------------------

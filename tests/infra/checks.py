@@ -60,12 +60,14 @@ TOKEN_VARIABLES = {
 EXPECTED_TRIGGERS = {
     "dead_letter": "push",
     "events": "http",
+    "exporter": "push",
     "ingest": "http",
     "job_status": "http",
     "schemas": "http",
     "reports": "http",
     "report_drops": "push",
     "report_schedules": "http",
+    "rollups": "push",
     "screens": "http",
     "splitter": "storage",
     "sweeper": "push",
@@ -76,7 +78,7 @@ EXPECTED_TRIGGERS = {
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"sweeper", "report_drops"}
+SCHEDULED_FUNCTIONS = {"report_drops", "rollups", "sweeper"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
@@ -105,9 +107,14 @@ ALLOWED_PROJECT_GRANTS = {
 # condition that names exactly this stack's database (equality, not a prefix).
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
-# data access. The functions that query (reports, and report_drops for scheduled drops) may hold it,
-# unconditioned.
-FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser"), ("report_drops", "roles/bigquery.jobUser")}
+# data access. The functions that query may hold it, unconditioned: reports, exporter (play exports),
+# rollups (queries and writes the rollups table, iam.tf), report_drops (scheduled report drops).
+FUNCTION_PROJECT_ROLES = {
+    ("reports", "roles/bigquery.jobUser"),
+    ("exporter", "roles/bigquery.jobUser"),
+    ("rollups", "roles/bigquery.jobUser"),
+    ("report_drops", "roles/bigquery.jobUser"),
+}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )

@@ -128,3 +128,28 @@ def test_only_the_screens_function_and_the_sweeper_write_the_screens_table(infra
             literal = re.findall(r'google_service_account\.function\["(\w+)"\]', member)
             writers |= {key} if key and "function[each.key]" in member else set(literal) or {member}
     assert writers == {"screens", "sweeper"}
+
+
+def test_the_rollups_table_is_made_from_the_schema_file_the_local_stack_reads_and_only_rollups_writes_it(
+    infra,
+):
+    from local.bigquery import ROLLUPS_CLUSTERING, ROLLUPS_PARTITION_FIELD, ROLLUPS_SCHEMA_FILE
+
+    table = infra.of_type("google_bigquery_table")["rollups"]
+    relative = ROLLUPS_SCHEMA_FILE.relative_to(INFRA).as_posix()
+    assert str(table.get("schema")) == '${file("${path.module}/' + relative + '")}'
+    assert table.get("clustering") == ROLLUPS_CLUSTERING
+    partitioning = block(table, "time_partitioning")
+    assert partitioning is not None and partitioning.get("field") == ROLLUPS_PARTITION_FIELD
+    assert partitioning.get("expiration_ms") is None  # rollups outlive raw partitions
+    writers = set()
+    for name, body in infra.of_type("google_bigquery_table_iam_member").items():
+        if "google_bigquery_table.rollups." in str(body.get("table_id")):
+            assert body.get("role") == "roles/bigquery.dataEditor", name
+            writers |= set(
+                re.findall(r'google_service_account\.function\["(\w+)"\]', str(body.get("member")))
+            )
+    assert writers == {"rollups"}
+    # reports and rollups count duplicates with the same horizon
+    env = infra.locals["function_extra_env"]
+    assert env["reports"]["COATRO_DEDUP_HORIZON_DAYS"] == env["rollups"]["COATRO_DEDUP_HORIZON_DAYS"]

@@ -136,7 +136,8 @@ def test_values_reach_the_query_only_as_parameters():
     assert parameters["timezone"] == "Europe/Paris" and (parameters["limit"], parameters["offset"]) == (50, 0)
     # the tenant and the window are inside the deduplication, before QUALIFY, so partitions prune
     dedup = sql[: sql.index("QUALIFY")]
-    assert "tenantId = @tenantId AND playedAt >= @windowStart AND playedAt < @windowEnd" in dedup
+    assert "tenantId = @tenantId AND playedAt >= @rawStart AND playedAt < @rawEnd" in dedup
+    assert "tenantId = @tenantId AND playedAt > @lookStart AND playedAt < @lookEnd" in sql
     assert "campaignId = @campaignId" in sql[sql.index("QUALIFY") :]
     # the screens table is read for the caller's tenant only
     screens = sql[sql.index("screen_rows AS") :]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from shared.canonical.messages import publish
 from shared.platform.pubsub import publish_and_wait
 from shared.platform.settings import get_settings
+from shared.records.notify import WebhookEvent
 from shared.records.screens import ScreenRecord
-from shared.storage import firestore
+from shared.storage import firestore, notices
 from shared.storage.protocols import JobStore, Uploads
 from shared.storage.uploads import CloudUploads
 
@@ -24,6 +25,8 @@ class Backends:
     publish_events: Callable[[list[Message]], int]  # to pop-events; returns how many were published
     # A tenant's screens with their zone history, by id (one batched read): "timezone": "screen"
     screens: Callable[[str, list[str]], dict[str, list[ScreenRecord]]] = firestore.screen_zone_histories
+    # to pop-webhook-events (job.* events when a job ends), waiting for every confirmation
+    publish_notices: Callable[[list[WebhookEvent]], int] = notices.publish
 
 
 def cloud() -> Backends:

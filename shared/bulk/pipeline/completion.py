@@ -11,6 +11,7 @@ from shared.platform import logs
 from shared.platform.encoding import utc_now
 from shared.platform.settings import get_settings
 from shared.records.jobs import FINAL_STATES, ChunkResult, JobRecord, RowError
+from shared.records.notify import WebhookEvent
 
 MAX_ERROR_CHARS = 500  # one row's message; keeps a chunk result far below Firestore's 1 MiB
 
@@ -84,6 +85,7 @@ def final_fields(
         "totalRows": processed + errors + skipped,
         "completedAt": utc_now(),
         "failureReason": reason,
+        "noticePending": True,  # the outbox of the job's webhook event: see announce
     }
 
 
@@ -126,6 +128,7 @@ def finish_if_done(b: Backends, job_id: str) -> None:
         errorRows=errors,
         skippedRows=skipped,
     )
+    announce(b, job_id)
 
 
 def fail_job(b: Backends, job_id: str, reason: str) -> None:
@@ -139,3 +142,57 @@ def fail_job(b: Backends, job_id: str, reason: str) -> None:
 
     b.store.in_transaction(fail)
     logs.error("job failed", reason=reason)
+    announce(b, job_id)
+
+
+def job_event(job: JobRecord) -> WebhookEvent:
+    """The webhook event of a job in its final state. Its id is the job's, so however often it is
+    published (a finisher and the sweep both) receivers see one `webhook-id`."""
+    return WebhookEvent(
+        id=f"evt_job_{job.jobId}",
+        type=f"job.{job.status}",  # a final state: completed, partially_completed, failed
+        tenantId=job.tenantId,
+        timestamp=job.completedAt or utc_now(),
+        data={
+            "jobId": job.jobId,
+            "fileId": job.fileId,
+            "status": job.status,
+            "schemaVersion": job.schemaVersion,
+            "totalRows": job.totalRows,
+            "processedRows": job.processedRows,
+            "errorRows": job.errorRows,
+            "skippedRows": job.skippedRows,
+            "startedAt": job.startedAt,
+            "completedAt": job.completedAt,
+            "failureReason": job.failureReason,
+        },
+    )
+
+
+def announce(b: Backends, job_id: str, job: JobRecord | None = None) -> bool:
+    """Publish the webhook event of a job that ended and has not been announced (`noticePending`),
+    then clear the mark; True if it published. A failure to publish is logged and left to the sweep
+    (`announce_pending`), so it never fails the stage that ended the job."""
+    job = job or b.store.get_job(job_id)
+    if job is None or job.status not in FINAL_STATES or not job.noticePending:
+        return False
+    try:
+        b.publish_notices([job_event(job)])
+    except Exception as exc:
+        logs.exception("job event not published; the sweep publishes it", exc, jobId=job_id)
+        return False
+    b.store.update_job(job_id, noticePending=False)
+    logs.info("job event published", jobId=job_id, type=f"job.{job.status}")
+    return True
+
+
+def announce_pending(b: Backends, batch: int) -> int:
+    """Publish every job event still waiting (its finisher died or could not publish); returns how many."""
+    published, after = 0, None
+    while True:
+        jobs = b.store.jobs_to_announce(batch, after)
+        for job in jobs:
+            published += announce(b, job.jobId, job)
+        if len(jobs) < batch:
+            return published
+        after = jobs[-1].jobId

@@ -100,6 +100,7 @@ def fan_out(job_id: str, b: Backends | None = None) -> None:
     with logs.context(jobId=job_id):
         claimed = b.store.in_transaction(lambda transaction: _claim(b, job_id, transaction))
         if claimed is None:
+            completion.announce(b, job_id)  # the claim may have failed the job (an invalid file)
             return
         with logs.context(fileId=claimed.job.fileId):
             _publish_chunks(b, claimed)

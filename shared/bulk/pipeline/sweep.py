@@ -29,6 +29,8 @@ def sweep_jobs(_request: SweepRequest | None = None, b: Backends | None = None) 
     - a queued job whose file is not planned `replan_after_seconds` after ingest: plan it again from
       the object (its finalize event was lost or kept failing), or fail it if the object is gone;
     - a job with every chunk recorded but no final state: finish it.
+    Then it publishes the webhook events of jobs that ended but whose event was not published
+    (`completion.announce_pending`: the outbox mark `noticePending`).
     Returns how many jobs it looked at.
     """
     b = b or cloud()
@@ -50,6 +52,10 @@ def sweep_jobs(_request: SweepRequest | None = None, b: Backends | None = None) 
             logs.warning("sweep stopped at its time budget; the next one starts over", jobs=looked)
             break
         after = jobs[-1].jobId
+    try:
+        completion.announce_pending(b, batch)
+    except Exception as exc:  # the next sweep tries again
+        logs.exception("publishing pending job events failed", exc)
     logs.info("sweep done", jobs=looked)
     return looked
 
