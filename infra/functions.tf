@@ -267,6 +267,8 @@ locals {
       COATRO_BIGQUERY_DATASET           = google_bigquery_dataset.pop.dataset_id
       COATRO_EVENTS_TABLE               = google_bigquery_table.events.table_id
       COATRO_SCREENS_TABLE              = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE              = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS         = tostring(var.dedup_horizon_days) # as reports': a drop counts as the endpoint does
       COATRO_DROPS_BUCKET               = google_storage_bucket.drops.name
       COATRO_WEBHOOK_EVENTS_TOPIC       = google_pubsub_topic.webhook_events.name
       COATRO_REPORT_DROP_RETENTION_DAYS = tostring(var.drop_retention_days)
