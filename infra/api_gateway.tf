@@ -3,16 +3,17 @@
 # only principal allowed to invoke them (iam.tf).
 locals {
   openapi = templatefile("${path.module}/openapi.yaml", {
-    console_url    = google_cloudfunctions2_function.function["console"].service_config[0].uri
-    events_url     = google_cloudfunctions2_function.function["events"].service_config[0].uri
-    ingest_url     = google_cloudfunctions2_function.function["ingest"].service_config[0].uri
-    job_status_url = google_cloudfunctions2_function.function["job_status"].service_config[0].uri
-    token_url      = google_cloudfunctions2_function.function["token"].service_config[0].uri
-    schemas_url    = google_cloudfunctions2_function.function["schemas"].service_config[0].uri
-    reports_url    = google_cloudfunctions2_function.function["reports"].service_config[0].uri
-    screens_url    = google_cloudfunctions2_function.function["screens"].service_config[0].uri
-    webhooks_url   = google_cloudfunctions2_function.function["webhooks"].service_config[0].uri
-    upload_url_url = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
+    console_url          = google_cloudfunctions2_function.function["console"].service_config[0].uri
+    events_url           = google_cloudfunctions2_function.function["events"].service_config[0].uri
+    ingest_url           = google_cloudfunctions2_function.function["ingest"].service_config[0].uri
+    job_status_url       = google_cloudfunctions2_function.function["job_status"].service_config[0].uri
+    token_url            = google_cloudfunctions2_function.function["token"].service_config[0].uri
+    schemas_url          = google_cloudfunctions2_function.function["schemas"].service_config[0].uri
+    reports_url          = google_cloudfunctions2_function.function["reports"].service_config[0].uri
+    report_schedules_url = google_cloudfunctions2_function.function["report_schedules"].service_config[0].uri
+    screens_url          = google_cloudfunctions2_function.function["screens"].service_config[0].uri
+    webhooks_url         = google_cloudfunctions2_function.function["webhooks"].service_config[0].uri
+    upload_url_url       = google_cloudfunctions2_function.function["upload_url"].service_config[0].uri
     # OAuth2 access tokens: issued and signed (IAM signJwt) by the token function's own account, so the
     # gateway verifies them against the public keys Google publishes for that account.
     token_issuer   = google_service_account.function["token"].email

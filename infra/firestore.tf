@@ -20,7 +20,8 @@ locals {
   # exports: play export records (shared/storage/exports.py), which expire with their files.
   # webhookDeliveries: one event for one endpoint with its attempts (shared/storage/notify.py), kept
   # record_retention_days after the event.
-  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "exports", "webhookDeliveries"])
+  # reportRuns: scheduled report runs (shared/storage/report_schedules.py), kept as long as their files.
+  ttl_collections = toset(["files", "jobs", "chunks", "tokenThrottles", "exports", "webhookDeliveries", "reportRuns"])
 }
 
 resource "google_firestore_field" "expire_at" {
@@ -154,6 +155,31 @@ resource "google_firestore_index" "jobs_newest_first" {
   fields {
     field_path = "createdAt"
     order      = "DESCENDING"
+  }
+
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}
+
+# A report schedule's runs, newest first (shared/storage/report_schedules.py, list_runs: tenantId ==
+# and scheduleId ==, ordered by document name descending). The tick's queries (schedules by
+# nextRunAt <= now, runs by retryAt <= now, each ordered by that same field) and a tenant's
+# schedules in document order are served by the automatic single-field indexes.
+resource "google_firestore_index" "report_runs_newest_first" {
+  project    = var.project_id
+  database   = google_firestore_database.main.name
+  collection = "reportRuns"
+
+  fields {
+    field_path = "tenantId"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "scheduleId"
+    order      = "ASCENDING"
   }
 
   fields {

@@ -81,6 +81,24 @@ locals {
       timeout       = 60
       min_instances = var.min_instances
     }
+    report_drops = {
+      trigger       = "push" # ticks from Cloud Scheduler through pop-report-ticks (pubsub.tf)
+      description   = "On each scheduled tick, runs the report schedules due and writes their files to the drops bucket, retrying a failed run on later ticks."
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      memory        = "1Gi" # a run's files spool to /tmp (memory) past 8 MiB; at most report_drop_max_rows rows
+      concurrency   = 1
+      timeout       = 540 # below the subscription's 600 s ack deadline; a tick starts no run after 300 s
+      max_instances = 1   # one tick at a time: overlapping ticks would only race for the same runs
+    }
+    report_schedules = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/report-schedules[/{scheduleId}[/files|/runs]]: a tenant's scheduled report drops and signed URLs to their files."
+      ingress       = "ALLOW_ALL"
+      memory        = "256Mi"
+      concurrency   = 40
+      timeout       = 60
+      min_instances = var.min_instances
+    }
     reports = {
       trigger       = "http"
       description   = "GET /coatro/v1/pop/reports/{delivery,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, raw plays by cursor, play exports."
@@ -252,6 +270,23 @@ locals {
     sweeper = {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
       COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+    }
+    # Scheduled report drops: report_drops reads the report tables (as reports does), writes the drops
+    # bucket and publishes report.ready; report_schedules signs download URLs as its own account.
+    report_drops = {
+      COATRO_BIGQUERY_DATASET           = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE               = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE              = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE              = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS         = tostring(var.dedup_horizon_days) # as reports': a drop counts as the endpoint does
+      COATRO_DROPS_BUCKET               = google_storage_bucket.drops.name
+      COATRO_WEBHOOK_EVENTS_TOPIC       = google_pubsub_topic.webhook_events.name
+      COATRO_REPORT_DROP_RETENTION_DAYS = tostring(var.drop_retention_days)
+      COATRO_REPORT_TICK_BUDGET_SECONDS = "300"
+    }
+    report_schedules = {
+      COATRO_DROPS_BUCKET            = google_storage_bucket.drops.name
+      COATRO_SIGNING_SERVICE_ACCOUNT = google_service_account.function["report_schedules"].email
     }
   }
 

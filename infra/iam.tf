@@ -25,12 +25,15 @@ locals {
     schemas     = "roles/datastore.user"
     reports     = "roles/datastore.user" # creates play export records (exports.tf)
     rollups     = "roles/datastore.user" # the watermark document (shared/storage/rollups.py)
-    screens     = "roles/datastore.user"
-    splitter    = "roles/datastore.user"
-    sweeper     = "roles/datastore.user"
-    token       = "roles/datastore.viewer" # looks up OAuth2 clients
-    upload_url  = "roles/datastore.user"
-    worker      = "roles/datastore.user"
+    # report_drops claims and records runs; report_schedules writes tenants' schedules.
+    report_drops     = "roles/datastore.user"
+    report_schedules = "roles/datastore.user"
+    screens          = "roles/datastore.user"
+    splitter         = "roles/datastore.user"
+    sweeper          = "roles/datastore.user"
+    token            = "roles/datastore.viewer" # looks up OAuth2 clients
+    upload_url       = "roles/datastore.user"
+    worker           = "roles/datastore.user"
     # webhooks: tenants' endpoints (with their signing secrets); webhook_sender: deliveries and their
     # attempts, reading the endpoints' secrets to sign.
     webhooks        = "roles/datastore.user"
@@ -57,6 +60,8 @@ locals {
     "splitter:webhook_events"    = { function = "splitter", topic = "webhook_events" }
     "ingest:webhook_events"      = { function = "ingest", topic = "webhook_events" }
     "sweeper:webhook_events"     = { function = "sweeper", topic = "webhook_events" } # and the events a finisher failed to publish
+    # report.ready, once a run's files are written (shared.storage.notices)
+    "report_drops:webhook_events" = { function = "report_drops", topic = "webhook_events" }
   }
 
   # function -> role on the uploads bucket
@@ -71,23 +76,25 @@ locals {
 
   # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
   invokers = {
-    "gateway:console"      = { function = "console", account = "gateway" }
-    "gateway:events"       = { function = "events", account = "gateway" }
-    "gateway:ingest"       = { function = "ingest", account = "gateway" }
-    "gateway:job_status"   = { function = "job_status", account = "gateway" }
-    "gateway:token"        = { function = "token", account = "gateway" }
-    "gateway:schemas"      = { function = "schemas", account = "gateway" }
-    "gateway:reports"      = { function = "reports", account = "gateway" }
-    "gateway:screens"      = { function = "screens", account = "gateway" }
-    "gateway:webhooks"     = { function = "webhooks", account = "gateway" }
-    "gateway:upload_url"   = { function = "upload_url", account = "gateway" }
-    "push:dead_letter"     = { function = "dead_letter", account = "push" }
-    "push:sweeper"         = { function = "sweeper", account = "push" }
-    "push:worker"          = { function = "worker", account = "push" }
-    "push:webhook_sender"  = { function = "webhook_sender", account = "push" }
-    "push:webhook_retries" = { function = "webhook_retries", account = "push" }
-    "push:rollups"         = { function = "rollups", account = "push" }
-    "eventarc:splitter"    = { function = "splitter", account = "splitter_trigger" }
+    "gateway:console"          = { function = "console", account = "gateway" }
+    "gateway:events"           = { function = "events", account = "gateway" }
+    "gateway:ingest"           = { function = "ingest", account = "gateway" }
+    "gateway:job_status"       = { function = "job_status", account = "gateway" }
+    "gateway:token"            = { function = "token", account = "gateway" }
+    "gateway:schemas"          = { function = "schemas", account = "gateway" }
+    "gateway:reports"          = { function = "reports", account = "gateway" }
+    "gateway:report_schedules" = { function = "report_schedules", account = "gateway" }
+    "gateway:screens"          = { function = "screens", account = "gateway" }
+    "gateway:webhooks"         = { function = "webhooks", account = "gateway" }
+    "gateway:upload_url"       = { function = "upload_url", account = "gateway" }
+    "push:dead_letter"         = { function = "dead_letter", account = "push" }
+    "push:sweeper"             = { function = "sweeper", account = "push" }
+    "push:worker"              = { function = "worker", account = "push" }
+    "push:webhook_sender"      = { function = "webhook_sender", account = "push" }
+    "push:webhook_retries"     = { function = "webhook_retries", account = "push" }
+    "push:rollups"             = { function = "rollups", account = "push" }
+    "push:report_drops"        = { function = "report_drops", account = "push" }
+    "eventarc:splitter"        = { function = "splitter", account = "splitter_trigger" }
   }
   invoker_accounts = {
     gateway          = google_service_account.gateway.email
@@ -130,6 +137,32 @@ resource "google_storage_bucket_iam_member" "function_uploads" {
   member = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
+# The drops bucket: report_drops creates each file once and reads an existing one's metadata (a retried
+# run keeps what an earlier attempt wrote): it never overwrites or deletes. A V4 signed URL acts with
+# the signer's permissions, so report_schedules, which signs the download URLs, may read objects.
+locals {
+  drops_bucket_roles = {
+    "report_drops:creator"    = { function = "report_drops", role = "roles/storage.objectCreator" }
+    "report_drops:viewer"     = { function = "report_drops", role = "roles/storage.objectViewer" }
+    "report_schedules:viewer" = { function = "report_schedules", role = "roles/storage.objectViewer" }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "function_drops" {
+  for_each = local.drops_bucket_roles
+
+  bucket = google_storage_bucket.drops.name
+  role   = each.value.role
+  member = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+# report_schedules signs download URLs with signBlob as itself, on its own account only.
+resource "google_service_account_iam_member" "report_schedules_signs_as_itself" {
+  service_account_id = google_service_account.function["report_schedules"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function["report_schedules"].email}"
+}
+
 # upload_url signs URLs with signBlob as itself; the grant is on its own account, so it can sign as
 # nothing else.
 resource "google_service_account_iam_member" "upload_url_signs_as_itself" {
@@ -164,6 +197,14 @@ resource "google_bigquery_dataset_iam_member" "reports_reads_events" {
   dataset_id = google_bigquery_dataset.pop.dataset_id
   role       = "roles/bigquery.dataViewer"
   member     = "serviceAccount:${google_service_account.function["reports"].email}"
+}
+
+# report_drops runs the same report queries for scheduled drops, with the same grants.
+resource "google_bigquery_dataset_iam_member" "report_drops_reads_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["report_drops"].email}"
 }
 
 # The screens table's writers (shared/screens/sync.py), and nobody else: insertAll needs
@@ -221,6 +262,12 @@ resource "google_project_iam_member" "rollups_runs_queries" {
   member  = "serviceAccount:${google_service_account.function["rollups"].email}"
 }
 
+resource "google_project_iam_member" "report_drops_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["report_drops"].email}"
+}
+
 # ---- Accounts that run no code: they only carry requests to the functions.
 
 resource "google_service_account" "gateway" {
@@ -234,7 +281,7 @@ resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-push"
   display_name = "Coatro Pub/Sub push"
-  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender, webhook_retries and rollups push subscriptions."
+  description  = "Identity in the OIDC tokens of the worker, dead_letter, sweeper, webhook_sender, webhook_retries, rollups and report_drops push subscriptions."
 }
 
 resource "google_service_account" "splitter_trigger" {

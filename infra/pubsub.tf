@@ -425,3 +425,58 @@ resource "google_pubsub_subscription" "webhook_retries" {
     ttl = ""
   }
 }
+
+# Ticks for `report_drops` (scheduled report drops, docs/report-drops.md), published by the Cloud
+# Scheduler job below; the same service agent as the sweep's publishes them (no grant needed, see the
+# sweep job). A tick carries no data: each one makes report_drops run the report schedules due.
+resource "google_pubsub_topic" "report_ticks" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption is the accepted baseline (see pop-events).
+  name    = "pop-report-ticks"
+  project = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_cloud_scheduler_job" "report_ticks" {
+  project     = var.project_id
+  region      = var.region
+  name        = "${var.name_prefix}-report-ticks"
+  description = "Publishes a tick to pop-report-ticks; report_drops runs the report schedules due."
+  schedule    = var.report_tick_schedule
+  time_zone   = "Etc/UTC" # the schedules' own zones are applied by report_drops, per schedule
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.report_ticks.id
+    data       = base64encode("{}")
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Like the sweeper's: no dead-letter topic (a tick names no work; runs live in Firestore and a failed
+# one is retaken by a later tick), and a tick older than ten minutes is worth nothing.
+resource "google_pubsub_subscription" "report_drops" {
+  name    = "pop-report-ticks-drops"
+  project = var.project_id
+  topic   = google_pubsub_topic.report_ticks.id
+
+  ack_deadline_seconds       = 600 # longer than report_drops' timeout
+  message_retention_duration = "600s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.function["report_drops"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.function["report_drops"].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "60s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}

@@ -61,3 +61,28 @@ resource "google_storage_bucket" "sources" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Scheduled report drops (docs/report-drops.md): report_drops writes <tenantId>/<scheduleId>/<runId>.<format>;
+# tenants download them only through V4 URLs that report_schedules signs for their own files.
+resource "google_storage_bucket" "drops" {
+  # checkov:skip=CKV_GCP_62: Object access is recorded by Cloud Audit Logs (data access) where needed; usage-log buckets would be a second store of tenant object names to secure.
+  # checkov:skip=CKV_GCP_78: A drop is written once and never replaced (created with ifGenerationMatch=0), so there is never an older version to keep; versions would outlive the retention rule below.
+  name                        = "${var.project_id}-${var.name_prefix}-drops"
+  project                     = var.project_id
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  lifecycle_rule {
+    condition {
+      age = var.drop_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}

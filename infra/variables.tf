@@ -37,6 +37,17 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "drop_retention_days" {
+  description = "Days a scheduled report drop (a file in the drops bucket) and its run record are kept before they are deleted."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.drop_retention_days >= 1 && var.drop_retention_days <= 3650 && floor(var.drop_retention_days) == var.drop_retention_days
+    error_message = "drop_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
 variable "event_retention_days" {
   description = "Days a partition of the BigQuery events table is kept (by playedAt); 0 keeps events forever."
   type        = number
@@ -144,6 +155,17 @@ variable "region" {
   validation {
     condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
     error_message = "region must be a Google Cloud region such as europe-west1."
+  }
+}
+
+variable "report_tick_schedule" {
+  description = "When Cloud Scheduler wakes report_drops, which runs the report schedules due (unix-cron, UTC). A drop is written up to one interval after its scheduled time."
+  type        = string
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.report_tick_schedule))
+    error_message = "report_tick_schedule must be a unix-cron expression of five space-separated fields, e.g. \"*/5 * * * *\"."
   }
 }
 

@@ -26,6 +26,7 @@ WEBHOOK_EVENTS_DEAD_TOPIC = "pop-webhook-events-dead"
 WEBHOOK_SENDER_SUBSCRIPTION = "pop-webhook-events-sender"
 WEBHOOK_RETRIES_SUBSCRIPTION = "pop-webhook-ticks-retries"
 ROLLUPS_SUBSCRIPTION = "pop-rollups-rollups"
+REPORT_DROPS_SUBSCRIPTION = "pop-report-ticks-drops"
 MAX_DELIVERY_ATTEMPTS = 5
 
 
@@ -69,6 +70,7 @@ def resources(reports: bool = True) -> None:
         EXPORTS_DEAD_TOPIC,
         WEBHOOK_EVENTS_DEAD_TOPIC,
         settings.webhook_ticks_topic,
+        settings.report_ticks_topic,
     ):
         ensure_topic(topic)
     ensure_subscription(EVENTS_TAIL_SUBSCRIPTION, settings.events_topic, ack_deadline_seconds=60)
@@ -94,7 +96,7 @@ def resources(reports: bool = True) -> None:
             },
         )
         bigquery.create_tables()
-    for bucket in (settings.uploads_bucket, settings.exports_bucket):
+    for bucket in (settings.uploads_bucket, settings.exports_bucket, settings.drops_bucket):
         try:
             clients.storage().create_bucket(bucket)
         except exceptions.Conflict:
@@ -103,7 +105,7 @@ def resources(reports: bool = True) -> None:
 
 def push_subscriptions(stack) -> None:
     """The worker, the dead-letter handler, the sweeper, the exporter, the webhook functions and the
-    rollups are fed by push, as in the cloud."""
+    rollups and report_drops are fed by push, as in the cloud."""
     settings = get_settings()
     retry = {"retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 10}}}
     feeds = {  # function: (subscription, topic, its settings)
@@ -155,6 +157,12 @@ def push_subscriptions(stack) -> None:
         feeds["rollups"] = (
             ROLLUPS_SUBSCRIPTION,
             settings.rollups_topic,
+            {"ack_deadline_seconds": 600, **retry},
+        )
+        # Scheduled report drops run reports (shared/reports/drops.py).
+        feeds["report_drops"] = (
+            REPORT_DROPS_SUBSCRIPTION,
+            settings.report_ticks_topic,
             {"ack_deadline_seconds": 600, **retry},
         )
     for function, (subscription, topic, config) in feeds.items():

@@ -11,7 +11,12 @@ from shared.platform import clients, logs
 from shared.platform.settings import get_settings
 
 SWEEP_MESSAGE = b"{}"
-TICKED_TOPICS = ("sweeps_topic", "webhook_ticks_topic", "rollups_topic")  # settings attributes naming topics
+TICKED_TOPICS = (
+    "sweeps_topic",
+    "webhook_ticks_topic",
+    "rollups_topic",
+    "report_ticks_topic",
+)  # settings attributes naming topics
 
 
 def main() -> None:

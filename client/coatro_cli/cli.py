@@ -916,3 +916,131 @@ def _format_and_metadata(file, file_format: str | None, metadata) -> tuple[str, 
         return file_format, bulk.parse_metadata(metadata)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--metadata") from None
+
+
+# ---- scheduled report drops (docs/report-drops.md)
+
+SCHEDULES_PATH = "/coatro/v1/pop/report-schedules"
+
+
+def _schedule_path(schedule_id: str, tail: str = "") -> str:
+    from urllib.parse import quote
+
+    return f"{SCHEDULES_PATH}/{quote(schedule_id, safe='')}{tail}"
+
+
+def _pages(client: ApiClient, path: str, key: str, params: dict, what: str):
+    first = client.request("GET", path, params=params).json()
+    return iter_pages(
+        first,
+        key,
+        lambda token: client.request("GET", path, params={**params, "pageToken": token}).json(),
+        what,
+    )
+
+
+@main.group(
+    name="report-schedules",
+    help="""Scheduled report drops: a report run daily or weekly, its files in a Coatro bucket.
+
+Needs reports:write to put or delete a schedule, reports:read for the rest (an API key holds both).""",
+)
+def report_schedules():
+    pass
+
+
+@report_schedules.command(
+    name="put",
+    help="""Create or replace schedule SCHEDULE_ID from FILE (or - for stdin), a JSON body such as
+{"report": "delivery", "parameters": {"groupBy": "date,campaignId"}, "schedule": {"frequency": "daily",
+"time": "06:00", "timeZone": "Europe/Paris"}, "window": "previous_day", "formats": ["csv"]}.
+Prints the schedule as stored.""",
+)
+@click.argument("schedule_id")
+@click.argument("file", type=click.File("r"))
+@connection_options
+@click.pass_context
+@reports_errors
+def schedules_put(ctx, schedule_id, file, url, api_key, retries):
+    try:
+        body = json.load(file)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="FILE") from None
+    client = make_client(ctx, url, api_key, retries)
+    response = client.request("PUT", _schedule_path(schedule_id), json_body=body)
+    progress.say("created" if response.status_code == 201 else "replaced (or unchanged)")
+    click.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+
+
+@report_schedules.command(name="list", help="Every schedule, one JSON object a line.")
+@connection_options
+@click.pass_context
+@reports_errors
+def schedules_list(ctx, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    count = 0
+    for count, schedule in enumerate(  # noqa: B007 (count is the total after the loop)
+        _pages(client, SCHEDULES_PATH, "schedules", {"pageSize": 200}, "the schedules"), start=1
+    ):
+        click.echo(json.dumps(schedule, ensure_ascii=False))
+    progress.say(f"{count} schedules")
+
+
+@report_schedules.command(name="delete", help="Delete a schedule and its run records (its files expire).")
+@click.argument("schedule_id")
+@connection_options
+@click.pass_context
+@reports_errors
+def schedules_delete(ctx, schedule_id, url, api_key, retries):
+    make_client(ctx, url, api_key, retries).request("DELETE", _schedule_path(schedule_id))
+    progress.say(f"deleted {schedule_id}")
+
+
+@report_schedules.command(
+    name="runs", help="A schedule's runs, newest first (state, attempts, error), one JSON object a line."
+)
+@click.argument("schedule_id")
+@click.option("--all", "all_pages", is_flag=True, help="Every run, not just the latest 50.")
+@connection_options
+@click.pass_context
+@reports_errors
+def schedules_runs(ctx, schedule_id, all_pages, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    path = _schedule_path(schedule_id, "/runs")
+    runs = (
+        _pages(client, path, "runs", {"pageSize": 200}, "the runs")
+        if all_pages
+        else iter(client.request("GET", path).json().get("runs") or [])
+    )
+    for run in runs:
+        click.echo(json.dumps(run, ensure_ascii=False))
+
+
+@report_schedules.command(
+    name="files",
+    help="""The files of a schedule's latest runs (newest first), one JSON object a line, each with a
+signed download URL. With --download DIR, also saves each file there as RUNID.FORMAT.""",
+)
+@click.argument("schedule_id")
+@click.option("--download", type=click.Path(file_okay=False, path_type=Path), help="Save the files here.")
+@click.option("--runs", "page_size", type=click.IntRange(1, 25), default=10, show_default=True,
+              help="How many of the latest runs.")  # fmt: skip
+@connection_options
+@click.pass_context
+@reports_errors
+def schedules_files(ctx, schedule_id, download, page_size, url, api_key, retries):
+    import requests
+
+    client = make_client(ctx, url, api_key, retries)
+    files = client.request("GET", _schedule_path(schedule_id, "/files"), params={"pageSize": page_size})
+    for file in files.json().get("files") or []:
+        click.echo(json.dumps(file, ensure_ascii=False))
+        if download is not None:
+            download.mkdir(parents=True, exist_ok=True)
+            # A signed URL carries its own authorization: no API key or token goes to the bucket.
+            got = requests.get(file["url"], timeout=120)
+            if got.status_code != 200:
+                raise CliError(f"downloading {file['name']}: HTTP {got.status_code}")
+            target = download / f"{file['runId']}.{file['format']}"
+            target.write_bytes(got.content)
+            progress.say(f"saved {target}")

@@ -10,8 +10,8 @@ A caller presents one of two credentials:
   X-Apigateway-, and ESPv2 overrides a client-provided userinfo header: GoogleCloudPlatform/esp-v2#447,
   cloudendpoints/esp#338), so the claims are trusted here as they are.
 
-`scope` names what the endpoint needs (`pop:write`, `reports:read`, `screens:write`, `screens:read`,
-`webhooks:write`, `webhooks:read`): a token without it is a 403.
+`scope` names what the endpoint needs (`pop:write`, `reports:read`, `reports:write`, `screens:write`,
+`screens:read`, `webhooks:write`, `webhooks:read`): a token without it is a 403.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from shared.platform.problems import bad_request, insufficient_scope, invalid_to
 
 POP_WRITE = "pop:write"
 REPORTS_READ = "reports:read"
+REPORTS_WRITE = "reports:write"  # create, replace and delete report schedules (recurring drops)
 SCREENS_WRITE = "screens:write"  # register, replace and retire screens
 SCREENS_READ = "screens:read"  # read and list screens and their history
 WEBHOOKS_WRITE = "webhooks:write"  # register, replace, delete webhook endpoints; rotate their secrets
 WEBHOOKS_READ = "webhooks:read"  # read and list endpoints and their deliveries
-SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ, WEBHOOKS_WRITE, WEBHOOKS_READ)
+SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ, WEBHOOKS_WRITE, WEBHOOKS_READ, REPORTS_WRITE)
 
 # Query parameters that carry a credential, not a request's data: the OAuth2 access token, which the
 # gateway also accepts there (RFC 6750, 2.3). Endpoints that refuse unknown parameters accept these,

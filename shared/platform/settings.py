@@ -44,6 +44,35 @@ class Settings(BaseSettings):
         description="Topic of the scheduled tick (every minute) that retries webhook deliveries whose time has come.",
     )
     uploads_bucket: str = Field("coatro-uploads", description="Bucket that receives bulk uploads.")
+    # Scheduled report drops (shared/reports/drops.py, docs/report-drops.md).
+    drops_bucket: str = Field(
+        "coatro-drops",
+        description="Bucket of scheduled report drops: <tenantId>/<scheduleId>/<run instant>.<format>.",
+    )
+    report_ticks_topic: str = Field(
+        "pop-report-ticks",
+        description="Topic of the scheduled tick that makes report_drops run the report schedules due.",
+    )
+    report_drop_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts of one scheduled run before it is recorded as failed."
+    )
+    report_drop_max_rows: int = Field(
+        200_000, ge=1, description="A drop holding more rows than this fails (the report is too large)."
+    )
+    report_drop_url_seconds: int = Field(
+        3600, ge=60, le=604800, description="Lifetime of a drop's signed download URL (V4: at most 7 days)."
+    )
+    report_drop_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Run records expire (Firestore TTL) after this; the bucket's lifecycle deletes files alike.",
+    )
+    report_tick_budget_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A tick starts no new run after this long; the runs still due wait for the next tick.",
+    )
+    max_report_schedules: int = Field(100, ge=1, description="Report schedules one tenant may hold.")
     bigquery_dataset: str = Field("coatro_pop", description="BigQuery dataset of the events table.")
     events_table: str = Field(
         "events_raw", description="Table the pop-events BigQuery subscription writes (duplicates included)."

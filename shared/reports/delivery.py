@@ -35,7 +35,7 @@ query that uses AT TIME ZONE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -453,3 +453,23 @@ def delivery_report(
         sql(query, _COUNT, plan=chosen), job_config=config(tenant_id, query, False, chosen)
     )
     return [], int(_columns(count)["groupcount"])
+
+
+_ROWS = "SELECT * FROM report ORDER BY {order} LIMIT @limit"
+
+
+def report_rows(tenant_id: str, query: DeliveryQuery, limit: int) -> Iterator[dict[str, Any]]:
+    """Every row of the report, in the API's order (its pages' rows one after another), at most
+    `limit`: the endpoint's query (rollups to the stored watermark, raw events after it) without its
+    paging, read a page of results at a time (a scheduled drop, shared/reports/drops.py)."""
+    chosen = plan(query, rollup_state.rolled_through())
+    job_config = config(tenant_id, query, False, chosen)
+    job_config.query_parameters = [
+        *job_config.query_parameters,
+        bigquery.ScalarQueryParameter("limit", "INT64", limit),
+    ]
+    results = clients.bigquery().query_and_wait(
+        sql(query, _ROWS, plan=chosen), job_config=job_config, page_size=5_000
+    )
+    for result in results:
+        yield _row(query.group_by, _columns(result))

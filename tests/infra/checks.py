@@ -35,6 +35,12 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/schemas/{version}", "put"): "schemas",
     ("/coatro/v1/pop/dynamic/schemas/{version}/preview", "post"): "schemas",
     ("/coatro/v1/pop/reports/delivery", "get"): "reports",
+    ("/coatro/v1/pop/report-schedules", "get"): "report_schedules",
+    ("/coatro/v1/pop/report-schedules/{scheduleId}", "get"): "report_schedules",
+    ("/coatro/v1/pop/report-schedules/{scheduleId}", "put"): "report_schedules",
+    ("/coatro/v1/pop/report-schedules/{scheduleId}", "delete"): "report_schedules",
+    ("/coatro/v1/pop/report-schedules/{scheduleId}/files", "get"): "report_schedules",
+    ("/coatro/v1/pop/report-schedules/{scheduleId}/runs", "get"): "report_schedules",
     ("/coatro/v1/pop/screens", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "put"): "screens",
@@ -67,6 +73,8 @@ EXPECTED_TRIGGERS = {
     "job_status": "http",
     "schemas": "http",
     "reports": "http",
+    "report_drops": "push",
+    "report_schedules": "http",
     "rollups": "push",
     "screens": "http",
     "splitter": "storage",
@@ -81,7 +89,7 @@ EXPECTED_TRIGGERS = {
 
 # Functions the design runs on a clock: a Cloud Scheduler job publishes a tick to a topic, and the
 # function's push subscription on that topic delivers it.
-SCHEDULED_FUNCTIONS = {"rollups", "sweeper", "webhook_retries"}
+SCHEDULED_FUNCTIONS = {"report_drops", "rollups", "sweeper", "webhook_retries"}
 SCHEDULER = "google_cloud_scheduler_job"
 # A subscription that carries only scheduler ticks needs no dead-letter topic (the next tick redoes
 # the work), but an undeliverable tick is worthless: it must not be kept longer than this.
@@ -111,11 +119,12 @@ ALLOWED_PROJECT_GRANTS = {
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
 # data access. The functions that query may hold it, unconditioned: reports, exporter (play exports),
-# rollups (queries and writes the rollups table, iam.tf).
+# rollups (queries and writes the rollups table, iam.tf), report_drops (scheduled report drops).
 FUNCTION_PROJECT_ROLES = {
     ("reports", "roles/bigquery.jobUser"),
     ("exporter", "roles/bigquery.jobUser"),
     ("rollups", "roles/bigquery.jobUser"),
+    ("report_drops", "roles/bigquery.jobUser"),
 }
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
