@@ -120,7 +120,7 @@ def _cut(
         out.rows += count
 
     for record in records:
-        if type(record) is Run:
+        if isinstance(record, Run):
             first_row, start, ends, gap = record
             j, n = 0, len(ends)
             while j < n:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from itertools import accumulate
 from operator import add
-from collections.abc import Iterator
 
 from shared.bulk.formats.reading import (
     EMPTY,
@@ -329,10 +329,10 @@ def _run(cur: Cursor, row: int) -> Run | None:
     lsep = len(sep)
     last = buf.rfind(sep, k + 1)
     if last > k:
-        ends = _bulk(buf[k + 1 : last], sep, base + k + 1 + to_comma)
-        if ends is not None:
+        bulk = _bulk(buf[k + 1 : last], sep, base + k + 1 + to_comma)
+        if bulk is not None:
             cur.pos = last + lsep - 1
-            return Run(row + 1, base + k, ends, gap)
+            return Run(row + 1, base + k, bulk, gap)
     find = buf.find
     starts = _FROM_START
     ends: list[int] = []
@@ -347,7 +347,7 @@ def _run(cur: Cursor, row: int) -> Run | None:
         piece = buf[i:q]
         if state is _START and b"\\" not in piece:  # the common case, inlined
             skeleton = piece.translate(None, _NOT_STRUCTURAL)
-            state = starts.get(skeleton, _MISSING)  # type: ignore[arg-type]
+            state = starts.get(skeleton, _MISSING)
             if state is _MISSING:
                 state = _advance(skeleton, 1, False)
                 if len(skeleton) <= _MAX_SKELETON_BYTES:
