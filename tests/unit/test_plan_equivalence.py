@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shared.bulk.formats import FileInvalid, plan_file, reading
 from tests import old_plan
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BLOCKS = st.sampled_from([5, 13, 64, 1 << 20])
 
 

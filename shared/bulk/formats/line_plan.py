@@ -40,12 +40,12 @@ class _Window:
     offset `base` of data[0] and the row number `line0` of its first line. The first line may have
     begun before data[0] (a line longer than a block): `first` is its start relative to data."""
 
-    def __init__(self, data: bytes, base: int, line0: int, first: int, partial: bool):
+    def __init__(self, data: bytes, base: int, line0: int, first: int, partial: bool, lfs: int):
         self.data = data
         self.base = base
         self.line0 = line0
         self.first = first
-        self.lines = data.count(b"\n") + (1 if partial else 0)
+        self.lines = lfs + (1 if partial else 0)
         self.avg = max(1.0, len(data) / max(1, self.lines))
         self.ax = 0  # anchor: line ax starts at data[ap] (ap = 0 for line 0, whatever `first` is)
         self.ap = 0
@@ -239,6 +239,7 @@ def _windows(stream: Readable, start: int) -> Iterator[tuple[bytes, int, int, in
 
 
 _BLANK_NEXT = re.compile(rb"\n(?=[ \t\r\x0b\x0c]*(?:\n|\Z))")  # a LF before a blank line
+_MAYBE_BLANK = re.compile(rb"\n[ \t\r\n\x0b\x0c]")  # cheaper: no lookahead (a CRLF blank line has LF CR)
 _BLANK_FIRST = re.compile(rb"[ \t\r\x0b\x0c]*(?:\n|\Z)")
 
 
@@ -248,6 +249,8 @@ def _blank_lines(data: bytes, partial: bool, first_nonblank: bool) -> list[int]:
     if not first_nonblank and _BLANK_FIRST.match(data) and (data or partial):
         out.append(0)
     counted, line = 0, 0  # line: the line the LF at `counted` ends
+    if not _MAYBE_BLANK.search(data):
+        return out
     for m in _BLANK_NEXT.finditer(data):
         i = m.start()
         if i == len(data) - 1 and not partial:
@@ -258,10 +261,15 @@ def _blank_lines(data: bytes, partial: bool, first_nonblank: bool) -> list[int]:
     return out
 
 
-def _odd_lines(data: bytes, first_odd: int) -> list[int]:
+def _odd_lines(data: bytes, first_odd: int) -> tuple[list[int], int]:
+    """The lines holding an odd number of quotes, and the number of LFs (counted on the reduced text)."""
     out: list[int] = []
-    if b'"' in data:
-        marks = data.translate(None, _NOT_QUOTE_OR_LF).replace(b'""', b"")  # one quote per odd line
+    if b'"' not in data:
+        lfs = data.count(b"\n")
+    else:
+        marks = data.translate(None, _NOT_QUOTE_OR_LF)
+        lfs = marks.count(b"\n")
+        marks = marks.replace(b'""', b"")  # one quote per odd line
         if b'"' in marks:
             pieces = marks.split(b'"')
             pieces.pop()
@@ -271,7 +279,7 @@ def _odd_lines(data: bytes, first_odd: int) -> list[int]:
             out.pop(0)
         else:
             out.insert(0, 0)
-    return out
+    return out, lfs
 
 
 def plan_lines(
@@ -284,10 +292,13 @@ def plan_lines(
     open_rec: tuple[int, int] | None = None  # (row, start) of a CSV record going on past its window
     end = start
     for data, base, fold, fold_odd, fold_nonblank, partial in _windows(stream, start):
-        w = _Window(data, base, line0, -fold, partial)
+        if csv:
+            odds, lfs = _odd_lines(data, fold_odd)
+        else:
+            odds, lfs = [], data.count(b"\n")
+        w = _Window(data, base, line0, -fold, partial, lfs)
         lines = w.lines
         blanks = _blank_lines(data, partial, fold_nonblank)
-        odds = _odd_lines(data, fold_odd) if csv else []
         ranges: list[tuple[int, int]] = []
         blank: set[int] = set()
         carried, carried_end = open_rec, -1
