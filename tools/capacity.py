@@ -28,7 +28,7 @@ from pathlib import Path
 CONSTANTS = Path(__file__).with_name("capacity_constants.json")
 TIB = 2**40
 GIB = 2**30
-_CPU_LINE = re.compile(r"CPU per (?:event|row): (.+)")
+_CPU_LINE = re.compile(r"CPU per (?:event|row): (fn-.+)")  # not the "floor, in-process CPU per ..." lines
 _CPU_ITEM = re.compile(r"([\w-]+) ([\d,.]+) µs")
 
 

@@ -14,6 +14,7 @@ events through the local gateway (60 x 1,000 events)
 BULK_OUTPUT = """\
   100,000 rows, CPU per row: fn-splitter 1 µs, fn-worker 30 µs, pubsub 18 µs, firestore 0 µs, storage 1 µs, fn-sweeper 0 µs
   1,000,000 rows, CPU per row: fn-splitter 0.5 µs, fn-worker 24 µs, pubsub 17 µs, firestore 0 µs, storage 1 µs, fn-sweeper 0 µs
+  floor, in-process CPU per row: frame + validate 21.1 µs; + messages + publish requests 30.1 µs
 """
 
 
