@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.bulk.formats import FileInvalid, plan_file, reading
@@ -65,6 +65,7 @@ def test_csv_plans_equal_the_line_by_line_plans(data, block, chunk_rows, max_row
 
 STRINGS = st.sampled_from(
     ['"a"', '"}, {"', '"}{"', '"} {"', '"]["', '"\\""', '"\\\\"', '"],["', '"{"', '"\\u00e9"', '""']
+    + ['"\\"}, {\\""', '"\\"}{"', '"\\\\"}, {"']  # escaped quotes and backslashes around separators
 )
 SCALARS = st.sampled_from(["1", "-2.5e3", "true", "null"]) | STRINGS
 
@@ -108,8 +109,12 @@ def json_files(draw) -> bytes:
     return text.encode()
 
 
+ESCAPED_SEPARATOR = b'[{"x": 1}, {"a": "\\"}, {\\""}, {"b": 1}, {"c": 2}]'  # the separator inside a string
+
+
 @SETTINGS
 @given(data=json_files(), block=BLOCKS, **CUTS)
+@example(data=ESCAPED_SEPARATOR, block=1 << 20, chunk_rows=3, max_row=1 << 20, chunk_bytes=4 << 20)
 def test_json_plans_equal_the_element_by_element_plans(data, block, chunk_rows, max_row, chunk_bytes):
     check(data, "json", block, chunk_rows, max_row, chunk_bytes)
 

@@ -288,11 +288,18 @@ def _advance(data: bytes, depth: int, in_str: bool) -> tuple[int, bool] | None:
                 return None
 
 
+def _escapes_matter(data: bytes) -> bool:
+    """Whether a backslash in `data` may change where strings end: only an escaped quote or an
+    escaped backslash does (``\\u00e9``, ``\\n`` or ``\\/`` escape a byte that reads as string content
+    either way), so bytes without ``\\"`` or ``\\\\`` read alike with their backslashes deleted."""
+    return b"\\" in data and (b'\\"' in data or b"\\\\" in data)
+
+
 def _step(data: bytes, depth: int, in_str: bool) -> tuple[int, bool] | None:
     """`_advance`, remembered by skeleton: bytes other than ``"[]{}`` and a backslash all read alike
-    (as plain bytes outside strings, string content inside), so a piece without a backslash leaves the
-    same state as its skeleton, which repeats from element to element."""
-    if b"\\" in data:
+    (as plain bytes outside strings, string content inside), so a piece whose escapes do not matter
+    (`_escapes_matter`) leaves the same state as its skeleton, which repeats from element to element."""
+    if _escapes_matter(data):
         return _advance(data, depth, in_str)
     skeleton = data.translate(None, _NOT_STRUCTURAL)
     if len(skeleton) > _MAX_SKELETON_BYTES:
@@ -345,7 +352,7 @@ def _run(cur: Cursor, row: int) -> Run | None:
         if q < 0:
             break
         piece = buf[i:q]
-        if state is _START and b"\\" not in piece:  # the common case, inlined
+        if state is _START and not _escapes_matter(piece):  # the common case, inlined
             skeleton = piece.translate(None, _NOT_STRUCTURAL)
             state = starts.get(skeleton, _MISSING)
             if state is _MISSING:
@@ -385,7 +392,7 @@ def _bulk(region: bytes, sep: bytes, first_end: int) -> list[int] | None:
     separator is the image of a real one (each real one leaves one, and no other overlaps it); then
     each piece's skeleton is its element's, and the distinct skeletons (few: elements of one
     producer look alike) are run through the automaton once each."""
-    if b"\\" in region:
+    if _escapes_matter(region):
         return None
     pieces = region.split(sep)
     skeletons = region.translate(None, _NOT_STRUCTURAL).split(sep.translate(None, _NOT_STRUCTURAL))
