@@ -174,7 +174,7 @@ def mapping_cpu_per_row(path: Path, rows: int, rounds: int = 5) -> tuple[float, 
     return best["1.0"], best["v2"]
 
 
-def splitter_rates(rows: int, rounds: int = 3) -> list[tuple[str, float, float, float]]:
+def splitter_rates(rows: int, rounds: int = 5) -> list[tuple[str, float, float, float]]:
     """For each format: (format, MB, MB/s of reading the object, MB/s of planning it), in this
     process, through the storage client the splitter uses, from the same object: the best of `rounds`
     reads and plans, measured alternately so both see the same machine (issue 21: plan >= 0.5x read)."""
