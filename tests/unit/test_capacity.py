@@ -38,7 +38,7 @@ def test_the_table_follows_from_the_figures_and_the_constants(tmp_path):
 
     cost = capacity.cost_per_million(cpu, c)
     vcpu_s = 40 / a["cpu_utilization"]
-    expected = vcpu_s * 0.000024 + vcpu_s * 0.5 * 0.0000025 + 1e6 / a["events_per_request"] / 1e6 * 0.40
+    expected = vcpu_s * 0.000024 + vcpu_s * 1.0 * 0.0000025 + 1e6 / a["events_per_request"] / 1e6 * 0.40
     assert math.isclose(cost["events function (API path)"], expected)
     assert math.isclose(cost["Pub/Sub publish"], 1e6 * a["message_bytes"] / 2**40 * 40)
 
