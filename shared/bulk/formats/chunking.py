@@ -3,10 +3,12 @@ worker), with the same framer per format so the two cannot disagree on rows."""
 
 from __future__ import annotations
 
+import io
 import json
+from bisect import bisect_left
 from collections.abc import Iterator
 
-from shared.bulk.formats import delimited, json_array, ndjson, reading
+from shared.bulk.formats import delimited, json_array, line_plan, ndjson, reading
 from shared.bulk.formats.reading import (
     EMPTY,
     OK,
@@ -18,6 +20,7 @@ from shared.bulk.formats.reading import (
     Parsed,
     Prefixed,
     Readable,
+    Run,
     read,
     snippet,
 )
@@ -95,7 +98,9 @@ class _Cut:
         self.too_many_errors = False
 
 
-def _cut(records: Iterator[Framed], chunk_rows: int, chunk_bytes: int, member: str | None = None) -> _Cut:
+def _cut(
+    records: Iterator[Framed | Run], chunk_rows: int, chunk_bytes: int, member: str | None = None
+) -> _Cut:
     out = _Cut()
     chunks, errors = out.chunks, out.errors
     count = 0
@@ -114,7 +119,26 @@ def _cut(records: Iterator[Framed], chunk_rows: int, chunk_bytes: int, member: s
         )
         out.rows += count
 
-    for row, s, e, _payload, kind in records:
+    for record in records:
+        if isinstance(record, Run):
+            first_row, start, ends, gap = record
+            j, n = 0, len(ends)
+            while j < n:
+                if count == 0:
+                    c_start, c_first = (start if j == 0 else ends[j - 1] + gap), first_row + j
+                k = min(j + chunk_rows - count - 1, bisect_left(ends, c_start + chunk_bytes, j))
+                if k < n:
+                    count += k - j + 1
+                    last_end = ends[k]
+                    close()
+                    count = 0
+                    j = k + 1
+                else:
+                    count += n - j
+                    last_end = ends[-1]
+                    j = n
+            continue
+        row, s, e, _payload, kind = record
         if kind >= EMPTY:
             if len(errors) == MAX_PLAN_ERRORS:
                 out.too_many_errors = True  # raised only if these are the file's rows (see plan_file)
@@ -147,7 +171,7 @@ def _plan_json(
     for found in json_array.arrays(cur, max_row_bytes):
         # (A member met before an "events" array is framed too, and replaced: one pass, bounded memory.)
         member = None if found == json_array.EVENTS else found
-        cut = _cut(json_array.items(cur, 1, False, max_row_bytes), chunk_rows, chunk_bytes, member)
+        cut = _cut(json_array.plan_items(cur, max_row_bytes), chunk_rows, chunk_bytes, member)
         if not cut.chunks and not cur.closed:
             raise FileInvalid("The JSON file ends before its first element is complete (truncated file?)")
     if cut is None:
@@ -192,11 +216,16 @@ def plan_file(
     if fmt == "json":
         _plan_json(source, start, plan, chunk_rows, max_row_bytes, chunk_bytes)
         return plan
-    records = _records(fmt, source, start, None, 1, max_row_bytes, False)
+    if fmt == "ndjson":
+        plan.chunks, plan.total_rows = line_plan.plan_lines(source, start, 1, False, chunk_rows, chunk_bytes)
+        return plan
+    head, header_rec, whole = _csv_header(first, stream, start, max_row_bytes)
+    if header_rec is None:
+        return plan  # only blank lines
+    if not whole:  # a first record longer than MAX_HEAD_BYTES: the file is framed line by line
+        records = _records(fmt, Prefixed(head, stream), start, None, 1, max_row_bytes, False)
+        header_rec = next(records)
     if fmt == "csv":
-        header_rec = next(records, None)
-        if header_rec is None:
-            return plan  # only blank lines
         plan.header_row, plan.header_start, plan.header_end = header_rec[0], header_rec[1], header_rec[2]
         try:
             text = delimited.header_text(header_rec, max_row_bytes)
@@ -208,10 +237,42 @@ def plan_file(
                 plan.header = delimited.header_names(text)
             except delimited.HeaderProblem as exc:  # the file may have no header or another delimiter
                 plan.header_problem = str(exc)
-    cut = _cut(records, chunk_rows, chunk_bytes)
-    plan.chunks = cut.chunks
-    plan.total_rows = cut.rows
+    if not whole:
+        cut = _cut(records, chunk_rows, chunk_bytes)
+        plan.chunks, plan.total_rows = cut.chunks, cut.rows
+        return plan
+    used = header_rec[2] - start
+    plan.chunks, plan.total_rows = line_plan.plan_lines(
+        Prefixed(head[used:], stream),
+        header_rec[2],
+        1 + head.count(b"\n", 0, used),
+        True,
+        chunk_rows,
+        chunk_bytes,
+    )
     return plan
+
+
+MAX_HEAD_BYTES = 8 * 1024 * 1024  # read to find the CSV header record before falling back to lines
+
+
+def _csv_header(
+    first: bytes, stream: Readable, start: int, max_row_bytes: int
+) -> tuple[bytes, Framed | None, bool]:
+    """The CSV header record framed line by line from the file's first bytes, read on until it ends
+    before their end (or the file does): (the bytes read, the record or None if there are only blank
+    lines, whether it is whole: False once more than MAX_HEAD_BYTES were read without its end)."""
+    head = first
+    while True:
+        rec = next(delimited.records(io.BytesIO(head), start, None, 1, max_row_bytes), None)
+        if rec is not None and rec[2] - start < len(head):
+            return head, rec, True
+        more = read(stream, reading.BLOCK_SIZE)
+        if not more:
+            return head, rec, True
+        head += more
+        if len(head) > MAX_HEAD_BYTES:
+            return head, rec, False
 
 
 def parse_record(

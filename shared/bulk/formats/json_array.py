@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from itertools import accumulate
+from operator import add
 
 from shared.bulk.formats.reading import (
     EMPTY,
@@ -34,6 +36,7 @@ from shared.bulk.formats.reading import (
     FileInvalid,
     Framed,
     Readable,
+    Run,
     blocks,
     snippet,
 )
@@ -203,6 +206,212 @@ def items(cur: Cursor, first_row: int, keep: bool, max_row_bytes: int) -> Iterat
         expect_value = False
         start, end, payload, kind = scan_element(cur, _CLOSE_ARRAY, keep, max_row_bytes)
         yield row, start, end, payload, kind
+
+
+def plan_items(cur: Cursor, max_row_bytes: int) -> Iterator[Framed | Run]:
+    """`items(cur, 1, False, max_row_bytes)` for the splitter, the same rows at read speed.
+
+    After an element framed by `scan_element` ends at a comma, the bytes from its closing bracket to
+    the next element's opening one (``},\n  {``: the separator a serializer writes between elements)
+    are searched for with ``bytes.find``, and each piece between two of them is run through the same
+    string/escape/depth automaton (`_advance`), remembered by the piece's structural skeleton (its
+    ``"[]{}`` bytes, when it holds no backslash): an element is a piece (or several, when the
+    separator also occurs inside it) that leaves depth 1 outside a string. Anything else (depth 0
+    inside a piece, an escape cut by a separator, the last, incomplete piece of the buffer) goes back
+    to `scan_element` at that element's start, so rows and byte ranges are exactly `items`'.
+    """
+    row = 0
+    expect_value = True
+    while True:
+        c = skip_ws(cur)
+        if c is None:
+            return
+        if c == _CLOSE_ARRAY:
+            cur.pos += 1
+            cur.closed = True
+            return
+        if c == _COMMA:
+            if expect_value:
+                row += 1
+                start = cur.base + cur.pos
+                yield row, start, start, None, EMPTY
+            cur.pos += 1
+            expect_value = True
+            continue
+        row += 1
+        expect_value = False
+        start, end, payload, kind = scan_element(cur, _CLOSE_ARRAY, False, max_row_bytes)
+        yield row, start, end, payload, kind
+        if cur.pos < len(cur.buf) and cur.buf[cur.pos] == _COMMA:
+            run = _run(cur, row)
+            if run is not None:
+                yield run
+                row += len(run.ends)
+
+
+_WS_BYTES = frozenset(b" \t\r\n")
+_NOT_STRUCTURAL = bytes(c for c in range(256) if c not in b'"[]{}')
+_SKELETONS: dict[tuple[bytes, int, bool], tuple[int, bool] | None] = {}
+_START = (1, False)  # just inside an element's opening bracket
+_FROM_START: dict[bytes, tuple[int, bool] | None] = {}  # _advance(skeleton, *_START), by skeleton
+_MISSING = (0, False)
+_MAX_SKELETONS = 1024  # bounded: at most 1024 x 512-byte keys
+_MAX_SKELETON_BYTES = 512
+
+
+def _advance(data: bytes, depth: int, in_str: bool) -> tuple[int, bool] | None:
+    """(depth, in a string) after `data`, read from `depth` >= 1 as `scan_element` reads it; None if
+    the depth reaches 0 in it (an element ends there) or it ends in an escape (which needs the next byte)."""
+    i = 0
+    n = len(data)
+    while True:
+        if in_str:
+            i = _end(_STR_BODY, data, i)
+            if i >= n:
+                return depth, True
+            if data[i] == _BACKSLASH:  # a lone backslash at the end
+                return None
+            i += 1
+            in_str = False
+        i = _end(_OUT_NESTED, data, i)
+        if i >= n:
+            return depth, False
+        c = data[i]
+        i += 1
+        if c == _QUOTE:
+            in_str = True
+        elif c in _OPEN:
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return None
+
+
+def _escapes_matter(data: bytes) -> bool:
+    """Whether a backslash in `data` may change where strings end: only an escaped quote or an
+    escaped backslash does (``\\u00e9``, ``\\n`` or ``\\/`` escape a byte that reads as string content
+    either way), so bytes without ``\\"`` or ``\\\\`` read alike with their backslashes deleted."""
+    return b"\\" in data and (b'\\"' in data or b"\\\\" in data)
+
+
+def _step(data: bytes, depth: int, in_str: bool) -> tuple[int, bool] | None:
+    """`_advance`, remembered by skeleton: bytes other than ``"[]{}`` and a backslash all read alike
+    (as plain bytes outside strings, string content inside), so a piece whose escapes do not matter
+    (`_escapes_matter`) leaves the same state as its skeleton, which repeats from element to element."""
+    if _escapes_matter(data):
+        return _advance(data, depth, in_str)
+    skeleton = data.translate(None, _NOT_STRUCTURAL)
+    if len(skeleton) > _MAX_SKELETON_BYTES:
+        return _advance(skeleton, depth, in_str)
+    key = (skeleton, depth, in_str)
+    try:
+        return _SKELETONS[key]
+    except KeyError:
+        pass
+    if len(_SKELETONS) >= _MAX_SKELETONS:
+        _SKELETONS.clear()
+    state = _SKELETONS[key] = _advance(skeleton, depth, in_str)
+    return state
+
+
+def _run(cur: Cursor, row: int) -> Run | None:
+    """The elements after the one just framed (cur.pos is at the comma that ended it) found by
+    separator (see `plan_items`), as a Run of rows from row + 1; cur is left at the start of the first
+    element not in it. None if there is none."""
+    buf = cur.buf
+    comma = cur.pos
+    j = comma - 1
+    while j >= 0 and buf[j] in _WS_BYTES:
+        j -= 1
+    if j < 0 or buf[j] not in _CLOSE:
+        return None
+    k = _end(_WS, buf, comma + 1)
+    if k >= len(buf) or buf[k] not in _OPEN:
+        return None
+    sep = buf[j : k + 1]  # closing bracket, whitespace, comma, whitespace, opening bracket
+    to_comma = comma - j
+    gap = k - comma  # from an element's end (its comma) to the next one's start
+    base = cur.base
+    lsep = len(sep)
+    last = buf.rfind(sep, k + 1)
+    if last > k:
+        bulk = _bulk(buf[k + 1 : last], sep, base + k + 1 + to_comma)
+        if bulk is not None:
+            cur.pos = last + lsep - 1
+            return Run(row + 1, base + k, bulk, gap)
+    find = buf.find
+    starts = _FROM_START
+    ends: list[int] = []
+    append = ends.append
+    el = k  # the element being framed starts here (its opening bracket)
+    i = k + 1
+    state: tuple[int, bool] | None = _START
+    while True:
+        q = find(sep, i)
+        if q < 0:
+            break
+        piece = buf[i:q]
+        if state is _START and not _escapes_matter(piece):  # the common case, inlined
+            skeleton = piece.translate(None, _NOT_STRUCTURAL)
+            state = starts.get(skeleton, _MISSING)
+            if state is _MISSING:
+                state = _advance(skeleton, 1, False)
+                if len(skeleton) <= _MAX_SKELETON_BYTES:
+                    if len(starts) >= _MAX_SKELETONS:
+                        starts.clear()
+                    starts[skeleton] = state
+        else:
+            assert state is not None
+            state = _step(piece, *state)
+        if state is None:
+            break
+        if state == _START:  # the separator's bracket closes the element
+            append(base + q + to_comma)
+            el = q + lsep - 1
+            state = _START
+        else:
+            state = _step(sep, *state)  # depth >= 2 or in a string: the separator is inside the element
+            if state is None:  # (cannot happen)
+                break
+        i = q + lsep
+    if not ends:
+        cur.pos = k
+        return None
+    cur.pos = el
+    return Run(row + 1, base + k, ends, gap)
+
+
+def _bulk(region: bytes, sep: bytes, first_end: int) -> list[int] | None:
+    """The ends of the elements of `region` (from just inside an element's opening bracket to just
+    before a separator) if every separator in it is one between elements, found for the whole region
+    at once: None if not (the caller then goes piece by piece).
+
+    The skeleton of the region, split at the separator's skeleton (two brackets, which cannot overlap
+    themselves), gives as many pieces as the region split at the separator only if every skeleton
+    separator is the image of a real one (each real one leaves one, and no other overlaps it); then
+    each piece's skeleton is its element's, and the distinct skeletons (few: elements of one
+    producer look alike) are run through the automaton once each."""
+    if _escapes_matter(region):
+        return None
+    pieces = region.split(sep)
+    skeletons = region.translate(None, _NOT_STRUCTURAL).split(sep.translate(None, _NOT_STRUCTURAL))
+    if len(skeletons) != len(pieces):
+        return None
+    for skeleton in set(skeletons):
+        state = _FROM_START.get(skeleton, _MISSING)
+        if state is _MISSING:
+            state = _advance(skeleton, *_START)
+            if len(skeleton) <= _MAX_SKELETON_BYTES:
+                if len(_FROM_START) >= _MAX_SKELETONS:
+                    _FROM_START.clear()
+                _FROM_START[skeleton] = state
+        if state != _START:
+            return None
+    # element j ends at the comma of the separator after piece j
+    return list(
+        map(add, accumulate(map(len, pieces)), range(first_end, first_end + len(sep) * len(pieces), len(sep)))
+    )
 
 
 def read_key(cur: Cursor, max_row_bytes: int) -> str | None:

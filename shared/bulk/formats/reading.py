@@ -25,6 +25,19 @@ TRUNCATED = 3  # JSON only: the file ends inside this element; payload None
 # What a framer yields for each record: (row, start, end, payload, kind), [start, end) being the
 # record's bytes in the object and payload as its kind says. A plain tuple: one is made per row.
 Framed = tuple[int, int, int, bytes | int | None, int]
+
+
+class Run(NamedTuple):
+    """Consecutive records framed in bulk for the splitter (which needs no payloads): record k (from 0)
+    is row ``first_row + k`` and spans ``[start, ends[0])`` for k = 0, ``[ends[k - 1] + gap, ends[k])``
+    after it. Never empty."""
+
+    first_row: int
+    start: int
+    ends: list[int]
+    gap: int
+
+
 # A record read from its bytes: an object, or (a positional record, an envelope) an array.
 Parsed = dict[str, Any] | list[Any]
 
