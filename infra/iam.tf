@@ -17,12 +17,13 @@ locals {
   # (schemas: tenants' schema mappings; screens: tenants' screens and their versions; both touch
   # nothing but Firestore).
   firestore_roles = {
+    bookings    = "roles/datastore.user"
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
-    reports     = "roles/datastore.viewer"
+    reports     = "roles/datastore.viewer" # also reads bookings for the performance report
     screens     = "roles/datastore.user"
     splitter    = "roles/datastore.user"
     sweeper     = "roles/datastore.user"
@@ -32,8 +33,9 @@ locals {
   }
 
   topics = {
-    chunks = google_pubsub_topic.chunks.id
-    events = google_pubsub_topic.events.id
+    chunks         = google_pubsub_topic.chunks.id
+    events         = google_pubsub_topic.events.id
+    webhook_events = google_pubsub_topic.webhook_events.id
   }
 
   # function -> topic it publishes to
@@ -42,7 +44,9 @@ locals {
     "ingest:chunks"   = { function = "ingest", topic = "chunks" }   # fan-out when the plan was ready first
     "splitter:chunks" = { function = "splitter", topic = "chunks" } # fan-out when the job existed first
     "sweeper:chunks"  = { function = "sweeper", topic = "chunks" }  # re-runs a fan-out a dead instance left half done
-    "worker:events"   = { function = "worker", topic = "events" }
+    # booking.underdelivering and screen.dark from the hourly booking checks
+    "sweeper:webhook_events" = { function = "sweeper", topic = "webhook_events" }
+    "worker:events"          = { function = "worker", topic = "events" }
   }
 
   # function -> role on the uploads bucket
@@ -57,6 +61,7 @@ locals {
 
   # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
   invokers = {
+    "gateway:bookings"   = { function = "bookings", account = "gateway" }
     "gateway:events"     = { function = "events", account = "gateway" }
     "gateway:ingest"     = { function = "ingest", account = "gateway" }
     "gateway:job_status" = { function = "job_status", account = "gateway" }
@@ -147,6 +152,15 @@ resource "google_bigquery_dataset_iam_member" "reports_reads_events" {
   member     = "serviceAccount:${google_service_account.function["reports"].email}"
 }
 
+# The sweeper's hourly booking checks run the performance report's query (shared/reports/checks.py):
+# the same read grants as reports.
+resource "google_bigquery_dataset_iam_member" "sweeper_reads_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["sweeper"].email}"
+}
+
 # The screens table's writers (shared/screens/sync.py), and nobody else: insertAll needs
 # bigquery.tables.updateData on the table only.
 locals {
@@ -170,6 +184,12 @@ resource "google_project_iam_member" "reports_runs_queries" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
   member  = "serviceAccount:${google_service_account.function["reports"].email}"
+}
+
+resource "google_project_iam_member" "sweeper_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["sweeper"].email}"
 }
 
 # ---- Accounts that run no code: they only carry requests to the functions.

@@ -10,7 +10,8 @@ A caller presents one of two credentials:
   X-Apigateway-, and ESPv2 overrides a client-provided userinfo header: GoogleCloudPlatform/esp-v2#447,
   cloudendpoints/esp#338), so the claims are trusted here as they are.
 
-`scope` names what the endpoint needs (`pop:write`, `reports:read`, `screens:write`, `screens:read`): a token without it is a 403.
+`scope` names what the endpoint needs (`pop:write`, `reports:read`, `screens:write`, `screens:read`,
+`bookings:write`, `bookings:read`): a token without it is a 403.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ POP_WRITE = "pop:write"
 REPORTS_READ = "reports:read"
 SCREENS_WRITE = "screens:write"  # register, replace and retire screens
 SCREENS_READ = "screens:read"  # read and list screens and their history
-SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ)
+BOOKINGS_WRITE = "bookings:write"  # record, replace and cancel bookings
+BOOKINGS_READ = "bookings:read"  # read and list bookings and their history
+SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ, BOOKINGS_WRITE, BOOKINGS_READ)
 
 # Query parameters that carry a credential, not a request's data: the OAuth2 access token, which the
 # gateway also accepts there (RFC 6750, 2.3). Endpoints that refuse unknown parameters accept these,

@@ -152,6 +152,9 @@ def _bounded() -> dict[str, Any]:
     }
 
 
+bounded = _bounded  # public for the other storage modules (shared/storage/bookings.py)
+
+
 def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(model.model_fields)
     if unknown:

@@ -32,6 +32,12 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/dynamic/schemas/{version}", "put"): "schemas",
     ("/coatro/v1/pop/dynamic/schemas/{version}/preview", "post"): "schemas",
     ("/coatro/v1/pop/reports/delivery", "get"): "reports",
+    ("/coatro/v1/pop/reports/performance", "get"): "reports",
+    ("/coatro/v1/pop/bookings", "get"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "get"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "put"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "delete"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}/history", "get"): "bookings",
     ("/coatro/v1/pop/screens", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "put"): "screens",
@@ -52,6 +58,7 @@ TOKEN_VARIABLES = {
 
 # How each function of the design is triggered (DESIGN.md, "Shape").
 EXPECTED_TRIGGERS = {
+    "bookings": "http",
     "dead_letter": "push",
     "events": "http",
     "ingest": "http",
@@ -98,7 +105,7 @@ ALLOWED_PROJECT_GRANTS = {
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
 # data access. The one function that queries may hold it, unconditioned.
-FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser")}
+FUNCTION_PROJECT_ROLES = {("reports", "roles/bigquery.jobUser"), ("sweeper", "roles/bigquery.jobUser")}
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'
 )
