@@ -18,7 +18,7 @@ Counting (docs/reports.md):
   is plays x the multiplier of the play's weekday and hour in its screen's zone, from the version
   valid then, x the version's `screens`; `total` takes measured where an event has it, else
   scheduled. The sums are exact in the query (FLOAT64, never rounded per play) and rounded once, at
-  the end, to 3 decimals, half to even (`_rounded`).
+  the end, to 3 decimals, half to even (`rounded`).
 - `timezone=screen` cuts days and hours in each play's own screen zone (UTC for an unregistered
   screen); the scanned window is widened by the zones' largest offsets and the days are then chosen
   by local date.
@@ -169,13 +169,14 @@ _COUNT = "SELECT COUNT(*) AS groupCount FROM report"
 _KEY_SQL = {"date": "localDate AS date", "hour": "localHour AS hour"}
 
 
-def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
-    """The report's SQL; `screens=False` leaves out the screens table (for comparison only: no
-    screen attributes, qualification or scheduled impressions)."""
-    keys = [_KEY_SQL.get(k, k) for k in query.group_by]
-    filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
-    order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
-    if query.timezone == SCREEN_ZONE:
+def scored_plays_sql(timezone: str, screens: bool = True) -> str:
+    """The report's building block, shared with the performance report (shared/reports/performance.py):
+    `WITH ... scored AS (...),`, each of the tenant's plays in [@windowStart, @windowEnd) once
+    (deduplicated), with its screen's version then (venueType, market, country), `playsHere`,
+    `qualified`, `scheduled` impressions, and its `localDate` and `localHour` in `timezone` (the
+    @timezone parameter) or, for `screen`, in its screen's zone. `screens=False` leaves out the
+    screens table (for comparison only: no screen attributes, qualification or scheduled impressions)."""
+    if timezone == SCREEN_ZONE:
         local_date, local_hour = "DATE_ADD(DATE '1899-12-25', INTERVAL p.screenDay DAY)", "p.screenHour"
     else:
         local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
@@ -185,10 +186,18 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
             screens=clients.screens_table(), local_date=local_date, local_hour=local_hour
         )
     else:
-        middle = _NO_SCREENS.format(zone="'UTC'" if query.timezone == SCREEN_ZONE else "@timezone")
+        middle = _NO_SCREENS.format(zone="'UTC'" if timezone == SCREEN_ZONE else "@timezone")
+    return _EVENTS.format(dimensions=", ".join(DIMENSIONS), events=clients.events_table()) + middle
+
+
+def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True) -> str:
+    """The report's SQL; `screens=False` leaves out the screens table (for comparison only: no
+    screen attributes, qualification or scheduled impressions)."""
+    keys = [_KEY_SQL.get(k, k) for k in query.group_by]
+    filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
+    order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
     return (
-        _EVENTS.format(dimensions=", ".join(DIMENSIONS), events=clients.events_table())
-        + middle
+        scored_plays_sql(query.timezone, screens)
         + _REPORT.format(
             keys=",\n    ".join(keys),
             filters=" AND ".join(filters) or "TRUE",
@@ -220,12 +229,12 @@ def config(tenant_id: str, query: DeliveryQuery, paged: bool) -> bigquery.QueryJ
     )
 
 
-def _rounded(value: Any) -> float:
+def rounded(value: Any) -> float:
     """The one rounding of impressions: the exact sum, to 3 decimals, half to even."""
     return float(Decimal(repr(float(value))).quantize(IMPRESSION_DECIMALS, rounding=ROUND_HALF_EVEN))
 
 
-def _columns(result: Any) -> dict[str, Any]:
+def columns(result: Any) -> dict[str, Any]:
     """A result row by lower-cased column name (the emulator lower-cases them; BigQuery does not)."""
     return {name.lower(): value for name, value in result.items()}
 
@@ -239,11 +248,11 @@ def _row(group_by: tuple[str, ...], r: Mapping[str, Any]) -> dict[str, Any]:
     out["qualifiedPlays"] = int(r["qualifiedplays"])
     out["durationMs"] = int(r["durationms"])
     out["impressions"] = {
-        "measured": _rounded(r["impressionsmeasured"]),
-        "scheduled": _rounded(r["impressionsscheduled"]),
-        "total": _rounded(r["impressionstotal"]),
-        "male": _rounded(r["impressionsmale"]),
-        "female": _rounded(r["impressionsfemale"]),
+        "measured": rounded(r["impressionsmeasured"]),
+        "scheduled": rounded(r["impressionsscheduled"]),
+        "total": rounded(r["impressionstotal"]),
+        "male": rounded(r["impressionsmale"]),
+        "female": rounded(r["impressionsfemale"]),
     }
     out["firstPlayedAt"] = _timestamp(r["firstplayedat"])
     out["lastPlayedAt"] = _timestamp(r["lastplayedat"])
@@ -257,11 +266,11 @@ def _timestamp(value: datetime | None) -> str | None:
 def delivery_report(tenant_id: str, query: DeliveryQuery) -> tuple[list[dict[str, Any]], int]:
     """(this page's rows, the number of rows over all pages) of the tenant's delivery report."""
     client = clients.bigquery()
-    rows = [_columns(r) for r in client.query_and_wait(sql(query), job_config=config(tenant_id, query, True))]
+    rows = [columns(r) for r in client.query_and_wait(sql(query), job_config=config(tenant_id, query, True))]
     if rows:
         return [_row(query.group_by, r) for r in rows], int(rows[0]["groupcount"])
     if query.page == 1:
         return [], 0
     # Past the last page: the window count came back with no row, so count alone.
     [count] = client.query_and_wait(sql(query, _COUNT), job_config=config(tenant_id, query, False))
-    return [], int(_columns(count)["groupcount"])
+    return [], int(columns(count)["groupcount"])
