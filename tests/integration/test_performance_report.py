@@ -238,16 +238,9 @@ def test_the_endpoint_answers_json_csv_and_html_and_pages_bookings(reports_clien
     assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
     summary = [r for r in rows if r["section"] == "summary"]
-    assert (
-        len(summary) == 1
-        and float(summary[0]["delivered"])
-        == client.get(REPORT, query_string={"bookingId": "b2"}, headers=headers).get_json()["delivered"]
-    )
+    assert len(summary) == 1 and float(summary[0]["delivered"]) == rest["reports"][0]["delivered"]
+    assert summary[0]["key"] == "impressions"
     assert len([r for r in rows if r["section"] == "daily"]) == 10
-    assert (
-        client.get(REPORT, query_string={"bookingId": "b2", "format": "csv"}, headers=headers).data
-        == as_csv.data
-    )
 
     page_html = client.get(REPORT, query_string={"bookingId": "b1", "format": "html"}, headers=headers)
     assert page_html.status_code == 200 and page_html.mimetype == "text/html"
