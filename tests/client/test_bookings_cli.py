@@ -7,9 +7,9 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
 from coatro_cli.bookings import BookingFileError, read_booking, write_summary
 from coatro_cli.cli import main
@@ -51,15 +51,20 @@ def api(stack, tenant, tmp_path):
 
 
 @pytest.fixture
-def coatro_here():
-    """The command in this process (click's runner): a subprocess per command costs a second or more."""
-    runner = CliRunner()
+def coatro_here(capsys, monkeypatch):
+    """The command in this process: a subprocess per command costs a second or more."""
 
     def run(*args, env):
-        result = runner.invoke(main, [str(a) for a in args], env=env)
-        return type(
-            "Result", (), {"code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
-        )
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        try:
+            main.main([str(a) for a in args], prog_name="coatro")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return SimpleNamespace(code=code, stdout=out.out, stderr=out.err)
 
     return run
 
