@@ -144,12 +144,12 @@ def active_bookings(after: str | None, limit: int) -> tuple[list[BookingRecord],
 
 def claim_hour(hour: str, at: str) -> bool:
     """Whether this caller is the first to claim `hour` (YYYYMMDDHH) for the booking checks: one
-    transaction reads the marker and moves it forward, so two sweeps in one hour run the checks once."""
+    transaction reads the marker and sets it to this hour, so two sweeps in one hour run the checks once."""
     ref = clients.firestore().collection(BOOKING_CHECKS).document(HOURLY)
 
     def work(transaction: Transaction) -> bool:
         snap = ref.get(transaction=transaction, **_bounded())
-        if snap.exists and str((snap.to_dict() or {}).get("hour", "")) >= hour:
+        if snap.exists and (snap.to_dict() or {}).get("hour") == hour:
             return False
         transaction.set(ref, {"hour": hour, "at": at})
         return True

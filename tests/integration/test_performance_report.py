@@ -23,7 +23,7 @@ import pytest
 from shared.bookings import history as booking_history
 from shared.bookings.model import parse_booking
 from shared.platform import clients
-from shared.reports import performance
+from shared.reports import checks, performance
 from shared.reports.delivery import delivery_report
 from shared.reports.params import DeliveryQuery
 from shared.screens import history as screen_history
@@ -258,3 +258,13 @@ def test_bad_parameters_and_another_tenants_booking(reports_client, tenant):
     other = {"X-API-Key": tenant[1]}
     assert client.get(REPORT, query_string={"bookingId": "b1"}, headers=other).status_code == 404
     assert client.get(REPORT, headers=other).get_json() == {"reports": [], "nextPageToken": None}
+
+
+def test_the_sweeper_runs_the_checks_once_an_hour(stack):
+    """The marker is claimed once per hour (an hour no other sweep uses, so nothing races this test);
+    a failed check gives it back."""
+    hour = datetime(2000, 1, 1, 5, tzinfo=UTC)
+    assert checks.run_hourly(hour) is not None
+    assert checks.run_hourly(hour + timedelta(minutes=30)) is None
+    bookings_storage.release_hour("2000010105")
+    assert checks.run_hourly(hour + timedelta(minutes=59)) is not None
