@@ -131,10 +131,6 @@ def run(stack, tenant_id: str, headers: dict, tag: str, sink: EventsSink) -> Non
     assert late["id"].startswith(f"evt_booking_{tenant_id}_{booking_id}_underdelivering_")
     assert late["data"]["bookingId"] == booking_id and late["data"]["pacing"] < 0.9
     assert {e["data"]["screenId"] for e in by_type["screen.dark"]} == stopped
-    # Checked again: the same hour's id for the booking, and each dark spell is announced once.
-    again = [e for e in check_bookings(datetime.now(UTC)).events if e.tenantId == tenant_id]
-    assert [e.type for e in again] in ([], ["booking.underdelivering"])
-    assert all(e.id == late["id"] for e in again) or datetime.now(UTC).strftime("%Y%m%d%H") not in late["id"]
 
 
 def play(tenant_id: str, event_id: str, screen_id: str, campaign_id: str, at: datetime) -> dict:

@@ -44,12 +44,12 @@ SCREENS = {
     "c": {"timeZone": "Europe/London", "market": "London", "venueType": 10102, "country": "GB", "schedule": 3.0},
 }  # fmt: skip
 BOOKING_1 = {
-    "campaignId": "camp", "advertiser": "Acme <Corp> & \"Sons\"",
+    "campaignId": "camp", "advertiser": "=HYPERLINK(1)",
     "flight": {"start": FIRST.isoformat(), "end": LAST.isoformat(), "timeZone": "Europe/London"},
     "targets": {"screenIds": ["a", "b", "d"]}, "goal": {"metric": "qualifiedPlays", "quantity": 1000},
 }  # fmt: skip
 BOOKING_2 = {
-    "campaignId": "camp", "creativeIds": ["cr1"], "advertiser": "=HYPERLINK(1)",
+    "campaignId": "camp", "creativeIds": ["cr1"], "advertiser": "Acme <Corp> & \"Sons\"",
     "flight": {"start": FIRST.isoformat(), "end": LAST.isoformat(), "timeZone": "screen"},
     "targets": {"selector": {"market": "London"}},
     "goal": {"metric": "impressions", "quantity": 500, "dailyCap": 100},
@@ -228,26 +228,33 @@ def reports_client(loaded, stack):
 
 def test_the_endpoint_answers_json_csv_and_html_and_pages_bookings(reports_client, loaded):
     client, headers = reports_client
+    _, plays, _, _ = loaded
     page = client.get(REPORT, query_string={"pageSize": "1"}, headers=headers).get_json()
     assert [r["bookingId"] for r in page["reports"]] == ["b1"] and page["nextPageToken"]
-    rest = client.get(REPORT, query_string={"pageToken": page["nextPageToken"]}, headers=headers).get_json()
-    assert [r["bookingId"] for r in rest["reports"]] == ["b2"] and rest["nextPageToken"] is None
     assert page["reports"][0]["darkScreens"] == []  # the flight is over: nothing is dark any more
 
-    as_csv = client.get(REPORT, query_string={"bookingId": "b2"}, headers={**headers, "Accept": "text/csv"})
-    assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
-    summary = [r for r in rows if r["section"] == "summary"]
-    assert len(summary) == 1 and float(summary[0]["delivered"]) == rest["reports"][0]["delivered"]
-    assert summary[0]["key"] == "impressions"
-    assert len([r for r in rows if r["section"] == "daily"]) == 10
-
-    page_html = client.get(REPORT, query_string={"bookingId": "b1", "format": "html"}, headers=headers)
-    assert page_html.status_code == 200 and page_html.mimetype == "text/html"
-    text = page_html.get_data(as_text=True)
+    # The next page, as a printable page: b2's, the last.
+    rest = client.get(
+        REPORT, query_string={"pageToken": page["nextPageToken"], "format": "html"}, headers=headers
+    )
+    assert rest.status_code == 200 and rest.mimetype == "text/html"
+    text = rest.get_data(as_text=True)
+    assert "Proof of performance: booking b2" in text and "booking b1" not in text
     assert "<svg" in text and "<script" not in text
     assert "Acme &lt;Corp&gt; &amp; &quot;Sons&quot;" in text and "Acme <Corp>" not in text
-    assert "default-src 'none'" in page_html.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in rest.headers["Content-Security-Policy"]
+
+    as_csv = client.get(REPORT, query_string={"bookingId": "b1"}, headers={**headers, "Accept": "text/csv"})
+    assert as_csv.status_code == 200 and as_csv.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
+    [summary] = [r for r in rows if r["section"] == "summary"]
+    want = expected_parts(plays, lambda s: "Europe/London", lambda s: s in {"a", "b", "d"})
+    assert (summary["key"], int(summary["delivered"])) == (
+        "qualifiedPlays",
+        want["delivered"]["qualifiedPlays"],
+    )
+    assert summary["delivered"] == str(page["reports"][0]["delivered"])
+    assert len([r for r in rows if r["section"] == "daily"]) == 10
 
 
 def test_bad_parameters_and_another_tenants_booking(reports_client, tenant):
