@@ -128,3 +128,17 @@ def test_only_the_screens_function_and_the_sweeper_write_the_screens_table(infra
             literal = re.findall(r'google_service_account\.function\["(\w+)"\]', member)
             writers |= {key} if key and "function[each.key]" in member else set(literal) or {member}
     assert writers == {"screens", "sweeper"}
+
+
+def test_only_reports_and_the_sweeper_read_the_dataset_and_the_sweeper_publishes_webhook_events(infra):
+    """The performance report's query runs in reports and in the sweeper's hourly booking checks
+    (shared/reports/checks.py), which publish booking.underdelivering and screen.dark."""
+    readers = set()
+    for body in infra.of_type("google_bigquery_dataset_iam_member").values():
+        if body.get("role") == "roles/bigquery.dataViewer":
+            readers |= set(
+                re.findall(r'google_service_account\.function\["(\w+)"\]', str(body.get("member")))
+            )
+    assert readers == {"reports", "sweeper"}
+    publishers = infra.locals["topic_publishers"]
+    assert "sweeper:webhook_events" in str(publishers) and "webhook_events" in str(infra.locals["topics"])
