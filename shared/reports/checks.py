@@ -11,13 +11,15 @@ report measures it, and what needs saying is published as webhook events (shared
   the same id).
 
 `run_hourly` is what the sweeper calls on every tick: a Firestore marker (`bookingChecks/hourly`)
-makes the checks run at most once per UTC hour whatever the sweep interval; a failed check gives the
-hour back, so the next tick tries again.
+makes the checks run at most once per UTC hour whatever the sweep interval. A tick spends at most
+TIME_BUDGET_SECONDS on them (the sweeper has 540 s and other work), and the next tick of the same
+hour goes on after the last booking checked; a failed check is retried from there at the next tick.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from shared.storage import notices
 
 DARK_AFTER_HOURS = performance.DEFAULT_DARK_AFTER_HOURS
 PAGE = 100
+TIME_BUDGET_SECONDS = 240.0
 MAX_EVENT_ID = 200
 # Any zone's local day lies within [00:00 - 14 h, 24:00 + 12 h) UTC of its date (shared/reports/params.py).
 _EAST, _WEST = timedelta(hours=14), timedelta(hours=12)
@@ -41,6 +44,7 @@ _EAST, _WEST = timedelta(hours=14), timedelta(hours=12)
 class CheckOutcome:
     bookings_checked: int = 0
     events: list[WebhookEvent] = field(default_factory=list)
+    stopped_after: str | None = None  # the last booking document looked at, when the budget ran out
 
 
 def event_id(*parts: str) -> str:
@@ -91,25 +95,37 @@ def _spell(last_played_at: str | None) -> str:
     return datetime.fromisoformat(last_played_at.replace("Z", "+00:00")).strftime("%Y%m%d%H%M%S")
 
 
-def check_bookings(now: datetime, dark_after_hours: int = DARK_AFTER_HOURS) -> CheckOutcome:
-    """Check every booking in force whose flight is on at `now`; publish what needs saying."""
+def check_bookings(
+    now: datetime,
+    dark_after_hours: int = DARK_AFTER_HOURS,
+    after: str | None = None,
+    budget_seconds: float | None = None,
+) -> CheckOutcome:
+    """Check every booking in force whose flight is on at `now` (after the booking document `after`),
+    and publish what needs saying. With a budget, stop once it is spent (after at least one booking)
+    and say where (`stopped_after`)."""
     outcome = CheckOutcome()
     dark: dict[tuple[str, str], dict[str, Any]] = {}
-    after: str | None = None
+    started = time.monotonic()
     while True:
-        page, after = bookings_storage.active_bookings(after, PAGE)
+        page, next_page = bookings_storage.active_bookings(after, PAGE)
         for booking in page:
-            if not _maybe_in_flight(booking, now):
-                continue
-            report = performance.report(booking.tenantId, booking, now, dark_after_hours)
-            outcome.bookings_checked += 1
-            if report["underdelivering"]:
-                outcome.events.append(_underdelivering(booking, report, now))
-            for screen in report["darkScreens"]:
-                seen = dark.setdefault((booking.tenantId, screen["screenId"]), {**screen, "bookingIds": []})
-                seen["bookingIds"].append(booking.bookingId)
-        if after is None:
+            after = bookings_storage.booking_document_id(booking)
+            if _maybe_in_flight(booking, now):
+                report = performance.report(booking.tenantId, booking, now, dark_after_hours)
+                outcome.bookings_checked += 1
+                if report["underdelivering"]:
+                    outcome.events.append(_underdelivering(booking, report, now))
+                for screen in report["darkScreens"]:
+                    key = (booking.tenantId, screen["screenId"])
+                    seen = dark.setdefault(key, {**screen, "bookingIds": []})
+                    seen["bookingIds"].append(booking.bookingId)
+            if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
+                outcome.stopped_after = after
+                break
+        if outcome.stopped_after is not None or next_page is None:
             break
+        after = next_page
     announced = []
     for (tenant_id, screen_id), screen in sorted(dark.items()):
         before = bookings_storage.get_dark_screen(tenant_id, screen_id)
@@ -145,20 +161,22 @@ def check_bookings(now: datetime, dark_after_hours: int = DARK_AFTER_HOURS) -> C
     return outcome
 
 
-def run_hourly(now: datetime) -> CheckOutcome | None:
-    """The checks, if no one has run them this UTC hour (None: they ran already). Never raises: a
-    failure is logged and the hour given back, so the next sweep tries again."""
+def run_hourly(now: datetime, budget_seconds: float = TIME_BUDGET_SECONDS) -> CheckOutcome | None:
+    """This hour's checks, or what is left of them (None: done already this hour). Never raises: a
+    failure is logged, and the next tick goes on from where the last run stopped."""
     hour = now.strftime("%Y%m%d%H")
-    if not bookings_storage.claim_hour(hour, iso_utc(now)):
+    work_left, after = bookings_storage.claim_hour(hour, iso_utc(now))
+    if not work_left:
         return None
     try:
-        outcome = check_bookings(now)
+        outcome = check_bookings(now, after=after, budget_seconds=budget_seconds)
     except Exception as exc:  # the sweep's own work is done; the next tick retries the checks
-        logs.exception("the booking checks failed; the next sweep retries them", exc)
-        bookings_storage.release_hour(hour)
+        logs.exception("the booking checks failed; the next sweep goes on with them", exc)
         return None
+    done = outcome.stopped_after is None
+    bookings_storage.save_progress(hour, outcome.stopped_after, done, iso_utc(now))
     logs.info(
-        "booking checks done",
+        "booking checks done" if done else "booking checks paused until the next tick",
         bookings=outcome.bookings_checked,
         events=len(outcome.events),
     )

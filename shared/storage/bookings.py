@@ -6,8 +6,9 @@ Collections:
   history, as screens keep theirs);
 - `darkScreens/{tenantId}:{screenId}`: `DarkScreenRecord`, the dark spell last announced as
   `screen.dark` for a screen (so a spell is announced once, however many checks see it);
-- `bookingChecks/hourly`: `{hour: "YYYYMMDDHH", at}`, the last hour whose booking checks ran (the
-  sweeper runs them at most once an hour).
+- `bookingChecks/hourly`: `{hour: "YYYYMMDDHH", after, done, at}`, the hour whose booking checks
+  run or ran, and where they stopped (the sweeper runs them at most once an hour, a time budget per
+  tick, going on at the next tick of the same hour).
 
 Everything is read by tenant-prefixed document id or with a tenantId equality filter: another
 tenant's booking reads as an unknown one.
@@ -125,6 +126,10 @@ def booking_versions(tenant_id: str, booking_id: str, after: int | None, limit: 
     return [BookingRecord.model_validate(s.to_dict()) for s in query.limit(limit).stream(**_bounded())]
 
 
+def booking_document_id(record: BookingRecord) -> str:
+    return _doc_id(record.tenantId, record.bookingId)
+
+
 def active_bookings(after: str | None, limit: int) -> tuple[list[BookingRecord], str | None]:
     """A page of the bookings in force, of every tenant, in document order after the document id
     `after`: (the page, the id to page on from; None on the last page)."""
@@ -142,31 +147,27 @@ def active_bookings(after: str | None, limit: int) -> tuple[list[BookingRecord],
 # -- scheduled checks -----------------------------------------------------------------------------
 
 
-def claim_hour(hour: str, at: str) -> bool:
-    """Whether this caller is the first to claim `hour` (YYYYMMDDHH) for the booking checks: one
-    transaction reads the marker and sets it to this hour, so two sweeps in one hour run the checks once."""
+def claim_hour(hour: str, at: str) -> tuple[bool, str | None]:
+    """Whether the booking checks of `hour` (YYYYMMDDHH) have work left, and the booking document id
+    to go on after (None: from the start). One transaction reads the marker: a new hour starts over;
+    the same hour goes on where the last run stopped, or has nothing left once done."""
     ref = clients.firestore().collection(BOOKING_CHECKS).document(HOURLY)
 
-    def work(transaction: Transaction) -> bool:
+    def work(transaction: Transaction) -> tuple[bool, str | None]:
         snap = ref.get(transaction=transaction, **_bounded())
-        if snap.exists and (snap.to_dict() or {}).get("hour") == hour:
-            return False
-        transaction.set(ref, {"hour": hour, "at": at})
-        return True
+        marker = (snap.to_dict() or {}) if snap.exists else {}
+        if marker.get("hour") == hour:
+            return (False, None) if marker.get("done") else (True, marker.get("after"))
+        transaction.set(ref, {"hour": hour, "after": None, "done": False, "at": at})
+        return True, None
 
     return in_transaction(work)
 
 
-def release_hour(hour: str) -> None:
-    """Give back a claimed hour whose checks failed, so the next sweep runs them again."""
+def save_progress(hour: str, after: str | None, done: bool, at: str) -> None:
+    """Where the checks of `hour` stopped (the last booking document checked), or that they are done."""
     ref = clients.firestore().collection(BOOKING_CHECKS).document(HOURLY)
-
-    def work(transaction: Transaction) -> None:
-        snap = ref.get(transaction=transaction, **_bounded())
-        if snap.exists and (snap.to_dict() or {}).get("hour") == hour:
-            transaction.delete(ref)
-
-    in_transaction(work)
+    ref.set({"hour": hour, "after": after, "done": done, "at": at}, **_bounded())
 
 
 def _dark(tenant_id: str, screen_id: str) -> DocumentReference:

@@ -267,11 +267,14 @@ def test_bad_parameters_and_another_tenants_booking(reports_client, tenant):
     assert client.get(REPORT, headers=other).get_json() == {"reports": [], "nextPageToken": None}
 
 
-def test_the_sweeper_runs_the_checks_once_an_hour(stack):
-    """The marker is claimed once per hour (an hour no other sweep uses, so nothing races this test);
-    a failed check gives it back."""
+def test_the_sweeper_runs_the_checks_once_an_hour_a_budget_at_a_time(loaded):
+    """Each tick spends its budget (here: one booking a tick) and the next goes on after it; once done,
+    the hour has nothing left. (An hour no real sweep uses, so nothing races this test.)"""
     hour = datetime(2000, 1, 1, 5, tzinfo=UTC)
-    assert checks.run_hourly(hour) is not None
-    assert checks.run_hourly(hour + timedelta(minutes=30)) is None
-    bookings_storage.release_hour("2000010105")
-    assert checks.run_hourly(hour + timedelta(minutes=59)) is not None
+    ticks = 0
+    while checks.run_hourly(hour + timedelta(seconds=ticks), budget_seconds=0) is not None:
+        ticks += 1
+        assert ticks < 10_000
+    assert ticks >= 2  # at least this module's two bookings, one a tick
+    assert checks.run_hourly(hour + timedelta(minutes=59)) is None
+    assert checks.run_hourly(hour + timedelta(hours=1)) is not None  # the next hour starts over
