@@ -3,6 +3,7 @@
 # only principal allowed to invoke them (iam.tf).
 locals {
   openapi = templatefile("${path.module}/openapi.yaml", {
+    bookings_url         = google_cloudfunctions2_function.function["bookings"].service_config[0].uri
     console_url          = google_cloudfunctions2_function.function["console"].service_config[0].uri
     events_url           = google_cloudfunctions2_function.function["events"].service_config[0].uri
     ingest_url           = google_cloudfunctions2_function.function["ingest"].service_config[0].uri

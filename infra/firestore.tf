@@ -45,9 +45,12 @@ resource "google_firestore_field" "expire_at" {
 # - schemas.mapping: a tenant's schema mapping (shared/store.py create_schema), up to 256 KiB of the
 #   tenant's keys and values (a timezone_lookup alone may hold 10,000 zones), read whole by version;
 # - screens.fields, versions.fields: a screen as registered (a 7 x 24 impression schedule among it),
-#   read whole; the listing filters on copies of venueType, market, country and active beside it.
+#   read whole; the listing filters on copies of venueType, market, country and active beside it;
+# - bookings.fields (and its versions, the same `versions` collection group): a booking, up to 5,000
+#   target screen ids, read whole; the listing and the checks filter on campaignId and active beside it.
 locals {
   unindexed_fields = {
+    booking_fields = { collection = "bookings", field = "fields" }
     chunk_errors   = { collection = "chunks", field = "errors" }
     file_plan      = { collection = "files", field = "plan" }
     schema_mapping = { collection = "schemas", field = "mapping" }

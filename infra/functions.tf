@@ -27,6 +27,15 @@ locals {
       timeout       = 30
       min_instances = var.min_instances
     }
+    bookings = {
+      trigger       = "http"
+      description   = "/coatro/v1/pop/bookings[/{bookingId}[/history]]: a tenant's bookings (what was sold) with type-2 history."
+      ingress       = "ALLOW_ALL"
+      memory        = "512Mi"
+      concurrency   = 40 # a request is one Firestore read or transaction
+      timeout       = 60
+      min_instances = var.min_instances
+    }
     dead_letter = {
       trigger       = "push"
       description   = "Records the rows of a chunk that kept failing as failed, so its job ends."
@@ -101,7 +110,7 @@ locals {
     }
     reports = {
       trigger       = "http"
-      description   = "GET /coatro/v1/pop/reports/{delivery,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, raw plays by cursor, play exports."
+      description   = "GET /coatro/v1/pop/reports/{delivery,performance,plays}, POST /coatro/v1/pop/exports/plays, GET /coatro/v1/pop/exports/{exportId}: reports, delivery against bookings, raw plays by cursor, play exports."
       ingress       = "ALLOW_ALL"
       memory        = "512Mi"
       concurrency   = 40 # each request waits on one BigQuery query
@@ -142,7 +151,7 @@ locals {
     }
     sweeper = {
       trigger       = "push" # ticks from Cloud Scheduler through pop-sweeps (pubsub.tf)
-      description   = "On each scheduled tick, finishes bulk jobs stuck in queued (a lost fan-out, a file never planned) or in processing with every chunk recorded, then exports to BigQuery the screen versions not yet there."
+      description   = "On each scheduled tick, finishes bulk jobs stuck in queued (a lost fan-out, a file never planned) or in processing with every chunk recorded, then exports to BigQuery the screen versions not yet there; once an hour, checks the bookings in flight (underdelivery, dark screens) and publishes webhook events."
       ingress       = "ALLOW_INTERNAL_ONLY"
       memory        = "1Gi" # may re-plan an uploaded file, as splitter does
       concurrency   = 1
@@ -267,9 +276,12 @@ locals {
       COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
       COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
     }
+    # The sweeper also reads both tables for the hourly booking checks (shared/reports/checks.py).
     sweeper = {
-      COATRO_BIGQUERY_DATASET = google_bigquery_dataset.pop.dataset_id
-      COATRO_SCREENS_TABLE    = google_bigquery_table.screens.table_id
+      COATRO_BIGQUERY_DATASET     = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE         = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE        = google_bigquery_table.screens.table_id
+      COATRO_WEBHOOK_EVENTS_TOPIC = google_pubsub_topic.webhook_events.name
     }
     # Scheduled report drops: report_drops reads the report tables (as reports does), writes the drops
     # bucket and publishes report.ready; report_schedules signs download URLs as its own account.

@@ -17,13 +17,14 @@ locals {
   # (schemas: tenants' schema mappings; screens: tenants' screens and their versions; both touch
   # nothing but Firestore).
   firestore_roles = {
+    bookings    = "roles/datastore.user"
     dead_letter = "roles/datastore.user"
     events      = "roles/datastore.viewer"
     exporter    = "roles/datastore.user" # records an export's parts and state
     ingest      = "roles/datastore.user"
     job_status  = "roles/datastore.viewer"
     schemas     = "roles/datastore.user"
-    reports     = "roles/datastore.user" # creates play export records (exports.tf)
+    reports     = "roles/datastore.user" # creates play export records (exports.tf), reads bookings
     rollups     = "roles/datastore.user" # the watermark document (shared/storage/rollups.py)
     # report_drops claims and records runs; report_schedules writes tenants' schedules.
     report_drops     = "roles/datastore.user"
@@ -59,7 +60,7 @@ locals {
     "dead_letter:webhook_events" = { function = "dead_letter", topic = "webhook_events" }
     "splitter:webhook_events"    = { function = "splitter", topic = "webhook_events" }
     "ingest:webhook_events"      = { function = "ingest", topic = "webhook_events" }
-    "sweeper:webhook_events"     = { function = "sweeper", topic = "webhook_events" } # and the events a finisher failed to publish
+    "sweeper:webhook_events"     = { function = "sweeper", topic = "webhook_events" } # events a finisher failed to publish; booking checks
     # report.ready, once a run's files are written (shared.storage.notices)
     "report_drops:webhook_events" = { function = "report_drops", topic = "webhook_events" }
   }
@@ -76,6 +77,7 @@ locals {
 
   # Who may call which function: the gateway the HTTP ones, the trigger/push accounts the others.
   invokers = {
+    "gateway:bookings"         = { function = "bookings", account = "gateway" }
     "gateway:console"          = { function = "console", account = "gateway" }
     "gateway:events"           = { function = "events", account = "gateway" }
     "gateway:ingest"           = { function = "ingest", account = "gateway" }
@@ -207,6 +209,15 @@ resource "google_bigquery_dataset_iam_member" "report_drops_reads_events" {
   member     = "serviceAccount:${google_service_account.function["report_drops"].email}"
 }
 
+# The sweeper's hourly booking checks run the performance report's query (shared/reports/checks.py):
+# the same read grants as reports.
+resource "google_bigquery_dataset_iam_member" "sweeper_reads_events" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.pop.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "serviceAccount:${google_service_account.function["sweeper"].email}"
+}
+
 # The screens table's writers (shared/screens/sync.py), and nobody else: insertAll needs
 # bigquery.tables.updateData on the table only.
 locals {
@@ -266,6 +277,12 @@ resource "google_project_iam_member" "report_drops_runs_queries" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
   member  = "serviceAccount:${google_service_account.function["report_drops"].email}"
+}
+
+resource "google_project_iam_member" "sweeper_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = "serviceAccount:${google_service_account.function["sweeper"].email}"
 }
 
 # ---- Accounts that run no code: they only carry requests to the functions.

@@ -39,6 +39,8 @@ CANONICAL_BULK = "/coatro/v1/pop/bulk"
 SCHEMAS_PATH = "/coatro/v1/pop/dynamic/schemas"
 SCREENS_PATH = "/coatro/v1/pop/screens"
 WEBHOOKS_PATH = "/coatro/v1/pop/webhooks"
+BOOKINGS_PATH = "/coatro/v1/pop/bookings"
+PERFORMANCE_PATH = "/coatro/v1/pop/reports/performance"
 
 # Worth another try: the request was throttled, or a gateway/server could not handle it right now.
 # Events without an eventId get deterministic ids server-side and ingest is idempotent per fileId,
@@ -528,6 +530,31 @@ class ApiClient:
         return _json(
             self.request("GET", f"{WEBHOOKS_PATH}/{quote(webhook_id, safe='')}/deliveries", params=params)
         )
+
+    def put_booking(self, booking_id: str, booking: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """(created, the booking's current version): a PUT of the same booking again writes nothing."""
+        resp = self.request("PUT", f"{BOOKINGS_PATH}/{quote(booking_id, safe='')}", json_body=booking)
+        return resp.status_code == 201, _json(resp)
+
+    def bookings_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _json(self.request("GET", BOOKINGS_PATH, params=params))
+
+    def booking(self, booking_id: str) -> dict[str, Any]:
+        return _json(self.request("GET", f"{BOOKINGS_PATH}/{quote(booking_id, safe='')}"))
+
+    def performance(self, booking_id: str, dark_after_hours: int | None = None) -> dict[str, Any]:
+        """One booking's performance report, as JSON."""
+        params: dict[str, Any] = {"bookingId": booking_id}
+        if dark_after_hours is not None:
+            params["darkAfterHours"] = dark_after_hours
+        return _json(self.request("GET", PERFORMANCE_PATH, params=params))
+
+    def performance_text(self, booking_id: str, out_format: str, dark_after_hours: int | None = None) -> str:
+        """The report rendered by the server: format csv or html."""
+        params: dict[str, Any] = {"bookingId": booking_id, "format": out_format}
+        if dark_after_hours is not None:
+            params["darkAfterHours"] = dark_after_hours
+        return self.request("GET", PERFORMANCE_PATH, params=params).text
 
     def report_pages(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every page of a delivery report, following `collection.next_url` from the first page to the last."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from coatro_cli import __version__, bulk, progress
+from coatro_cli import bookings as booked
 from coatro_cli import export as exports
 from coatro_cli import report as reports
 from coatro_cli import screens as registry
@@ -50,7 +51,13 @@ def reports_errors(command):
             raise CliError("\n".join(exc.lines())) from None
         except NetworkError as exc:
             raise CliError(exc.message()) from None
-        except (ConfigError, bulk.FormatError, registry.ImportFileError, exports.ExportFailed) as exc:
+        except (
+            ConfigError,
+            bulk.FormatError,
+            registry.ImportFileError,
+            exports.ExportFailed,
+            booked.BookingFileError,
+        ) as exc:
             raise CliError(str(exc)) from None
 
     return wrapper
@@ -439,13 +446,15 @@ def _csv_list(ctx, param, value):
     return items
 
 
-@main.command(
-    help=f"""A delivery report (GET /coatro/v1/pop/reports/delivery), every page of it, as CSV or JSON.
+@main.group(
+    invoke_without_command=True,
+    help=f"""A delivery report (GET /coatro/v1/pop/reports/delivery), every page of it, as CSV or JSON;
+or, with `coatro report performance`, a booking's performance report.
 
 Plays, seconds on screen and impressions per group: --group-by is a comma list of
 {", ".join(reports.GROUP_KEYS)} (the server's default: date,campaignId). Days are cut in --timezone
 (IANA, default UTC). Give --date for one day, or --from and --to (at most 92 days). The client follows
-next_url from the first page to the last and writes rows as they arrive; the token needs reports:read."""
+next_url from the first page to the last and writes rows as they arrive; the token needs reports:read.""",
 )
 @click.option("--date", "date", metavar="YYYY-MM-DD", help="One day.")
 @click.option("--from", "date_from", metavar="YYYY-MM-DD", help="First day of the range.")
@@ -489,6 +498,8 @@ def report(
     api_key,
     retries,
 ):
+    if ctx.invoked_subcommand is not None:
+        return
     if not date and not (date_from and date_to):
         raise click.UsageError("give --date, or both --from and --to")
     if date and (date_from or date_to):
@@ -625,6 +636,118 @@ def gzip_writer(raw):
     import gzip
 
     return gzip.GzipFile(fileobj=raw, mode="wb")
+
+
+@report.command(
+    name="performance",
+    help="""A booking's performance report (GET /coatro/v1/pop/reports/performance): contracted vs
+delivered, pacing, the projection at the end of the flight, the daily series, dark screens and delivery
+outside the booking. --format table (the default) prints a summary; json the whole report; csv and html
+the server's renderings (html: a printable page with a chart). Needs reports:read.""",
+)
+@click.option("--booking", "booking_id", required=True, metavar="ID", help="The booking's id.")
+@click.option(
+    "--dark-after-hours",
+    type=click.IntRange(1, 720),
+    help="Hours without a play that make a screen dark (server default 4).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file.",
+)
+@connection_options
+@click.pass_context
+@reports_errors
+def report_performance(ctx, booking_id, dark_after_hours, out_format, output, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    if out_format in ("csv", "html"):
+        text = client.performance_text(booking_id, out_format, dark_after_hours)
+    else:
+        found = client.performance(booking_id, dark_after_hours)
+        if out_format == "json":
+            text = registry.dumps(found) + "\n"
+        else:
+            buffer = io.StringIO()
+            booked.write_summary(found, buffer)
+            text = buffer.getvalue()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        partial = output.with_name(output.name + ".partial")
+        partial.write_text(text, encoding="utf-8", newline="")
+        partial.replace(output)
+        progress.say(f"performance report written to {output}")
+
+
+@main.group(
+    help="""Bookings: what was sold (campaign, flight, targets, goal). Record one from a JSON file, list
+them, show one. Needs bookings:write to record, bookings:read for the rest (an API key holds both)."""
+)
+def bookings():
+    pass
+
+
+@bookings.command(
+    name="put",
+    help="""Create or replace the booking in FILE (a JSON object with its bookingId) through PUT
+/coatro/v1/pop/bookings/{bookingId}. A change opens a new version; the same booking again writes
+nothing. Every bad field is printed.""",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@connection_options
+@click.pass_context
+@reports_errors
+def bookings_put(ctx, file, url, api_key, retries):
+    booking_id, booking = booked.read_booking(file)
+    created, current = make_client(ctx, url, api_key, retries).put_booking(booking_id, booking)
+    progress.say(
+        f"booking {booking_id} {'created' if created else 'saved'}: version {current.get('version')}"
+    )
+    click.echo(registry.dumps(current))
+
+
+@bookings.command(name="list", help="The current bookings in bookingId order, as a table or JSON lines.")
+@click.option("--campaign-id", help="Only this campaign's bookings.")
+@click.option("--active", type=click.Choice(["true", "false"]), help="true: in force; false: cancelled.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per booking, a line each.")
+@connection_options
+@click.pass_context
+@reports_errors
+def bookings_list(ctx, campaign_id, active, as_json, url, api_key, retries):
+    client = make_client(ctx, url, api_key, retries)
+    params = {k: v for k, v in {"campaignId": campaign_id, "active": active}.items() if v is not None}
+    params["pageSize"] = 500
+    found = iter_pages(
+        client.bookings_page(params),
+        "bookings",
+        lambda token: client.bookings_page({**params, "pageToken": token}),
+        "the bookings",
+    )
+    if as_json:
+        count = 0
+        for count, booking in enumerate(found, start=1):  # noqa: B007 (count is the total after the loop)
+            click.echo(json.dumps(booking, ensure_ascii=False))
+    else:
+        count = registry.write_table((booked.row(b) for b in found), booked.TABLE_COLUMNS, sys.stdout)
+    progress.say(f"{count} bookings")
+
+
+@bookings.command(name="show", help="A booking's current version (a cancelled one too), as JSON.")
+@click.argument("booking_id")
+@connection_options
+@click.pass_context
+@reports_errors
+def bookings_show(ctx, booking_id, url, api_key, retries):
+    click.echo(registry.dumps(make_client(ctx, url, api_key, retries).booking(booking_id)))
 
 
 @main.group(

@@ -1,5 +1,5 @@
-"""Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery, GET /coatro/v1/pop/reports/plays,
-POST /coatro/v1/pop/exports/plays and GET /coatro/v1/pop/exports/{exportId}."""
+"""Cloud Function `reports`: GET /coatro/v1/pop/reports/delivery and /reports/performance,
+GET /coatro/v1/pop/reports/plays, POST /coatro/v1/pop/exports/plays and GET /coatro/v1/pop/exports/{exportId}."""
 
 import functions_framework
 from flask import Request, Response
@@ -7,19 +7,18 @@ from werkzeug.exceptions import HTTPException
 
 from shared.platform.http import http_error_response, serve
 from shared.platform.problems import method_not_allowed
-from shared.reports.api import delivery
-from shared.reports.plays_api import handle
+from shared.reports import api, plays_api
 
 functions_framework.errorhandler(HTTPException)(http_error_response)
 
 
 def _route(request: Request) -> Response:
-    response = handle(request)
+    response = plays_api.handle(request)
     if response is not None:
         return response
     if request.method != "GET":
         raise method_not_allowed(["GET"])
-    return delivery(request)
+    return api.handle(request)
 
 
 @functions_framework.http

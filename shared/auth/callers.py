@@ -11,7 +11,7 @@ A caller presents one of two credentials:
   cloudendpoints/esp#338), so the claims are trusted here as they are.
 
 `scope` names what the endpoint needs (`pop:write`, `reports:read`, `reports:write`, `screens:write`,
-`screens:read`, `webhooks:write`, `webhooks:read`): a token without it is a 403.
+`screens:read`, `webhooks:write`, `webhooks:read`, `bookings:write`, `bookings:read`): a token without it is a 403.
 """
 
 from __future__ import annotations
@@ -33,7 +33,19 @@ SCREENS_WRITE = "screens:write"  # register, replace and retire screens
 SCREENS_READ = "screens:read"  # read and list screens and their history
 WEBHOOKS_WRITE = "webhooks:write"  # register, replace, delete webhook endpoints; rotate their secrets
 WEBHOOKS_READ = "webhooks:read"  # read and list endpoints and their deliveries
-SCOPES = (POP_WRITE, REPORTS_READ, SCREENS_WRITE, SCREENS_READ, WEBHOOKS_WRITE, WEBHOOKS_READ, REPORTS_WRITE)
+BOOKINGS_WRITE = "bookings:write"  # record, replace and cancel bookings
+BOOKINGS_READ = "bookings:read"  # read and list bookings and their history
+SCOPES = (
+    POP_WRITE,
+    REPORTS_READ,
+    REPORTS_WRITE,
+    SCREENS_WRITE,
+    SCREENS_READ,
+    WEBHOOKS_WRITE,
+    WEBHOOKS_READ,
+    BOOKINGS_WRITE,
+    BOOKINGS_READ,
+)
 
 # Query parameters that carry a credential, not a request's data: the OAuth2 access token, which the
 # gateway also accepts there (RFC 6750, 2.3). Endpoints that refuse unknown parameters accept these,

@@ -23,7 +23,7 @@ Counting (docs/reports.md, "Counting once"):
   is plays x the multiplier of the play's weekday and hour in its screen's zone, from the version
   valid then, x the version's `screens`; `total` takes measured where an event has it, else
   scheduled. The sums are exact in the query (FLOAT64, never rounded per play) and rounded once, at
-  the end, to 3 decimals, half to even (`_rounded`).
+  the end, to 3 decimals, half to even (`rounded`).
 - `timezone=screen` cuts days and hours in each play's own screen zone (UTC for an unregistered
   screen); the scanned window is widened by the zones' largest offsets and the days are then chosen
   by local date.
@@ -301,6 +301,26 @@ def screens_ctes(local_date: str, local_hour: str) -> str:
     return _SCREENS.format(screens=clients.screens_table(), local_date=local_date, local_hour=local_hour)
 
 
+def local_clock(timezone: str) -> tuple[str, str]:
+    """The SQL of a raw play's local date and hour in `timezone` (the @timezone parameter), or for
+    `screen` in its screen's zone (from `screens_ctes`)."""
+    if timezone == SCREEN_ZONE:
+        return "DATE_ADD(DATE '1899-12-25', INTERVAL p.screenDay DAY)", "p.screenHour"
+    return (
+        "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)",
+        "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)",
+    )
+
+
+def scored_plays_sql(timezone: str) -> str:
+    """The report's building block over raw events, shared with the performance report
+    (shared/reports/performance.py): `WITH ... scored AS (...),`, each of the tenant's plays in
+    [@rawStart, @rawEnd) once (`first_deliveries`; parameters from `raw_parameters`), with its
+    screen's version then (venueType, market, country), `playsHere`, `qualified`, `scheduled`
+    impressions, and its `localDate` and `localHour` in `timezone` (see `local_clock`)."""
+    return "WITH" + first_deliveries(clients.events_table()) + screens_ctes(*local_clock(timezone))
+
+
 def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True, plan: Plan | None = None) -> str:
     """The report's SQL; `screens=False` leaves out the screens table (for comparison only: no
     screen attributes, qualification or scheduled impressions). `plan`: raw events only by default."""
@@ -308,12 +328,10 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True, plan: Pl
     keys = [_KEY_SQL.get(k, k) for k in query.group_by]
     filters = [f"{d} = @{d}" for d in DIMENSIONS if d in query.filters]
     order = ", ".join(f"{k} ASC NULLS FIRST" for k in query.group_by)
+    local_date, local_hour = local_clock(query.timezone)
     if query.timezone == SCREEN_ZONE:
-        local_date, local_hour = "DATE_ADD(DATE '1899-12-25', INTERVAL p.screenDay DAY)", "p.screenHour"
         rolled_date, rolled_hour = _ROLLED_SCREEN_DATE, _ROLLED_SCREEN_HOUR
     else:
-        local_date = "EXTRACT(DATE FROM p.playedAt AT TIME ZONE @timezone)"
-        local_hour = "EXTRACT(HOUR FROM p.playedAt AT TIME ZONE @timezone)"
         rolled_date, rolled_hour = _ROLLED_ZONE_DATE, _ROLLED_ZONE_HOUR
     ctes, sources = [], []
     if plan.rolled_end is not None:
@@ -394,12 +412,12 @@ def raw_parameters(start: datetime, end: datetime) -> list[bigquery.ScalarQueryP
     ]
 
 
-def _rounded(value: Any) -> float:
+def rounded(value: Any) -> float:
     """The one rounding of impressions: the exact sum, to 3 decimals, half to even."""
     return float(Decimal(repr(float(value))).quantize(IMPRESSION_DECIMALS, rounding=ROUND_HALF_EVEN))
 
 
-def _columns(result: Any) -> dict[str, Any]:
+def columns(result: Any) -> dict[str, Any]:
     """A result row by lower-cased column name (the emulator lower-cases them; BigQuery does not)."""
     return {name.lower(): value for name, value in result.items()}
 
@@ -413,11 +431,11 @@ def _row(group_by: tuple[str, ...], r: Mapping[str, Any]) -> dict[str, Any]:
     out["qualifiedPlays"] = int(r["qualifiedplays"])
     out["durationMs"] = int(r["durationms"])
     out["impressions"] = {
-        "measured": _rounded(r["impressionsmeasured"]),
-        "scheduled": _rounded(r["impressionsscheduled"]),
-        "total": _rounded(r["impressionstotal"]),
-        "male": _rounded(r["impressionsmale"]),
-        "female": _rounded(r["impressionsfemale"]),
+        "measured": rounded(r["impressionsmeasured"]),
+        "scheduled": rounded(r["impressionsscheduled"]),
+        "total": rounded(r["impressionstotal"]),
+        "male": rounded(r["impressionsmale"]),
+        "female": rounded(r["impressionsfemale"]),
     }
     out["firstPlayedAt"] = _timestamp(r["firstplayedat"])
     out["lastPlayedAt"] = _timestamp(r["lastplayedat"])
@@ -439,7 +457,7 @@ def delivery_report(
     chosen = plan(query, rolled_through)
     client = clients.bigquery()
     rows = [
-        _columns(r)
+        columns(r)
         for r in client.query_and_wait(
             sql(query, plan=chosen), job_config=config(tenant_id, query, True, chosen)
         )
@@ -452,7 +470,7 @@ def delivery_report(
     [count] = client.query_and_wait(
         sql(query, _COUNT, plan=chosen), job_config=config(tenant_id, query, False, chosen)
     )
-    return [], int(_columns(count)["groupcount"])
+    return [], int(columns(count)["groupcount"])
 
 
 _ROWS = "SELECT * FROM report ORDER BY {order} LIMIT @limit"
@@ -472,4 +490,4 @@ def report_rows(tenant_id: str, query: DeliveryQuery, limit: int) -> Iterator[di
         sql(query, _ROWS, plan=chosen), job_config=job_config, page_size=5_000
     )
     for result in results:
-        yield _row(query.group_by, _columns(result))
+        yield _row(query.group_by, columns(result))

@@ -152,7 +152,7 @@ def _bounded() -> dict[str, Any]:
     }
 
 
-bounded = _bounded  # for the other storage modules (shared/storage/rollups.py)
+bounded = _bounded  # for the other storage modules (rollups, bookings)
 
 
 def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:

@@ -165,5 +165,5 @@ def test_token_endpoint_errors_through_the_gateway(stack):
 def test_the_dev_client_of_the_readme_works(stack):
     response = get_token(stack, "your-client-id", "your-client-secret")
     assert response.status_code == 200 and response.json()["scope"] == (
-        "pop:write reports:read reports:write screens:read screens:write webhooks:read webhooks:write"
+        "bookings:read bookings:write pop:write reports:read reports:write screens:read screens:write webhooks:read webhooks:write"
     )

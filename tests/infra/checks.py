@@ -41,6 +41,12 @@ CONTRACT_ROUTES = {
     ("/coatro/v1/pop/report-schedules/{scheduleId}", "delete"): "report_schedules",
     ("/coatro/v1/pop/report-schedules/{scheduleId}/files", "get"): "report_schedules",
     ("/coatro/v1/pop/report-schedules/{scheduleId}/runs", "get"): "report_schedules",
+    ("/coatro/v1/pop/reports/performance", "get"): "reports",
+    ("/coatro/v1/pop/bookings", "get"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "get"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "put"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}", "delete"): "bookings",
+    ("/coatro/v1/pop/bookings/{bookingId}/history", "get"): "bookings",
     ("/coatro/v1/pop/screens", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "get"): "screens",
     ("/coatro/v1/pop/screens/{screenId}", "put"): "screens",
@@ -66,6 +72,7 @@ TOKEN_VARIABLES = {
 # How each function of the design is triggered (DESIGN.md, "Shape").
 EXPECTED_TRIGGERS = {
     "console": "http",
+    "bookings": "http",
     "dead_letter": "push",
     "events": "http",
     "exporter": "push",
@@ -119,12 +126,14 @@ ALLOWED_PROJECT_GRANTS = {
 FIRESTORE_ROLES = {"roles/datastore.user", "roles/datastore.viewer"}
 # BigQuery grants the right to run query jobs only on a project (a job is billed to one); it holds no
 # data access. The functions that query may hold it, unconditioned: reports, exporter (play exports),
-# rollups (queries and writes the rollups table, iam.tf), report_drops (scheduled report drops).
+# rollups (queries and writes the rollups table, iam.tf), report_drops (scheduled report drops),
+# sweeper (the hourly booking checks run the performance report).
 FUNCTION_PROJECT_ROLES = {
     ("reports", "roles/bigquery.jobUser"),
     ("exporter", "roles/bigquery.jobUser"),
     ("rollups", "roles/bigquery.jobUser"),
     ("report_drops", "roles/bigquery.jobUser"),
+    ("sweeper", "roles/bigquery.jobUser"),
 }
 FIRESTORE_CONDITION = re.compile(
     r'resource\.name == "projects/\$\{var\.project_id\}/databases/\$\{google_firestore_database\.main\.name\}"'

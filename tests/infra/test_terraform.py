@@ -153,3 +153,17 @@ def test_the_rollups_table_is_made_from_the_schema_file_the_local_stack_reads_an
     # reports and rollups count duplicates with the same horizon
     env = infra.locals["function_extra_env"]
     assert env["reports"]["COATRO_DEDUP_HORIZON_DAYS"] == env["rollups"]["COATRO_DEDUP_HORIZON_DAYS"]
+
+
+def test_only_the_report_queries_read_the_dataset_and_the_sweeper_publishes_webhook_events(infra):
+    """The report queries run in reports, in report_drops (scheduled drops) and in the sweeper's hourly
+    booking checks (shared/reports/checks.py), which publish booking.underdelivering and screen.dark."""
+    readers = set()
+    for body in infra.of_type("google_bigquery_dataset_iam_member").values():
+        if body.get("role") == "roles/bigquery.dataViewer":
+            readers |= set(
+                re.findall(r'google_service_account\.function\["(\w+)"\]', str(body.get("member")))
+            )
+    assert readers == {"reports", "report_drops", "sweeper"}
+    publishers = infra.locals["topic_publishers"]
+    assert "sweeper:webhook_events" in str(publishers) and "webhook_events" in str(infra.locals["topics"])

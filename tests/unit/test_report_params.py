@@ -247,7 +247,7 @@ def test_page_numbers_are_ascii_digits(name, value):
 
 
 def test_impressions_are_rounded_once_to_3_decimals_half_to_even():
-    from shared.reports.delivery import _rounded
+    from shared.reports.delivery import rounded as _rounded
 
     assert _rounded(0.0005) == 0.0  # half to even: 0.000
     assert _rounded(0.0015) == 0.002
