@@ -220,13 +220,13 @@ WHERE MOD(i, @every) = 0
 """
 
 
-def generate(tenant: str, count: int) -> int:
+def generate(tenant: str, count: int, screens: int, campaigns: int) -> int:
     """`count` events (and 1% again, as redeliveries) for `tenant`, generated in the emulator."""
     client = clients.bigquery()
     sql = _GENERATE.format(
         events=clients.events_table(),
-        screens=SCALE_SCREENS,
-        campaigns=SCALE_CAMPAIGNS,
+        screens=screens,
+        campaigns=campaigns,
         seconds=SCALE_DAYS * 86400,
     )
     written = 0
@@ -317,15 +317,21 @@ def print_size(size: int, result: tuple) -> None:
     sys.stdout.flush()
 
 
-def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
+def rollups_at_scale(
+    sizes: list[int],
+    rounds: int,
+    raw_rounds: int,
+    screens: int = SCALE_SCREENS,
+    campaigns: int = SCALE_CAMPAIGNS,
+) -> None:
     results = {}
     for size in sizes:
         tenant = f"scale-{size}-{uuid.uuid4().hex[:6]}"
         print(f"rollups at {size:,} events: generating...", flush=True)
         t0 = time.perf_counter()
-        written = generate(tenant, size)
+        written = generate(tenant, size, screens, campaigns)
         generated = time.perf_counter() - t0
-        load_screens(tenant, SCALE_SCREENS)
+        load_screens(tenant, screens)
         t0 = time.perf_counter()
         hours = rollups.roll(None, SCALE_CUTOFF, tenant)
         rolled = time.perf_counter() - t0
@@ -360,7 +366,7 @@ def rollups_at_scale(sizes: list[int], rounds: int, raw_rounds: int) -> None:
         results[size] = (written, generated, hours, rolled, rollup_rows, raw_rows, shapes)
         print_size(size, results[size])
     print(
-        f"\nrollups against raw events: {SCALE_SCREENS} screens, {SCALE_CAMPAIGNS} campaigns, {SCALE_DAYS} days; "
+        f"\nrollups against raw events: {screens} screens, {campaigns} campaigns, {SCALE_DAYS} days; "
         f"reports straight on the emulator (delivery_report), median of {rounds} (rollups) / {raw_rounds} (raw) runs; "
         "both paths' answers equal"
     )
@@ -397,6 +403,10 @@ def main() -> None:
     )
     parser.add_argument("--rollup-rounds", type=int, default=3, help="runs of each report on rollups")
     parser.add_argument("--raw-rounds", type=int, default=2, help="runs of each report on raw events")
+    parser.add_argument(
+        "--rollup-screens", type=int, default=SCALE_SCREENS, help="screens of the rollups-at-scale tenants"
+    )
+    parser.add_argument("--rollup-campaigns", type=int, default=SCALE_CAMPAIGNS, help="campaigns they play")
     parser.add_argument("--only-rollups", action="store_true", help="run only the rollups-at-scale part")
     args = parser.parse_args()
     sizes = [int(n) for n in args.rollup_sizes.split(",") if n.strip()]
@@ -410,7 +420,9 @@ def main() -> None:
     try:
         clients.reset()
         if args.only_rollups:
-            rollups_at_scale(sizes, args.rollup_rounds, args.raw_rounds)
+            rollups_at_scale(
+                sizes, args.rollup_rounds, args.raw_rounds, args.rollup_screens, args.rollup_campaigns
+            )
             return
         tenant = f"bench-{uuid.uuid4().hex[:6]}"
         key = api_keys.create_key(tenant, label="benchmark")
@@ -520,7 +532,9 @@ def main() -> None:
             f"max {max(in_report) * 1000:.0f} ms"
         )
         if sizes:
-            rollups_at_scale(sizes, args.rollup_rounds, args.raw_rounds)
+            rollups_at_scale(
+                sizes, args.rollup_rounds, args.raw_rounds, args.rollup_screens, args.rollup_campaigns
+            )
     finally:
         stack.stop()
 

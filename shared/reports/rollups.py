@@ -7,9 +7,10 @@ over closed hours reads rollup rows instead of every raw event (docs/reports.md,
 2. the dirty (tenant, hour)s: the UTC hours (of `playedAt`) of every row published in
    (watermark, cutoff], and the rolled hours of every screen with a version written in that interval
    (from the version's validFrom on; a first version reaches back to every hour);
-3. each dirty hour is re-rolled from scratch, by one MERGE per batch of hours (deleting its rows and
-   inserting the sums of its deduplicated events published up to the cutoff, atomically), so a
-   re-roll replaces and a repeated roll changes nothing;
+3. each dirty hour is re-rolled from scratch, by one MERGE per batch of hours (its rows become the
+   sums of its deduplicated events published up to the cutoff, atomically: rows found again are
+   updated, new ones inserted, the others deleted), so a re-roll replaces and a repeated roll
+   changes nothing;
 4. only then does the watermark (Firestore, shared/storage/rollups.py) move to the cutoff.
 
 Counting is the report's, by the same SQL (`delivery.first_deliveries`, `delivery.screens_ctes`):
@@ -92,12 +93,17 @@ GROUP BY hour, screenId, campaignId, creativeId, siteId, screenVersion, screenHo
 """
 
 
+# A rollup row's key (venueType, market and country follow from the version).
+KEY = ("tenantId", "hour", "screenId", "campaignId", "creativeId", "siteId", "screenVersion", "screenHour")
+
+
 def roll_sql() -> str:
-    """One statement that replaces the hours' rows with their sums anew: a MERGE that matches nothing,
-    deleting the target's rows of those hours and inserting every new row, which BigQuery applies
-    atomically (the idiom of https://cloud.google.com/bigquery/docs/using-dml-with-partitioned-tables).
-    Not a DELETE and an INSERT in a transaction: the local emulator runs a script with query
-    parameters as a no-op, silently."""
+    """One statement that replaces the hours' rows with their sums anew, atomically: a MERGE on the
+    row key that updates the rows found again, inserts the new ones and deletes the hours' rows not
+    found again (a null in the key matches nothing, so such a row is deleted and inserted: the same
+    result). Not a DELETE and an INSERT in a transaction: the local emulator runs a script with query
+    parameters as a no-op, silently. Not `ON FALSE` (BigQuery's idiom for replacing rows): DuckDB,
+    the emulator's engine, joins a condition without equalities by comparing every pair of rows."""
     where = " AND TIMESTAMP_TRUNC(playedAt, HOUR) IN UNNEST(@hours) AND publish_time <= @cutoff"
     select = (
         "WITH"
@@ -107,12 +113,16 @@ def roll_sql() -> str:
         .rstrip(",")
         + _SUMS
     )
-    values = ", ".join(f"S.{c.strip()}" for c in COLUMNS.split(","))
+    columns = [c.strip() for c in COLUMNS.split(",")]
+    on = " AND ".join(f"T.{k} = S.{k}" for k in KEY)
+    updates = ", ".join(f"{c} = S.{c}" for c in columns if c not in KEY)
+    values = ", ".join(f"S.{c}" for c in columns)
     return (
-        f"MERGE `{clients.rollups_table()}` AS T\nUSING ({select}) AS S\nON FALSE\n"
+        f"MERGE `{clients.rollups_table()}` AS T\nUSING ({select}) AS S\nON {on}\n"
+        f"WHEN MATCHED THEN UPDATE SET {updates}\n"
+        f"WHEN NOT MATCHED THEN INSERT ({COLUMNS}) VALUES ({values})\n"
         "WHEN NOT MATCHED BY SOURCE AND T.tenantId = @tenantId AND T.hour >= @rawStart"
-        " AND T.hour < @rawEnd AND T.hour IN UNNEST(@hours) THEN DELETE\n"
-        f"WHEN NOT MATCHED THEN INSERT ({COLUMNS}) VALUES ({values})"
+        " AND T.hour < @rawEnd AND T.hour IN UNNEST(@hours) THEN DELETE"
     )
 
 

@@ -258,9 +258,21 @@ def test_a_roll_replaces_its_hours_and_the_watermark_moves_only_after_it(own_tab
         [row], _ = delivery_report(tenant_id, query)  # the stored watermark: from the rollups
         assert plan(query, rollup_state.rolled_through()).rolled_end is not None
         assert row["plays"] == 4
+        # The screen registered afterwards (a first version describes its past plays too): the next
+        # roll re-rolls the screen's hours; the row of the unregistered screen gives way to one of
+        # version 1, with its attributes and qualification (minDurationMs 3000: none qualify).
+        registered = ScreenRecord(tenantId=tenant_id, screenId="s", version=1, validFrom=ts(played),
+                                  updatedAt=ts(played), fields={"timeZone": "Asia/Tokyo", "market": "Tokyo",
+                                                                "qualification": {"minDurationMs": 3000}})  # fmt: skip
+        insert(clients.screens_table(), [bigquery_row(registered, written_at=ts(later))])
+        assert rollups.run(later + timedelta(hours=1)).hours == 1
+        rolled = f"SELECT screenVersion, market, plays, qualifiedPlays FROM `{clients.rollups_table()}` WHERE tenantId = @t"
+        assert [tuple(r.values()) for r in clients.bigquery().query_and_wait(rolled, job_config=job)] == [
+            (1, "Tokyo", 4, 0)
+        ]
         # A roll that finds the watermark moved under it sets it back and fails.
         with pytest.raises(rollup_state.WatermarkMoved):
-            rollup_state.advance(now, later + timedelta(hours=5))
+            rollup_state.advance(now, later + timedelta(hours=9))
         assert rollup_state.rolled_through() == now
     finally:
         rollup_state.clear()
