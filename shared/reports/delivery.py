@@ -11,7 +11,8 @@ Counting (docs/reports.md, "Counting once"):
   blocks). The id filters are applied to the deduplicated events, so a report filtered on a campaign
   agrees with the same report grouped by campaign.
 - Closed hours (before the hour of the rollups' watermark) come from the `rollups` table, which holds
-  these same sums per hour (shared/reports/rollups.py); the hours after, from raw events (`plan`).
+  these same sums per hour (shared/reports/rollups.py); the hours after, and the rows of closed hours
+  published after the roll that wrote them (late data, replays), from raw events (`plan`).
 - A play joins the version of its screen valid at `playedAt` (validFrom <= playedAt < the next
   version's validFrom). A play before the screen's first version takes the first version: a screen
   registered today describes last month's plays too. A play whose screen is not registered stays in
@@ -57,7 +58,7 @@ IMPRESSION_DECIMALS = Decimal("0.001")
 # published before it (publish_time, then message_id) whose playedAt is less than the dedup horizon
 # from its own. The copies are looked for in (@lookStart, @lookEnd): the rows' range widened by the
 # horizon on both sides, so the partitions read stay bounded (docs/reports.md, "Counting once").
-_FIRST_DELIVERIES = """
+_FIRST_DELIVERIES = """{cutoffs}
 candidates AS (
   SELECT eventId, COALESCE(message_id, '') AS messageId, publish_time, {dimensions}, playedAt,
     playCount, durationMs, plannedDurationMs, impressions{extra}
@@ -82,9 +83,27 @@ events AS (
   SELECT {c_dimensions}, c.playedAt AS playedAt, c.playCount AS playCount, c.durationMs AS durationMs,
     c.plannedDurationMs AS plannedDurationMs, c.impressions AS impressions{c_extra}
   FROM candidates AS c
-  LEFT JOIN repeated AS r ON r.eventId = c.eventId AND r.messageId = c.messageId
-  WHERE r.eventId IS NULL
+  LEFT JOIN repeated AS r ON r.eventId = c.eventId AND r.messageId = c.messageId{cutoff_join}
+  WHERE r.eventId IS NULL{tail}
 ),"""
+
+# The late tail beside the rollups (`first_deliveries(..., late_tail=True)`): of the rows of hours the
+# rollups hold (before @rolledEnd), only those published after the cutoff of the roll that wrote the
+# hour (its rows' rolledThrough; an hour without rows: the watermark @rolledThrough). A roll writes an
+# hour from the rows published up to its cutoff, so rollups and tail never count a row twice, nor
+# miss one, even while a roll is half written.
+_HOUR_CUTOFFS = """
+hour_cutoffs AS (
+  SELECT hour, MAX(rolledThrough) AS cutoff
+  FROM `{rollups}`
+  WHERE tenantId = @tenantId AND hour >= @windowStart AND hour < @rolledEnd
+  GROUP BY hour
+),"""
+_CUTOFF_JOIN = "\n  LEFT JOIN hour_cutoffs AS h ON h.hour = TIMESTAMP_TRUNC(c.playedAt, HOUR)"
+_TAIL = "\n    AND (c.playedAt >= @rolledEnd OR c.publish_time > COALESCE(h.cutoff, @rolledThrough))"
+# Only rows published after the watermark can be in the tail (an hour's cutoff is the watermark or
+# later, or earlier only when nothing of that hour was published since): the scan's first filter.
+_TAIL_ROWS = " AND (playedAt >= @rolledEnd OR publish_time > @rolledThrough)"
 
 # One row per version (a row written twice by a retried export is kept once), with the instants it
 # is valid between; the first version reaches back before its validFrom.
@@ -238,10 +257,13 @@ _KEY_SQL = {"date": "localDate AS date", "hour": "localHour AS hour"}
 @dataclass(frozen=True)
 class Plan:
     """Where a report's plays come from: the rollups of the UTC hours [window start, `rolled_end`),
-    raw events from `raw_start` to the window's end (None: either not at all)."""
+    raw events from `raw_start` to the window's end (None: either not at all). With rollups, raw
+    events are read from the window's start, of the rolled hours only the late tail: the rows
+    published after the roll that wrote their hour (`rolled_through`: the watermark)."""
 
     rolled_end: datetime | None = None
     raw_start: datetime | None = None
+    rolled_through: datetime | None = None
 
 
 def _hour_floor(instant: datetime) -> datetime:
@@ -276,22 +298,26 @@ def plan(query: DeliveryQuery, rolled_through: datetime | None) -> Plan:
     closed = _hour_floor(rolled_through)
     if closed <= start:
         return Plan(raw_start=start)
-    if closed >= end:
-        return Plan(rolled_end=end)
-    return Plan(rolled_end=closed, raw_start=closed)
+    return Plan(rolled_end=min(closed, end), raw_start=start, rolled_through=rolled_through)
 
 
-def first_deliveries(events: str, where: str = "", extra: tuple[str, ...] = ()) -> str:
+def first_deliveries(
+    events: str, where: str = "", extra: tuple[str, ...] = (), late_tail: bool = False
+) -> str:
     """The CTEs (candidates, copies, repeated, events) of the deduplicated events in [@rawStart,
     @rawEnd), for the tenant, with `where` (an AND condition on the events table's columns) too;
-    `extra` names more columns of the events table that `events` carries (the plays endpoint's)."""
+    `extra` names more columns of the events table that `events` carries (the plays endpoint's).
+    `late_tail`: of the hours before @rolledEnd, only the rows the rollups do not hold yet (_TAIL)."""
     return _FIRST_DELIVERIES.format(
+        cutoffs=_HOUR_CUTOFFS.format(rollups=clients.rollups_table()) if late_tail else "",
         dimensions=", ".join(DIMENSIONS),
         c_dimensions=", ".join(f"c.{d} AS {d}" for d in DIMENSIONS),
         events=events,
-        where=where,
+        where=where + (_TAIL_ROWS if late_tail else ""),
         extra="".join(f", {column}" for column in extra),
         c_extra="".join(f", c.{column} AS {column}" for column in extra),
+        cutoff_join=_CUTOFF_JOIN if late_tail else "",
+        tail=_TAIL if late_tail else "",
     )
 
 
@@ -345,7 +371,7 @@ def sql(query: DeliveryQuery, final: str = _PAGE, screens: bool = True, plan: Pl
         )
         sources.append("SELECT * FROM rolled")
     if plan.raw_start is not None:
-        ctes.append(first_deliveries(clients.events_table()))
+        ctes.append(first_deliveries(clients.events_table(), late_tail=plan.rolled_through is not None))
         if screens:
             ctes.append(screens_ctes(local_date, local_hour))
         else:
@@ -385,6 +411,8 @@ def config(
             bigquery.ScalarQueryParameter("windowStart", "TIMESTAMP", start),
             bigquery.ScalarQueryParameter("rolledEnd", "TIMESTAMP", plan.rolled_end),
         ]
+    if plan.rolled_through is not None:
+        parameters.append(bigquery.ScalarQueryParameter("rolledThrough", "TIMESTAMP", plan.rolled_through))
     if plan.raw_start is not None:
         parameters += raw_parameters(plan.raw_start, end)
     if query.timezone != SCREEN_ZONE:
