@@ -31,7 +31,7 @@ from shared.reports.params import FIRST_DAY, LAST_DAY
 from tests.e2e.conftest import BULK
 
 # SCHEMATHESIS_EXAMPLES=500 make test PYTEST_ARGS=tests/e2e/test_api_conformance.py digs deeper.
-EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "30"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "20"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
