@@ -264,12 +264,13 @@ locals {
     }
     # The hourly rollups' writer (shared/reports/rollups.py; its grants in iam.tf).
     rollups = {
-      COATRO_BIGQUERY_DATASET   = google_bigquery_dataset.pop.dataset_id
-      COATRO_EVENTS_TABLE       = google_bigquery_table.events.table_id
-      COATRO_SCREENS_TABLE      = google_bigquery_table.screens.table_id
-      COATRO_ROLLUPS_TABLE      = google_bigquery_table.rollups.table_id
-      COATRO_DEDUP_HORIZON_DAYS = tostring(var.dedup_horizon_days)
-      COATRO_ROLLUP_LAG_SECONDS = tostring(var.rollup_lag_seconds)
+      COATRO_BIGQUERY_DATASET     = google_bigquery_dataset.pop.dataset_id
+      COATRO_EVENTS_TABLE         = google_bigquery_table.events.table_id
+      COATRO_SCREENS_TABLE        = google_bigquery_table.screens.table_id
+      COATRO_ROLLUPS_TABLE        = google_bigquery_table.rollups.table_id
+      COATRO_DEDUP_HORIZON_DAYS   = tostring(var.dedup_horizon_days)
+      COATRO_ROLLUP_LAG_SECONDS   = tostring(var.rollup_lag_seconds)
+      COATRO_EVENT_RETENTION_DAYS = tostring(var.event_retention_days) # no re-roll of hours whose raw events expired
     }
     # The screens table's two writers (shared/screens/sync.py; their grants in iam.tf).
     screens = {

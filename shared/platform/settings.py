@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         description="A copy of an event counts as a duplicate of an earlier delivery of the same "
         "(tenantId, eventId) whose playedAt is less than this many days from its own (docs/reports.md).",
     )
+    event_retention_days: int = Field(
+        0,
+        ge=0,
+        description="Days the events table keeps a partition (Terraform var.event_retention_days; 0: forever). "
+        "Rollups never re-roll hours older than this for a screen change: their raw events may be gone.",
+    )
     rollup_lag_seconds: int = Field(
         600,
         ge=0,

@@ -47,7 +47,9 @@ GROUP BY tenantId, hour
 """
 
 # A screen version written in the interval changes the plays from its validFrom on (a first version:
-# all of them); those are in the rollup rows of that screen from that hour on.
+# all of them); those are in the rollup rows of that screen from that hour on. Only the hours whose raw
+# events are still kept (@rawKeptFrom, from event_retention_days): re-rolled from expired partitions,
+# an hour would lose its plays, so older hours keep the screen as it was when they were rolled.
 _DIRTY_SCREENS = """
 WITH changed AS (
   SELECT tenantId, screenId,
@@ -59,7 +61,7 @@ WITH changed AS (
 SELECT DISTINCT r.tenantId AS tenantId, r.hour AS hour
 FROM `{rollups}` AS r
 JOIN changed AS c ON c.tenantId = r.tenantId AND c.screenId = r.screenId
-WHERE r.hour >= TIMESTAMP_TRUNC(c.changedFrom, HOUR)
+WHERE r.hour >= TIMESTAMP_TRUNC(c.changedFrom, HOUR) AND r.hour >= @rawKeptFrom
 """
 
 COLUMNS = (
@@ -152,12 +154,22 @@ def roll_hours(tenant_id: str, hours: list[datetime], cutoff: datetime) -> None:
         client.query_and_wait(statement, job_config=bigquery.QueryJobConfig(query_parameters=parameters))
 
 
+def raw_kept_from(cutoff: datetime) -> datetime:
+    """The first hour whose raw events are surely still kept: event_retention_days before the cutoff,
+    a day later for the partition's own day (the beginning of time when events never expire)."""
+    days = get_settings().event_retention_days
+    if days == 0:
+        return BEGINNING
+    return cutoff - timedelta(days=days) + timedelta(days=1)
+
+
 def dirty_hours(since: datetime, cutoff: datetime, tenant_id: str | None = None) -> dict[str, list[datetime]]:
     """tenant -> the UTC hours to re-roll for what was published in (since, cutoff]."""
     client = clients.bigquery()
     parameters: list[bigquery.ScalarQueryParameter] = [
         bigquery.ScalarQueryParameter("since", "TIMESTAMP", since),
         bigquery.ScalarQueryParameter("cutoff", "TIMESTAMP", cutoff),
+        bigquery.ScalarQueryParameter("rawKeptFrom", "TIMESTAMP", raw_kept_from(cutoff)),
     ]
     tenant = ""
     if tenant_id is not None:

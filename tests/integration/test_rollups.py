@@ -288,3 +288,30 @@ def bigquery_job(tenant_id: str):
     from google.cloud import bigquery
 
     return bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("t", "STRING", tenant_id)])
+
+
+def test_a_screen_change_re_rolls_no_hour_whose_raw_events_may_have_expired(own_tables, monkeypatch):
+    """With event_retention_days set, a screen registered after its old plays' partitions expired
+    must not re-roll those hours (from raw events that are gone, they would lose their plays)."""
+    from shared.platform.settings import get_settings
+
+    tenant_id = unique("rollups-kept")
+    played = datetime(2025, 5, 5, 10, 30, tzinfo=UTC)
+    row = {"tenantId": tenant_id, "eventId": "k1", "screenId": "s", "campaignId": "c", "playedAt": played,
+           "durationMs": 2000, "publish_time": played, "message_id": "k1"}  # fmt: skip
+    insert(clients.events_table(), [row])
+    cutoff = played + timedelta(hours=2)
+    rollups.roll(None, cutoff, tenant_id)
+    registered_at = played + timedelta(days=40)
+    registered = ScreenRecord(tenantId=tenant_id, screenId="s", version=1, validFrom=ts(registered_at),
+                              updatedAt=ts(registered_at), fields={"timeZone": "UTC"})  # fmt: skip
+    insert(clients.screens_table(), [bigquery_row(registered, written_at=ts(registered_at))])
+    later = registered_at + timedelta(hours=1)
+    try:
+        for days, expected in (("0", {tenant_id: [played.replace(minute=0)]}), ("30", {})):
+            monkeypatch.setenv("COATRO_EVENT_RETENTION_DAYS", days)
+            get_settings.cache_clear()
+            assert rollups.dirty_hours(cutoff, later, tenant_id) == expected, days
+    finally:
+        monkeypatch.delenv("COATRO_EVENT_RETENTION_DAYS")
+        get_settings.cache_clear()
