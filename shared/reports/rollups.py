@@ -33,11 +33,12 @@ from shared.reports import delivery
 from shared.storage import rollups as rollup_state
 
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
-# Hours re-rolled in one statement: up to a month of them, within a month of the first (a statement
-# reads its hours' events, and their ids the dedup horizon either side: fewer, longer batches read
-# those margins fewer times; a scheduled roll usually has an hour or two).
-BATCH_HOURS = 31 * 24
-BATCH_SPAN = timedelta(days=31)
+# Hours re-rolled in one statement: up to a week of them, within a week of the first (a statement
+# reads its hours' events, and their ids the dedup horizon either side; a scheduled roll usually has
+# an hour or two). A month in one statement rolled 1,000,000 events faster locally, but the emulator
+# ran out of memory (19.5 GB) rolling 10,000,000 that way.
+BATCH_HOURS = 7 * 24
+BATCH_SPAN = timedelta(days=7)
 
 _DIRTY_EVENTS = """
 SELECT tenantId, TIMESTAMP_TRUNC(playedAt, HOUR) AS hour
