@@ -79,14 +79,18 @@ def make_plays(tenant_id: str) -> list[dict]:
 
 def load(tenant_id: str, plays: list[dict]) -> None:
     client = clients.bigquery()
+    # Published now, as the subscription's rows are: after any roll, so rollups and the late tail
+    # (the events a roll has not reached) count them as raw events would.
+    published = datetime.now(UTC)
     rows = [
-        {**p, "playedAt": p["playedAt"].isoformat(), "publish_time": "2025-04-10T00:00:00Z",
+        {**p, "playedAt": p["playedAt"].isoformat(), "publish_time": published.isoformat(),
          "message_id": p["eventId"], "subscription_name": "test"}
         for p in plays
     ]  # fmt: skip
     # Delivered again later, changed: the first delivery counts, as in the delivery report.
     rows += [
-        dict(r, durationMs=1, publish_time="2025-04-10T01:00:00Z", message_id="again") for r in rows[:40:4]
+        dict(r, durationMs=1, publish_time=(published + timedelta(hours=1)).isoformat(), message_id="again")
+        for r in rows[:40:4]
     ]
     for start in range(0, len(rows), 2000):
         assert client.insert_rows_json(clients.events_table(), rows[start : start + 2000]) == []

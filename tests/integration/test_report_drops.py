@@ -48,6 +48,7 @@ def load_plays(tenant_id: str, count: int) -> None:
     delivered twice, straight into the events table."""
     rng = random.Random(19)
     start = utc("2025-01-26T20:00:00")
+    iso_now = iso_utc(datetime.now(UTC))
     rows = []
     for i in range(count):
         row = {
@@ -57,7 +58,7 @@ def load_plays(tenant_id: str, count: int) -> None:
             "campaignId": rng.choice(["c1", "c2", "=cmd"]),
             "screenId": rng.choice(["s1", "s2", "s3"]),
             "durationMs": rng.choice([500, 5000, 15000]),
-            "publish_time": "2025-01-29T00:00:00Z",
+            "publish_time": iso_now,  # as the subscription writes it: after any roll
             "message_id": f"m-{i}",
             "subscription_name": "test",
         }
