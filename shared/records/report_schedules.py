@@ -36,7 +36,7 @@ class ReportScheduleRecord(BaseModel):
     report: str
     parameters: dict[str, str]
     schedule: Timing
-    window: str
+    window: str | None  # None: a report without days (performance)
     formats: list[str]
     createdAt: str
     updatedAt: str
@@ -56,10 +56,11 @@ class DropFile(BaseModel):
 
 class ReportRunRecord(BaseModel):
     """`reportRuns/{tenantId}:{scheduleId}:{runId}`, created once per scheduled instant (`runId` is
-    that instant, `YYYYMMDDTHHMMSSZ`). `firstDay`/`lastDay` are the report's days. `retryAt` is set
-    while the run is not final: when a tick may (re)take it (a running attempt's lease, a failed
-    attempt's backoff); None once it succeeded or failed, which takes it out of the tick's query.
-    `expireAt` (a timestamp) is its Firestore TTL."""
+        that instant, `YYYYMMDDTHHMMSSZ`). `firstDay`/`lastDay` are the report's days (for a report
+    without days, the run's local date). `retryAt` is set
+        while the run is not final: when a tick may (re)take it (a running attempt's lease, a failed
+        attempt's backoff); None once it succeeded or failed, which takes it out of the tick's query.
+        `expireAt` (a timestamp) is its Firestore TTL."""
 
     tenantId: str
     scheduleId: str

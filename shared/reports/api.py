@@ -14,7 +14,6 @@ requested). Never at the request's own Host, which behind a gateway is this func
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,16 +22,14 @@ from flask import Request, Response
 from pydantic import BaseModel
 
 from shared.auth import callers
-from shared.canonical.event import MAX_ID_LENGTH
 from shared.platform import pages
 from shared.platform.http import json_response
 from shared.platform.origins import forwarded_origin
-from shared.platform.problems import FieldError, field_error, not_found, validation_failed
+from shared.platform.problems import not_found
 from shared.platform.settings import get_settings
 from shared.reports import rendering
 from shared.reports.delivery import delivery_report
-from shared.reports.params import DeliveryQuery, parse
-from shared.reports.performance import DEFAULT_DARK_AFTER_HOURS
+from shared.reports.params import DeliveryQuery, PerformanceQuery, parse, parse_performance
 from shared.reports.performance import report as performance_report
 from shared.storage import bookings as bookings_storage
 
@@ -98,13 +95,8 @@ def delivery(request: Request) -> Response:
 # ---- GET /coatro/v1/pop/reports/performance (shared/reports/performance.py)
 
 PERFORMANCE_PATH = "/coatro/v1/pop/reports/performance"
-PERFORMANCE_PARAMETERS = ("bookingId", "darkAfterHours", "format", "pageSize", "pageToken")
-FORMATS = ("json", "csv", "html")
-MAX_DARK_AFTER_HOURS = 720
-DEFAULT_BOOKINGS_PAGE, MAX_BOOKINGS_PAGE = 5, 10  # one query per booking, within the 60 s timeout
 # The HTML page holds no script and loads nothing: only its own inline style may apply.
 HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
-_HOURS = re.compile(r"[0-9]{1,4}")
 
 
 class PerformancePage(BaseModel):
@@ -120,52 +112,18 @@ def handle(request: Request) -> Response:
     return delivery(request)
 
 
-def _format(request: Request, errors: list[FieldError]) -> str:
-    given = request.args.get("format")
-    if given is not None:
-        if given not in FORMATS:
-            errors.append(field_error("format", f"format is one of {', '.join(FORMATS)}"))
-            return "json"
-        return given
+def _output(request: Request, query: PerformanceQuery) -> str:
+    if query.output is not None:
+        return query.output
     accepted = request.accept_mimetypes.best_match(["application/json", "text/csv", "text/html"])
     return {"text/csv": "csv", "text/html": "html"}.get(accepted or "", "json")
 
 
 def performance(request: Request) -> Response:
     tenant_id = callers.tenant_for(request, callers.REPORTS_READ)
-    errors: list[FieldError] = []
-    for name in request.args:
-        if name not in PERFORMANCE_PARAMETERS and name not in callers.CREDENTIAL_PARAMETERS:
-            errors.append(field_error(name, "Unknown parameter"))
-        elif len(request.args.getlist(name)) > 1:
-            errors.append(field_error(name, "Give this parameter once"))
-    booking_id = request.args.get("bookingId")
-    if booking_id is not None and not 1 <= len(booking_id) <= MAX_ID_LENGTH:
-        errors.append(field_error("bookingId", f"bookingId is 1 to {MAX_ID_LENGTH} characters"))
-    hours_text = request.args.get("darkAfterHours")
-    hours = DEFAULT_DARK_AFTER_HOURS
-    if hours_text is not None:
-        if _HOURS.fullmatch(hours_text) and 1 <= int(hours_text) <= MAX_DARK_AFTER_HOURS:
-            hours = int(hours_text)
-        else:
-            errors.append(
-                field_error(
-                    "darkAfterHours", f"darkAfterHours is a whole number from 1 to {MAX_DARK_AFTER_HOURS}"
-                )
-            )
-    output = _format(request, errors)
-    size = pages.page_size(request.args.get("pageSize"), DEFAULT_BOOKINGS_PAGE, MAX_BOOKINGS_PAGE)
-    if size is None:
-        errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {MAX_BOOKINGS_PAGE}"))
-    token = request.args.get("pageToken")
-    after = pages.position_of(token) if token else None
-    if token and (after is None or not 1 <= len(after) <= MAX_ID_LENGTH):
-        errors.append(field_error("pageToken", "pageToken is not one this API returned"))
-    if booking_id is not None and (token or "pageSize" in request.args):
-        errors.append(field_error("bookingId", "Give bookingId, or page through bookings, not both"))
-    if errors:
-        names = ", ".join(dict.fromkeys(str(e["field"]) for e in errors))
-        raise validation_failed(f"Invalid query parameter(s): {names}.", errors)
+    query = parse_performance(request.args)
+    output = _output(request, query)
+    booking_id, hours, size, after = query.booking_id, query.dark_after_hours, query.page_size, query.after
     now = datetime.now(UTC)
     next_token: str | None = None
     if booking_id is not None:
@@ -174,9 +132,9 @@ def performance(request: Request) -> Response:
             raise not_found(f"No booking {booking_id!r} exists for this API key.")
         reports = [performance_report(tenant_id, booking, now, hours)]
     else:
-        found = bookings_storage.list_bookings(tenant_id, {}, after, (size or 1) + 1)
-        more = len(found) > (size or 1)
-        found = found[: size or 1]
+        found = bookings_storage.list_bookings(tenant_id, {}, after, size + 1)
+        more = len(found) > size
+        found = found[:size]
         next_token = pages.token_for(found[-1].bookingId) if more else None
         reports = [performance_report(tenant_id, b, now, hours) for b in found]
     if output == "csv":

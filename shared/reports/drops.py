@@ -40,7 +40,7 @@ from shared.records.report_schedules import (
     ReportScheduleRecord,
 )
 from shared.reports import schedules
-from shared.reports.kinds import FORMATS, KINDS, TooManyRows, render
+from shared.reports.kinds import FORMATS, KINDS, TooManyRows, Unavailable, render
 from shared.storage import drops as bucket
 from shared.storage import notices
 from shared.storage import report_schedules as store
@@ -224,7 +224,7 @@ def attempt(run: ReportRunRecord, now: datetime, outcome: TickOutcome) -> Report
         try:
             files = produce(taken)
             notices.publish([ready_event(taken, files, now)])
-        except (PermanentFailure, TooManyRows) as exc:
+        except (PermanentFailure, TooManyRows, Unavailable) as exc:
             logs.warning("report run failed for good", error=str(exc))
             return _finish(taken, outcome, "failed", error=str(exc), now=now)
         except Exception as exc:  # anything else may pass: retry after a backoff, while attempts remain
@@ -288,7 +288,14 @@ def produce(run: ReportRunRecord) -> list[DropFile]:
             fmt: tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) for fmt in missing
         }
         try:
-            rows = render(kind, run.tenantId, query, outputs, get_settings().report_drop_max_rows)
+            rows = render(
+                kind,
+                run.tenantId,
+                query,
+                outputs,
+                get_settings().report_drop_max_rows,
+                _instant(run.scheduledAt),  # a report as of now is as of the scheduled instant
+            )
             for fmt, out in outputs.items():
                 stored[fmt] = bucket.create(names[fmt], out, FORMATS[fmt], rows)
         finally:

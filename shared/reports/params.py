@@ -30,6 +30,7 @@ from werkzeug.datastructures import MultiDict
 
 from shared.auth.callers import CREDENTIAL_PARAMETERS
 from shared.canonical.event import ID_FIELDS, MAX_ID_LENGTH
+from shared.platform import pages
 from shared.platform.problems import FieldError, field_error, validation_failed
 from shared.platform.timezones import iana_zone, is_iana_zone
 
@@ -250,3 +251,68 @@ def parse(args: MultiDict[str, str]) -> DeliveryQuery:
         names = ", ".join(dict.fromkeys(str(e["field"]) for e in errors))
         raise validation_failed(f"Invalid query parameter(s): {names}.", errors)
     return parameters.query()
+
+
+# ---- GET /coatro/v1/pop/reports/performance: its parameters (shared/reports/performance.py)
+
+PERFORMANCE_PARAMETERS = ("bookingId", "darkAfterHours", "format", "pageSize", "pageToken")
+PERFORMANCE_FORMATS = ("json", "csv", "html")
+DEFAULT_DARK_AFTER_HOURS = 4
+MAX_DARK_AFTER_HOURS = 720
+DEFAULT_BOOKINGS_PAGE, MAX_BOOKINGS_PAGE = 5, 10  # one query per booking, within the 60 s timeout
+_HOURS = re.compile(r"[0-9]{1,4}")
+
+
+@dataclass(frozen=True)
+class PerformanceQuery:
+    """The performance endpoint's query, checked: one booking (`booking_id`) or a page of them
+    (`page_size` after `after`); `output` the `format` parameter if given (else the Accept header
+    decides)."""
+
+    booking_id: str | None
+    dark_after_hours: int
+    output: str | None
+    page_size: int
+    after: str | None
+
+
+def parse_performance(args: MultiDict[str, str]) -> PerformanceQuery:
+    """The performance endpoint's parameters, or its 400 naming every bad one (the endpoint and the
+    `performance` drop share it)."""
+    errors: list[FieldError] = []
+    for name in args:
+        if name not in PERFORMANCE_PARAMETERS and name not in CREDENTIAL_PARAMETERS:
+            errors.append(field_error(name, "Unknown parameter"))
+        elif len(args.getlist(name)) > 1:
+            errors.append(field_error(name, "Give this parameter once"))
+    booking_id = args.get("bookingId")
+    if booking_id is not None and not 1 <= len(booking_id) <= MAX_ID_LENGTH:
+        errors.append(field_error("bookingId", f"bookingId is 1 to {MAX_ID_LENGTH} characters"))
+    hours_text = args.get("darkAfterHours")
+    hours = DEFAULT_DARK_AFTER_HOURS
+    if hours_text is not None:
+        if _HOURS.fullmatch(hours_text) and 1 <= int(hours_text) <= MAX_DARK_AFTER_HOURS:
+            hours = int(hours_text)
+        else:
+            errors.append(
+                field_error(
+                    "darkAfterHours", f"darkAfterHours is a whole number from 1 to {MAX_DARK_AFTER_HOURS}"
+                )
+            )
+    output = args.get("format")
+    if output is not None and output not in PERFORMANCE_FORMATS:
+        errors.append(field_error("format", f"format is one of {', '.join(PERFORMANCE_FORMATS)}"))
+        output = "json"
+    size = pages.page_size(args.get("pageSize"), DEFAULT_BOOKINGS_PAGE, MAX_BOOKINGS_PAGE)
+    if size is None:
+        errors.append(field_error("pageSize", f"pageSize must be an integer from 1 to {MAX_BOOKINGS_PAGE}"))
+    token = args.get("pageToken")
+    after = pages.position_of(token) if token else None
+    if token and (after is None or not 1 <= len(after) <= MAX_ID_LENGTH):
+        errors.append(field_error("pageToken", "pageToken is not one this API returned"))
+    if booking_id is not None and (token or "pageSize" in args):
+        errors.append(field_error("bookingId", "Give bookingId, or page through bookings, not both"))
+    if errors:
+        names = ", ".join(dict.fromkeys(str(e["field"]) for e in errors))
+        raise validation_failed(f"Invalid query parameter(s): {names}.", errors)
+    return PerformanceQuery(booking_id, hours, output, size or 1, after)

@@ -36,14 +36,14 @@ from shared.platform import clients
 from shared.platform.encoding import iso_utc
 from shared.platform.settings import get_settings
 from shared.records.bookings import BookingRecord
-from shared.reports import pacing
+from shared.reports import pacing, params
 from shared.reports.delivery import columns, raw_parameters, rounded, scored_plays_sql
 from shared.reports.params import EAST_MOST, SCREEN_ZONE, WEST_MOST
 from shared.storage import firestore
 
 OUTSIDE_DAYS = 7  # days before and after the flight read for delivery outside it
 MAX_TARGETS = 5_000  # screens a selector resolves to for dark screens and zones
-DEFAULT_DARK_AFTER_HOURS = 4
+DEFAULT_DARK_AFTER_HOURS = params.DEFAULT_DARK_AFTER_HOURS
 BREAKDOWNS = ("market", "venueType", "screenId", "creativeId")
 
 _PERFORMANCE = """

@@ -15,6 +15,8 @@ Windows (the report's days, from the run's local date D in the schedule's zone):
 - `month_to_date`: the 1st of D-1's month .. D-1 (on the 1st: the whole previous month);
 - `previous_month`: the whole calendar month before D's.
 Days only: they are the report's days in the report's own `timezone` parameter.
+A report that takes no days (`performance`: a booking's report as of the run) has no window: a
+schedule of it that gives one is refused (400 naming `window`), and its window is null.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class ScheduleSpec:
     report: str
     parameters: dict[str, str]
     timing: Timing
-    window: str
+    window: str | None  # None: the report takes no days
     formats: list[str]
 
 
@@ -89,8 +91,11 @@ def run_date(timing: Timing, instant: datetime) -> date:
     return instant.astimezone(iana_zone(timing.timeZone)).date()
 
 
-def window_days(window: str, day: date) -> tuple[date, date]:
-    """(first, last) day a run on local date `day` reports on."""
+def window_days(window: str | None, day: date) -> tuple[date, date]:
+    """(first, last) day a run on local date `day` reports on (no window: the run's date itself, the
+    day a report without days is as of)."""
+    if window is None:
+        return day, day
     yesterday = day - timedelta(days=1)
     if window == "previous_day":
         return yesterday, yesterday
@@ -138,8 +143,14 @@ def parse_schedule(body: Any, now: datetime) -> ScheduleSpec | list[FieldError]:
         errors.append(field_error("report", f"Required, one of {', '.join(KINDS)}"))
     timing, timing_errors = _timing(body.get("schedule"))
     errors += timing_errors
-    window = body.get("window", DEFAULT_WINDOW)
-    if window not in WINDOWS:
+    window: str | None = body.get("window", DEFAULT_WINDOW)
+    if kind is not None and kind.days is None:
+        if "window" in body:
+            errors.append(
+                field_error("window", f"The {report} report takes no days: it is as of each run; omit window")
+            )
+        window = None
+    elif window not in WINDOWS:
         errors.append(field_error("window", f"One of {', '.join(WINDOWS)}"))
         window = DEFAULT_WINDOW
     formats = body.get("formats", list(DEFAULT_FORMATS))
@@ -189,7 +200,7 @@ def _timing(value: Any) -> tuple[Timing | None, list[FieldError]]:
 
 
 def _parameter_errors(
-    kind: ReportKind, parameters: dict[str, Any], timing: Timing | None, window: str, now: datetime
+    kind: ReportKind, parameters: dict[str, Any], timing: Timing | None, window: str | None, now: datetime
 ) -> list[FieldError]:
     errors = []
     if len(parameters) > MAX_PARAMETERS:

@@ -252,3 +252,53 @@ def test_the_api_validates_scopes_and_pages(api):
     assert deleted.status_code == 200 and deleted.get_json()["scheduleId"] == ids[0]
     assert api.get(f"/{ids[0]}").status_code == 404
     assert api.raw.delete(f"{SCHEDULES}/{ids[0]}", headers={"X-API-Key": api.key}).status_code == 404
+
+
+def test_a_performance_drop_is_the_endpoints_csv_and_json_for_the_booking_as_of_the_run(api, monkeypatch):
+    from shared.reports import api as reports_api
+    from tests.integration import test_performance_report as perf
+
+    perf.load(api.tenant_id, perf.make_plays(api.tenant_id)[::25])  # a few plays, published now
+    perf.put_booking(api.tenant_id, "b1", perf.BOOKING_1)
+    schedule_id = unique("perf")
+    body = {
+        "report": "performance",
+        "parameters": {"bookingId": "b1", "darkAfterHours": "4"},
+        "schedule": {"frequency": "daily", "time": "06:00", "timeZone": "Europe/London"},
+        "formats": ["csv", "json"],
+    }
+    refused = api.put(schedule_id, {**body, "window": "previous_day"})
+    assert refused.status_code == 400 and [e["field"] for e in refused.get_json()["errors"]] == ["window"]
+    created = api.put(schedule_id, body)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["window"] is None
+    due_at(api.tenant_id, schedule_id, "2025-03-05T06:00:00.000Z")  # in the flight (London on GMT)
+    outcome = drops.tick(utc("2025-03-05T06:02:00"))
+    assert (outcome.claimed, outcome.succeeded, outcome.failed) == (1, 1, 0)
+
+    # The endpoint at the run's instant: its `now` frozen there.
+    instant = utc("2025-03-05T06:00:00")
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return instant
+
+    monkeypatch.setattr(reports_api, "datetime", Frozen)
+    reports, headers = _client("reports"), {"X-API-Key": api.key}
+    query = {"bookingId": "b1", "darkAfterHours": "4"}
+    as_json = reports.get(perf.REPORT, query_string=query, headers=headers)
+    as_csv = reports.get(perf.REPORT, query_string={**query, "format": "csv"}, headers=headers)
+    assert as_json.status_code == as_csv.status_code == 200
+    assert as_json.get_json()["asOf"] == "2025-03-05T06:00:00.000Z" and as_json.get_json()["delivered"] > 0
+
+    [run] = api.get(f"/{schedule_id}/runs").get_json()["runs"]
+    assert run["firstDay"] == run["lastDay"] == "2025-03-05"
+    files = api.get(f"/{schedule_id}/files").get_json()["files"]
+    assert [f["format"] for f in files] == ["csv", "json"]
+    for file in files:
+        downloaded = requests.get(file["url"], timeout=30)
+        expected = as_csv if file["format"] == "csv" else as_json
+        assert downloaded.content == expected.get_data()  # byte for byte
+        # Both count the CSV rows (the header aside): one a figure group.
+        assert file["rows"] == len(as_csv.get_data().splitlines()) - 1

@@ -267,3 +267,48 @@ def test_the_renderer_writes_the_clis_csv_and_json_in_one_pass():
     assert b"'=HYPERLINK" in outputs["csv"].getvalue()
     with pytest.raises(kinds.TooManyRows):
         kinds.render(fake, "t", query, {"csv": io.BytesIO()}, max_rows=1)
+
+
+def performance_body(**changes):
+    body = {
+        "report": "performance",
+        "parameters": {"bookingId": "b1", "darkAfterHours": "4"},
+        "schedule": {"frequency": "daily", "time": "06:00", "timeZone": "Europe/Paris"},
+        "formats": ["csv", "json"],
+    }
+    body.update(changes)
+    return body
+
+
+def test_a_performance_schedule_needs_a_booking_and_takes_no_window():
+    spec = schedules.parse_schedule(performance_body(), NOW)
+    assert isinstance(spec, schedules.ScheduleSpec) and spec.window is None
+    # A run's days are its own local date: the report is as of the run.
+    assert schedules.window_days(None, date(2026, 12, 4)) == (date(2026, 12, 4), date(2026, 12, 4))
+    got = fields(schedules.parse_schedule(performance_body(parameters={"darkAfterHours": "4"}), NOW))
+    assert list(got) == ["parameters.bookingId"] and "Required" in got["parameters.bookingId"]
+    got = fields(
+        schedules.parse_schedule(
+            performance_body(
+                window="previous_day",
+                parameters={"bookingId": "b1", "pageSize": "2"},
+            ),
+            NOW,
+        )
+    )
+    assert set(got) == {"window", "parameters.pageSize"} and "omit window" in got["window"]
+    got = fields(
+        schedules.parse_schedule(performance_body(parameters={"darkAfterHours": "0", "x": "1"}), NOW)
+    )
+    assert set(got) == {"parameters.bookingId", "parameters.darkAfterHours", "parameters.x"}
+    # The endpoint's own rule and message, shared (shared.reports.params.parse_performance).
+    from werkzeug.datastructures import MultiDict
+
+    from shared.platform.problems import Problem
+    from shared.reports.params import parse_performance
+
+    with pytest.raises(Problem) as endpoint:
+        parse_performance(MultiDict({"darkAfterHours": "0"}))
+    with pytest.raises(Problem) as drop:
+        kinds.KINDS["performance"].parse(MultiDict({"bookingId": "b1", "darkAfterHours": "0"}))
+    assert endpoint.value.errors == drop.value.errors
