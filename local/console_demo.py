@@ -162,8 +162,10 @@ def seed(stack: Stack, days: int = 7, plays: int = 600) -> Demo:
             "end": (first + timedelta(days=13)).date().isoformat(),
             "timeZone": "UTC",
         },
-        "targets": {"screenIds": [s[0] for s in SCREENS]},
-        "goal": {"metric": "plays", "quantity": 600},
+        "targets": {
+            "screenIds": [*(s[0] for s in SCREENS), "lhr-t5-003"]
+        },  # a screen that never played: dark
+        "goal": {"metric": "plays", "quantity": 800},
     }
     _call("PUT", f"{base}/coatro/v1/pop/bookings/{BOOKING}", key, json=booking)
     return Demo(tenant_id, client_id, secret, key, first.date().isoformat(), today.date().isoformat(), jobs)
