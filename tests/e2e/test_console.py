@@ -511,9 +511,7 @@ def test_a_bookings_pacing_chart_plots_the_performance_apis_daily_series_and_lis
     )
     assert planned == [[d["date"], d["planned"]] for d in report["daily"]]
     assert page.text_content("[data-fact=delivered] dd") == "6"
-    assert page.locator("#dark-table tbody tr").all_text_contents() == [
-        page.locator("#dark-table tbody tr").first.text_content()
-    ]
+    assert page.locator("#dark-table tbody tr").count() == 1
     assert dark in page.locator("#dark-table").text_content()
     assert playing not in page.locator("#dark-table").text_content()
     assert XSS in page.text_content("#pacing-results") and page.locator("main img").count() == 0
