@@ -28,6 +28,7 @@ from shared.auth import api_keys, oauth_clients
 from shared.auth.callers import SCOPES
 
 BULK = "/coatro/v1/pop/dynamic/bulk"
+BOOKING = "spring-launch-2w"
 CAMPAIGNS = ["spring-launch", "city-break", "coffee-morning", "summer-sale"]
 SCREENS = [
     ("lhr-t5-001", "T5 arrivals", "London", "GB", "Europe/London", 10101),
@@ -152,6 +153,21 @@ def seed(stack: Stack, days: int = 7, plays: int = 600) -> Demo:
         if sum(r["plays"] for r in rows) >= plays + 200:
             break
         time.sleep(0.3)
+    # a booking of the first campaign: two weeks of flight, half gone, on every screen
+    booking = {
+        "campaignId": CAMPAIGNS[0],
+        "advertiser": "Acme Springs Ltd",
+        "flight": {
+            "start": first.date().isoformat(),
+            "end": (first + timedelta(days=13)).date().isoformat(),
+            "timeZone": "UTC",
+        },
+        "targets": {
+            "screenIds": [*(s[0] for s in SCREENS), "lhr-t5-003"]
+        },  # a screen that never played: dark
+        "goal": {"metric": "plays", "quantity": 800},
+    }
+    _call("PUT", f"{base}/coatro/v1/pop/bookings/{BOOKING}", key, json=booking)
     return Demo(tenant_id, client_id, secret, key, first.date().isoformat(), today.date().isoformat(), jobs)
 
 
@@ -215,6 +231,11 @@ def screenshots(stack: Stack, demo: Demo, out: Path) -> list[Path]:
         page.click("#report-button")
         page.wait_for_selector("#report-chart rect")
         shot("reports", full=True)
+        _visit(page, stack, "bookings", "bookings")
+        shot("bookings")
+        _visit(page, stack, f"bookings/{BOOKING}", "bookings")
+        page.wait_for_selector("#pacing-chart")
+        shot("booking-pacing", full=True)
         context.close()
         phone = browser.new_context(viewport={"width": 390, "height": 844})
         page = phone.new_page()

@@ -11,6 +11,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +21,7 @@ from playwright.sync_api import expect
 from local.browser import BrowserMissing, launch
 from shared.auth import api_keys, oauth_clients
 from shared.auth.callers import SCOPES
+from shared.platform import clients
 from tests.conftest import bigquery_rows, unique
 
 pytestmark = pytest.mark.e2e
@@ -431,3 +433,87 @@ def test_another_origin_can_neither_call_the_api_nor_frame_the_console(stack, wa
         assert put == "blocked"
     finally:
         site.close()
+
+
+def test_a_bookings_pacing_chart_plots_the_performance_apis_daily_series_and_lists_a_dark_screen(
+    stack, watched, client
+):
+    tenant_id, client_id, secret = client
+    headers = {"X-API-Key": api_keys.create_key(tenant_id, label="console")}
+    tag = unique("pace")
+    playing, dark = f"{tag}-on", f"{tag}-dark"
+    imported = requests.post(
+        stack.gateway_url + "/coatro/v1/pop/screens/import",
+        data="".join(json.dumps({"screenId": s, "timeZone": "UTC"}) + "\n" for s in (playing, dark)),
+        headers={**headers, "Content-Type": "application/x-ndjson"},
+        timeout=120,
+    )
+    assert imported.status_code == 200, imported.text
+    now = datetime.now(UTC)
+    first = now.date() - timedelta(days=2)
+    booking_id = f"{tag}-b"
+    booking = {
+        "campaignId": f"{tag}-camp",
+        "advertiser": XSS,
+        "flight": {
+            "start": first.isoformat(),
+            "end": (first + timedelta(days=4)).isoformat(),
+            "timeZone": "UTC",
+        },
+        "targets": {"screenIds": [playing, dark]},
+        "goal": {"metric": "plays", "quantity": 100},
+    }
+    put = requests.put(
+        f"{stack.gateway_url}/coatro/v1/pop/bookings/{booking_id}", json=booking, headers=headers, timeout=30
+    )
+    assert put.status_code == 201, put.text
+    # Plays written as the BigQuery subscription writes them (publish_time now): 3 on the flight's
+    # first day, 2 on its second, 1 today; none on the dark screen.
+    at = [datetime.combine(first, time(12), UTC)] * 3 + [
+        datetime.combine(first + timedelta(days=1), time(12), UTC)
+    ] * 2
+    at.append(now - timedelta(seconds=30))
+    rows = [
+        {
+            "tenantId": tenant_id, "eventId": f"{tag}-{i}", "screenId": playing, "campaignId": booking["campaignId"],
+            "playedAt": when.isoformat(), "durationMs": 5000, "publish_time": datetime.now(UTC).isoformat(),
+            "message_id": f"{tag}-{i}", "subscription_name": "test",
+        }
+        for i, when in enumerate(at)
+    ]  # fmt: skip
+    assert clients.bigquery().insert_rows_json(clients.events_table(), rows) == []
+    report = requests.get(
+        stack.gateway_url + "/coatro/v1/pop/reports/performance",
+        params={"bookingId": booking_id},
+        headers=headers,
+        timeout=120,
+    ).json()
+    daily = {d["date"]: d for d in report["daily"]}
+    assert daily[first.isoformat()]["delivered"] == 3 and report["delivered"] == 6  # the plays' own count
+    today = report["asOf"][:10]
+
+    page = watched.page
+    sign_in(page, stack, client_id, secret)
+    page.locator("#nav").get_by_role("link", name="Bookings").click()
+    ready(page, "bookings")
+    page.locator("#bookings-table").get_by_role("link", name=booking_id).click()
+    page.wait_for_selector("#pacing-chart rect.delivered")
+    ready(page, "bookings")
+    bars = page.eval_on_selector_all("#pacing-chart rect.delivered", "rs => rs.map(r => ({...r.dataset}))")
+    assert [b["date"] for b in bars] == [d for d in daily if d <= today]
+    for bar in bars:
+        assert float(bar["value"]) == daily[bar["date"]]["cumulative"]
+        assert float(bar["delivered"]) == daily[bar["date"]]["delivered"]
+    second = (first + timedelta(days=1)).isoformat()
+    assert page.get_attribute(f"#pacing-chart rect[data-date='{second}']", "data-value") == "5"
+    planned = page.eval_on_selector_all(
+        "#pacing-chart circle.planned", "cs => cs.map(c => [c.dataset.date, Number(c.dataset.value)])"
+    )
+    assert planned == [[d["date"], d["planned"]] for d in report["daily"]]
+    assert page.text_content("[data-fact=delivered] dd") == "6"
+    assert page.locator("#dark-table tbody tr").count() == 1
+    assert dark in page.locator("#dark-table").text_content()
+    assert playing not in page.locator("#dark-table").text_content()
+    assert XSS in page.text_content("#pacing-results") and page.locator("main img").count() == 0
+    assert fits_a_phone(page)  # the chart and both tables
+    assert watched.errors == [] and watched.dialogs == [] and watched.refused == []

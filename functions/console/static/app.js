@@ -8,8 +8,9 @@ const PAGES = {
   schemas: () => import("./schemas.js"),
   screens: () => import("./screens.js"),
   reports: () => import("./reports.js"),
+  bookings: () => import("./bookings.js"),
 };
-const TITLES = { jobs: "Jobs", upload: "Upload", schemas: "Schemas", screens: "Screens", reports: "Reports" };
+const TITLES = { jobs: "Jobs", upload: "Upload", schemas: "Schemas", screens: "Screens", reports: "Reports", bookings: "Bookings" };
 
 const main = document.getElementById("main");
 let cleanup = null;
