@@ -33,7 +33,6 @@ from shared.reports import delivery, params, performance, rendering
 from shared.storage import bookings as bookings_storage
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 DELIVERY_MEASURES = (
     "plays",
     "qualifiedPlays",
@@ -147,10 +146,6 @@ KINDS: dict[str, ReportKind] = {
 }
 
 
-def _safe(cell: Any) -> Any:
-    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
-
-
 def render(
     kind: ReportKind,
     tenant_id: str,
@@ -187,7 +182,7 @@ def render(
             raise TooManyRows(f"the report has more than {max_rows} rows, the most a drop holds")
         if csv_writer is not None:
             cells = kind.flatten(row)
-            csv_writer.writerow([_safe(cells.get(c)) for c in columns])
+            csv_writer.writerow([rendering.spreadsheet_safe(cells.get(c)) for c in columns])
         if "json" in texts:
             texts["json"].write(("," if count > 1 else "") + "\n  " + json.dumps(row, ensure_ascii=False))
     if "json" in texts:

@@ -16,7 +16,7 @@ from google.api_core import exceptions
 
 from shared.platform import clients
 from shared.records.exports import ExportRecord
-from shared.storage.firestore import _bounded, _read, in_transaction
+from shared.storage.firestore import bounded, in_transaction, read
 
 EXPORTS = "exports"
 
@@ -28,14 +28,14 @@ def _ref(export_id: str) -> Any:
 def create_export(record: ExportRecord) -> bool:
     """Create the record; False when it already exists (the same request made again)."""
     try:
-        _ref(record.exportId).create(record.model_dump(), **_bounded())
+        _ref(record.exportId).create(record.model_dump(), **bounded())
     except exceptions.Conflict:
         return False
     return True
 
 
 def get_export(tenant_id: str, export_id: str) -> ExportRecord | None:
-    record = _read(_ref(export_id), ExportRecord)
+    record = read(_ref(export_id), ExportRecord)
     return record if record is not None and record.tenantId == tenant_id else None
 
 
@@ -47,7 +47,7 @@ def change_export(
 
     def work(transaction: Any) -> ExportRecord | None:
         ref = _ref(export_id)
-        record = _read(ref, ExportRecord, transaction)
+        record = read(ref, ExportRecord, transaction)
         if record is None:
             return None
         changes = change(record)

@@ -152,9 +152,6 @@ def _bounded() -> dict[str, Any]:
     }
 
 
-bounded = _bounded  # for the other storage modules (rollups, bookings)
-
-
 def _changes(model: type[BaseModel], changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(model.model_fields)
     if unknown:
@@ -193,7 +190,7 @@ def in_transaction(work: Callable[[Any], T]) -> T:
         raise
 
 
-# For the storage modules of other domains (shared/storage/notify.py): the same bounds and reads.
+# For the storage modules of other domains (bookings, exports, notify, rollups, ...): the same bounds and reads.
 bounded = _bounded
 read = _read
 
